@@ -1,0 +1,62 @@
+r"""Default: a ResNet teacher, then MicroExpNet distilled from it, on synthetic faces.
+
+    jaxfer distill --config configs/default.py --workdir runs/default
+
+Runs in about 5 minutes on a 2-core CPU (teacher first, then the student); every field below
+can be overridden on the command line, e.g. `--config.distill.temperature=4`.
+"""
+import ml_collections
+
+
+def optimizer(learning_rate: float, schedule: str = 'constant', weight_decay: float = 0.0,
+              warmup_epochs: int = 0) -> ml_collections.ConfigDict:
+  """Adam(W) settings; schedule is 'constant', 'cosine' or 'warmup_cosine'."""
+  return ml_collections.ConfigDict(dict(
+      learning_rate=learning_rate, schedule=schedule, weight_decay=weight_decay,
+      warmup_epochs=warmup_epochs))
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+  # Which network `train_and_evaluate` trains: 'student' (distilled from the teacher) or 'teacher'.
+  config.target = 'student'
+
+  config.data = ml_collections.ConfigDict()
+  config.data.name = 'synthetic_faces'
+  config.data.data_dir = ''  # '' means $TFDS_DATA_DIR or ~/tensorflow_datasets.
+  config.data.image_size = 84
+  config.data.synthetic = ml_collections.ConfigDict(dict(
+      train_subjects=48, test_subjects=16, images_per_class=6, seed=0, min_intensity=0.25,
+      noise=0.04))
+
+  config.teacher = ml_collections.ConfigDict()
+  config.teacher.model = 'resnet_small'
+  config.teacher.model_kwargs = ml_collections.ConfigDict(dict(stage_features=(32, 64, 128)))
+  # A finished teacher run to reuse; '' trains (or resumes) one in WORKDIR/teacher.
+  config.teacher.workdir = ''
+  config.teacher.num_epochs = 12
+  config.teacher.batch_size = 64
+  config.teacher.optimizer = optimizer(1e-3, 'warmup_cosine', weight_decay=1e-4, warmup_epochs=1)
+
+  # MicroExpNet: pooling after both convs, squeeze 16 (FC 48), 65,000 parameters at 84x84.
+  config.student = ml_collections.ConfigDict()
+  config.student.pooling = 'p12'
+  config.student.squeeze = 16.0
+  config.student.width = 1.0
+  config.student.dropout = 0.5
+  config.student.conv_impl = 'matmul'
+  config.student.num_epochs = 60
+  config.student.batch_size = 64
+  config.student.optimizer = optimizer(1e-3)
+
+  # The original MicroExpNet loss: (1-lam)*CE(y) + lam*CE(softmax(t/T), softmax(s/T)), no T^2.
+  config.distill = ml_collections.ConfigDict()
+  config.distill.loss = 'microexpnet'
+  config.distill.temperature = 8.0
+  config.distill.lam = 0.5
+
+  config.checkpoint_every_epochs = 1
+  config.eval_every_epochs = 5
+  config.eval_batch_size = 256
+  return config

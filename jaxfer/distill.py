@@ -1,0 +1,52 @@
+"""Knowledge-distillation losses: pure functions of logits, labels and the distillation settings.
+
+`microexpnet_loss` is the loss of the original MicroExpNet code, where the soft term is *not*
+multiplied by T^2; `hinton_loss` is Hinton et al.'s (2015), where it is, so the soft gradients
+keep their scale as T grows. Both reduce to the mean over the batch.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+LOSSES = ('microexpnet', 'hinton', 'none')
+
+
+def soft_cross_entropy(student_logits: jax.Array, teacher_logits: jax.Array,
+                       temperature: float | jax.Array) -> jax.Array:
+  """Per-example CE(softmax(t/T), softmax(s/T)) = -sum_k softmax(t/T)_k * log softmax(s/T)_k."""
+  targets = jax.nn.softmax(teacher_logits / temperature, axis=-1)
+  return optax.softmax_cross_entropy(student_logits / temperature, targets)
+
+
+def hard_cross_entropy(student_logits: jax.Array, labels: jax.Array) -> jax.Array:
+  """Per-example CE(y, s) = -log softmax(s)_y."""
+  return optax.softmax_cross_entropy_with_integer_labels(student_logits, labels)
+
+
+def microexpnet_loss(student_logits: jax.Array, teacher_logits: jax.Array, labels: jax.Array,
+                     temperature: float | jax.Array, lam: float | jax.Array) -> jax.Array:
+  """Original MicroExpNet loss: mean of (1-lam)*CE(y, s) + lam*CE(softmax(t/T), softmax(s/T))."""
+  hard = hard_cross_entropy(student_logits, labels)
+  soft = soft_cross_entropy(student_logits, teacher_logits, temperature)
+  return jnp.mean((1.0 - lam) * hard + lam * soft)
+
+
+def hinton_loss(student_logits: jax.Array, teacher_logits: jax.Array, labels: jax.Array,
+                temperature: float | jax.Array, lam: float | jax.Array) -> jax.Array:
+  """Hinton's loss: mean of (1-lam)*CE(y, s) + lam*T^2*CE(softmax(t/T), softmax(s/T))."""
+  hard = hard_cross_entropy(student_logits, labels)
+  soft = soft_cross_entropy(student_logits, teacher_logits, temperature)
+  return jnp.mean((1.0 - lam) * hard + lam * temperature**2 * soft)
+
+
+def supervised_loss(student_logits: jax.Array, teacher_logits: jax.Array | None,
+                    labels: jax.Array, temperature: float | jax.Array,
+                    lam: float | jax.Array) -> jax.Array:
+  """No distillation: mean CE(y, s); the teacher and distillation settings are ignored."""
+  del teacher_logits, temperature, lam
+  return jnp.mean(hard_cross_entropy(student_logits, labels))
+
+
+LOSS_FNS = {'microexpnet': microexpnet_loss, 'hinton': hinton_loss, 'none': supervised_loss}

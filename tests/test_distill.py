@@ -1,0 +1,59 @@
+"""Distillation losses against hand computations."""
+import math
+
+import numpy as np
+import pytest
+
+from jaxfer import distill
+
+STUDENT = np.array([[2.0, 0.0, -1.0]], np.float32)
+TEACHER = np.array([[4.0, 1.0, 0.0]], np.float32)
+LABEL = np.array([1])
+
+
+def _softmax(x):
+  e = [math.exp(v) for v in x]
+  return [v / sum(e) for v in e]
+
+
+def _hand(temperature, lam, t_squared):
+  """The losses written out term by term for the single example above."""
+  s, t = STUDENT[0].tolist(), TEACHER[0].tolist()
+  hard = -math.log(_softmax(s)[1])
+  p_teacher = _softmax([v / temperature for v in t])
+  p_student = _softmax([v / temperature for v in s])
+  soft = -sum(pt * math.log(ps) for pt, ps in zip(p_teacher, p_student))
+  return (1 - lam) * hard + lam * (temperature**2 if t_squared else 1.0) * soft
+
+
+@pytest.mark.parametrize('temperature,lam', [(8.0, 0.5), (1.0, 0.3), (4.0, 1.0), (2.0, 0.0)])
+def test_microexpnet_loss_has_no_t_squared(temperature, lam):
+  value = distill.microexpnet_loss(STUDENT, TEACHER, LABEL, temperature, lam)
+  assert float(value) == pytest.approx(_hand(temperature, lam, t_squared=False), rel=1e-5)
+
+
+@pytest.mark.parametrize('temperature,lam', [(8.0, 0.5), (1.0, 0.3), (4.0, 1.0)])
+def test_hinton_loss_scales_soft_term_by_t_squared(temperature, lam):
+  value = distill.hinton_loss(STUDENT, TEACHER, LABEL, temperature, lam)
+  assert float(value) == pytest.approx(_hand(temperature, lam, t_squared=True), rel=1e-5)
+
+
+def test_default_loss_value_by_hand():
+  # T=8, lam=0.5: hard = -log softmax([2,0,-1])_1 = 2.1698; soft term 1.0767 from the teacher.
+  value = distill.microexpnet_loss(STUDENT, TEACHER, LABEL, 8.0, 0.5)
+  assert float(value) == pytest.approx(0.5 * 2.16985 + 0.5 * 1.07670, abs=1e-4)
+
+
+def test_losses_average_over_the_batch():
+  students = np.concatenate([STUDENT, STUDENT[:, ::-1]])
+  teachers = np.concatenate([TEACHER, TEACHER])
+  labels = np.array([1, 0])
+  both = distill.microexpnet_loss(students, teachers, labels, 8.0, 0.5)
+  each = [distill.microexpnet_loss(students[i:i + 1], teachers[i:i + 1], labels[i:i + 1], 8.0, 0.5)
+          for i in range(2)]
+  assert float(both) == pytest.approx(np.mean(each), rel=1e-6)
+
+
+def test_supervised_loss_ignores_the_teacher():
+  value = distill.supervised_loss(STUDENT, None, LABEL, 8.0, 0.5)
+  assert float(value) == pytest.approx(_hand(1.0, 0.0, False), rel=1e-5)

@@ -1,0 +1,73 @@
+"""Parameter counts pinned to the original MicroExpNet family; implementations agree."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxfer import models
+
+# (pooling, size name) -> parameters at 84x84x1 with 8 classes, from the original code's candidates.
+PINNED = {
+    ('v', 'M'): 1_002_808, ('v', 'S'): 257_656, ('v', 'XS'): 133_464, ('v', 'XXS'): 71_368,
+    ('p1', 'M'): 1_002_808, ('p1', 'S'): 257_656, ('p1', 'XS'): 133_464, ('p1', 'XXS'): 71_368,
+    ('p2', 'M'): 900_920, ('p2', 'S'): 232_184, ('p2', 'XS'): 120_728, ('p2', 'XXS'): 65_000,
+    ('p12', 'M'): 900_920, ('p12', 'S'): 232_184, ('p12', 'XS'): 120_728, ('p12', 'XXS'): 65_000,
+}
+
+
+def _num_params(module, shape=(1, 84, 84, 1)):
+  variables = jax.eval_shape(lambda: module.init(jax.random.key(0), jnp.zeros(shape)))
+  return models.count_params(variables['params'])
+
+
+def test_microexpnet_has_65000_parameters():
+  assert _num_params(models.MicroExpNet()) == 65_000
+
+
+@pytest.mark.parametrize('pooling,size', sorted(PINNED))
+def test_original_family_parameter_counts(pooling, size):
+  model = models.ExpNet(pooling=pooling, squeeze=models.SIZES[size])
+  assert _num_params(model) == PINNED[pooling, size]
+
+
+def test_width_scales_between_original_sizes():
+  counts = [_num_params(models.ExpNet(width=w)) for w in (0.5, 1.0, 2.0, 4.0)]
+  assert counts == sorted(counts) and len(set(counts)) == 4
+  assert counts[1] == 65_000
+
+
+def test_inception_v3_matches_keras_trainable_parameters():
+  # Keras InceptionV3(include_top=True, weights=None) has 23,817,352 trainable parameters.
+  teacher = models.InceptionV3(num_classes=1000)
+  assert _num_params(teacher, (1, 299, 299, 3)) == 23_817_352
+
+
+@pytest.mark.parametrize('pooling', models.POOLINGS)
+@pytest.mark.parametrize('size', [48, 84, 85])
+def test_matmul_convolution_equals_xla_convolution(pooling, size):
+  images = jax.random.uniform(jax.random.key(1), (2, size, size, 1))
+  xla = models.ExpNet(pooling=pooling, conv_impl='xla')
+  matmul = models.ExpNet(pooling=pooling, conv_impl='matmul')
+  variables = xla.init(jax.random.key(0), images)
+  np.testing.assert_allclose(matmul.apply(variables, images), xla.apply(variables, images),
+                             atol=1e-5, rtol=1e-5)
+
+
+def test_teacher_batch_norm_statistics_update_in_training_only():
+  teacher = models.ResNetSmall(stage_features=(8, 16))
+  images = jax.random.uniform(jax.random.key(1), (4, 48, 48, 1))
+  variables = teacher.init(jax.random.key(0), images)
+  _, updates = teacher.apply(variables, images, train=True, mutable=['batch_stats'])
+  before = jax.tree.leaves(variables['batch_stats'])
+  after = jax.tree.leaves(updates['batch_stats'])
+  assert any(not np.allclose(a, b) for a, b in zip(before, after))
+  # Inference uses the running statistics: the output does not depend on the rest of the batch.
+  alone = teacher.apply(variables, images[:1])
+  together = teacher.apply(variables, images)[:1]
+  np.testing.assert_allclose(alone, together, atol=1e-5)
+
+
+def test_unknown_teacher_names_the_choices():
+  import ml_collections
+  with pytest.raises(ValueError, match='inception_v3, resnet_small'):
+    models.make_teacher(ml_collections.ConfigDict({'model': 'vgg'}), 8)

@@ -1,0 +1,187 @@
+"""The training engine: finite steps, overfitting, determinism, resume, errors."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from conftest import REPO, jaxfer_command
+from jaxfer import models
+from jaxfer import train
+
+
+def _student_state(learning_rate=1e-3, dropout=0.5, size=84):
+  model = models.ExpNet(dropout=dropout)
+  optimizer = train.make_optimizer(
+      ml_collections.ConfigDict(dict(learning_rate=learning_rate, schedule='constant',
+                                     weight_decay=0.0, warmup_epochs=0)), 10, 10)
+  return train.create_train_state(model, (size, size, 1), optimizer, jax.random.key(0))
+
+
+def _batch(n, size=84, seed=0):
+  rng = np.random.default_rng(seed)
+  return {'image': rng.integers(0, 256, (n, size, size, 1), dtype=np.uint8),
+          'label': rng.integers(0, 8, n),
+          'teacher_logits': rng.normal(size=(n, 8)).astype(np.float32)}
+
+
+def _checkpoint_params(model_dir):
+  """The parameters of the latest checkpoint, as numpy arrays."""
+  with ocp.CheckpointManager(os.path.join(model_dir, 'checkpoints')) as manager:
+    restored = manager.restore(manager.latest_step(), args=ocp.args.StandardRestore())
+  return restored['params']
+
+
+def test_one_train_step_is_finite_and_moves_every_parameter():
+  state = _student_state()
+  new_state, metrics = train.train_step(state, _batch(64), jax.random.key(1), 8.0, 0.5,
+                                        loss='microexpnet')
+  assert np.isfinite(float(metrics['loss']))
+  for before, after in zip(jax.tree.leaves(state.params), jax.tree.leaves(new_state.params)):
+    assert np.all(np.isfinite(after))
+    assert not np.array_equal(before, after)
+  assert int(new_state.step) == 1
+
+
+def test_dropout_key_is_derived_from_the_step():
+  state = _student_state()
+  batch = _batch(8)
+  first, _ = train.train_step(state, batch, jax.random.key(1), 8.0, 0.5, loss='microexpnet')
+  again, _ = train.train_step(state, batch, jax.random.key(1), 8.0, 0.5, loss='microexpnet')
+  later, _ = train.train_step(state.replace(step=5), batch, jax.random.key(1), 8.0, 0.5,
+                              loss='microexpnet')
+  leaf = lambda s: np.asarray(s.params['fc']['kernel'])
+  np.testing.assert_array_equal(leaf(first), leaf(again))
+  assert not np.array_equal(leaf(first), leaf(later))
+
+
+def test_student_overfits_one_batch():
+  state = _student_state(learning_rate=3e-3, dropout=0.0)
+  batch = _batch(16, seed=3)
+  for _ in range(150):
+    state, metrics = train.train_step(state, batch, jax.random.key(0), 8.0, 0.5, loss='none')
+  predictions = train.predict(state, batch['image'], 16).argmax(-1)
+  np.testing.assert_array_equal(predictions, batch['label'])
+  assert float(metrics['loss']) < 0.05
+
+
+def test_evaluate_logits_counts_by_hand():
+  logits = np.eye(3)[[0, 1, 1, 2, 0]]
+  labels = np.array([0, 1, 2, 2, 1])
+  metrics = train.evaluate_logits(logits, labels, ('a', 'b', 'c'))
+  assert metrics['accuracy'] == pytest.approx(3 / 5)
+  assert metrics['per_class_accuracy'] == {'a': 1.0, 'b': 0.5, 'c': 0.5}
+  assert metrics['confusion_matrix'] == [[1, 0, 0], [1, 1, 0], [0, 1, 1]]
+
+
+def test_same_config_and_seed_give_the_same_numbers(test_config, tmp_path):
+  first = train.train_and_evaluate(test_config, str(tmp_path / 'a'))
+  second = train.train_and_evaluate(test_config, str(tmp_path / 'b'))
+  assert first.accuracy == second.accuracy and first.teacher_accuracy == second.teacher_accuracy
+  a, b = _checkpoint_params(first.workdir), _checkpoint_params(second.workdir)
+  jax.tree.map(np.testing.assert_array_equal, a, b)
+  test_config.seed = 1
+  other = train.train_and_evaluate(test_config, str(tmp_path / 'c'))
+  c = _checkpoint_params(other.workdir)
+  assert not np.array_equal(a['fc']['kernel'], c['fc']['kernel'])
+  # result.json carries what the search engine reads.
+  with open(tmp_path / 'a' / 'result.json') as f:
+    written = json.load(f)
+  assert written['accuracy'] == first.accuracy
+  assert written['params'] == first.params == models.count_params(a)
+  assert written['size_bytes'] == 4 * first.params
+
+
+def test_student_without_distillation_needs_no_teacher(test_config, tmp_path):
+  test_config.distill.loss = 'none'
+  result = train.train_and_evaluate(test_config, str(tmp_path))
+  assert result.teacher_accuracy is None
+  assert not os.path.exists(tmp_path / 'teacher')
+  assert os.path.exists(tmp_path / 'student' / 'checkpoints')
+
+
+def test_non_finite_loss_stops_the_run(test_config, tmp_path):
+  test_config.target = 'teacher'
+  test_config.teacher.optimizer.learning_rate = 1e30
+  with pytest.raises(FloatingPointError, match='loss became nan at epoch 1'):
+    train.train_and_evaluate(test_config, str(tmp_path))
+
+
+@pytest.mark.parametrize('field,value,message', [
+    ('student.pooling', 'p3', "config.student.pooling = 'p3' is not allowed; choose one of: "
+     'v, p1, p2, p12'),
+    ('distill.loss', 'kl', 'config.distill.loss'),
+    ('distill.lam', 1.5, r'config.distill.lam = 1.5 is not allowed; expected a number >= 0 and '
+     '<= 1'),
+    ('teacher.model', 'vgg', 'inception_v3, resnet_small'),
+    ('student.optimizer.schedule', 'step', 'constant, cosine, warmup_cosine'),
+    ('teacher.num_epochs', 0, 'config.teacher.num_epochs = 0'),
+])
+def test_bad_config_value_names_the_field_and_choices(test_config, tmp_path, field, value,
+                                                      message):
+  section, name = field.rsplit('.', 1)
+  parent = test_config
+  for part in section.split('.'):
+    parent = parent[part]
+  parent[name] = value
+  with pytest.raises(ValueError, match=message.replace('(', r'\(')):
+    train.train_and_evaluate(test_config, str(tmp_path))
+  assert not os.path.exists(tmp_path / 'teacher')  # Nothing started.
+
+
+def test_changed_settings_in_an_old_workdir_are_refused(test_config, tmp_path):
+  test_config.distill.loss = 'none'
+  train.train_and_evaluate(test_config, str(tmp_path))
+  test_config.student.width = 2.0
+  with pytest.raises(ValueError, match='config.student differ'):
+    train.train_and_evaluate(test_config, str(tmp_path))
+
+
+def test_evaluate_without_a_checkpoint_says_what_to_run(test_config, tmp_path):
+  with pytest.raises(FileNotFoundError, match='jaxfer distill'):
+    train.evaluate(test_config, str(tmp_path))
+
+
+def _wait_for_checkpoint(process, directory, timeout=240):
+  deadline = time.time() + timeout
+  while time.time() < deadline:
+    if os.path.isdir(directory) and any(name.isdigit() for name in os.listdir(directory)):
+      return
+    if process.poll() is not None:
+      raise AssertionError(f'the run ended before its first checkpoint: {process.stdout.read()}')
+    time.sleep(0.02)
+  raise AssertionError(f'no checkpoint in {directory} after {timeout}s')
+
+
+def test_killed_run_resumes_and_matches_an_uninterrupted_run(test_config, data_dir, tmp_path):
+  overrides = [f'--config.data.data_dir={data_dir}', '--config.student.num_epochs=40']
+  test_config.student.num_epochs = 40
+  reference = train.train_and_evaluate(test_config, str(tmp_path / 'reference'))
+
+  workdir = str(tmp_path / 'killed')
+  command = jaxfer_command('distill', '--config', 'configs/test.py', '--workdir', workdir,
+                           *overrides)
+  process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True)
+  _wait_for_checkpoint(process, os.path.join(workdir, 'student', 'checkpoints'))
+  process.send_signal(signal.SIGKILL)
+  process.wait()
+  assert not os.path.exists(os.path.join(workdir, 'result.json'))
+
+  finished = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=True)
+  resumed = [line for line in finished.stdout.splitlines() if 'student: resumed' in line]
+  assert resumed, finished.stdout
+  epoch = int(resumed[0].split('epoch ')[1].split()[0])
+  assert 0 < epoch < 40
+  with open(os.path.join(workdir, 'result.json')) as f:
+    result = json.load(f)
+  assert result['accuracy'] == reference.accuracy
+  jax.tree.map(np.testing.assert_array_equal, _checkpoint_params(reference.workdir),
+               _checkpoint_params(os.path.join(workdir, 'student')))
