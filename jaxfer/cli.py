@@ -50,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
   command, config, workdir = _parse(argv)
   logging.basicConfig(level=logging.INFO, format='%(asctime)s %(message)s', datefmt='%H:%M:%S',
                       stream=sys.stdout, force=True)
-  for noisy in ('absl', 'orbax', 'jax'):
+  # TFDS reports every custom builder config as an absl warning; the data layer logs its own.
+  logging.getLogger('absl').setLevel(logging.ERROR)
+  for noisy in ('orbax', 'jax'):
     logging.getLogger(noisy).setLevel(logging.WARNING)
   from jaxfer import train  # pylint: disable=g-import-not-at-top  (keeps --help fast)
   config.unlock()

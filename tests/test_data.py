@@ -1,0 +1,65 @@
+"""The synthetic-faces TFDS builder and the numpy batching, read back as the trainer reads them."""
+import os
+
+import numpy as np
+import pytest
+
+from jaxfer import data as data_lib
+from jaxfer.data import synthetic
+
+
+def test_builder_serves_the_rendered_faces_with_disjoint_subjects(test_config):
+  dataset = data_lib.load(test_config.data)
+  params = test_config.data.synthetic
+  size = test_config.data.image_size
+  assert dataset.class_names == synthetic.CLASS_NAMES
+  assert dataset.class_names[2] == 'contempt' and dataset.num_classes == 8
+  train, test = dataset.train, dataset.test
+  assert train['image'].shape == (params.train_subjects * 8 * params.images_per_class, size, size, 1)
+  assert train['image'].dtype == np.uint8
+  assert len(np.unique(train['subject_id'])) == params.train_subjects
+  assert len(np.unique(test['subject_id'])) == params.test_subjects
+  assert not set(train['subject_id']) & set(test['subject_id'])
+  # The prepared records are the renderer's images (TFDS may store them in another order).
+  rendered = synthetic.generate(params.train_subjects, params.images_per_class, size,
+                                seed=params.seed, min_intensity=params.min_intensity,
+                                noise=params.noise)
+  served = sorted((int(s.split('_')[-1]), int(l), x.tobytes())
+                  for s, l, x in zip(train['subject_id'], train['label'], train['image']))
+  made = sorted((int(s), int(l), x.tobytes())
+                for s, l, x in zip(rendered['subject_id'], rendered['label'], rendered['image']))
+  assert served == made
+
+
+def test_builder_prepares_once_and_never_touches_other_settings(test_config):
+  data_lib.load(test_config.data)
+  root = os.path.join(test_config.data.data_dir, 'synthetic_faces')
+  before = sorted(os.listdir(root))
+  data_lib.load(test_config.data)
+  assert sorted(os.listdir(root)) == before
+  test_config.data.synthetic.seed = 7
+  other = data_lib.load(test_config.data)
+  assert len(os.listdir(root)) == len(before) + 1
+  assert not np.array_equal(other.train['image'][:4], data_lib.load(
+      _with_seed(test_config, 0).data).train['image'][:4])
+
+
+def _with_seed(config, seed):
+  config.data.synthetic.seed = seed
+  return config
+
+
+def test_unknown_dataset_names_the_choices(test_config):
+  test_config.data.name = 'ckplus'
+  with pytest.raises(ValueError, match="config.data.name = 'ckplus'.*synthetic_faces"):
+    data_lib.load(test_config.data)
+
+
+def test_epoch_batches_depend_only_on_seed_and_epoch():
+  first = list(data_lib.epoch_batches(10, 3, seed=0, epoch=1))
+  assert [len(b) for b in first] == [3, 3, 3]  # The partial batch is dropped.
+  assert len(set(np.concatenate(first))) == 9
+  again = list(data_lib.epoch_batches(10, 3, seed=0, epoch=1))
+  np.testing.assert_array_equal(np.concatenate(first), np.concatenate(again))
+  other = np.concatenate(list(data_lib.epoch_batches(10, 3, seed=0, epoch=2)))
+  assert not np.array_equal(np.concatenate(first), other)
