@@ -27,7 +27,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.data_dir = ''  # '' means $TFDS_DATA_DIR or ~/tensorflow_datasets.
   config.data.image_size = 84
   config.data.synthetic = ml_collections.ConfigDict(dict(
-      train_subjects=48, test_subjects=16, images_per_class=6, seed=0, min_intensity=0.25,
+      train_subjects=160, test_subjects=40, images_per_class=2, seed=0, min_intensity=0.25,
       noise=0.04))
 
   config.teacher = ml_collections.ConfigDict()
@@ -35,9 +35,11 @@ def get_config() -> ml_collections.ConfigDict:
   config.teacher.model_kwargs = ml_collections.ConfigDict(dict(stage_features=(32, 64, 128)))
   # A finished teacher run to reuse; '' trains (or resumes) one in WORKDIR/teacher.
   config.teacher.workdir = ''
-  config.teacher.num_epochs = 12
+  config.teacher.num_epochs = 24
   config.teacher.batch_size = 64
-  config.teacher.optimizer = optimizer(1e-3, 'warmup_cosine', weight_decay=1e-4, warmup_epochs=1)
+  # Random translation of training images by up to this many pixels (0: none).
+  config.teacher.augment_shift = 4
+  config.teacher.optimizer = optimizer(2e-3, 'warmup_cosine', weight_decay=5e-4, warmup_epochs=1)
 
   # MicroExpNet: pooling after both convs, squeeze 16 (FC 48), 65,000 parameters at 84x84.
   config.student = ml_collections.ConfigDict()
@@ -48,6 +50,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.student.conv_impl = 'matmul'
   config.student.num_epochs = 60
   config.student.batch_size = 64
+  # The teacher's logits are computed on the unshifted images, so the student sees those.
+  config.student.augment_shift = 0
   config.student.optimizer = optimizer(1e-3)
 
   # The original MicroExpNet loss: (1-lam)*CE(y) + lam*CE(softmax(t/T), softmax(s/T)), no T^2.

@@ -58,6 +58,7 @@ def validate(config: Any) -> None:
   for role in ('teacher', 'student'):
     _number(config, f'{role}.num_epochs', low=1, low_inclusive=True, integer=True)
     _number(config, f'{role}.batch_size', low=1, low_inclusive=True, integer=True)
+    _number(config, f'{role}.augment_shift', low=0, low_inclusive=True, integer=True)
     _choice(config, f'{role}.optimizer.schedule', SCHEDULES)
     _number(config, f'{role}.optimizer.learning_rate', low=0)
     _number(config, f'{role}.optimizer.weight_decay', low=0, low_inclusive=True)

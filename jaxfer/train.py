@@ -205,9 +205,11 @@ def _fit(config: ml_collections.ConfigDict, role: str, dataset: data_lib.Dataset
   for epoch in range(start_epoch + 1, settings.num_epochs + 1):
     start = time.perf_counter()
     losses, correct = [], []
+    augment_rng = np.random.default_rng([data_seed, epoch, 1])
     for indices in data_lib.epoch_batches(len(train['label']), settings.batch_size, data_seed,
                                           epoch):
-      batch = {'image': train['image'][indices], 'label': train['label'][indices]}
+      images = data_lib.random_shift(train['image'][indices], settings.augment_shift, augment_rng)
+      batch = {'image': images, 'label': train['label'][indices]}
       if teacher_logits is not None:
         batch['teacher_logits'] = teacher_logits[indices]
       state, metrics = train_step(state, batch, dropout_rng, temperature, lam, loss=loss)

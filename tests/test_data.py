@@ -63,3 +63,18 @@ def test_epoch_batches_depend_only_on_seed_and_epoch():
   np.testing.assert_array_equal(np.concatenate(first), np.concatenate(again))
   other = np.concatenate(list(data_lib.epoch_batches(10, 3, seed=0, epoch=2)))
   assert not np.array_equal(np.concatenate(first), other)
+
+
+def test_random_shift_translates_each_image_within_the_bound():
+  rng = np.random.default_rng(0)
+  images = rng.integers(0, 256, (16, 10, 12, 1), dtype=np.uint8)
+  shifted = data_lib.random_shift(images, 2, np.random.default_rng(1))
+  padded = np.pad(images, ((0, 0), (2, 2), (2, 2), (0, 0)), mode='edge')
+  offsets = set()
+  for k in range(16):
+    matches = [(dy, dx) for dy in range(5) for dx in range(5)
+               if np.array_equal(shifted[k], padded[k, dy:dy + 10, dx:dx + 12])]
+    assert matches, f'image {k} is not a translation of its source by at most 2 pixels'
+    offsets.add(matches[0])
+  assert len(offsets) > 1  # The shifts vary across the batch.
+  assert data_lib.random_shift(images, 0, np.random.default_rng(1)) is images

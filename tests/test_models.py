@@ -71,3 +71,20 @@ def test_unknown_teacher_names_the_choices():
   import ml_collections
   with pytest.raises(ValueError, match='inception_v3, resnet_small'):
     models.make_teacher(ml_collections.ConfigDict({'model': 'vgg'}), 8)
+
+
+@pytest.mark.parametrize('pooling', ['v', 'p12'])
+def test_fast_convolution_gradients_equal_xla_gradients(pooling):
+  images = jax.random.uniform(jax.random.key(1), (3, 84, 84, 1))
+  xla = models.ExpNet(pooling=pooling, conv_impl='xla', dropout=0.0)
+  fast = models.ExpNet(pooling=pooling, conv_impl='matmul', dropout=0.0)
+  variables = xla.init(jax.random.key(0), images)
+
+  def grads(model):
+    loss = lambda params, x: jnp.sum(jnp.sin(model.apply({'params': params}, x)))
+    return jax.grad(loss, argnums=(0, 1))(variables['params'], images)
+
+  (params_xla, images_xla), (params_fast, images_fast) = grads(xla), grads(fast)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-4),
+               params_fast, params_xla)
+  np.testing.assert_allclose(images_fast, images_xla, atol=1e-6, rtol=1e-4)

@@ -73,3 +73,15 @@ def epoch_batches(num_examples: int, batch_size: int, seed: int, epoch: int) -> 
   order = np.random.default_rng([seed, epoch]).permutation(num_examples)
   for start in range(0, num_examples - batch_size + 1, batch_size):
     yield order[start:start + batch_size]
+
+
+def random_shift(images: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.ndarray:
+  """Each image translated by up to `max_shift` pixels each way, edges repeated."""
+  if max_shift == 0:
+    return images
+  n, h, w, _ = images.shape
+  pad = ((0, 0), (max_shift, max_shift), (max_shift, max_shift), (0, 0))
+  padded = np.pad(images, pad, mode='edge')
+  rows = rng.integers(0, 2 * max_shift + 1, n)[:, None] + np.arange(h)
+  cols = rng.integers(0, 2 * max_shift + 1, n)[:, None] + np.arange(w)
+  return padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]

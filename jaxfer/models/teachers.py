@@ -54,9 +54,13 @@ class ResNetSmall(nn.Module):
   stage_features: Sequence[int] = (32, 64, 128)
   blocks_per_stage: int = 1
   dropout: float = 0.0
+  standardize: bool = True
 
   @nn.compact
   def __call__(self, images: jax.Array, *, train: bool = False) -> jax.Array:
+    if self.standardize:  # Per-image zero mean, unit variance: removes global lighting changes.
+      mean = jnp.mean(images, axis=(1, 2, 3), keepdims=True)
+      images = (images - mean) / (jnp.std(images, axis=(1, 2, 3), keepdims=True) + 1e-6)
     x = ConvBN(self.stage_features[0], (5, 5), (2, 2), use_scale=True)(images, train)
     x = nn.max_pool(x, (3, 3), strides=(2, 2), padding='SAME')
     for stage, features in enumerate(self.stage_features):
