@@ -228,7 +228,8 @@ def _fit(config: ml_collections.ConfigDict, role: str, dataset: data_lib.Dataset
     train_accuracy = np.sum(jax.device_get(correct)) / (len(losses) * settings.batch_size)
     line = (f'{role} epoch {epoch:3d}/{settings.num_epochs}  loss {losses.mean():.4f}  '
             f'train_acc {train_accuracy:.3f}')
-    if epoch % config.eval_every_epochs == 0 or epoch == settings.num_epochs:
+    # The final epoch's test accuracy is computed once, by the caller's summary.
+    if epoch % config.eval_every_epochs == 0 and epoch != settings.num_epochs:
       test = evaluate_logits(predict(state, dataset.test['image'], config.eval_batch_size),
                              dataset.test['label'], dataset.class_names)
       line += f'  test_acc {test["accuracy"]:.3f}'

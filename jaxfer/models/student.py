@@ -33,32 +33,152 @@ def _same_pads(size: int, kernel: int, stride: int) -> tuple[int, int]:
 
 
 class MatmulConv(nn.Module):
-  """A SAME-padded strided convolution computed as patch extraction followed by one matmul.
+  """A SAME-padded strided convolution with the parameters of `nn.Conv`, arranged for XLA:CPU.
 
-  XLA's CPU backend runs the backward pass of small strided convolutions far slower than a
-  matmul of the same arithmetic (see benchmarks/RESULTS.md); slices plus a dot avoid it. The
-  parameters are those of `nn.Conv`, so the two implementations are interchangeable.
+  XLA:CPU hands a convolution to YNNPACK when it has more than 16 input or output features and
+  to Eigen otherwise. Eigen's strided convolution with one input channel (conv1 of MicroExpNet)
+  runs at a fraction of the speed of the same arithmetic laid out otherwise, and the input
+  gradient JAX derives for a strided convolution (a convolution of an input dilated with zeros)
+  is slow and never goes to YNNPACK. So this layer computes what `nn.Conv` computes, as:
+
+  * forward without gradient (inference): an input with at most 4 channels and at most 16
+    features is rearranged by space-to-depth (a reshape) into blocks of stride x stride pixels,
+    which turns the strided convolution into a stride-1 convolution over the blocks with a
+    rearranged, zero-padded kernel; other convolutions stay strided (YNNPACK handles them well).
+  * forward and kernel gradient in training, when the patch matrix is small (at most 16 MiB, as
+    for conv2 of MicroExpNet at batch 64): the patches are gathered once, channel-major
+    ([kh*kw*cin, batch*oh*ow], so every slice copied is a run of contiguous rows), and both the
+    output (kernel^T @ patches) and the kernel gradient (patches @ cotangent) are plain
+    row-major matmuls (YNNPACK). Larger patch matrices (conv1 at 84x84) take the forward above
+    and the kernel gradient XLA derives for the strided convolution.
+  * input gradient: a stride-1 VALID convolution of the padded cotangent with the flipped
+    space-to-depth kernel, then depth-to-space (no dilated convolution).
+
+  Being a `jax.custom_vjp`, it supports reverse-mode differentiation only (no `jax.jvp`).
+  See benchmarks/RESULTS.md ("Speed (issue: core)") for the measurements behind each choice.
   """
   features: int
   kernel_size: tuple[int, int]
   strides: tuple[int, int]
 
+  MAX_PATCH_BYTES = 16 * 2**20
+
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     kh, kw = self.kernel_size
-    sh, sw = self.strides
     cin = x.shape[-1]
     kernel = self.param('kernel', nn.initializers.lecun_normal(), (kh, kw, cin, self.features))
     bias = self.param('bias', nn.initializers.zeros_init(), (self.features,))
-    h, w = x.shape[1:3]
-    x = jnp.pad(x, ((0, 0), _same_pads(h, kh, sh), _same_pads(w, kw, sw), (0, 0)))
+    return MatmulConv._convolve(x, kernel, tuple(self.strides)) + bias
+
+  @staticmethod
+  def _strided(x: jax.Array, kernel: jax.Array, strides: tuple[int, int]) -> jax.Array:
+    """The plain SAME convolution (what `nn.Conv` computes)."""
+    return jax.lax.conv_general_dilated(x, kernel, strides, 'SAME',
+                                        dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+
+  @staticmethod
+  def _space_to_depth(x: jax.Array, kernel: jax.Array, strides: tuple[int, int]):
+    """(blocks, block kernel): a stride-1 VALID convolution of these equals the SAME conv.
+
+    blocks[b, m, n, (di, dj, c)] = padded x[b, sh*m + di, sw*n + dj, c], and
+    block_kernel[p, q, (di, dj, c), f] = kernel[sh*p + di, sw*q + dj, c, f] (zero beyond kh, kw).
+    """
+    kh, kw, cin, features = kernel.shape
+    sh, sw = strides
+    b, h, w, _ = x.shape
     oh, ow = -(-h // sh), -(-w // sw)
-    patches = [
-        x[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw, :]
-        for i in range(kh) for j in range(kw)
-    ]
-    patches = jnp.concatenate(patches, axis=-1)  # [..., kh*kw*cin] in kernel order (i, j, c)
-    return patches @ kernel.reshape(kh * kw * cin, self.features) + bias
+    bh, bw = -(-kh // sh), -(-kw // sw)  # kernel extent in blocks
+    nh, nw = oh - 1 + bh, ow - 1 + bw  # input blocks the output reads
+    (top, _), (left, _) = _same_pads(h, kh, sh), _same_pads(w, kw, sw)
+    x = jnp.pad(x, ((0, 0), (top, max(nh * sh - h - top, 0)), (left, max(nw * sw - w - left, 0)),
+                    (0, 0)))[:, :nh * sh, :nw * sw]
+    blocks = x.reshape(b, nh, sh, nw, sw, cin).transpose(0, 1, 3, 2, 4, 5)
+    blocks = blocks.reshape(b, nh, nw, sh * sw * cin)
+    kernel = jnp.pad(kernel, ((0, bh * sh - kh), (0, bw * sw - kw), (0, 0), (0, 0)))
+    kernel = kernel.reshape(bh, sh, bw, sw, cin, features).transpose(0, 2, 1, 3, 4, 5)
+    return blocks, kernel.reshape(bh, bw, sh * sw * cin, features)
+
+  @staticmethod
+  def _patches(x: jax.Array, kernel_shape: tuple[int, ...], strides: tuple[int, int]):
+    """patches[(i, j, c), (b, y, z)] = padded x[b, sh*y + i, sw*z + j, c], [kh*kw*cin, b*oh*ow]."""
+    kh, kw, cin, _ = kernel_shape
+    sh, sw = strides
+    b, h, w, _ = x.shape
+    oh, ow = -(-h // sh), -(-w // sw)
+    x = jnp.pad(x, ((0, 0), _same_pads(h, kh, sh), _same_pads(w, kw, sw), (0, 0)))
+    x = x.transpose(3, 0, 1, 2)  # [cin, b, h, w]
+    columns = jnp.stack([x[..., j:j + sw * (ow - 1) + 1:sw] for j in range(kw)])
+    patches = jnp.stack([columns[..., i:i + sh * (oh - 1) + 1:sh, :] for i in range(kh)])
+    return patches.reshape(kh * kw * cin, b * oh * ow)
+
+  @staticmethod
+  def _use_patches(x_shape, kernel_shape, strides) -> bool:
+    kh, kw, cin, _ = kernel_shape
+    b, h, w, _ = x_shape
+    rows, cols = kh * kw * cin, b * -(-h // strides[0]) * -(-w // strides[1])
+    return strides != (1, 1) and 4 * rows * cols <= MatmulConv.MAX_PATCH_BYTES
+
+  @staticmethod
+  def _forward(x: jax.Array, kernel: jax.Array, strides: tuple[int, int]) -> jax.Array:
+    cin, features = kernel.shape[2:]
+    if strides == (1, 1) or cin > 4 or max(cin, features) > 16:
+      return MatmulConv._strided(x, kernel, strides)
+    blocks, block_kernel = MatmulConv._space_to_depth(x, kernel, strides)
+    return jax.lax.conv_general_dilated(blocks, block_kernel, (1, 1), 'VALID',
+                                        dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+
+  @staticmethod
+  def _input_grad(x: jax.Array, kernel: jax.Array, g: jax.Array,
+                  strides: tuple[int, int]) -> jax.Array:
+    """d(conv)/dx applied to the cotangent g, without a dilated convolution."""
+    if strides == (1, 1):
+      return jax.vjp(lambda x: MatmulConv._strided(x, kernel, strides), x)[1](g)[0]
+    kh, kw, cin, _ = kernel.shape
+    sh, sw = strides
+    b, h, w, _ = x.shape
+    blocks, block_kernel = MatmulConv._space_to_depth(x, kernel, strides)
+    bh, bw = block_kernel.shape[:2]
+    nh, nw = blocks.shape[1:3]
+    g = jnp.pad(g, ((0, 0), (bh - 1, bh - 1), (bw - 1, bw - 1), (0, 0)))
+    flipped = block_kernel[::-1, ::-1].transpose(0, 1, 3, 2)
+    grad = jax.lax.conv_general_dilated(g, flipped, (1, 1), 'VALID',
+                                        dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    grad = grad.reshape(b, nh, nw, sh, sw, cin).transpose(0, 1, 3, 2, 4, 5)
+    grad = grad.reshape(b, nh * sh, nw * sw, cin)
+    (top, _), (left, _) = _same_pads(h, kh, sh), _same_pads(w, kw, sw)
+    grad = grad[:, top:top + h, left:left + w]  # rows/columns the output never reads get 0
+    return jnp.pad(grad, ((0, 0), (0, h - grad.shape[1]), (0, w - grad.shape[2]), (0, 0)))
+
+  @staticmethod
+  @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+  def _convolve(x: jax.Array, kernel: jax.Array, strides: tuple[int, int]) -> jax.Array:
+    return MatmulConv._forward(x, kernel, strides)
+
+  @staticmethod
+  def _convolve_fwd(x, kernel, strides):
+    if not MatmulConv._use_patches(x.shape, kernel.shape, strides):
+      return MatmulConv._forward(x, kernel, strides), (x, kernel, None)
+    kh, kw, cin, features = kernel.shape
+    b, h, w, _ = x.shape
+    oh, ow = -(-h // strides[0]), -(-w // strides[1])
+    patches = MatmulConv._patches(x, kernel.shape, strides)
+    # The barrier keeps the transposed kernel a row-major array of its own; folded into the dot
+    # as a transposed operand it would send the dot to Eigen instead of YNNPACK (slower).
+    kernel_t = jax.lax.optimization_barrier(kernel.reshape(kh * kw * cin, features).T)
+    out = kernel_t @ patches  # [features, b*oh*ow]
+    return out.reshape(features, b, oh, ow).transpose(1, 2, 3, 0), (x, kernel, patches)
+
+  @staticmethod
+  def _convolve_bwd(strides, residuals, g):
+    x, kernel, patches = residuals
+    if patches is None:
+      kernel_grad = jax.vjp(lambda k: MatmulConv._strided(x, k, strides), kernel)[1](g)[0]
+    else:
+      kernel_grad = (patches @ g.reshape(-1, g.shape[-1])).reshape(kernel.shape)
+    return MatmulConv._input_grad(x, kernel, g, strides), kernel_grad
+
+  _convolve.__func__.defvjp(_convolve_fwd.__func__, _convolve_bwd.__func__)
 
 
 def _max_pool(x: jax.Array) -> jax.Array:

@@ -1,0 +1,214 @@
+"""Per-part timings of MicroExpNet's two convolutions, its max-pool and the training step, on CPU.
+
+For each convolution of MicroExpNet at 84x84 (conv1: 8x8/2, 1->16 on 84x84; conv2: 4x4/2, 16->32
+on 21x21), batch 64, it times jitted: the forward pass, the gradient w.r.t. the kernel (the
+backward a training step needs for both convolutions) and the gradient w.r.t. the input (needed
+for conv2 only; the images need no gradient), for `nn.Conv` ('xla'), `MatmulConv` ('matmul') and
+the first `MatmulConv` (slices, concatenate, one matmul; kept here as 'matmul_v0'). Then the
+2x2 max-pool after conv1 (relu + pool, forward + backward on [64, 42, 42, 16]) as `nn.max_pool`
+and as a reshape-max with the same gradient ('first_max', a suggested replacement), and the
+whole `jaxfer.train.train_step` for 'xla' and 'matmul'. Everything alternates within each round
+and the medians over rounds are printed as a markdown table (milliseconds per call).
+
+    PYTHONPATH=. /work/venv/bin/python benchmarks/profile_conv.py
+
+In the pool row the 'xla' column is `nn.max_pool` (what `ExpNet` uses) and the 'matmul' column
+is `first_max_pool` below.
+    XLA_FLAGS=--xla_cpu_use_thunk_runtime=false PYTHONPATH=. /work/venv/bin/python \
+        benchmarks/profile_conv.py        # compare XLA CPU flags this way
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from jaxfer import models
+from jaxfer import train as train_lib
+
+CONVS = {  # name: (input shape without batch, features, kernel, stride)
+    'conv1': ((84, 84, 1), 16, 8, 2),
+    'conv2': ((21, 21, 16), 32, 4, 2),
+}
+
+
+class MatmulConvV0(nn.Module):
+  """The first `MatmulConv`: SAME pad, one strided slice per kernel offset, concatenate, matmul."""
+  features: int
+  kernel_size: tuple[int, int]
+  strides: tuple[int, int]
+
+  @nn.compact
+  def __call__(self, x):
+    kh, kw = self.kernel_size
+    sh, sw = self.strides
+    cin = x.shape[-1]
+    kernel = self.param('kernel', nn.initializers.lecun_normal(), (kh, kw, cin, self.features))
+    bias = self.param('bias', nn.initializers.zeros_init(), (self.features,))
+    h, w = x.shape[1:3]
+    pads = lambda size, k, s: (lambda t: (t // 2, t - t // 2))(
+        max((-(-size // s) - 1) * s + k - size, 0))
+    x = jnp.pad(x, ((0, 0), pads(h, kh, sh), pads(w, kw, sw), (0, 0)))
+    oh, ow = -(-h // sh), -(-w // sw)
+    patches = [x[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw, :]
+               for i in range(kh) for j in range(kw)]
+    patches = jnp.concatenate(patches, axis=-1)
+    return patches @ kernel.reshape(kh * kw * cin, self.features) + bias
+
+
+def _module(impl: str, features: int, kernel: int, stride: int) -> nn.Module:
+  if impl == 'xla':
+    return nn.Conv(features, (kernel, kernel), strides=(stride, stride), padding='SAME')
+  if impl == 'matmul_v0':
+    return MatmulConvV0(features, (kernel, kernel), (stride, stride))
+  return models.MatmulConv(features, (kernel, kernel), (stride, stride))
+
+
+@jax.custom_vjp
+def first_max_pool(x):
+  """`nn.max_pool(x, (2, 2), (2, 2), 'SAME')` with the same gradient (first maximum of each
+  window in row-major order), as a reshape-max plus elementwise selects."""
+  return _windows(x).max(axis=(2, 4))
+
+
+def _windows(x):
+  b, h, w, c = x.shape
+  if h % 2 or w % 2:
+    x = jnp.pad(x, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), constant_values=-jnp.inf)
+  return x.reshape(b, (h + 1) // 2, 2, (w + 1) // 2, 2, c)
+
+
+def _first_max_pool_bwd(x, g):
+  windows = _windows(x)
+  pooled = windows.max(axis=(2, 4))
+  taken = jnp.zeros(pooled.shape, bool)
+  rows = []
+  for i in range(2):
+    row = []
+    for j in range(2):
+      first = (windows[:, :, i, :, j] == pooled) & ~taken
+      taken = taken | first
+      row.append(jnp.where(first, g, 0.0))
+    rows.append(jnp.stack(row, axis=3))
+  b, h, w, c = x.shape
+  grad = jnp.stack(rows, axis=2).reshape(b, windows.shape[1] * 2, windows.shape[3] * 2, c)
+  return (grad[:, :h, :w],)
+
+
+first_max_pool.defvjp(lambda x: (first_max_pool(x), x), _first_max_pool_bwd)
+
+
+def _pool_fns(batch: int):
+  y = jax.random.normal(jax.random.key(0), (batch, 42, 42, 16))
+  g = jax.random.normal(jax.random.key(1), (batch, 21, 21, 16))
+  pools = {'xla': lambda y: nn.max_pool(y, (2, 2), strides=(2, 2), padding='SAME'),
+           'first_max': first_max_pool}
+  fns = {}
+  for name, pool in pools.items():
+    step = jax.jit(lambda y, g, pool=pool: jax.vjp(lambda y: pool(nn.relu(y)), y)[1](g)[0])
+    fns[name] = lambda step=step: step(y, g)
+  return fns
+
+
+def _conv_fns(impl: str, name: str, batch: int):
+  """(inputs, {part: jitted fn}) for one convolution."""
+  shape, features, kernel, stride = CONVS[name]
+  module = _module(impl, features, kernel, stride)
+  x = jax.random.uniform(jax.random.key(0), (batch, *shape))
+  params = module.init(jax.random.key(1), x[:1])['params']
+  out = jax.eval_shape(lambda p, x: module.apply({'params': p}, x), params, x)
+  g = jax.random.normal(jax.random.key(2), out.shape)
+
+  def fwd(p, x, g):
+    return module.apply({'params': p}, x)
+
+  def grad_kernel(p, x, g):
+    _, vjp = jax.vjp(lambda p: module.apply({'params': p}, x), p)
+    return vjp(g)[0]
+
+  def grad_input(p, x, g):
+    _, vjp = jax.vjp(lambda x: module.apply({'params': p}, x), x)
+    return vjp(g)[0]
+
+  fns = {'fwd': jax.jit(fwd), 'dkernel': jax.jit(grad_kernel), 'dinput': jax.jit(grad_input)}
+  return (params, x, g), fns
+
+
+def _train_fns(impl: str, batch: int, size: int):
+  model = models.ExpNet(pooling='p12', squeeze=16, conv_impl=impl)
+  opt_config = ml_collections.ConfigDict(dict(learning_rate=1e-4, schedule='constant',
+                                              weight_decay=0.0, warmup_epochs=0))
+  tx = train_lib.make_optimizer(opt_config, 100, 1)
+  state = train_lib.create_train_state(model, (size, size, 1), tx, jax.random.key(0))
+  rng = np.random.default_rng(0)
+  batch_ = {'image': jnp.asarray(rng.integers(0, 256, (batch, size, size, 1), np.uint8)),
+            'label': jnp.asarray(rng.integers(0, 8, (batch,), np.int32)),
+            'teacher_logits': jnp.asarray(rng.normal(size=(batch, 8)).astype(np.float32))}
+  key, t, lam = jax.random.key(1), jnp.float32(8.0), jnp.float32(0.5)
+  box = [state]
+
+  def step():
+    box[0], metrics = train_lib.train_step(box[0], batch_, key, t, lam, loss='microexpnet')
+    return metrics['loss']
+
+  return step
+
+
+def _time(call, reps: int) -> float:
+  """Milliseconds per call over `reps` calls (dispatch included, blocked at the end)."""
+  start = time.perf_counter()
+  for _ in range(reps):
+    out = call()
+  jax.block_until_ready(out)
+  return (time.perf_counter() - start) / reps * 1e3
+
+
+def main():
+  ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  ap.add_argument('--batch', type=int, default=64)
+  ap.add_argument('--size', type=int, default=84)
+  ap.add_argument('--rounds', type=int, default=7)
+  ap.add_argument('--reps', type=int, default=20)
+  ap.add_argument('--impls', default='xla,matmul,matmul_v0')
+  a = ap.parse_args()
+  impls = a.impls.split(',')
+  calls = {}
+  for name in CONVS:
+    for impl in impls:
+      args, fns = _conv_fns(impl, name, a.batch)
+      for part, fn in fns.items():
+        calls[name, part, impl] = (lambda fn=fn, args=args: fn(*args))
+  pool_fns = _pool_fns(a.batch)
+  calls['pool1 relu+max-pool', 'fwd+bwd', 'xla'] = pool_fns['xla']
+  calls['pool1 relu+max-pool', 'fwd+bwd', 'matmul'] = pool_fns['first_max']
+  for impl in impls:
+    if impl in models.CONV_IMPLS:
+      calls['train_step', '', impl] = _train_fns(impl, a.batch, a.size)
+  for call in calls.values():  # compile and warm up
+    jax.block_until_ready(call())
+    jax.block_until_ready(call())
+  results = {key: [] for key in calls}
+  for _ in range(a.rounds):
+    for key, call in calls.items():
+      results[key].append(_time(call, a.reps))
+  print(f'jax {jax.__version__}, XLA_FLAGS={os.environ.get("XLA_FLAGS", "")!r}, batch {a.batch}, '
+        f'{a.rounds} rounds x {a.reps} calls, median ms/call')
+  print('| part | ' + ' | '.join(impls) + ' |')
+  print('|---|' + '---:|' * len(impls))
+  rows = sorted({(name, part) for name, part, _ in calls},
+                key=lambda r: (r[0].startswith('pool'), r[0] == 'train_step', r))
+  for name, part in rows:
+    cells = [f'{statistics.median(results[name, part, impl]):.3f}'
+             if (name, part, impl) in results else '' for impl in impls]
+    print(f'| {name} {part} | ' + ' | '.join(cells) + ' |')
+
+
+if __name__ == '__main__':
+  main()
