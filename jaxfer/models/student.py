@@ -196,7 +196,8 @@ class ExpNet(nn.Module):
     width: continuous multiplier on conv filters and FC units (1.0 is the original family).
     num_classes: output classes.
     dropout: dropout rate after the FC layer.
-    conv_impl: 'xla' (lax convolution) or 'matmul' (patches and a dot; faster on CPU).
+    conv_impl: 'xla' (nn.Conv) or 'matmul' (`MatmulConv`: same parameters and results, faster
+      training on XLA:CPU).
   """
   pooling: str = 'p12'
   squeeze: float = 16
