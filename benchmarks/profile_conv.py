@@ -1,20 +1,20 @@
 """Per-part timings of MicroExpNet's two convolutions, its max-pool and the training step, on CPU.
 
 For each convolution of MicroExpNet at 84x84 (conv1: 8x8/2, 1->16 on 84x84; conv2: 4x4/2, 16->32
-on 21x21), batch 64, it times jitted: the forward pass, the gradient w.r.t. the kernel (the
-backward a training step needs for both convolutions) and the gradient w.r.t. the input (needed
-for conv2 only; the images need no gradient), for `nn.Conv` ('xla'), `MatmulConv` ('matmul') and
-the first `MatmulConv` (slices, concatenate, one matmul; kept here as 'matmul_v0'). Then the
-2x2 max-pool after conv1 (relu + pool, forward + backward on [64, 42, 42, 16]) as `nn.max_pool`
-and as a reshape-max with the same gradient ('first_max', a suggested replacement), and the
-whole `jaxfer.train.train_step` for 'xla' and 'matmul'. Everything alternates within each round
-and the medians over rounds are printed as a markdown table (milliseconds per call).
-
-    PYTHONPATH=. /work/venv/bin/python benchmarks/profile_conv.py
+on 21x21), batch 64, it times jitted: the forward pass, the gradient w.r.t. the kernel (both
+convolutions need it in training), the gradient w.r.t. the input (only conv2 needs it: the
+images need no gradient) and everything a training step needs at once (output and the needed
+gradients), for `nn.Conv` ('xla'), `MatmulConv` ('matmul') and the first `MatmulConv` (slices,
+concatenate, one matmul; kept here as 'matmul_v0'). Then the relu + 2x2 max-pool after conv1
+(forward + backward on [64, 42, 42, 16]), and the whole `jaxfer.train.train_step` for 'xla' and
+'matmul'. Everything alternates within each round; the medians over rounds are printed as a
+markdown table (milliseconds per call).
 
 In the pool row the 'xla' column is `nn.max_pool` (what `ExpNet` uses) and the 'matmul' column
-is `first_max_pool` below.
-    XLA_FLAGS=--xla_cpu_use_thunk_runtime=false PYTHONPATH=. /work/venv/bin/python \
+is `first_max_pool` below (the suggested replacement: same value and gradient).
+
+    PYTHONPATH=. /work/venv/bin/python benchmarks/profile_conv.py
+    XLA_FLAGS=--xla_cpu_multi_thread_eigen=false PYTHONPATH=. /work/venv/bin/python \
         benchmarks/profile_conv.py        # compare XLA CPU flags this way
 """
 from __future__ import annotations
@@ -74,8 +74,8 @@ def _module(impl: str, features: int, kernel: int, stride: int) -> nn.Module:
 @jax.custom_vjp
 def first_max_pool(x):
   """`nn.max_pool(x, (2, 2), (2, 2), 'SAME')` with the same gradient (first maximum of each
-  window in row-major order), as a reshape-max plus elementwise selects."""
-  return _windows(x).max(axis=(2, 4))
+  window in row-major order), as elementwise maxima and selects (the suggested `_max_pool`)."""
+  return _window_max(_windows(x))
 
 
 def _windows(x):
@@ -85,21 +85,22 @@ def _windows(x):
   return x.reshape(b, (h + 1) // 2, 2, (w + 1) // 2, 2, c)
 
 
+def _window_max(windows):
+  return jnp.maximum(jnp.maximum(windows[:, :, 0, :, 0], windows[:, :, 0, :, 1]),
+                     jnp.maximum(windows[:, :, 1, :, 0], windows[:, :, 1, :, 1]))
+
+
 def _first_max_pool_bwd(x, g):
   windows = _windows(x)
-  pooled = windows.max(axis=(2, 4))
-  taken = jnp.zeros(pooled.shape, bool)
-  rows = []
-  for i in range(2):
-    row = []
-    for j in range(2):
-      first = (windows[:, :, i, :, j] == pooled) & ~taken
-      taken = taken | first
-      row.append(jnp.where(first, g, 0.0))
-    rows.append(jnp.stack(row, axis=3))
+  pooled = _window_max(windows)
+  first = jnp.where(windows[:, :, 0, :, 0] == pooled, 0,
+                    jnp.where(windows[:, :, 0, :, 1] == pooled, 1,
+                              jnp.where(windows[:, :, 1, :, 0] == pooled, 2, 3)))
+  position = (2 * jax.lax.broadcasted_iota(jnp.int32, (1, 1, 2, 1, 2, 1), 2)
+              + jax.lax.broadcasted_iota(jnp.int32, (1, 1, 2, 1, 2, 1), 4))
+  grad = jnp.where(first[:, :, None, :, None] == position, g[:, :, None, :, None], 0.0)
   b, h, w, c = x.shape
-  grad = jnp.stack(rows, axis=2).reshape(b, windows.shape[1] * 2, windows.shape[3] * 2, c)
-  return (grad[:, :h, :w],)
+  return (grad.reshape(b, 2 * windows.shape[1], 2 * windows.shape[3], c)[:, :h, :w],)
 
 
 first_max_pool.defvjp(lambda x: (first_max_pool(x), x), _first_max_pool_bwd)
@@ -137,7 +138,13 @@ def _conv_fns(impl: str, name: str, batch: int):
     _, vjp = jax.vjp(lambda x: module.apply({'params': p}, x), x)
     return vjp(g)[0]
 
-  fns = {'fwd': jax.jit(fwd), 'dkernel': jax.jit(grad_kernel), 'dinput': jax.jit(grad_input)}
+  def training(p, x, g):  # what a training step needs: output, kernel (and conv2: input) grads
+    out, vjp = jax.vjp(lambda p, x: module.apply({'params': p}, x), p, x)
+    grads = vjp(g)
+    return out, grads if name == 'conv2' else grads[0]
+
+  fns = {'fwd': jax.jit(fwd), 'dkernel': jax.jit(grad_kernel), 'dinput': jax.jit(grad_input),
+         'training (fwd + needed grads)': jax.jit(training)}
   return (params, x, g), fns
 
 

@@ -25,10 +25,25 @@ def get_config() -> ml_collections.ConfigDict:
   config.data = ml_collections.ConfigDict()
   config.data.name = 'synthetic_faces'
   config.data.data_dir = ''  # '' means $TFDS_DATA_DIR or ~/tensorflow_datasets.
-  config.data.image_size = 84
+  config.data.image_size = 84  # The model's input size (the paper's 84x84).
   config.data.synthetic = ml_collections.ConfigDict(dict(
       train_subjects=160, test_subjects=40, images_per_class=2, seed=0, min_intensity=0.25,
       noise=0.04))
+  # Hand-downloaded datasets (ckplus, ckplus48, oulu_casia, fer2013, image_folder): the folder
+  # holding the files as downloaded, and their builder's settings (see configs/ckplus48.py).
+  config.data.manual_dir = ''
+  config.data.builder_kwargs = ml_collections.ConfigDict()
+  # num_folds >= 2: subject-independent k-fold over train_split, fold `fold` is the test side.
+  # 0: train on train_split, test on test_split as the builder made them.
+  config.data.num_folds = 0
+  config.data.fold = 0
+  config.data.fold_seed = 0
+  config.data.train_split = 'train'
+  config.data.test_split = 'test'
+  # 'paper8': the 8 fixed 224/256 crops of every training image (the paper's augmentation);
+  # 'none': each image once. Test images: 'full', 'center' (224/256 window) or 'paper' (at 32,32).
+  config.data.crops = 'none'
+  config.data.eval_crop = 'full'
 
   config.teacher = ml_collections.ConfigDict()
   config.teacher.model = 'resnet_small'
@@ -39,6 +54,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.teacher.batch_size = 64
   # Random translation of training images by up to this many pixels (0: none).
   config.teacher.augment_shift = 4
+  config.teacher.augment_flip = False
   config.teacher.optimizer = optimizer(2e-3, 'warmup_cosine', weight_decay=5e-4, warmup_epochs=1)
 
   # MicroExpNet: pooling after both convs, squeeze 16 (FC 48), 65,000 parameters at 84x84.
@@ -48,10 +64,13 @@ def get_config() -> ml_collections.ConfigDict:
   config.student.width = 1.0
   config.student.dropout = 0.5
   config.student.conv_impl = 'matmul'
+  config.student.standardize = False  # Per-image zero mean, unit variance before conv1.
+  config.student.seed = -1  # -1: config.seed. Search trials give each student its own.
   config.student.num_epochs = 60
   config.student.batch_size = 64
   # The teacher's logits are computed on the unshifted images, so the student sees those.
   config.student.augment_shift = 0
+  config.student.augment_flip = False
   config.student.optimizer = optimizer(1e-3)
 
   # The original MicroExpNet loss: (1-lam)*CE(y) + lam*CE(softmax(t/T), softmax(s/T)), no T^2.
@@ -59,8 +78,13 @@ def get_config() -> ml_collections.ConfigDict:
   config.distill.loss = 'microexpnet'
   config.distill.temperature = 8.0
   config.distill.lam = 0.5
+  # Soft targets from 'teacher' (its logits) or 'soft_labels' (a dataset's label distribution,
+  # e.g. fer2013 with FER+ votes, as log-probabilities).
+  config.distill.source = 'teacher'
 
   config.checkpoint_every_epochs = 1
   config.eval_every_epochs = 5
   config.eval_batch_size = 256
+  # Teacher logits are cached here ('' means $JAXFER_CACHE_DIR or ~/.cache/jaxfer).
+  config.cache_dir = ''
   return config

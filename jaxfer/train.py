@@ -28,6 +28,8 @@ from jaxfer import configuration
 from jaxfer import data as data_lib
 from jaxfer import distill
 from jaxfer import models
+from jaxfer import teacher_cache
+from jaxfer.data import preprocess
 
 logger = logging.getLogger('jaxfer')
 
@@ -52,6 +54,9 @@ class Result:
   checkpoint_dir: str
   teacher_accuracy: float | None = None
   teacher_params: int | None = None
+  class_names: list[str] = dataclasses.field(default_factory=list)
+  fold_hash: str | None = None
+  data: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def make_optimizer(optimizer_config: Any, steps_per_epoch: int,
@@ -148,8 +153,11 @@ def evaluate_logits(logits: np.ndarray, labels: np.ndarray,
 
 
 def _model_dir(config: ml_collections.ConfigDict, role: str, workdir: str) -> str:
+  """Where `role` is trained; `config.teacher.workdir` may hold '{fold}' (the fold number)."""
   if role == 'teacher':
-    return config.teacher.workdir or os.path.join(workdir, 'teacher')
+    if config.teacher.workdir:
+      return config.teacher.workdir.format(fold=config.data.fold)
+    return os.path.join(workdir, 'teacher')
   return os.path.join(workdir, 'student')
 
 
@@ -164,6 +172,13 @@ def _checkpoint_manager(model_dir: str) -> ocp.CheckpointManager:
                                options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True))
 
 
+def _seed(config: ml_collections.ConfigDict, role: str) -> int:
+  """The seed of `role`: `config.seed`, or for the student `config.student.seed` if set (>= 0)."""
+  if role == 'student' and config.student.seed >= 0:
+    return config.student.seed
+  return config.seed
+
+
 def _initial_state(config: ml_collections.ConfigDict, role: str,
                    dataset: data_lib.Dataset) -> tuple[TrainState, jax.Array, int]:
   """The freshly initialised state of `role`, its dropout key and the steps per epoch."""
@@ -174,7 +189,7 @@ def _initial_state(config: ml_collections.ConfigDict, role: str,
                      f'{num_examples} training images; lower it')
   steps_per_epoch = num_examples // settings.batch_size
   optimizer = make_optimizer(settings.optimizer, steps_per_epoch, settings.num_epochs)
-  rng = jax.random.fold_in(jax.random.key(config.seed), 0 if role == 'teacher' else 1)
+  rng = jax.random.fold_in(jax.random.key(_seed(config, role)), 0 if role == 'teacher' else 1)
   init_rng, dropout_rng = jax.random.split(rng)
   model = _make_model(config, role, dataset.num_classes)
   state = create_train_state(model, dataset.train['image'].shape[1:], optimizer, init_rng)
@@ -200,7 +215,7 @@ def _fit(config: ml_collections.ConfigDict, role: str, dataset: data_lib.Dataset
   loss = config.distill.loss if role == 'student' else 'none'
   temperature = jnp.float32(config.distill.temperature)
   lam = jnp.float32(config.distill.lam)
-  data_seed = config.seed * 2 + (role == 'student')
+  data_seed = _seed(config, role) * 2 + (role == 'student')
   seconds = 0.0
   for epoch in range(start_epoch + 1, settings.num_epochs + 1):
     start = time.perf_counter()
@@ -208,7 +223,10 @@ def _fit(config: ml_collections.ConfigDict, role: str, dataset: data_lib.Dataset
     augment_rng = np.random.default_rng([data_seed, epoch, 1])
     for indices in data_lib.epoch_batches(len(train['label']), settings.batch_size, data_seed,
                                           epoch):
-      images = data_lib.random_shift(train['image'][indices], settings.augment_shift, augment_rng)
+      images = preprocess.random_shift(train['image'][indices], settings.augment_shift,
+                                       augment_rng)
+      if settings.augment_flip:
+        images = preprocess.random_flip(images, augment_rng)
       batch = {'image': images, 'label': train['label'][indices]}
       if teacher_logits is not None:
         batch['teacher_logits'] = teacher_logits[indices]
@@ -246,12 +264,13 @@ def _check_workdir_config(config: ml_collections.ConfigDict, workdir: str, role:
   if role == 'student':
     current['distill'] = config.distill.to_dict()
   current = json.loads(json.dumps(current))
+  current.get('teacher', {}).pop('workdir', None)  # Where the teacher lives is not a setting.
   if os.path.exists(path):
     with open(path) as f:
       previous = json.load(f)
-    if previous != current:
-      changed = sorted(key for key in set(previous) | set(current)
-                       if previous.get(key) != current.get(key))
+    previous.get('teacher', {}).pop('workdir', None)
+    changed = configuration.changed_fields(previous, current)
+    if changed:
       raise ValueError(f'{workdir} holds a {role} run with other settings (config.'
                        f'{", config.".join(changed)} differ); use a new --workdir or delete it')
   else:
@@ -277,7 +296,8 @@ def _summarize(config, role: str, state: TrainState, dataset: data_lib.Dataset, 
                 epochs=config[role].num_epochs, train_seconds=round(seconds, 2),
                 workdir=os.path.abspath(workdir),
                 checkpoint_dir=os.path.abspath(os.path.join(workdir, 'checkpoints')),
-                **metrics, **extra)
+                class_names=list(dataset.class_names), fold_hash=dataset.fold_hash,
+                data=dataset.identity, **metrics, **extra)
 
 
 def _write_result(result: Result, *paths: str) -> None:
@@ -286,13 +306,36 @@ def _write_result(result: Result, *paths: str) -> None:
       json.dump(dataclasses.asdict(result), f, indent=2)
 
 
+def _teacher_logits(config: ml_collections.ConfigDict, state: TrainState,
+                    dataset: data_lib.Dataset) -> np.ndarray:
+  """The teacher's logits on the training images, from the on-disk cache when possible."""
+  leaves = [np.asarray(x) for x in jax.tree.leaves((state.params, state.batch_stats))]
+  teacher_settings = {'seed': config.seed, **config.teacher.to_dict()}
+  teacher_settings.pop('workdir')  # Where the teacher lives does not change its logits.
+  key = teacher_cache.cache_key(dataset.identity, teacher_settings, teacher_cache.digest(leaves))
+  return teacher_cache.load_or_compute(
+      teacher_cache.cache_dir(config.cache_dir), key, len(dataset.train['label']),
+      lambda: predict(state, dataset.train['image'], config.eval_batch_size),
+      description={'data': dataset.identity, 'teacher': teacher_settings})
+
+
+def _soft_label_logits(dataset: data_lib.Dataset) -> np.ndarray:
+  """Log-probabilities of the dataset's soft labels (FER+ votes), used as teacher logits."""
+  if 'soft_label' not in dataset.train:
+    raise ValueError(f'config.distill.source = \'soft_labels\' needs a dataset with soft labels; '
+                     f'{dataset.identity.get("dataset")} has none (fer2013 with '
+                     'builder_kwargs.ferplus=\'soft\' has)')
+  return np.log(np.maximum(dataset.train['soft_label'].astype(np.float32), 1e-6))
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Result:
-  """Trains `config.target` and evaluates it on the test split.
+  """Trains `config.target` and evaluates it on the test split (or test fold).
 
   For the student with a distillation loss, the teacher is first trained (or resumed, or reused
   from `config.teacher.workdir`) in `workdir/teacher`, and its logits on the training images are
-  computed once and fed to every student step. Writes `result.json` in `workdir` and in the
-  model's own sub-directory.
+  computed once (cached on disk, see `teacher_cache`) and fed to every student step; with
+  `config.distill.source='soft_labels'` the dataset's soft labels take their place. Writes
+  `result.json` in `workdir` and in the model's own sub-directory.
 
   Args:
     config: a config as returned by `configs/default.py:get_config()`.
@@ -304,7 +347,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Resul
   configuration.validate(config)
   os.makedirs(workdir, exist_ok=True)
   dataset = data_lib.load(config.data)
-  needs_teacher = config.target == 'teacher' or config.distill.loss != 'none'
+  needs_teacher = config.target == 'teacher' or (config.distill.loss != 'none' and
+                                                 config.distill.source == 'teacher')
   teacher_result = None
   teacher_logits = None
   if needs_teacher:
@@ -317,7 +361,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Resul
     if config.target == 'teacher':
       _write_result(teacher_result, os.path.join(workdir, 'result.json'))
       return teacher_result
-    teacher_logits = predict(state, dataset.train['image'], config.eval_batch_size)
+    teacher_logits = _teacher_logits(config, state, dataset)
+  elif config.distill.loss != 'none':
+    teacher_logits = _soft_label_logits(dataset)
 
   student_dir = _model_dir(config, 'student', workdir)
   state, seconds = _train_role(config, 'student', dataset, student_dir, teacher_logits)

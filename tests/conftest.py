@@ -24,3 +24,7 @@ def test_config(data_dir):
 def jaxfer_command(*args):
   """The `jaxfer` command line as a user runs it (the installed entry point's module)."""
   return [sys.executable, '-m', 'jaxfer.cli', *args]
+
+
+# The real CK+48 faces beside the project (see ../shared/README.md); tests using it skip if absent.
+CKPLUS48 = os.path.join(os.path.dirname(REPO), 'shared', 'data', 'CK+48')

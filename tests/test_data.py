@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from jaxfer import data as data_lib
+from jaxfer.data import preprocess
 from jaxfer.data import synthetic
 
 
@@ -50,8 +51,8 @@ def _with_seed(config, seed):
 
 
 def test_unknown_dataset_names_the_choices(test_config):
-  test_config.data.name = 'ckplus'
-  with pytest.raises(ValueError, match="config.data.name = 'ckplus'.*synthetic_faces"):
+  test_config.data.name = 'no_such_dataset'
+  with pytest.raises(ValueError, match="config.data.name = 'no_such_dataset'.*synthetic_faces"):
     data_lib.load(test_config.data)
 
 
@@ -68,7 +69,7 @@ def test_epoch_batches_depend_only_on_seed_and_epoch():
 def test_random_shift_translates_each_image_within_the_bound():
   rng = np.random.default_rng(0)
   images = rng.integers(0, 256, (16, 10, 12, 1), dtype=np.uint8)
-  shifted = data_lib.random_shift(images, 2, np.random.default_rng(1))
+  shifted = preprocess.random_shift(images, 2, np.random.default_rng(1))
   padded = np.pad(images, ((0, 0), (2, 2), (2, 2), (0, 0)), mode='edge')
   offsets = set()
   for k in range(16):
@@ -77,4 +78,4 @@ def test_random_shift_translates_each_image_within_the_bound():
     assert matches, f'image {k} is not a translation of its source by at most 2 pixels'
     offsets.add(matches[0])
   assert len(offsets) > 1  # The shifts vary across the batch.
-  assert data_lib.random_shift(images, 0, np.random.default_rng(1)) is images
+  assert preprocess.random_shift(images, 0, np.random.default_rng(1)) is images

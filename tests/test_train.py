@@ -140,8 +140,18 @@ def test_changed_settings_in_an_old_workdir_are_refused(test_config, tmp_path):
   test_config.distill.loss = 'none'
   train.train_and_evaluate(test_config, str(tmp_path))
   test_config.student.width = 2.0
-  with pytest.raises(ValueError, match='config.student differ'):
+  with pytest.raises(ValueError, match=r'\(config.student.width differ\)'):
     train.train_and_evaluate(test_config, str(tmp_path))
+  # A run recorded before a setting existed (here augment_flip) resumes with that setting's
+  # default; the finished student is only evaluated again.
+  test_config.student.width = 1.0
+  path = tmp_path / 'student' / 'config.json'
+  recorded = json.loads(path.read_text())
+  del recorded['student']['augment_flip']
+  path.write_text(json.dumps(recorded))
+  first = json.loads((tmp_path / 'result.json').read_text())
+  again = train.train_and_evaluate(test_config, str(tmp_path))
+  assert again.accuracy == first['accuracy'] and again.train_seconds == 0
 
 
 def test_evaluate_without_a_checkpoint_says_what_to_run(test_config, tmp_path):

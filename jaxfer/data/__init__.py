@@ -5,39 +5,74 @@ Everything here is numpy; nothing imports JAX, so the data layer can be tested a
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import logging
 import os
 from typing import Any, Iterator
 
 import numpy as np
 
-DATASETS = ('synthetic_faces',)
+from jaxfer.data import folds as folds_lib
+from jaxfer.data import preprocess
+
+DATASETS = ('synthetic_faces', 'ckplus', 'ckplus48', 'oulu_casia', 'fer2013', 'image_folder')
 
 
 @dataclasses.dataclass(frozen=True)
 class Dataset:
-  """Train and test splits as dicts of numpy arrays ('image' uint8 NHWC, 'label', 'subject_id')."""
+  """Model-ready train and test arrays ('image' uint8 NHWC at the model size, 'label',
+  'subject_id', ...), for one fold when `config.data.num_folds` >= 2.
+
+  With the paper's 8 crops a training image appears 8 times (adjacent); `train['source_index']`
+  says which stored example each row came from. `identity` names the data exactly (builder
+  config and version, split or fold and its hash, preprocessing), for caches and results.
+  """
   train: dict[str, np.ndarray]
   test: dict[str, np.ndarray]
   class_names: tuple[str, ...]
+  identity: dict[str, Any] = dataclasses.field(default_factory=dict)
 
   @property
   def num_classes(self) -> int:
     return len(self.class_names)
 
+  @property
+  def fold_hash(self) -> str | None:
+    return self.identity.get('fold_hash')
+
+
+def tfds_data_dir(data_config: Any) -> str:
+  """`config.data.data_dir`, else $TFDS_DATA_DIR, else ~/tensorflow_datasets."""
+  return data_config.data_dir or os.environ.get('TFDS_DATA_DIR') or os.path.expanduser(
+      '~/tensorflow_datasets')
+
 
 def _builder(data_config: Any):
   """The TFDS builder for `config.data`, not yet prepared."""
-  if data_config.name != 'synthetic_faces':
+  if data_config.name not in DATASETS:
     raise ValueError(f'config.data.name = {data_config.name!r} is not a known dataset; '
                      f'choose one of: {", ".join(DATASETS)}')
-  from jaxfer.data import synthetic_faces  # pylint: disable=g-import-not-at-top  (imports TFDS)
-  builder_config = synthetic_faces.SyntheticFacesConfig.from_params(
-      image_size=data_config.image_size, **dict(data_config.synthetic))
-  data_dir = data_config.data_dir or os.environ.get('TFDS_DATA_DIR') or os.path.expanduser(
-      '~/tensorflow_datasets')
-  return synthetic_faces.SyntheticFaces(config=builder_config, data_dir=data_dir,
-                                        file_format='array_record')
+  # Builder modules import TFDS, so they load only when asked for.
+  module = importlib.import_module(f'jaxfer.data.{data_config.name}')
+  if data_config.name == 'synthetic_faces':
+    builder_config = module.SyntheticFacesConfig.from_params(
+        image_size=data_config.image_size, **dict(data_config.synthetic))
+  else:
+    instructions = ' '.join(module.BUILDER.MANUAL_DOWNLOAD_INSTRUCTIONS.split())
+    if not data_config.manual_dir:
+      raise ValueError(f'config.data.manual_dir is empty; set it to the folder holding '
+                       f'{data_config.name}. {instructions}')
+    manual_dir = data_config.manual_dir
+    # Checked here: TFDS itself would only assert that the folder exists and is not empty.
+    if not os.path.isdir(manual_dir) or not os.listdir(manual_dir):
+      state = 'is empty' if os.path.isdir(manual_dir) else 'does not exist'
+      raise FileNotFoundError(
+          f'{data_config.name}: config.data.manual_dir = {manual_dir!r} {state}. '
+          f'{instructions}')
+    builder_config = module.BUILDER.BUILDER_CONFIG_CLASS.from_params(
+        manual_dir, **dict(data_config.builder_kwargs))
+  return module.BUILDER(config=builder_config, data_dir=tfds_data_dir(data_config),
+                        file_format='array_record')
 
 
 def _read_split(source) -> dict[str, np.ndarray]:
@@ -50,22 +85,80 @@ def _read_split(source) -> dict[str, np.ndarray]:
   return arrays
 
 
-def load(data_config: Any) -> Dataset:
-  """Prepares the dataset of `config.data` if needed and returns its splits in memory."""
+def prepare_builder(data_config: Any):
+  """The builder of `config.data`, prepared (built once from the manual directory) if needed."""
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   tfds.disable_progress_bar()  # One log line says what is prepared; bars clutter epoch logs.
   builder = _builder(data_config)
   if not builder.is_prepared():
-    logging.info('Preparing %s/%s in %s (once).', builder.name, builder.builder_config.name,
-                 builder.data_dir)
-    builder.download_and_prepare()
+    logging.getLogger('jaxfer').info('Preparing %s/%s in %s (once).', builder.name,
+                                     builder.builder_config.name, builder.data_dir)
+    download_config = tfds.download.DownloadConfig(
+        manual_dir=os.path.abspath(data_config.manual_dir) if data_config.manual_dir else None)
+    builder.download_and_prepare(download_config=download_config)
+  return builder
+
+
+def _select(arrays: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
+  return {key: value[mask] for key, value in arrays.items()}
+
+
+def _example_ids(arrays: dict[str, np.ndarray]) -> np.ndarray:
+  if 'file_name' in arrays:
+    return arrays['file_name']
+  return np.char.add(arrays['subject_id'].astype(str), np.arange(len(arrays['label'])).astype(str))
+
+
+def load(data_config: Any) -> Dataset:
+  """The train and test arrays of `config.data`: split or fold, then preprocessing.
+
+  With `num_folds` >= 2 the examples of `train_split` are divided into subject-independent folds
+  and fold `fold` is the test side; otherwise `train_split` and `test_split` are used as they are.
+  Training images are then cropped as `crops` says, test images as `eval_crop` says.
+  """
+  builder = prepare_builder(data_config)
   sources = builder.as_data_source()
+  for field in ('train_split',) + (('test_split',) if data_config.num_folds < 2 else ()):
+    if data_config[field] not in sources:
+      raise ValueError(f'config.data.{field} = {data_config[field]!r} is not a split of '
+                       f'{data_config.name}; choose one of: {", ".join(sources)}')
+  identity = {'dataset': builder.name, 'builder_config': builder.builder_config.name,
+              'version': str(builder.version)}
+  train = _read_split(sources[data_config.train_split])
+  if data_config.num_folds >= 2:
+    ids = _example_ids(train)
+    fold_of = folds_lib.assign_folds(ids, train['label'], train['subject_id'],
+                                     data_config.num_folds, data_config.fold_seed)
+    if not 0 <= data_config.fold < data_config.num_folds:
+      raise ValueError(f'config.data.fold = {data_config.fold} is not allowed; expected 0 to '
+                       f'{data_config.num_folds - 1} (config.data.num_folds - 1)')
+    test = _select(train, fold_of == data_config.fold)
+    train = _select(train, fold_of != data_config.fold)
+    identity.update(num_folds=data_config.num_folds, fold=data_config.fold,
+                    fold_seed=data_config.fold_seed, fold_hash=folds_lib.fold_hash(ids, fold_of))
+  else:
+    test = _read_split(sources[data_config.test_split])
+    identity.update(train_split=data_config.train_split, test_split=data_config.test_split)
+  preprocessing = {key: data_config[key] for key in ('image_size', 'crops', 'eval_crop')}
+  identity['preprocessing'] = preprocessing
+  train = _preprocess(train, data_config, train=True)
+  test = _preprocess(test, data_config, train=False)
   class_names = tuple(builder.info.features['label'].names)
-  return Dataset(train=_read_split(sources['train']), test=_read_split(sources['test']),
-                 class_names=class_names)
+  return Dataset(train=train, test=test, class_names=class_names, identity=identity)
 
 
-def epoch_batches(num_examples: int, batch_size: int, seed: int, epoch: int) -> Iterator[np.ndarray]:
+def _preprocess(arrays: dict[str, np.ndarray], data_config: Any,
+                train: bool) -> dict[str, np.ndarray]:
+  images, source = preprocess.prepare(arrays['image'], data_config.image_size,
+                                      data_config.crops, data_config.eval_crop, train)
+  out = {key: value[source] for key, value in arrays.items() if key != 'image'}
+  out['image'] = images
+  out['source_index'] = source
+  return out
+
+
+def epoch_batches(num_examples: int, batch_size: int, seed: int,
+                  epoch: int) -> Iterator[np.ndarray]:
   """Index arrays of one shuffled epoch, dropping the last partial batch.
 
   The order depends only on (seed, epoch), so a run resumed at any epoch sees the same data.
@@ -73,15 +166,3 @@ def epoch_batches(num_examples: int, batch_size: int, seed: int, epoch: int) -> 
   order = np.random.default_rng([seed, epoch]).permutation(num_examples)
   for start in range(0, num_examples - batch_size + 1, batch_size):
     yield order[start:start + batch_size]
-
-
-def random_shift(images: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.ndarray:
-  """Each image translated by up to `max_shift` pixels each way, edges repeated."""
-  if max_shift == 0:
-    return images
-  n, h, w, _ = images.shape
-  pad = ((0, 0), (max_shift, max_shift), (max_shift, max_shift), (0, 0))
-  padded = np.pad(images, pad, mode='edge')
-  rows = rng.integers(0, 2 * max_shift + 1, n)[:, None] + np.arange(h)
-  cols = rng.integers(0, 2 * max_shift + 1, n)[:, None] + np.arange(w)
-  return padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]

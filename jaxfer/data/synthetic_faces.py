@@ -80,3 +80,6 @@ class SyntheticFaces(tfds.core.GeneratorBasedBuilder):
           'subject_id': f'synthetic_{int(data["subject_id"][index]):04d}',
           'intensity': float(data['intensity'][index]),
       }
+
+
+BUILDER = SyntheticFaces

@@ -25,7 +25,8 @@ def make_student(student_config: Any, num_classes: int) -> ExpNet:
   """The student described by `config.student`."""
   return ExpNet(pooling=student_config.pooling, squeeze=student_config.squeeze,
                 width=student_config.width, num_classes=num_classes,
-                dropout=student_config.dropout, conv_impl=student_config.conv_impl)
+                dropout=student_config.dropout, conv_impl=student_config.conv_impl,
+                standardize=student_config.standardize)
 
 
 def make_teacher(teacher_config: Any, num_classes: int) -> nn.Module:

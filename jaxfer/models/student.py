@@ -198,6 +198,8 @@ class ExpNet(nn.Module):
     dropout: dropout rate after the FC layer.
     conv_impl: 'xla' (nn.Conv) or 'matmul' (`MatmulConv`: same parameters and results, faster
       training on XLA:CPU).
+    standardize: give each image zero mean and unit variance first (no parameters; off in the
+      original, which saw pixels in [0, 1]).
   """
   pooling: str = 'p12'
   squeeze: float = 16
@@ -206,6 +208,7 @@ class ExpNet(nn.Module):
   dropout: float = 0.5
   conv_impl: str = 'matmul'
   conv_features: Sequence[int] = (16, 32)
+  standardize: bool = False
 
   def _conv(self, features: int, kernel: int, stride: int, name: str):
     if self.conv_impl == 'xla':
@@ -218,6 +221,9 @@ class ExpNet(nn.Module):
       raise ValueError(f'pooling={self.pooling!r}; expected one of {POOLINGS}')
     c1, c2 = (max(1, round(c * self.width)) for c in self.conv_features)
     pool1 = self.pooling in ('p1', 'p12')
+    if self.standardize:
+      mean = jnp.mean(images, axis=(1, 2, 3), keepdims=True)
+      images = (images - mean) / (jnp.std(images, axis=(1, 2, 3), keepdims=True) + 1e-6)
     x = nn.relu(self._conv(c1, 8, 2 if pool1 else 4, 'conv1')(images))
     if pool1:
       x = _max_pool(x)
