@@ -1,0 +1,40 @@
+r"""A study over temperature, student width and lambda on synthetic faces.
+
+    jaxfer-search run --config configs/search_default.py --run_dir runs/search
+
+Objectives: mean accuracy (maximised) and the student's float32 size in bytes (minimised).
+"""
+import ml_collections
+
+from configs import default
+
+
+def search_settings() -> ml_collections.ConfigDict:
+  """The study settings; a search config sets `config.search` to these and changes a few."""
+  return ml_collections.ConfigDict(dict(
+      study_name='default',
+      storage='',  # '' = sqlite in the run directory; 'journal:PATH'; 'postgresql://...'.
+      sampler='tpe',  # tpe, nsga2, gp, random or grid-paper (the paper's 28 trials).
+      seed=0,
+      n_trials=12,
+      objectives=('accuracy', 'size'),  # Add 'latency' for batch-1 inference milliseconds.
+      space=dict(
+          temperature=dict(low=1.0, high=64.0, log=True),
+          # Width 0.5 to 4 spans about 17,000 to 1,000,000 parameters: beyond XXS to M.
+          width=dict(low=0.5, high=4.0, log=True),
+          lam=dict(low=0.0, high=1.0),
+      ),
+      folds_per_trial=1,
+      prune=True,  # Stop a trial that can no longer reach the Pareto front at its size.
+      latency_repeats=50,
+      # RDB storages (SQLite, PostgreSQL): a trial whose worker stopped beating for twice this
+      # many seconds is marked FAIL and queued again, at most max_retry times.
+      heartbeat_interval=60,
+      max_retry=2,
+  ))
+
+
+def get_config():
+  config = default.get_config()
+  config.search = search_settings()
+  return config

@@ -1,0 +1,279 @@
+"""What a study leaves behind: tables, the Pareto front, hypervolume history, importances, report.
+
+Computation and drawing are apart: `front_info` and `hypervolume_history` return plain data,
+the `plot_*` functions only draw it, and `write_report` writes every file of a run directory.
+"""
+from __future__ import annotations
+
+import csv
+import os
+from typing import Any, NamedTuple, Sequence
+
+import numpy as np
+import optuna
+
+from search import _pareto
+
+ACC_SIZE = ('maximize', 'minimize')
+_STATES = {optuna.trial.TrialState.COMPLETE: 'complete', optuna.trial.TrialState.PRUNED: 'pruned',
+           optuna.trial.TrialState.FAIL: 'failed', optuna.trial.TrialState.RUNNING: 'running',
+           optuna.trial.TrialState.WAITING: 'waiting'}
+
+
+class FrontInfo(NamedTuple):
+  """Completed trials of a study and which of them form the size-accuracy front."""
+  numbers: list[int]
+  accuracy: np.ndarray
+  size_bytes: np.ndarray
+  labels: list[str]
+  on_front: np.ndarray
+  knee: int | None  # Position (in these lists) of the knee point of the front.
+
+
+def _label(params: dict[str, Any]) -> str:
+  parts = []
+  if 'temperature' in params:
+    parts.append(f'T={params["temperature"]:.3g}')
+  if 'width' in params:
+    parts.append(f'w={params["width"]:.2f}')
+  if 'size' in params:
+    parts.append(str(params['size']))
+  return ' '.join(parts)
+
+
+def front_info(trials: Sequence[optuna.trial.FrozenTrial]) -> FrontInfo:
+  """The (accuracy, size) points of the completed `trials`, their front and knee."""
+  done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+  values = np.array([t.values[:2] for t in done], dtype=np.float64).reshape(-1, 2)
+  on_front = _pareto.pareto_mask(values, ACC_SIZE)
+  knee = _pareto.knee_index(values, ACC_SIZE) if len(done) else None
+  return FrontInfo([t.number for t in done], values[:, 0], values[:, 1],
+                   [_label(t.params) for t in done], on_front, knee)
+
+
+def hypervolume_history(trials: Sequence[optuna.trial.FrozenTrial],
+                        reference: Sequence[float]) -> list[float]:
+  """Hypervolume of the completed trials among the first k trials, for k = 1, 2, ..."""
+  history, points = [], []
+  for trial in sorted(trials, key=lambda t: t.number):
+    if trial.state == optuna.trial.TrialState.COMPLETE:
+      points.append(trial.values[:2])
+    history.append(_pareto.hypervolume_2d(np.array(points).reshape(-1, 2), reference, ACC_SIZE))
+  return history
+
+
+def trial_rows(trials: Sequence[optuna.trial.FrozenTrial],
+               objectives: Sequence[str]) -> list[dict[str, Any]]:
+  """One row per trial: number, state, objectives, parameters, parameter count, pruning reason."""
+  info = front_info(trials)
+  on_front = {n for n, f in zip(info.numbers, info.on_front) if f}
+  names = sorted({name for t in trials for name in t.params})
+  rows = []
+  for trial in sorted(trials, key=lambda t: t.number):
+    row = {'number': trial.number, 'state': _STATES.get(trial.state, str(trial.state))}
+    for k, objective in enumerate(objectives):
+      row[objective if objective != 'size' else 'size_bytes'] = (
+          trial.values[k] if trial.values else '')
+    row['params'] = trial.user_attrs.get('params', '')
+    row.update({name: trial.params.get(name, '') for name in names})
+    row['on_front'] = trial.number in on_front
+    row['pruned_reason'] = trial.user_attrs.get('pruned_reason', '')
+    rows.append(row)
+  return rows
+
+
+def write_csv(path: str, rows: Sequence[dict[str, Any]]) -> None:
+  with open(path, 'w', newline='') as f:
+    if not rows:
+      return
+    writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def _pyplot():
+  import matplotlib  # pylint: disable=g-import-not-at-top  (plotting only when asked)
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  return plt
+
+
+def plot_pareto(path: str, info: FrontInfo, baseline: FrontInfo | None = None,
+                title: str = '') -> None:
+  """Accuracy against size: front highlighted and labelled, dominated trials grey, the grid
+  baseline's front (if given) dashed."""
+  plt = _pyplot()
+  fig, ax = plt.subplots(figsize=(7, 4.5))
+  dominated = ~info.on_front
+  ax.scatter(info.size_bytes[dominated], 100 * info.accuracy[dominated], c='0.75', s=18,
+             label='dominated trials')
+  order = np.argsort(info.size_bytes[info.on_front])
+  sizes, accuracies = info.size_bytes[info.on_front][order], info.accuracy[info.on_front][order]
+  ax.step(sizes, 100 * accuracies, where='post', c='tab:blue', lw=1)
+  ax.scatter(sizes, 100 * accuracies, c='tab:blue', s=30, zorder=3, label='Pareto front')
+  for position in np.flatnonzero(info.on_front):
+    ax.annotate(info.labels[position], (info.size_bytes[position], 100 * info.accuracy[position]),
+                textcoords='offset points', xytext=(4, 4), fontsize=7)
+  if info.knee is not None:
+    ax.scatter([info.size_bytes[info.knee]], [100 * info.accuracy[info.knee]], s=120,
+               facecolors='none', edgecolors='tab:red', label='knee', zorder=4)
+  if baseline is not None and len(baseline.numbers):
+    grid = np.argsort(baseline.size_bytes[baseline.on_front])
+    ax.step(baseline.size_bytes[baseline.on_front][grid],
+            100 * baseline.accuracy[baseline.on_front][grid], where='post', c='tab:orange',
+            ls='--', lw=1, label='grid (paper) front')
+  ax.set_xscale('log')
+  ax.set_xlabel('student size (bytes of float32 parameters)')
+  ax.set_ylabel('accuracy (%)')
+  ax.set_title(title, fontsize=10)
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=8, loc='lower right')
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+
+
+def plot_hypervolume(path: str, history: Sequence[float],
+                     baseline: Sequence[float] | None = None, title: str = '') -> None:
+  """Hypervolume against the number of trials, with the grid baseline's curve if given."""
+  plt = _pyplot()
+  fig, ax = plt.subplots(figsize=(6, 3.5))
+  ax.plot(range(1, len(history) + 1), history, marker='.', label='this study')
+  if baseline:
+    ax.plot(range(1, len(baseline) + 1), baseline, marker='.', ls='--', label='grid (paper)')
+  ax.set_xlabel('trials')
+  ax.set_ylabel('hypervolume')
+  ax.set_title(title, fontsize=10)
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+
+
+def write_pareto_csv(path: str, info: FrontInfo,
+                     trials: Sequence[optuna.trial.FrozenTrial]) -> None:
+  """The front's trials, smallest first, with their parameters and whether each is the knee."""
+  by_number = {t.number: t for t in trials}
+  positions = sorted(np.flatnonzero(info.on_front), key=lambda p: info.size_bytes[p])
+  rows = []
+  for position in positions:
+    trial = by_number[info.numbers[position]]
+    rows.append({'number': trial.number, 'accuracy': info.accuracy[position],
+                 'size_bytes': int(info.size_bytes[position]),
+                 'params': trial.user_attrs.get('params', ''), **trial.params,
+                 'knee': position == info.knee})
+  write_csv(path, rows)
+
+
+def reference_point(size_limit: float) -> tuple[float, float]:
+  """The hypervolume reference: accuracy 0 and `size_limit` bytes (e.g. the largest size in the
+  space), so every useful trial counts and studies with the same limit compare."""
+  return 0.0, float(size_limit)
+
+
+def plot_pareto_html(path: str, study: optuna.Study, baseline: FrontInfo | None = None) -> None:
+  """Optuna's interactive Pareto plot (hover shows every parameter) plus the grid's front."""
+  import plotly.graph_objects as go  # pylint: disable=g-import-not-at-top  (plotting only)
+  figure = optuna.visualization.plot_pareto_front(
+      study, targets=lambda t: (t.values[1], 100 * t.values[0]),
+      target_names=['size (bytes)', 'accuracy (%)'])
+  if baseline is not None and len(baseline.numbers):
+    order = np.argsort(baseline.size_bytes[baseline.on_front])
+    figure.add_trace(go.Scatter(
+        x=baseline.size_bytes[baseline.on_front][order],
+        y=100 * baseline.accuracy[baseline.on_front][order], mode='lines+markers',
+        line={'dash': 'dash', 'shape': 'hv'}, name='grid (paper) front',
+        text=[baseline.labels[p] for p in np.flatnonzero(baseline.on_front)[order]]))
+  figure.update_xaxes(type='log')
+  figure.write_html(path, include_plotlyjs='cdn')
+
+
+def plot_importances(path: str, importances: dict[str, float]) -> None:
+  """Parameter importances for accuracy as horizontal bars."""
+  plt = _pyplot()
+  names = list(importances)[::-1]
+  fig, ax = plt.subplots(figsize=(5, 0.5 + 0.4 * len(names)))
+  ax.barh(names, [importances[n] for n in names], color='tab:blue')
+  ax.set_xlabel('importance for accuracy (fANOVA)')
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+
+
+def importances(study: optuna.Study) -> dict[str, float]:
+  """fANOVA importances of the sampled parameters for accuracy ({} with too few trials)."""
+  done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+  if len(done) < 3 or not {name for t in done for name in t.params}:
+    return {}
+  try:
+    return optuna.importance.get_param_importances(study, target=lambda t: t.values[0])
+  except (RuntimeError, ValueError):  # e.g. every trial has the same parameters.
+    return {}
+
+
+def write_report(study: optuna.Study, run_dir: str, size_limit: float,
+                 baseline: optuna.Study | None = None) -> dict[str, str]:
+  """Writes trials.csv, pareto.csv, pareto.png, pareto.html, hypervolume.png, importances.png
+  and report.md into `run_dir`; returns their paths by name."""
+  trials = study.get_trials(deepcopy=False)
+  objectives = study.user_attrs.get('search_config', {}).get('objectives', ['accuracy', 'size'])
+  info = front_info(trials)
+  baseline_trials = baseline.get_trials(deepcopy=False) if baseline is not None else None
+  baseline_info = front_info(baseline_trials) if baseline_trials else None
+  reference = reference_point(size_limit)
+  history = hypervolume_history(trials, reference)
+  baseline_history = hypervolume_history(baseline_trials, reference) if baseline_trials else None
+  paths = {name: os.path.join(run_dir, name) for name in (
+      'trials.csv', 'pareto.csv', 'pareto.png', 'pareto.html', 'hypervolume.png',
+      'importances.png', 'report.md')}
+  write_csv(paths['trials.csv'], trial_rows(trials, objectives))
+  write_pareto_csv(paths['pareto.csv'], info, trials)
+  title = f'study {study.study_name}: {len(info.numbers)} completed trials'
+  plot_pareto(paths['pareto.png'], info, baseline_info, title)
+  plot_pareto_html(paths['pareto.html'], study, baseline_info)
+  plot_hypervolume(paths['hypervolume.png'], history, baseline_history,
+                   f'reference: accuracy 0, {size_limit:,.0f} bytes')
+  weights = importances(study)
+  if weights:
+    plot_importances(paths['importances.png'], weights)
+  else:
+    del paths['importances.png']
+  with open(paths['report.md'], 'w') as f:
+    f.write(report_markdown(study.study_name, trials, info, history, baseline_history,
+                            reference, weights))
+  return paths
+
+
+def report_markdown(name: str, trials: Sequence[optuna.trial.FrozenTrial], info: FrontInfo,
+                    history: Sequence[float], baseline_history: Sequence[float] | None,
+                    reference: tuple[float, float], weights: dict[str, float]) -> str:
+  """The text of report.md: counts, the front as a table, hypervolume against the grid."""
+  states = [_STATES.get(t.state, str(t.state)) for t in trials]
+  lines = [f'# Study `{name}`', '',
+           f'{len(trials)} trials: ' + ', '.join(f'{states.count(s)} {s}' for s in
+                                                  dict.fromkeys(states)) + '.', '',
+           '![Pareto front](pareto.png)', '',
+           '| trial | accuracy % | size (bytes) | parameters | knee |', '|---:|---:|---:|---|---|']
+  for position in sorted(np.flatnonzero(info.on_front), key=lambda p: info.size_bytes[p]):
+    lines.append(f'| {info.numbers[position]} | {100 * info.accuracy[position]:.2f} | '
+                 f'{info.size_bytes[position]:,.0f} | {info.labels[position]} | '
+                 f'{"knee" if position == info.knee else ""} |')
+  lines += ['', f'Hypervolume (reference: accuracy {reference[0]}, size {reference[1]:,.0f} '
+            f'bytes): {history[-1] if history else 0:.6g} after {len(history)} trials.']
+  if baseline_history:
+    final = baseline_history[-1]
+    reached = next((k + 1 for k, v in enumerate(history) if v >= final), None)
+    equal = min(len(history), len(baseline_history))
+    lines += [f'The grid (paper) baseline reached {final:.6g} after {len(baseline_history)} '
+              f'trials; at {equal} trials each: this study {history[equal - 1]:.6g}, grid '
+              f'{baseline_history[equal - 1]:.6g}. This study reached the grid\'s final '
+              'hypervolume ' + (f'after {reached} trials.' if reached else 'not yet.')]
+  lines += ['', '![Hypervolume against trials](hypervolume.png)', '']
+  if weights:
+    lines += ['Parameter importances for accuracy: ' +
+              ', '.join(f'{k} {v:.2f}' for k, v in weights.items()) + '.', '',
+              '![Importances](importances.png)', '']
+  lines += ['Files: trials.csv (every trial), pareto.csv (the front), pareto.html '
+            '(interactive).', '']
+  return '\n'.join(lines)

@@ -1,0 +1,99 @@
+"""The search space of a study: which run-config fields a trial sets, and how it samples them.
+
+`config.search.space` maps a parameter name to a fixed value or to a range
+(`dict(low=, high=, log=)`) or a choice (`dict(choices=(...))`). Names and the run-config
+fields they set are in `FIELDS`; `size` picks one of the paper's sizes (M, S, XS, XXS) through
+the squeeze coefficient. The paper's grid is its own space: `paper_grid`.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import ml_collections
+
+from jaxfer import models
+
+# Search-parameter name -> the run-config field it sets.
+FIELDS = {
+    'temperature': 'distill.temperature',
+    'lam': 'distill.lam',
+    'width': 'student.width',
+    'size': 'student.squeeze',
+    'pooling': 'student.pooling',
+    'learning_rate': 'student.optimizer.learning_rate',
+}
+# The paper's grid: 7 temperatures x the 4 original sizes (28 trials).
+PAPER_TEMPERATURES = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
+PAPER_SIZES = ('M', 'S', 'XS', 'XXS')
+
+
+def _plain(space: Any) -> dict[str, Any]:
+  """`space` (a dict or a ConfigDict) as plain nested dicts."""
+  return space.to_dict() if hasattr(space, 'to_dict') else dict(space)
+
+
+def _is_range(spec: Any) -> bool:
+  return isinstance(spec, Mapping) and ('low' in spec or 'choices' in spec)
+
+
+def check(space: Mapping[str, Any]) -> None:
+  """Raises ValueError naming the first parameter of `space` that is not usable."""
+  for name, spec in _plain(space).items():
+    where = f'config.search.space.{name}'
+    if name not in FIELDS:
+      raise ValueError(f'{where} is not a search parameter; choose among: {", ".join(FIELDS)}')
+    if isinstance(spec, Mapping) and not _is_range(spec):
+      raise ValueError(f'{where} = {dict(spec)} is neither a fixed value, dict(low=, high=[, '
+                       'log=True]) nor dict(choices=(...))')
+    if isinstance(spec, Mapping) and 'low' in spec:
+      low, high = spec['low'], spec.get('high')
+      if high is None or not low < high or (spec.get('log') and low <= 0):
+        raise ValueError(f'{where} = {dict(spec)}: expected 0 < low < high for log=True, '
+                         'else low < high')
+    values = spec['choices'] if isinstance(spec, Mapping) and 'choices' in spec else (
+        [] if isinstance(spec, Mapping) else [spec])
+    if name == 'size' and not set(values) <= set(models.SIZES):
+      raise ValueError(f'{where}: sizes must be among {", ".join(models.SIZES)}, got {values}')
+    if name == 'pooling' and not set(values) <= set(models.POOLINGS):
+      raise ValueError(f'{where}: poolings must be among {", ".join(models.POOLINGS)}, '
+                       f'got {values}')
+
+
+def paper_grid(space: Mapping[str, Any]) -> dict[str, Any]:
+  """The paper's space: temperature x size on the paper's grid, width 1, other fixed values kept.
+
+  Parameters the study sampled (lam, learning rate, ...) are fixed at the run config's value.
+  """
+  grid = {name: spec for name, spec in _plain(space).items() if not _is_range(spec)}
+  grid.update(temperature={'choices': PAPER_TEMPERATURES}, size={'choices': PAPER_SIZES},
+              width=1.0)
+  return grid
+
+
+def suggest(trial, space: Mapping[str, Any]) -> dict[str, Any]:
+  """Samples the ranged parameters with `trial`; returns every parameter's value."""
+  values = {}
+  for name, spec in _plain(space).items():
+    if isinstance(spec, Mapping) and 'choices' in spec:
+      values[name] = trial.suggest_categorical(name, list(spec['choices']))
+    elif isinstance(spec, Mapping):
+      values[name] = trial.suggest_float(name, spec['low'], spec['high'],
+                                         log=bool(spec.get('log', False)))
+    else:
+      values[name] = spec
+  return values
+
+
+def apply(config: ml_collections.ConfigDict,
+          values: Mapping[str, Any]) -> ml_collections.ConfigDict:
+  """A copy of the run `config` with the trial's parameter values set."""
+  config = ml_collections.ConfigDict(config.to_dict())
+  for name, value in values.items():
+    if name == 'size':
+      value = float(models.SIZES[value])
+    *parents, leaf = FIELDS[name].split('.')
+    node = config
+    for parent in parents:
+      node = node[parent]
+    node[leaf] = type(node[leaf])(value) if isinstance(node[leaf], (int, float)) else value
+  return config

@@ -1,0 +1,403 @@
+"""Running a study: storage, the objective (one `train_and_evaluate` per fold) and size pruning.
+
+Every trial trains a student with `jaxfer.train.train_and_evaluate`, the same function as the
+`jaxfer` command, on `folds_per_trial` folds; the teacher of each fold is trained once, in
+RUN_DIR/teachers/fold_k, and its logits are read from the shared cache by every trial.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import json
+import logging
+import os
+import re
+import time
+from typing import Any, Sequence
+
+import ml_collections
+import numpy as np
+import optuna
+
+from jaxfer import configuration
+from jaxfer import train
+from search import _report
+from search import _samplers
+from search import _space
+
+logger = logging.getLogger('jaxfer.search')
+
+OBJECTIVES = {'accuracy': 'maximize', 'size': 'minimize', 'latency': 'minimize'}
+# Optuna 4.9 renamed RetryFailedTrialCallback; the old name still works with a warning.
+RETRY_CALLBACK = getattr(optuna.storages, 'RetryHeartbeatStaleTrialCallback',
+                         optuna.storages.RetryFailedTrialCallback)
+PACKAGES = ('jaxfer', 'jax', 'flax', 'optax', 'optuna', 'orbax-checkpoint', 'numpy')
+
+
+def redact(url: str) -> str:
+  """`url` with any password replaced by ***, for logs, errors and reports."""
+  return re.sub(r'(://[^:/@]+:)[^@]*@', r'\1***@', url)
+
+
+def storage_url(storage: str, run_dir: str) -> str:
+  """The storage of a study: '' means an SQLite file in `run_dir`."""
+  return storage or f'sqlite:///{os.path.abspath(os.path.join(run_dir, "study.db"))}'
+
+
+def make_storage(storage: str, run_dir: str, *, heartbeat_interval: int = 60,
+                 max_retry: int = 2) -> optuna.storages.BaseStorage:
+  """An Optuna storage: 'journal:PATH' (a journal file), or an RDB URL (sqlite, postgresql).
+
+  RDB storages get heartbeats, so a trial whose worker died becomes FAIL after
+  2 x `heartbeat_interval` seconds and is retried (at most `max_retry` times).
+  """
+  url = storage_url(storage, run_dir)
+  if url.startswith('journal:'):
+    path = url[len('journal:'):]
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    backend = optuna.storages.journal.JournalFileBackend(path)
+    return optuna.storages.JournalStorage(backend)
+  if url.startswith('postgresql://'):  # psycopg 3, whatever SQLAlchemy's default driver.
+    url = 'postgresql+psycopg://' + url[len('postgresql://'):]
+  if url.startswith('sqlite:///'):
+    os.makedirs(os.path.dirname(url[len('sqlite:///'):]) or '.', exist_ok=True)
+  try:
+    return optuna.storages.RDBStorage(
+        url, heartbeat_interval=heartbeat_interval, grace_period=2 * heartbeat_interval,
+        heartbeat_stale_trial_callback=RETRY_CALLBACK(max_retry=max_retry))
+  except Exception as error:  # pylint: disable=broad-except  (drivers raise many kinds)
+    raise ValueError(f'cannot open the study storage {redact(url)}: '
+                     f'{redact(str(error)).splitlines()[0]}') from None
+
+
+def directions(objectives: Sequence[str]) -> list[str]:
+  """Optuna directions of the configured objectives, or ValueError naming the bad one."""
+  for name in objectives:
+    if name not in OBJECTIVES:
+      raise ValueError(f'config.search.objectives has {name!r}; choose among: '
+                       f'{", ".join(OBJECTIVES)}')
+  if list(objectives[:2]) != ['accuracy', 'size']:
+    raise ValueError(f'config.search.objectives = {tuple(objectives)}; expected accuracy and '
+                     'size first (latency may follow)')
+  return [OBJECTIVES[name] for name in objectives]
+
+
+def package_versions() -> dict[str, str]:
+  versions = {}
+  for name in PACKAGES:
+    try:
+      versions[name] = importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+      versions[name] = 'not installed'
+  return versions
+
+
+def trial_config(config: ml_collections.ConfigDict, values: dict[str, Any], trial_number: int,
+                 run_dir: str) -> ml_collections.ConfigDict:
+  """The run config of one trial: its parameter values, its seed, the study's shared teachers."""
+  run = _space.apply(config, values)
+  # The student's random keys and data order derive from (study seed, trial number); the
+  # teachers keep `config.seed`, so every trial shares them.
+  run.student.seed = _samplers.derived_seed(config.search.seed, trial_number)
+  run.teacher.workdir = os.path.join(os.path.abspath(run_dir), 'teachers', 'fold_{fold}')
+  return run
+
+
+def dominated_at_best(accuracy_upper_bound: float, size: float,
+                      front: Sequence[tuple[float, float]]) -> tuple[float, float] | None:
+  """A front point at most `size` with accuracy at least `accuracy_upper_bound`, if any.
+
+  Such a point dominates (or equals) anything this trial can still reach, so it may stop.
+  """
+  for accuracy, other_size in front:
+    if other_size <= size and accuracy >= accuracy_upper_bound:
+      return accuracy, other_size
+  return None
+
+
+def completed_front(study: optuna.Study) -> list[tuple[float, float]]:
+  """(accuracy, size) of the completed trials on the current Pareto front."""
+  info = _report.front_info(study.get_trials(deepcopy=False))
+  return list(zip(info.accuracy[info.on_front], info.size_bytes[info.on_front]))
+
+
+@dataclasses.dataclass
+class Objective:
+  """The study's objective: trains the trial's student on each fold, prunes by size."""
+  config: ml_collections.ConfigDict
+  run_dir: str
+  target: int
+
+  def __call__(self, trial: optuna.Trial) -> tuple[float, ...]:
+    search_config = self.config.search
+    _check_not_surplus(trial, self.target)
+    values = _space.suggest(trial, self.space)
+    run = trial_config(self.config, values, trial.number, self.run_dir)
+    trial.set_user_attr('config', json.loads(run.to_json()))
+    trial.set_user_attr('versions', package_versions())
+    folds = _fold_indices(run, search_config.folds_per_trial)
+    trial_dir = os.path.join(os.path.abspath(self.run_dir), 'trials', f'trial_{trial.number:04d}')
+    trial.set_user_attr('trial_dir', trial_dir)
+    accuracies, result = [], None
+    for index, fold in enumerate(folds):
+      run.data.fold = fold
+      prepare_teacher(run)
+      workdir = os.path.join(trial_dir, f'fold_{fold}')
+      result = train.train_and_evaluate(run, workdir)
+      accuracies.append(result.accuracy)
+      trial.set_user_attr('fold_hash', result.fold_hash)
+      trial.set_user_attr('fold_accuracies', accuracies)
+      trial.set_user_attr('params', result.params)
+      remaining = len(folds) - index - 1
+      if search_config.prune and remaining:
+        bound = (sum(accuracies) + remaining) / len(folds)  # Every remaining fold at 100%.
+        better = dominated_at_best(bound, result.size_bytes, completed_front(trial.study))
+        if better is not None:
+          reason = (f'after {index + 1} of {len(folds)} folds its best reachable accuracy '
+                    f'{bound:.4f} at {result.size_bytes} bytes cannot beat the front point '
+                    f'({better[0]:.4f}, {better[1]:.0f} bytes)')
+          trial.set_user_attr('pruned_reason', reason)
+          logger.info('trial %d pruned: %s', trial.number, reason)
+          raise optuna.TrialPruned(reason)
+    objectives = [float(np.mean(accuracies)), float(result.size_bytes)]
+    if 'latency' in search_config.objectives:
+      objectives.append(_latency_ms(run, result))
+    return tuple(objectives)
+
+  @property
+  def space(self):
+    if self.config.search.sampler == 'grid-paper':
+      return _space.paper_grid(self.config.search.space)
+    return self.config.search.space
+
+
+def prepare_teacher(run: ml_collections.ConfigDict) -> None:
+  """Trains the fold's shared teacher (and prepares the dataset) once, under a file lock, so
+  that workers started together do not train it twice in the same directory."""
+  if run.distill.loss == 'none' or run.distill.source != 'teacher':
+    return
+  import fcntl  # pylint: disable=g-import-not-at-top  (POSIX only)
+  teacher_dir = run.teacher.workdir.format(fold=run.data.fold)
+  os.makedirs(os.path.dirname(teacher_dir), exist_ok=True)
+  with open(teacher_dir + '.lock', 'w') as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+      # result.json is written once the teacher has finished; the study's settings, checked by
+      # open_study, are the teacher's, so a finished teacher needs no second look here.
+      if os.path.exists(os.path.join(teacher_dir, 'result.json')):
+        return
+      teacher = ml_collections.ConfigDict(run.to_dict())
+      teacher.target = 'teacher'
+      train.train_and_evaluate(teacher, teacher_dir)
+    finally:
+      fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+class SurplusTrial(Exception):
+  """A worker asked for a trial after the others had already claimed all of them."""
+
+
+def _check_not_surplus(trial: optuna.Trial, target: int) -> None:
+  """Raises SurplusTrial (the trial is recorded as FAIL, never run) if `target` trials numbered
+  before this one are finished, running or waiting: two workers raced for the last one."""
+  claimed = sum(t.number < trial.number and t.state in CLAIMED
+                for t in trial.study.get_trials(deepcopy=False))
+  if claimed >= target:
+    trial.set_user_attr('surplus', True)
+    raise SurplusTrial(f'trial {trial.number}: the study already has {target} trials')
+
+
+def _fold_indices(run: ml_collections.ConfigDict, folds_per_trial: int) -> list[int]:
+  if run.data.num_folds < 2:
+    return [0]
+  return list(range(min(folds_per_trial, run.data.num_folds)))
+
+
+def _latency_ms(run: ml_collections.ConfigDict, result: train.Result) -> float:
+  return measure_latency_ms(run.student, len(result.class_names), run.data.image_size,
+                            run.search.latency_repeats)
+
+
+def measure_latency_ms(student_config: ml_collections.ConfigDict, num_classes: int,
+                       image_size: int, repeats: int) -> float:
+  """Median milliseconds of one batch-1 inference of the student, compile time excluded.
+
+  Latency depends on the architecture only, so freshly initialised parameters are timed.
+  """
+  import time  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from jaxfer import models  # pylint: disable=g-import-not-at-top
+  model = models.make_student(student_config, num_classes)
+  image = jnp.zeros((1, image_size, image_size, 1), jnp.float32)
+  variables = model.init(jax.random.key(0), image)
+  apply = jax.jit(model.apply)
+  apply(variables, image).block_until_ready()  # Compile outside the timing.
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    apply(variables, image).block_until_ready()
+    times.append(time.perf_counter() - start)
+  return float(np.median(times) * 1000)
+
+
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+CLAIMED = FINISHED + (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
+
+
+def open_study(config: ml_collections.ConfigDict, run_dir: str,
+               storage: str | None = None) -> optuna.Study:
+  """Creates the study of `config.search`, or loads it if it exists in the storage."""
+  search_config = config.search
+  _space.check(search_config.space)
+  url = storage_url(search_config.storage if storage is None else storage, run_dir)
+  study = optuna.create_study(
+      study_name=search_config.study_name,
+      storage=make_storage(url, run_dir, heartbeat_interval=search_config.heartbeat_interval,
+                           max_retry=search_config.max_retry),
+      directions=directions(search_config.objectives), load_if_exists=True,
+      sampler=_samplers.TrialSeededSampler(search_config.sampler, search_config.seed,
+                                           search_config.space))
+  settings = json.loads(search_config.to_json())
+  settings.pop('storage', None)  # May hold a password; where the study lives is not a setting.
+  previous = study.user_attrs.get('search_config')
+  if previous is None:
+    study.set_user_attr('search_config', settings)
+    study.set_user_attr('run_config', json.loads(config.to_json()))
+    return study
+  changed = configuration.changed_fields(previous, settings)
+  if changed:
+    raise ValueError(f'the study {search_config.study_name!r} in {redact(url)} was started with '
+                     f'other search settings (config.search.{", config.search.".join(changed)} '
+                     'differ); use another --config.search.study_name or run directory')
+  return study
+
+
+def run_study(config: ml_collections.ConfigDict, run_dir: str, *, n_trials: int | None = None,
+              storage: str | None = None) -> optuna.Study:
+  """Runs (or resumes) the study until `n_trials` (default config.search.n_trials) trials have
+  finished, counting those of other workers; returns the study.
+
+  Each trial's sampler is seeded from (study seed, trial number): a study run in one process gives
+  the same trials whether or not it was interrupted and resumed, and concurrent workers differ.
+  """
+  os.makedirs(run_dir, exist_ok=True)
+  study = open_study(config, run_dir, storage)
+  target = n_trials or config.search.n_trials
+  if config.search.sampler == 'grid-paper':  # The grid is finished after its 28 points.
+    target = min(target, len(_space.PAPER_TEMPERATURES) * len(_space.PAPER_SIZES))
+  objective = Objective(config, run_dir, target)
+  heartbeat = not storage_url(config.search.storage if storage is None else storage,
+                              run_dir).startswith('journal:')
+  while True:
+    # With heartbeats (RDB storages), trials of dead workers become FAIL here and are queued
+    # again by RetryFailedTrialCallback; without (journal files), this does nothing.
+    optuna.storages.fail_stale_trials(study)
+    trials = study.get_trials(deepcopy=False)
+    finished = sum(t.state in FINISHED for t in trials)
+    claimed = sum(t.state in CLAIMED for t in trials)
+    if finished >= target:
+      return study
+    if claimed >= target and not any(t.state == optuna.trial.TrialState.WAITING for t in trials):
+      if not heartbeat:  # Journal files: the running trials belong to live workers, or are lost.
+        return study
+      # Wait for the other workers' trials: done, or failed and queued again for us to take.
+      time.sleep(min(config.search.heartbeat_interval, 10))
+      continue
+    logger.info('trial %d of %d (study %s)', finished + 1, target, study.study_name)
+    study.optimize(objective, n_trials=1, catch=(FloatingPointError, SurplusTrial))
+
+
+def student_bytes(config: ml_collections.ConfigDict, num_classes: int = 8) -> int:
+  """Bytes of the float32 parameters of `config.student` at `config.data.image_size`."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from jaxfer import models  # pylint: disable=g-import-not-at-top
+  model = models.make_student(config.student, num_classes)
+  image = jnp.zeros((1, config.data.image_size, config.data.image_size, 1))
+  shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), image))
+  return 4 * models.count_params(shapes['params'])
+
+
+def size_limit(config: ml_collections.ConfigDict) -> int:
+  """The largest student of the space or of the paper's grid: the hypervolume reference size."""
+  candidates = [{'size': 'M', 'width': 1.0}]
+  user = config.search.space.to_dict()
+  widths = user.get('width', config.student.width)
+  width = widths['high'] if isinstance(widths, dict) and 'high' in widths else (
+      max(widths['choices']) if isinstance(widths, dict) else widths)
+  candidates.append({'width': width})
+  poolings = user.get('pooling', config.student.pooling)
+  poolings = poolings['choices'] if isinstance(poolings, dict) else [poolings]
+  return max(student_bytes(_space.apply(config, {**values, 'pooling': pooling}))
+             for values in candidates for pooling in poolings)
+
+
+def pick(study: optuna.Study, *, knee: bool = False, max_size: float | None = None,
+         min_accuracy: float | None = None) -> optuna.trial.FrozenTrial:
+  """A front trial: the knee, the most accurate within `max_size` bytes, or the smallest with at
+  least `min_accuracy`; ValueError saying what the front offers if none qualifies."""
+  trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+  info = _report.front_info(list(trials.values()))
+  if not info.numbers:
+    raise ValueError(f'the study {study.study_name!r} has no completed trial yet')
+  front = [trials[info.numbers[k]] for k in np.flatnonzero(info.on_front)]
+  offer = ', '.join(f'{100 * t.values[0]:.1f}% at {t.values[1]:,.0f} bytes (trial {t.number})'
+                    for t in sorted(front, key=lambda t: t.values[1]))
+  if knee:
+    return trials[info.numbers[info.knee]]
+  if max_size is not None:
+    fitting = [t for t in front if t.values[1] <= max_size]
+    if not fitting:
+      raise ValueError(f'no front trial is at most {max_size:,.0f} bytes; the front: {offer}')
+    return max(fitting, key=lambda t: (t.values[0], -t.values[1]))
+  if min_accuracy is not None:
+    fitting = [t for t in front if t.values[0] >= min_accuracy]
+    if not fitting:
+      raise ValueError(f'no front trial reaches accuracy {min_accuracy}; the front: {offer}')
+    return min(fitting, key=lambda t: (t.values[1], -t.values[0]))
+  raise ValueError('choose the trial with --knee, --max_size=BYTES or --min_accuracy=X')
+
+
+def export(trial: optuna.trial.FrozenTrial, out_dir: str) -> dict[str, str]:
+  """Writes the trial's student (first fold) as params.msgpack, with config.json and result.json.
+
+  Returns the written paths by name.
+  """
+  import flax.serialization  # pylint: disable=g-import-not-at-top
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  trial_dir = trial.user_attrs.get('trial_dir', '')
+  folds = sorted(f for f in os.listdir(trial_dir) if f.startswith('fold_')) if os.path.isdir(
+      trial_dir) else []
+  if not folds:
+    raise FileNotFoundError(f'trial {trial.number} has no student checkpoints in {trial_dir!r}; '
+                            'was the run directory moved or cleaned?')
+  fold_dir = os.path.join(trial_dir, folds[0], 'student')
+  manager = ocp.CheckpointManager(os.path.join(fold_dir, 'checkpoints'))
+  try:
+    restored = manager.restore(manager.latest_step())
+  finally:
+    manager.close()
+  os.makedirs(out_dir, exist_ok=True)
+  paths = {name: os.path.join(out_dir, name) for name in
+           ('params.msgpack', 'config.json', 'result.json')}
+  with open(paths['params.msgpack'], 'wb') as f:
+    f.write(flax.serialization.msgpack_serialize(restored['params']))
+  with open(paths['config.json'], 'w') as f:
+    json.dump(trial.user_attrs['config'], f, indent=2)
+  with open(os.path.join(fold_dir, 'result.json')) as f:
+    result = json.load(f)
+  result.update(trial=trial.number, values=list(trial.values), params_search=trial.params)
+  with open(paths['result.json'], 'w') as f:
+    json.dump(result, f, indent=2)
+  return paths
+
+
+def load_study(name: str, run_dir: str, storage: str) -> optuna.Study:
+  """An existing study by name, or ValueError listing the studies the storage holds."""
+  url = storage_url(storage, run_dir)
+  backend = make_storage(url, run_dir)
+  names = [s.study_name for s in optuna.get_all_study_summaries(backend)]
+  if name not in names:
+    raise ValueError(f'no study {name!r} in {redact(url)}; it holds: {", ".join(names) or "none"}')
+  return optuna.load_study(study_name=name, storage=backend)

@@ -1,0 +1,115 @@
+"""The search space, the paper's grid and seeded samplers (cheap objectives, no training)."""
+import ml_collections
+import optuna
+import pytest
+
+import search
+from configs import default
+from jaxfer import models
+from search import _space
+
+SPACE = {'temperature': {'low': 1.0, 'high': 64.0, 'log': True},
+         'width': {'low': 0.5, 'high': 4.0, 'log': True},
+         'lam': {'low': 0.0, 'high': 1.0}, 'pooling': 'p12'}
+DIRECTIONS = ['maximize', 'minimize']
+
+
+def _study(sampler, space, n_trials):
+  """A study whose objective is a closed form of the sampled parameters."""
+  study = optuna.create_study(directions=DIRECTIONS, sampler=sampler)
+
+  def objective(trial):
+    values = _space.suggest(trial, space)
+    size = models.SIZES[values['size']] if 'size' in values else values['width']
+    return values['temperature'] / 64, size
+
+  study.optimize(objective, n_trials=n_trials)
+  return study
+
+
+def test_grid_paper_runs_exactly_the_28_paper_points():
+  sampler = search.make_sampler('grid-paper', seed=0, space=SPACE)
+  study = _study(sampler, _space.paper_grid(SPACE), n_trials=40)  # The grid stops at 28.
+  points = sorted((t.params['temperature'], t.params['size']) for t in study.trials)
+  assert len(points) == 28 == len(set(points))
+  assert set(points) == {(t, s) for t in (1, 2, 4, 8, 16, 32, 64) for s in ('M', 'S', 'XS', 'XXS')}
+
+
+def test_paper_grid_fixes_width_and_keeps_fixed_values():
+  grid = _space.paper_grid(SPACE)
+  assert grid['width'] == 1.0 and grid['pooling'] == 'p12' and 'lam' not in grid
+
+
+@pytest.mark.parametrize('name', ['tpe', 'nsga2', 'random'])
+def test_same_seed_same_trials_other_seed_other_trials(name):
+  def params(seed):
+    study = _study(search.make_sampler(name, seed=seed), SPACE, n_trials=10)
+    return [t.params for t in study.trials]
+
+  first = params(3)
+  assert first == params(3)
+  assert first != params(4)
+  for values in first:
+    assert 1.0 <= values['temperature'] <= 64.0 and 0.5 <= values['width'] <= 4.0
+
+
+@pytest.mark.parametrize('name', ['tpe', 'random'])
+def test_trial_seeded_sampler_gives_concurrent_trials_other_points(name):
+  # Two workers that ask at the same moment see the same history; before, both drew the same
+  # seed from the trial count and ran the same point twice.
+  storage = optuna.storages.InMemoryStorage()
+  workers = [optuna.create_study(study_name='s', storage=storage, directions=DIRECTIONS,
+                                 load_if_exists=True,
+                                 sampler=search.TrialSeededSampler(name, seed=0, space=SPACE))
+             for _ in range(2)]
+  for _ in range(5):  # Past TPE's 4 random start-up trials.
+    trial = workers[0].ask()
+    values = _space.suggest(trial, SPACE)
+    workers[0].tell(trial, [values['temperature'] / 64, values['width']])
+  first, second = workers[0].ask(), workers[1].ask()
+  assert _space.suggest(first, SPACE) != _space.suggest(second, SPACE)
+
+
+def test_trial_seeded_sampler_repeats_a_study_and_resumes_it_identically():
+  def params(sampler, n_trials, study=None):
+    study = study or optuna.create_study(directions=DIRECTIONS, sampler=sampler)
+    for _ in range(n_trials):
+      trial = study.ask()
+      values = _space.suggest(trial, SPACE)
+      study.tell(trial, [values['temperature'] / 64, values['width']])
+    return study
+
+  whole = [t.params for t in params(search.TrialSeededSampler('tpe', 7, SPACE), 8).trials]
+  # Resumed by another process: a new sampler object on the study's history.
+  half = params(search.TrialSeededSampler('tpe', 7, SPACE), 4)
+  half.sampler = search.TrialSeededSampler('tpe', 7, SPACE)
+  assert [t.params for t in params(None, 4, half).trials] == whole
+  other = [t.params for t in params(search.TrialSeededSampler('tpe', 8, SPACE), 8).trials]
+  assert other != whole
+
+
+def test_apply_sets_the_run_config_fields():
+  config = default.get_config()
+  run = _space.apply(config, {'temperature': 3.5, 'size': 'S', 'width': 1.0, 'pooling': 'v',
+                              'lam': 0.25, 'learning_rate': 1e-4})
+  assert (run.distill.temperature, run.student.squeeze, run.student.pooling) == (3.5, 4.0, 'v')
+  assert (run.distill.lam, run.student.optimizer.learning_rate) == (0.25, 1e-4)
+  assert config.distill.temperature == 8.0  # The original is untouched.
+
+
+@pytest.mark.parametrize('space, message', [
+    ({'temp': 2.0}, 'config.search.space.temp is not a search parameter'),
+    ({'width': {'low': 2.0, 'high': 1.0}}, r'config.search.space.width = .*expected 0 < low'),
+    ({'temperature': {'low': 0.0, 'high': 8.0, 'log': True}}, 'config.search.space.temperature'),
+    ({'size': {'choices': ('M', 'L')}}, 'sizes must be among M, S, XS, XXS'),
+    ({'width': {'min': 1}}, 'is neither a fixed value'),
+])
+def test_bad_spaces_name_the_parameter(space, message):
+  with pytest.raises(ValueError, match=message):
+    _space.check(ml_collections.ConfigDict(space))
+
+
+def test_unknown_sampler_names_the_choices():
+  with pytest.raises(ValueError, match="config.search.sampler = 'cma' is not allowed; choose one "
+                                       'of: tpe, nsga2, gp, random, grid-paper'):
+    search.make_sampler('cma', seed=0)

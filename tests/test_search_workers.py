@@ -1,0 +1,92 @@
+"""Several `jaxfer-search worker` processes on one study: journal file, PostgreSQL, a killed one."""
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import optuna
+import pytest
+
+from conftest import REPO
+from search import _study
+
+POSTGRES = 'postgresql://postgres@127.0.0.1:5432/test'
+
+
+def _worker(run_dir, data_dir, storage, study, n_trials, *extra):
+  command = [sys.executable, '-m', 'search.cli', 'worker', '--config', 'configs/search_test.py',
+             '--run_dir', str(run_dir), f'--storage={storage}', f'--study={study}',
+             f'--n_trials={n_trials}', f'--config.data.data_dir={data_dir}',
+             f'--config.cache_dir={run_dir}/cache', '--config.search.folds_per_trial=1', *extra]
+  return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True)
+
+
+def _finish(workers, timeout=900):
+  outputs = [worker.communicate(timeout=timeout)[0] for worker in workers]
+  for worker, output in zip(workers, outputs):
+    assert worker.returncode == 0, output[-3000:]
+  return outputs
+
+
+def _assert_exactly(study, n_trials):
+  finished = [t for t in study.trials if t.state in _study.FINISHED]
+  assert len(finished) == n_trials
+  assert not [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
+  points = [tuple(sorted(t.params.items())) for t in finished]
+  assert len(set(points)) == n_trials  # No trial was run twice.
+  surplus = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
+  assert all(t.user_attrs.get('surplus') for t in surplus)
+
+
+def test_two_workers_on_one_journal_file_finish_exactly_n_trials(tmp_path, data_dir):
+  storage = f'journal:{tmp_path}/journal.log'
+  workers = [_worker(tmp_path, data_dir, storage, 'shared', 4) for _ in range(2)]
+  _finish(workers)
+  study = optuna.load_study(study_name='shared', storage=_study.make_storage(storage, tmp_path))
+  _assert_exactly(study, 4)
+  # Both folds' teachers were trained once, not once per worker.
+  assert os.listdir(tmp_path / 'teachers' / 'fold_0' / 'checkpoints')
+
+
+def _postgres_reachable():
+  try:
+    optuna.get_all_study_summaries(_study.make_storage(POSTGRES, '.'))
+    return True
+  except Exception:  # pylint: disable=broad-except
+    return False
+
+
+@pytest.mark.skipif(not _postgres_reachable(), reason=f'no PostgreSQL server at {POSTGRES}')
+def test_two_workers_on_postgresql_finish_exactly_n_trials(tmp_path, data_dir):
+  name = f'jaxfer-test-{uuid.uuid4().hex[:8]}'
+  workers = [_worker(tmp_path / f'host{k}', data_dir, POSTGRES, name, 3) for k in range(2)]
+  try:
+    _finish(workers)
+    study = optuna.load_study(study_name=name, storage=_study.make_storage(POSTGRES, '.'))
+    _assert_exactly(study, 3)
+  finally:
+    optuna.delete_study(study_name=name, storage=_study.make_storage(POSTGRES, '.'))
+
+
+def test_a_killed_workers_trial_fails_and_is_retried(tmp_path, data_dir):
+  storage = f'sqlite:///{tmp_path}/study.db'
+  extra = ('--config.search.heartbeat_interval=1', '--config.student.num_epochs=30')
+  first = _worker(tmp_path, data_dir, storage, 'killed', 1, *extra)
+  deadline = time.time() + 300
+  while not os.path.isdir(tmp_path / 'trials' / 'trial_0000' / 'fold_0' / 'student' /
+                          'checkpoints'):
+    assert time.time() < deadline and first.poll() is None, first.communicate()[0][-3000:]
+    time.sleep(0.5)
+  first.send_signal(signal.SIGKILL)  # Mid-training: the student has started checkpointing.
+  first.wait()
+  second = _worker(tmp_path, data_dir, storage, 'killed', 1, *extra)
+  _finish([second])
+  study = optuna.load_study(study_name='killed', storage=_study.make_storage(storage, tmp_path))
+  states = [t.state for t in study.trials]
+  assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.COMPLETE]
+  retry = study.trials[1]
+  assert _study.RETRY_CALLBACK.retried_trial_number(retry) == 0
+  assert retry.params == study.trials[0].params
