@@ -1,8 +1,10 @@
-r"""A study over temperature, student width and lambda on synthetic faces.
+r"""The main job: a study over temperature, student width and lambda on synthetic faces.
 
-    jaxfer-search run --config configs/search_default.py --run_dir runs/search
+    jaxfer-search run --config configs/search_default.py --run_dir runs/search --workers 2
 
-Objectives: mean accuracy (maximised) and the student's float32 size in bytes (minimised).
+Objectives: test accuracy (maximised) and the student's float32 size in bytes (minimised).
+About 10 minutes on a 2-core CPU with two workers: the teacher (16 epochs) first, then 12
+students of 15 epochs, from under a minute (narrow) to a few minutes (width 4) each.
 """
 import ml_collections
 
@@ -36,5 +38,12 @@ def search_settings() -> ml_collections.ConfigDict:
 
 def get_config():
   config = default.get_config()
+  # A study trains many students, so each gets 15 epochs (configs/default.py: 60) with the
+  # recipe that learns fastest here: per-image standardisation, Adam 3e-3 with cosine decay.
+  # The one teacher gets 16 epochs (default: 24).
+  config.teacher.num_epochs = 16
+  config.student.num_epochs = 15
+  config.student.standardize = True
+  config.student.optimizer.update(learning_rate=3e-3, schedule='cosine')
   config.search = search_settings()
   return config

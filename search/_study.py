@@ -12,8 +12,10 @@ import json
 import logging
 import os
 import re
+import socket
 import time
 from typing import Any, Sequence
+import warnings
 
 import ml_collections
 import numpy as np
@@ -61,6 +63,9 @@ def make_storage(storage: str, run_dir: str, *, heartbeat_interval: int = 60,
     url = 'postgresql+psycopg://' + url[len('postgresql://'):]
   if url.startswith('sqlite:///'):
     os.makedirs(os.path.dirname(url[len('sqlite:///'):]) or '.', exist_ok=True)
+  # Heartbeats are marked experimental in Optuna; they are the documented way to fail the trials
+  # of dead workers, so the warning would only repeat at every trial.
+  warnings.filterwarnings('ignore', category=optuna.exceptions.ExperimentalWarning)
   try:
     return optuna.storages.RDBStorage(
         url, heartbeat_interval=heartbeat_interval, grace_period=2 * heartbeat_interval,
@@ -115,6 +120,33 @@ def dominated_at_best(accuracy_upper_bound: float, size: float,
   return None
 
 
+def reachable_accuracy(fold_accuracies: Sequence[float], num_folds: int) -> float:
+  """The best mean accuracy a trial can still reach: every remaining fold at 100%."""
+  return (sum(fold_accuracies) + num_folds - len(fold_accuracies)) / num_folds
+
+
+def replay_pruning(trials: Sequence[tuple[float, Sequence[float]]]) -> list[int]:
+  """Folds each trial would have run with size pruning, from an unpruned study's records.
+
+  `trials` are (size, fold accuracies) in the order they finished. The rule is the objective's:
+  after each fold but the last, stop if a completed trial at most as large reaches the best
+  accuracy still reachable. A replay cannot know which other points the sampler would have
+  chosen once trials were pruned; it measures the rule on the same trials.
+  """
+  completed, folds_run = [], []
+  for size, accuracies in trials:
+    run = len(accuracies)
+    for done in range(1, len(accuracies)):
+      if dominated_at_best(reachable_accuracy(accuracies[:done], len(accuracies)), size,
+                           completed):
+        run = done
+        break
+    folds_run.append(run)
+    if run == len(accuracies):
+      completed.append((float(np.mean(accuracies)), size))
+  return folds_run
+
+
 def completed_front(study: optuna.Study) -> list[tuple[float, float]]:
   """(accuracy, size) of the completed trials on the current Pareto front."""
   info = _report.front_info(study.get_trials(deepcopy=False))
@@ -135,6 +167,7 @@ class Objective:
     run = trial_config(self.config, values, trial.number, self.run_dir)
     trial.set_user_attr('config', json.loads(run.to_json()))
     trial.set_user_attr('versions', package_versions())
+    trial.set_user_attr('worker', f'{socket.gethostname()}:{os.getpid()}')
     folds = _fold_indices(run, search_config.folds_per_trial)
     trial_dir = os.path.join(os.path.abspath(self.run_dir), 'trials', f'trial_{trial.number:04d}')
     trial.set_user_attr('trial_dir', trial_dir)
@@ -150,7 +183,7 @@ class Objective:
       trial.set_user_attr('params', result.params)
       remaining = len(folds) - index - 1
       if search_config.prune and remaining:
-        bound = (sum(accuracies) + remaining) / len(folds)  # Every remaining fold at 100%.
+        bound = reachable_accuracy(accuracies, len(folds))
         better = dominated_at_best(bound, result.size_bytes, completed_front(trial.study))
         if better is not None:
           reason = (f'after {index + 1} of {len(folds)} folds its best reachable accuracy '
@@ -265,7 +298,9 @@ def open_study(config: ml_collections.ConfigDict, run_dir: str,
     study.set_user_attr('search_config', settings)
     study.set_user_attr('run_config', json.loads(config.to_json()))
     return study
-  changed = configuration.changed_fields(previous, settings)
+  # More (or fewer) trials continue the same study.
+  changed = [field for field in configuration.changed_fields(previous, settings)
+             if field != 'n_trials']
   if changed:
     raise ValueError(f'the study {search_config.study_name!r} in {redact(url)} was started with '
                      f'other search settings (config.search.{", config.search.".join(changed)} '

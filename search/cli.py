@@ -1,6 +1,6 @@
 """The `jaxfer-search` command: run, worker, report and export-best, thin doors to `search`.
 
-    jaxfer-search run --config configs/search_default.py --run_dir runs/search
+    jaxfer-search run --config configs/search_default.py --run_dir runs/search [--workers 2]
     jaxfer-search worker --config configs/search_default.py --run_dir runs/search \
         --storage postgresql://user@host/db --study default
     jaxfer-search report --config configs/search_default.py --run_dir runs/search
@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
 import sys
 
 from absl import flags
@@ -40,6 +42,9 @@ def _flags() -> flags.FlagValues:
                       flag_values=values)
   flags.DEFINE_integer('n_trials', None, 'Finished trials to reach (default: config).',
                        flag_values=values)
+  flags.DEFINE_integer('workers', 1, 'run: processes on this machine working on the study (one '
+                       'XLA:CPU process keeps about one core busy); the others log to '
+                       'RUN_DIR/worker_K.log.', lower_bound=1, flag_values=values)
   flags.DEFINE_string('baseline_study', None, 'A grid-paper study in the same storage to '
                       'compare with in the report.', flag_values=values)
   flags.DEFINE_bool('knee', False, 'export-best: the knee of the front.', flag_values=values)
@@ -82,15 +87,51 @@ def main(argv: list[str] | None = None) -> int:
   if values.study:
     config.search.study_name = values.study
   try:
+    if command == 'run':
+      return _run(config, values, _study, argv)
     return _COMMANDS[command](config, values, _study)
   except (ValueError, FileNotFoundError) as error:
     print(f'jaxfer-search {command}: error: {_study.redact(str(error))}', file=sys.stderr)
     return 2
 
 
-def _run(config, values, study_lib) -> int:
-  study_lib.run_study(config, values.run_dir, n_trials=values.n_trials, storage=values.storage)
+def _run(config, values, study_lib, argv: list[str]) -> int:
+  # The study is opened (created) once here before other workers join, so they find it.
+  study_lib.open_study(config, values.run_dir, values.storage)
+  arguments = _worker_arguments(argv)
+  helpers = []
+  for k in range(1, values.workers):
+    log = open(os.path.join(values.run_dir, f'worker_{k}.log'), 'w')  # pylint: disable=consider-using-with
+    helpers.append(subprocess.Popen([sys.executable, '-m', 'search.cli', 'worker', *arguments],
+                                    stdout=log, stderr=subprocess.STDOUT))
+    log.close()
+  try:
+    study_lib.run_study(config, values.run_dir, n_trials=values.n_trials, storage=values.storage)
+  finally:
+    failed = [k + 1 for k, helper in enumerate(helpers) if helper.wait()]
+  if failed:
+    print(f'jaxfer-search run: worker(s) {failed} failed; see '
+          f'{", ".join(os.path.join(values.run_dir, f"worker_{k}.log") for k in failed)}',
+          file=sys.stderr)
+    return 1
   return _report(config, values, study_lib)
+
+
+def _worker_arguments(argv: list[str]) -> list[str]:
+  """`argv` of `run` as the arguments of a `worker` joining it: no command, no --workers."""
+  arguments, skip, command_seen = [], False, False
+  for arg in argv:
+    if skip:
+      skip = False
+    elif arg in ('--workers', '-workers'):
+      skip = True
+    elif arg.lstrip('-').startswith('workers='):
+      pass
+    elif arg == 'run' and not command_seen:
+      command_seen = True
+    else:
+      arguments.append(arg)
+  return arguments
 
 
 def _worker(config, values, study_lib) -> int:
@@ -126,7 +167,7 @@ def _export_best(config, values, study_lib) -> int:
   return 0
 
 
-_COMMANDS = {'run': _run, 'worker': _worker, 'report': _report, 'export-best': _export_best}
+_COMMANDS = {'worker': _worker, 'report': _report, 'export-best': _export_best}
 
 
 if __name__ == '__main__':

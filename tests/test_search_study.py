@@ -49,6 +49,17 @@ def test_a_study_finishes_its_trials_with_their_records(study_run):
   assert len(os.listdir(os.path.join(run_dir, 'cache', 'teacher_logits'))) == 2
 
 
+def test_the_same_config_and_seed_give_the_same_trials(study_run, tmp_path):
+  config, _, study = study_run
+  again = _study.run_study(config, str(tmp_path), n_trials=3)  # A new run directory.
+  first = [(t.params, t.state, t.values, t.user_attrs['config']['student']['seed'])
+           for t in sorted(study.trials, key=lambda t: t.number)[:3]]
+  second = [(t.params, t.state, t.values, t.user_attrs['config']['student']['seed'])
+            for t in sorted(again.trials, key=lambda t: t.number)]
+  assert second == first
+  assert len({seed for *_, seed in first}) == 3  # Every trial's student has its own seed.
+
+
 def test_running_again_resumes_and_continues_the_numbering(study_run):
   config, run_dir, _ = study_run
   study = _study.run_study(config, run_dir, n_trials=4)
@@ -64,6 +75,22 @@ def test_size_pruning_rule():
   assert _study.dominated_at_best(0.8, 500.0, front) is None
   assert _study.dominated_at_best(0.65, 500.0, front) == (0.7, 200.0)
   assert _study.dominated_at_best(0.95, 5000.0, front) is None
+
+
+def test_reachable_accuracy_counts_every_remaining_fold_as_perfect():
+  assert _study.reachable_accuracy([0.5], 4) == pytest.approx((0.5 + 3) / 4)
+  assert _study.reachable_accuracy([0.5, 0.7], 2) == pytest.approx(0.6)
+
+
+def test_replay_pruning_stops_trials_that_a_smaller_completed_trial_beats():
+  trials = [
+      (100.0, [0.9, 0.9, 0.9]),  # Completes: the front is (0.9, 100).
+      (200.0, [0.5, 0.6, 0.7]),  # Larger; after 1 fold it can reach (0.5 + 2) / 3 < 0.9.
+      (50.0, [0.1, 0.1, 0.1]),   # Smaller than every completed trial: never pruned.
+      (300.0, [0.8, 0.9, 0.9]),  # Reachable after 1 fold 0.933, after 2 0.9 >= 0.9: pruned.
+      (400.0, [1.0, 1.0, 0.2]),  # Reachable 1.0 until the last fold: runs every fold.
+  ]
+  assert _study.replay_pruning(trials) == [3, 1, 3, 2, 3]
 
 
 def test_passwords_never_show():

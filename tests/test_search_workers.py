@@ -51,6 +51,25 @@ def test_two_workers_on_one_journal_file_finish_exactly_n_trials(tmp_path, data_
   assert os.listdir(tmp_path / 'teachers' / 'fold_0' / 'checkpoints')
 
 
+def test_run_with_workers_starts_helpers_that_share_the_study(tmp_path, data_dir):
+  run = subprocess.run(
+      [sys.executable, '-m', 'search.cli', 'run', '--config', 'configs/search_test.py',
+       '--run_dir', str(tmp_path), '--workers', '2', '--n_trials=4',
+       f'--config.data.data_dir={data_dir}', f'--config.cache_dir={tmp_path}/cache',
+       '--config.search.folds_per_trial=1'],
+      cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900)
+  assert run.returncode == 0, run.stdout[-3000:]
+  study = optuna.load_study(study_name='test', storage=_study.make_storage('', tmp_path))
+  _assert_exactly(study, 4)
+  helper_log = (tmp_path / 'worker_1.log').read_text()
+  assert 'worker done: study test has' in helper_log
+  # Every trial records the process that ran it (host:pid).
+  for trial in study.trials:
+    host, pid = trial.user_attrs['worker'].rsplit(':', 1)
+    assert host and int(pid) > 0
+  assert (tmp_path / 'report.md').exists()
+
+
 def _postgres_reachable():
   try:
     optuna.get_all_study_summaries(_study.make_storage(POSTGRES, '.'))

@@ -1,0 +1,104 @@
+r"""Hypervolume of an Optuna study against the paper's 28-trial grid, at equal trial counts.
+
+    PYTHONPATH=. python benchmarks/search_vs_grid.py --config configs/search_default.py \
+        --run_dir runs/hv_synthetic
+
+Runs (or resumes) two studies in RUN_DIR's storage, sharing the fold teachers: the config's
+(study name as configured) and `grid` (sampler grid-paper, the paper's 7 temperatures x 4 sizes
+in a seeded random order), N_TRIALS each (28 by default). With --parallel both run at once, one process each. Then prints the
+hypervolume of both after k trials, the trials the Optuna study needed to reach the grid's final
+hypervolume, and the reference point (accuracy 0, the largest student of either space). The
+report of the Optuna study with the grid overlaid is written to RUN_DIR as by
+`jaxfer-search report --baseline_study grid`.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+import optuna
+
+from search import _report
+from search import _study
+from search import cli
+
+
+def _run_commands(args: argparse.Namespace) -> list[list[str]]:
+  common = ['--config', args.config, '--run_dir', args.run_dir, f'--n_trials={args.n_trials}',
+            *args.overrides]
+  return [[sys.executable, '-m', 'search.cli', 'worker', *common],
+          [sys.executable, '-m', 'search.cli', 'worker', *common,
+           '--config.search.sampler=grid-paper', '--config.search.study_name=grid']]
+
+
+def _table(history: list[float], grid: list[float], every: int) -> list[str]:
+  lines = ['| trials | Optuna hypervolume | grid hypervolume | ratio |', '|---:|---:|---:|---:|']
+  count = max(len(history), len(grid))
+  for k in sorted({*range(every, count + 1, every), count}):
+    ours = history[k - 1] if k <= len(history) else None
+    theirs = grid[k - 1] if k <= len(grid) else None
+    ratio = f'{ours / theirs:.3f}' if ours is not None and theirs else ''
+    lines.append(f'| {k} | {"" if ours is None else f"{ours:.5g}"} | '
+                 f'{"" if theirs is None else f"{theirs:.5g}"} | {ratio} |')
+  return lines
+
+
+def main(argv: list[str]) -> None:
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--config', required=True)
+  parser.add_argument('--run_dir', required=True)
+  parser.add_argument('--parallel', action='store_true', help='run both studies at once')
+  parser.add_argument('--n_trials', type=int, default=28, help='trials of each study')
+  parser.add_argument('--every', type=int, default=4, help='table row every this many trials')
+  args, args.overrides = parser.parse_known_args(argv)  # --config.FIELD=VALUE, for both.
+  bad = [arg for arg in args.overrides if not arg.startswith('--config.')]
+  if bad:
+    parser.error(f'unrecognized arguments: {" ".join(bad)}')
+  commands = _run_commands(args)
+  start = time.perf_counter()
+  if args.parallel:
+    for process in [subprocess.Popen(command) for command in commands]:
+      if process.wait():
+        sys.exit(f'{" ".join(process.args)} failed with status {process.returncode}')
+  else:
+    for command in commands:
+      subprocess.run(command, check=True)
+  minutes = (time.perf_counter() - start) / 60
+  status = cli.main(['report', '--config', args.config, '--run_dir', args.run_dir,
+                     '--baseline_study', 'grid', *args.overrides])
+  if status:
+    sys.exit(status)
+
+  config = _flags_config(args)
+  storage = _study.make_storage(_study.storage_url(config.search.storage, args.run_dir),
+                                args.run_dir)
+  studies = {name: optuna.load_study(study_name=name, storage=storage)
+             for name in (config.search.study_name, 'grid')}
+  reference = _report.reference_point(_study.size_limit(config))
+  history, grid = (_report.hypervolume_history(s.get_trials(deepcopy=False), reference)
+                   for s in studies.values())
+  reached = next((k + 1 for k, value in enumerate(history) if value >= grid[-1]), None)
+  print(f'\nreference point: accuracy {reference[0]}, size {reference[1]:,.0f} bytes; '
+        f'wall {minutes:.1f} min')
+  print('\n'.join(_table(history, grid, args.every)))
+  print(f'\nOptuna ({config.search.sampler}) reached the grid\'s final hypervolume '
+        f'{grid[-1]:.5g} ' + (f'after {reached} trials' if reached else
+                              f'not within {len(history)} trials'))
+
+
+def _flags_config(args: argparse.Namespace):
+  """The config file with the same overrides, read as `jaxfer-search` reads it."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+  values = flags.FlagValues()
+  config_flags.DEFINE_config_file('config', None, '', flag_values=values)
+  values(['search_vs_grid', '--config', args.config, *args.overrides])
+  return values.config
+
+
+if __name__ == '__main__':
+  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+  main(sys.argv[1:])
