@@ -66,13 +66,20 @@ def make_storage(storage: str, run_dir: str, *, heartbeat_interval: int = 60,
   # Heartbeats are marked experimental in Optuna; they are the documented way to fail the trials
   # of dead workers, so the warning would only repeat at every trial.
   warnings.filterwarnings('ignore', category=optuna.exceptions.ExperimentalWarning)
-  try:
-    return optuna.storages.RDBStorage(
-        url, heartbeat_interval=heartbeat_interval, grace_period=2 * heartbeat_interval,
-        heartbeat_stale_trial_callback=RETRY_CALLBACK(max_retry=max_retry))
-  except Exception as error:  # pylint: disable=broad-except  (drivers raise many kinds)
-    raise ValueError(f'cannot open the study storage {redact(url)}: '
-                     f'{redact(str(error)).splitlines()[0]}') from None
+  for attempt in range(3):
+    try:
+      return optuna.storages.RDBStorage(
+          url, heartbeat_interval=heartbeat_interval, grace_period=2 * heartbeat_interval,
+          heartbeat_stale_trial_callback=RETRY_CALLBACK(max_retry=max_retry))
+    except Exception as error:  # pylint: disable=broad-except  (drivers raise many kinds)
+      # Workers started together on a new database race to create its tables; the loser
+      # fails on a unique constraint and finds the tables made when it tries again.
+      message = str(error).lower()
+      if attempt < 2 and ('unique constraint' in message or 'already exists' in message):
+        time.sleep(1 + attempt)
+        continue
+      raise ValueError(f'cannot open the study storage {redact(url)}: '
+                       f'{redact(str(error)).splitlines()[0]}') from None
 
 
 def directions(objectives: Sequence[str]) -> list[str]:
@@ -169,7 +176,9 @@ class Objective:
     trial.set_user_attr('versions', package_versions())
     trial.set_user_attr('worker', f'{socket.gethostname()}:{os.getpid()}')
     folds = _fold_indices(run, search_config.folds_per_trial)
-    trial_dir = os.path.join(os.path.abspath(self.run_dir), 'trials', f'trial_{trial.number:04d}')
+    # Studies may share a run directory (and its teachers), e.g. a search and its grid baseline.
+    trial_dir = os.path.join(os.path.abspath(self.run_dir), 'trials', trial.study.study_name,
+                             f'trial_{trial.number:04d}')
     trial.set_user_attr('trial_dir', trial_dir)
     accuracies, result = [], None
     for index, fold in enumerate(folds):

@@ -60,6 +60,19 @@ def test_the_same_config_and_seed_give_the_same_trials(study_run, tmp_path):
   assert len({seed for *_, seed in first}) == 3  # Every trial's student has its own seed.
 
 
+def test_studies_sharing_a_run_directory_keep_their_trials_apart(study_run):
+  config, run_dir, study = study_run
+  other = config.copy_and_resolve_references()
+  other.search.update(study_name='other', seed=5, folds_per_trial=1)
+  trial = _study.run_study(other, run_dir, n_trials=1).trials[0]
+  # Its trial 0 has other parameters than the first study's trial 0, in its own directory.
+  assert trial.state == optuna.trial.TrialState.COMPLETE
+  assert trial.params != study.trials[0].params
+  assert trial.user_attrs['trial_dir'] == os.path.join(run_dir, 'trials', 'other', 'trial_0000')
+  assert study.trials[0].user_attrs['trial_dir'] == os.path.join(run_dir, 'trials', 'test',
+                                                                 'trial_0000')
+
+
 def test_running_again_resumes_and_continues_the_numbering(study_run):
   config, run_dir, _ = study_run
   study = _study.run_study(config, run_dir, n_trials=4)
@@ -148,7 +161,7 @@ def test_a_trial_that_cannot_reach_the_front_is_pruned_after_its_first_fold(tmp_
   study.add_trial(optuna.trial.create_trial(values=[1.0, 4.0], params={}, distributions={}))
   study = _study.run_study(config, str(tmp_path), n_trials=2)
   trial = study.trials[1]
-  folds_trained = len(os.listdir(tmp_path / 'trials' / 'trial_0001'))
+  folds_trained = len(os.listdir(tmp_path / 'trials' / 'test' / 'trial_0001'))
   if prune:
     assert trial.state == optuna.trial.TrialState.PRUNED
     assert folds_trained == 1  # Only the first of the two folds was trained.

@@ -95,7 +95,7 @@ def test_a_killed_workers_trial_fails_and_is_retried(tmp_path, data_dir):
   extra = ('--config.search.heartbeat_interval=1', '--config.student.num_epochs=30')
   first = _worker(tmp_path, data_dir, storage, 'killed', 1, *extra)
   deadline = time.time() + 300
-  while not os.path.isdir(tmp_path / 'trials' / 'trial_0000' / 'fold_0' / 'student' /
+  while not os.path.isdir(tmp_path / 'trials' / 'killed' / 'trial_0000' / 'fold_0' / 'student' /
                           'checkpoints'):
     assert time.time() < deadline and first.poll() is None, first.communicate()[0][-3000:]
     time.sleep(0.5)
