@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(config, values, study_lib, argv: list[str]) -> int:
+  os.makedirs(values.run_dir, exist_ok=True)  # Helpers log there, whatever the storage.
   # The study is opened (created) once here before other workers join, so they find it.
   study_lib.open_study(config, values.run_dir, values.storage)
   arguments = _worker_arguments(argv)
