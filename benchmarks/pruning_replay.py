@@ -43,13 +43,12 @@ def main(argv: list[str]) -> None:
   kept = [t for t, (_, accuracies), run in zip(trials, records, folds_run)
           if run == len(accuracies)]
   reference = _report.reference_point(_study.size_limit(config))
-  points = {name: np.array([t.values[:2] for t in group]) for name, group in
-            (('all', trials), ('pruned', kept))}
-  fronts = {name: sorted(t.number for t, on in zip(group, _pareto.pareto_mask(
-      points[name], _report.ACC_SIZE)) if on) for name, group in (('all', trials), ('pruned',
-                                                                                   kept))}
-  volumes = {name: _pareto.hypervolume_2d(points[name], reference, _report.ACC_SIZE)
-             for name in points}
+  fronts, volumes = {}, {}
+  for name, group in (('all', trials), ('pruned', kept)):
+    info = _report.front_info(group)
+    fronts[name] = sorted(n for n, on in zip(info.numbers, info.on_front) if on)
+    volumes[name] = _pareto.hypervolume_2d(np.stack([info.accuracy, info.size_bytes], axis=1),
+                                           reference, _report.ACC_SIZE)
   print(f'study {args.study}: {len(trials)} trials, {total} folds trained without pruning')
   print(f'with pruning: {sum(folds_run)} folds ({100 * (1 - sum(folds_run) / total):.0f}% '
         f'saved), {len(trials) - len(kept)} trials pruned')
