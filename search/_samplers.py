@@ -1,14 +1,115 @@
-"""Optuna samplers by name, all seeded; 'grid-paper' is the paper's 28-point grid as baseline."""
+"""Optuna samplers by name, all seeded; 'grid-paper' is the paper's 28-point grid as baseline.
+
+'size-aware' is this project's own: it uses the fact that a student's size follows from its
+width before it trains (see `SizeAwareSampler`).
+"""
 from __future__ import annotations
 
-from typing import Any, Mapping
+import contextlib
+import logging
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import optuna
 
 from search import _space
 
-SAMPLERS = ('tpe', 'nsga2', 'gp', 'random', 'grid-paper')
+SAMPLERS = ('size-aware', 'tpe', 'nsga2', 'gp', 'random', 'grid-paper')
+# The search parameter that sets the student's size; 'size-aware' spreads it, learns the rest.
+SPREAD_PARAM = 'width'
+
+
+def spread(number: int, low: float, high: float, log: bool = False) -> float:
+  """Point `number` of the van der Corput sequence (base 2), scaled to [low, high].
+
+  Trials 0 to 2**k - 1 put exactly one point in each of 2**k equal bins (of log values when
+  `log`), whatever order they finish in: 0.5, 0.25, 0.75, 0.125, ... of the range.
+  """
+  index, fraction, scale = number + 1, 0.0, 0.5
+  while index:
+    fraction += scale * (index & 1)
+    index, scale = index >> 1, scale / 2
+  if log:
+    return float(np.exp(np.log(low) + fraction * (np.log(high) - np.log(low))))
+  return low + fraction * (high - low)
+
+
+def size_adjusted(accuracy: Sequence[float], size_bytes: Sequence[float]) -> np.ndarray:
+  """Accuracy minus the least-squares line of accuracy on log size: how much better a trial did
+  than the trials around its size, so that trials of different sizes can be compared.
+
+  With fewer than three trials, or all of one size, the line is flat (the mean accuracy).
+  """
+  accuracy = np.asarray(accuracy, dtype=np.float64)
+  log_size = np.log(np.asarray(size_bytes, dtype=np.float64))
+  if len(accuracy) < 3 or np.ptp(log_size) == 0:
+    return accuracy - accuracy.mean() if len(accuracy) else accuracy
+  slope, intercept = np.polyfit(log_size, accuracy, 1)
+  return accuracy - (intercept + slope * log_size)
+
+
+@contextlib.contextmanager
+def _quiet_optuna():
+  """Hides the 'study created in memory' line of the sampler's own scratch study."""
+  optuna_logger = logging.getLogger('optuna')
+  level = optuna_logger.level
+  optuna_logger.setLevel(logging.WARNING)
+  try:
+    yield
+  finally:
+    optuna_logger.setLevel(level)
+
+
+class SizeAwareSampler(optuna.samplers.BaseSampler):
+  """Spreads student widths over their range; learns the other parameters from accuracy
+  relative to size.
+
+  Multi-objective TPE splits trials by Pareto rank, where a narrow student is 'good' whatever
+  its temperature, so with few trials it follows the temperature of the smallest students. Here
+  the width needs no model, since size follows from it: trial n takes point n of a van der
+  Corput sequence over the width range (`spread`), covering the size axis evenly however the
+  workers interleave. The other parameters (temperature, lambda, ...) come from single-objective
+  TPE on each finished trial's `size_adjusted` accuracy, so a temperature that does well on a
+  wide student counts for a narrow one too; the first `n_startup_trials` are random.
+  Accuracy and size are the study's first two values (see `_study.directions`).
+  """
+
+  def __init__(self, seed: int | None = None, n_startup_trials: int = 4):
+    self._seed = seed
+    self._n_startup_trials = n_startup_trials
+    self._random = optuna.samplers.RandomSampler(seed=seed)
+
+  def reseed_rng(self) -> None:
+    self._random.reseed_rng()
+
+  def infer_relative_search_space(self, study, trial):
+    space = optuna.search_space.intersection_search_space(
+        study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+    return {name: distribution for name, distribution in space.items()
+            if name != SPREAD_PARAM and not distribution.single()}
+
+  def sample_relative(self, study, trial, search_space):
+    completed = [t for t in study.get_trials(deepcopy=False,
+                                             states=(optuna.trial.TrialState.COMPLETE,))
+                 if all(name in t.params for name in search_space)]
+    if not search_space or len(completed) < self._n_startup_trials:
+      return {}
+    scores = size_adjusted([t.values[0] for t in completed], [t.values[1] for t in completed])
+    with _quiet_optuna():
+      scratch = optuna.create_study(direction='maximize', sampler=optuna.samplers.TPESampler(
+          seed=self._seed, multivariate=True, n_startup_trials=0))
+    scratch.add_trials([
+        optuna.trial.create_trial(params={name: t.params[name] for name in search_space},
+                                  distributions=search_space, value=float(score))
+        for t, score in zip(completed, scores)])
+    return scratch.ask(search_space).params
+
+  def sample_independent(self, study, trial, param_name, param_distribution):
+    if (param_name == SPREAD_PARAM
+        and isinstance(param_distribution, optuna.distributions.FloatDistribution)):
+      return spread(trial.number, param_distribution.low, param_distribution.high,
+                    param_distribution.log)
+    return self._random.sample_independent(study, trial, param_name, param_distribution)
 
 
 def derived_seed(seed: int, number: int) -> int:
@@ -19,6 +120,8 @@ def derived_seed(seed: int, number: int) -> int:
 def make_sampler(name: str, seed: int, space: Mapping[str, Any] | None = None,
                  population_size: int = 8) -> optuna.samplers.BaseSampler:
   """The sampler `name`, seeded with `seed`; `space` is only needed for grids."""
+  if name == 'size-aware':
+    return SizeAwareSampler(seed=seed)
   if name == 'tpe':  # Multi-objective TPE when the study has several directions.
     return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=4)
   if name == 'nsga2':

@@ -169,12 +169,13 @@ class Objective:
 
   def __call__(self, trial: optuna.Trial) -> tuple[float, ...]:
     search_config = self.config.search
+    # First, so that a trial whose process dies can be told apart from one still running.
+    trial.set_user_attr('worker', f'{socket.gethostname()}:{os.getpid()}')
     _check_not_surplus(trial, self.target)
     values = _space.suggest(trial, self.space)
     run = trial_config(self.config, values, trial.number, self.run_dir)
     trial.set_user_attr('config', json.loads(run.to_json()))
     trial.set_user_attr('versions', package_versions())
-    trial.set_user_attr('worker', f'{socket.gethostname()}:{os.getpid()}')
     folds = _fold_indices(run, search_config.folds_per_trial)
     # Studies may share a run directory (and its teachers), e.g. a search and its grid baseline.
     trial_dir = os.path.join(os.path.abspath(self.run_dir), 'trials', trial.study.study_name,
@@ -287,6 +288,42 @@ FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 CLAIMED = FINISHED + (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
 
 
+def worker_alive(worker: str) -> bool | None:
+  """Whether the process `worker` ('host:pid', as trials record it) is running; None when it is
+  on another host, or unknown."""
+  host, _, pid = worker.rpartition(':')
+  if host != socket.gethostname() or not pid.isdigit():
+    return None
+  try:
+    os.kill(int(pid), 0)  # Signal 0 only checks that the process exists.
+  except ProcessLookupError:
+    return False
+  except PermissionError:  # Exists, run by another user.
+    return True
+  return True
+
+
+def fail_dead_workers_trials(study: optuna.Study, max_retry: int) -> list[int]:
+  """Journal files have no heartbeats: fails the running trials whose worker process, on this
+  host, has exited, and queues each again as the heartbeat callback of RDB storages does.
+  Returns the numbers of the trials failed here."""
+  failed = []
+  for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+    if worker_alive(trial.user_attrs.get('worker', '')) is not False:
+      continue
+    try:
+      study._storage.set_trial_state_values(  # pylint: disable=protected-access
+          trial._trial_id, optuna.trial.TrialState.FAIL)  # pylint: disable=protected-access
+    except optuna.exceptions.UpdateFinishedTrialError:
+      continue  # Another worker failed it first, and queued it again.
+    logger.warning('trial %d: its worker %s has exited; failed and queued again', trial.number,
+                   trial.user_attrs['worker'])
+    RETRY_CALLBACK(max_retry=max_retry)(
+        study, study._storage.get_trial(trial._trial_id))  # pylint: disable=protected-access
+    failed.append(trial.number)
+  return failed
+
+
 def open_study(config: ml_collections.ConfigDict, run_dir: str,
                storage: str | None = None) -> optuna.Study:
   """Creates the study of `config.search`, or loads it if it exists in the storage."""
@@ -331,20 +368,23 @@ def run_study(config: ml_collections.ConfigDict, run_dir: str, *, n_trials: int 
   if config.search.sampler == 'grid-paper':  # The grid is finished after its 28 points.
     target = min(target, len(_space.PAPER_TEMPERATURES) * len(_space.PAPER_SIZES))
   objective = Objective(config, run_dir, target)
-  heartbeat = not storage_url(config.search.storage if storage is None else storage,
-                              run_dir).startswith('journal:')
+  journal = storage_url(config.search.storage if storage is None else storage,
+                        run_dir).startswith('journal:')
   while True:
-    # With heartbeats (RDB storages), trials of dead workers become FAIL here and are queued
-    # again by RetryFailedTrialCallback; without (journal files), this does nothing.
+    # Trials of dead workers become FAIL here and are queued again: by their heartbeats (RDB
+    # storages), or by their process having exited (journal files, one host).
     optuna.storages.fail_stale_trials(study)
+    if journal:
+      fail_dead_workers_trials(study, config.search.max_retry)
     trials = study.get_trials(deepcopy=False)
     finished = sum(t.state in FINISHED for t in trials)
     claimed = sum(t.state in CLAIMED for t in trials)
     if finished >= target:
       return study
     if claimed >= target and not any(t.state == optuna.trial.TrialState.WAITING for t in trials):
-      if not heartbeat:  # Journal files: the running trials belong to live workers, or are lost.
-        return study
+      if journal and not any(worker_alive(t.user_attrs.get('worker', ''))
+                             for t in trials if t.state == optuna.trial.TrialState.RUNNING):
+        return study  # The running trials belong to other hosts: nothing to wait for here.
       # Wait for the other workers' trials: done, or failed and queued again for us to take.
       time.sleep(min(config.search.heartbeat_interval, 10))
       continue

@@ -1,5 +1,6 @@
 """The search space, the paper's grid and seeded samplers (cheap objectives, no training)."""
 import ml_collections
+import numpy as np
 import optuna
 import pytest
 
@@ -40,7 +41,7 @@ def test_paper_grid_fixes_width_and_keeps_fixed_values():
   assert grid['width'] == 1.0 and grid['pooling'] == 'p12' and 'lam' not in grid
 
 
-@pytest.mark.parametrize('name', ['tpe', 'nsga2', 'random'])
+@pytest.mark.parametrize('name', ['size-aware', 'tpe', 'nsga2', 'random'])
 def test_same_seed_same_trials_other_seed_other_trials(name):
   def params(seed):
     study = _study(search.make_sampler(name, seed=seed), SPACE, n_trials=10)
@@ -53,7 +54,7 @@ def test_same_seed_same_trials_other_seed_other_trials(name):
     assert 1.0 <= values['temperature'] <= 64.0 and 0.5 <= values['width'] <= 4.0
 
 
-@pytest.mark.parametrize('name', ['tpe', 'random'])
+@pytest.mark.parametrize('name', ['size-aware', 'tpe', 'random'])
 def test_trial_seeded_sampler_gives_concurrent_trials_other_points(name):
   # Two workers that ask at the same moment see the same history; before, both drew the same
   # seed from the trial count and ran the same point twice.
@@ -88,6 +89,44 @@ def test_trial_seeded_sampler_repeats_a_study_and_resumes_it_identically():
   assert other != whole
 
 
+@pytest.mark.parametrize('bins', [2, 4, 8, 16])
+def test_spread_puts_one_trial_in_each_bin(bins):
+  points = [search.spread(number, 0.5, 4.0, log=True) for number in range(bins)]
+  fractions = np.log(np.array(points) / 0.5) / np.log(4.0 / 0.5)
+  assert sorted(np.floor(fractions * bins).astype(int)) == list(range(bins))
+  assert points[0] == pytest.approx(np.sqrt(0.5 * 4.0))  # The middle of the log range first.
+  assert search.spread(1, 0.0, 8.0) == 2.0 and search.spread(2, 0.0, 8.0) == 6.0
+
+
+def test_size_adjusted_removes_the_trend_with_log_size():
+  sizes = np.array([1e5, 3e5, 1e6, 4e6])
+  on_line = 0.2 + 0.05 * np.log(sizes)
+  np.testing.assert_allclose(search.size_adjusted(on_line, sizes), 0.0, atol=1e-12)
+  # A trial above the line scores best although others are more accurate.
+  bumped = on_line + np.array([0.0, 0.04, 0.0, 0.0])
+  assert np.argmax(search.size_adjusted(bumped, sizes)) == 1 and np.argmax(bumped) == 3
+  np.testing.assert_allclose(search.size_adjusted([0.3, 0.5], [1e5, 1e6]), [-0.1, 0.1])
+
+
+def test_size_aware_follows_the_best_accuracy_for_its_size():
+  # Four trials lie on a line in log size; the one at T=2 is far above the line but less
+  # accurate than the widest (T=50). Ranked by accuracy alone, TPE would follow T=50.
+  distributions = {'temperature': optuna.distributions.FloatDistribution(1.0, 64.0, log=True),
+                   'width': optuna.distributions.FloatDistribution(0.5, 4.0, log=True)}
+  history = [optuna.trial.create_trial(
+      params={'temperature': temperature, 'width': width}, distributions=distributions,
+      values=[accuracy, width ** 2 * 65_000])
+      for temperature, width, accuracy in [(8.0, 0.5, 0.30), (16.0, 1.0, 0.40), (32.0, 2.0, 0.50),
+                                           (50.0, 4.0, 0.60), (2.0, 0.7, 0.50)]]
+  for seed in range(8):
+    study = optuna.create_study(directions=DIRECTIONS,
+                                sampler=search.make_sampler('size-aware', seed=seed))
+    study.add_trials(history)
+    trial = study.ask(distributions)
+    assert trial.params['temperature'] < np.sqrt(2.0 * 50.0), seed
+    assert trial.params['width'] == search.spread(trial.number, 0.5, 4.0, log=True)
+
+
 def test_apply_sets_the_run_config_fields():
   config = default.get_config()
   run = _space.apply(config, {'temperature': 3.5, 'size': 'S', 'width': 1.0, 'pooling': 'v',
@@ -111,5 +150,6 @@ def test_bad_spaces_name_the_parameter(space, message):
 
 def test_unknown_sampler_names_the_choices():
   with pytest.raises(ValueError, match="config.search.sampler = 'cma' is not allowed; choose one "
-                                       'of: tpe, nsga2, gp, random, grid-paper'):
+                                       'of: size-aware, tpe, nsga2, gp, random, '
+                                       'grid-paper'):
     search.make_sampler('cma', seed=0)

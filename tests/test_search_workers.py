@@ -1,6 +1,7 @@
 """Several `jaxfer-search worker` processes on one study: journal file, PostgreSQL, a killed one."""
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -90,8 +91,12 @@ def test_two_workers_on_postgresql_finish_exactly_n_trials(tmp_path, data_dir):
     optuna.delete_study(study_name=name, storage=_study.make_storage(POSTGRES, '.'))
 
 
-def test_a_killed_workers_trial_fails_and_is_retried(tmp_path, data_dir):
-  storage = f'sqlite:///{tmp_path}/study.db'
+@pytest.mark.parametrize('kind', ['sqlite', 'journal'])
+def test_a_killed_workers_trial_fails_and_is_retried(tmp_path, data_dir, kind):
+  # SQLite has heartbeats; a journal file has none, so the next worker sees that the trial's
+  # process (recorded as host:pid) has exited.
+  storage = (f'sqlite:///{tmp_path}/study.db' if kind == 'sqlite'
+             else f'journal:{tmp_path}/journal.log')
   extra = ('--config.search.heartbeat_interval=1', '--config.student.num_epochs=30')
   first = _worker(tmp_path, data_dir, storage, 'killed', 1, *extra)
   deadline = time.time() + 300
@@ -109,3 +114,16 @@ def test_a_killed_workers_trial_fails_and_is_retried(tmp_path, data_dir):
   retry = study.trials[1]
   assert _study.RETRY_CALLBACK.retried_trial_number(retry) == 0
   assert retry.params == study.trials[0].params
+
+
+def test_worker_alive_tells_live_dead_and_foreign_processes():
+  live = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])
+  host = socket.gethostname()
+  try:
+    assert _study.worker_alive(f'{host}:{live.pid}') is True
+  finally:
+    live.kill()
+    live.wait()
+  assert _study.worker_alive(f'{host}:{live.pid}') is False
+  assert _study.worker_alive(f'another-{host}:{os.getpid()}') is None
+  assert _study.worker_alive('') is None
