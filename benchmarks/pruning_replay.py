@@ -19,6 +19,7 @@ import optuna
 from search import _pareto
 from search import _report
 from search import _study
+from search import cli
 
 
 def main(argv: list[str]) -> None:
@@ -27,12 +28,7 @@ def main(argv: list[str]) -> None:
   parser.add_argument('--run_dir', required=True)
   parser.add_argument('--study', required=True)
   args = parser.parse_args(argv)
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
-  values = flags.FlagValues()
-  config_flags.DEFINE_config_file('config', None, '', flag_values=values)
-  values(['pruning_replay', '--config', args.config])
-  config = values.config
+  config = cli.read_config(args.config)
 
   study = _study.load_study(args.study, args.run_dir, config.search.storage)
   trials = sorted(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)),

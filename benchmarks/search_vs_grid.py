@@ -72,7 +72,7 @@ def main(argv: list[str]) -> None:
   if status:
     sys.exit(status)
 
-  config = _flags_config(args)
+  config = cli.read_config(args.config, args.overrides)
   storage = _study.make_storage(_study.storage_url(config.search.storage, args.run_dir),
                                 args.run_dir)
   studies = {name: optuna.load_study(study_name=name, storage=storage)
@@ -87,16 +87,6 @@ def main(argv: list[str]) -> None:
   print(f'\nOptuna ({config.search.sampler}) reached the grid\'s final hypervolume '
         f'{grid[-1]:.5g} ' + (f'after {reached} trials' if reached else
                               f'not within {len(history)} trials'))
-
-
-def _flags_config(args: argparse.Namespace):
-  """The config file with the same overrides, read as `jaxfer-search` reads it."""
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
-  values = flags.FlagValues()
-  config_flags.DEFINE_config_file('config', None, '', flag_values=values)
-  values(['search_vs_grid', '--config', args.config, *args.overrides])
-  return values.config
 
 
 if __name__ == '__main__':

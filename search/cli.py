@@ -29,10 +29,12 @@ USAGE = ('usage: jaxfer-search {' + ','.join(COMMANDS) + '} --config PATH --run_
          '\n'.join(f'  {name:12s} {text}' for name, text in COMMANDS.items()))
 
 
-def _flags() -> flags.FlagValues:
+def _flags(argv: list[str]) -> flags.FlagValues:
   values = flags.FlagValues()
+  # The --config.FIELD overrides are found in sys_argv (sys.argv unless given).
   config_flags.DEFINE_config_file('config', None, 'A search config (configs/search_*.py).',
-                                  flag_values=values, lock_config=True)
+                                  flag_values=values, lock_config=True,
+                                  sys_argv=['jaxfer-search', *argv])
   flags.DEFINE_string('run_dir', None, 'Directory of the study: trials, teachers, report.',
                       flag_values=values)
   flags.DEFINE_string('storage', None, "Optuna storage URL (default: config.search.storage; '' "
@@ -56,13 +58,23 @@ def _flags() -> flags.FlagValues:
   return values
 
 
+def read_config(path: str, overrides: list[str] | tuple[str, ...] = ()):
+  """The config file `path` with `--config.FIELD=VALUE` overrides, read as the command reads it
+  (for scripts such as the benchmarks)."""
+  argv = ['jaxfer-search', '--config', path, *overrides]
+  values = flags.FlagValues()
+  config_flags.DEFINE_config_file('config', None, '', flag_values=values, sys_argv=argv)
+  values(argv)
+  return values.config
+
+
 def main(argv: list[str] | None = None) -> int:
   """Runs one command; returns the exit status."""
   argv = sys.argv[1:] if argv is None else argv
   if not argv or argv[0] in ('-h', '--help', 'help'):
     print(USAGE)
     return 0
-  values = _flags()
+  values = _flags(argv)
   try:
     positional = values(['jaxfer-search', *argv])[1:]
   except flags.Error as error:

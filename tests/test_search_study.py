@@ -14,6 +14,7 @@ import pytest
 from conftest import REPO
 from configs import search_test
 from search import _study
+from search import cli
 
 
 @pytest.fixture(scope='module')
@@ -112,6 +113,13 @@ def test_passwords_never_show():
   with pytest.raises(ValueError) as error:
     _study.make_storage('postgresql://alice:s3cret@127.0.0.1:1/none', '.')
   assert 's3cret' not in str(error.value) and 'alice:***@' in str(error.value)
+
+
+def test_read_config_applies_overrides_not_on_the_command_line():
+  # config_flags finds overrides in sys.argv unless told where; here sys.argv is pytest's.
+  config = cli.read_config('configs/search_test.py', ['--config.search.sampler=random',
+                                                      '--config.student.width=0.75'])
+  assert (config.search.sampler, config.student.width) == ('random', 0.75)
 
 
 def _search_command(*args):
