@@ -159,7 +159,11 @@ class TrialSeededSampler(optuna.samplers.BaseSampler):
     self._sampler = make_sampler(name, seed, space)
 
   def before_trial(self, study, trial):
-    self._sampler = make_sampler(self._name, derived_seed(self._seed, trial.number), self._space)
+    # The grid keeps the study seed: GridSampler already gives trial n point n of its seeded
+    # order, which a seed per trial would break (two trials could take the same point).
+    if self._name != 'grid-paper':
+      self._sampler = make_sampler(self._name, derived_seed(self._seed, trial.number),
+                                   self._space)
     self._sampler.before_trial(study, trial)
 
   def infer_relative_search_space(self, study, trial):

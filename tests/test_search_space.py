@@ -36,6 +36,25 @@ def test_grid_paper_runs_exactly_the_28_paper_points():
   assert set(points) == {(t, s) for t in (1, 2, 4, 8, 16, 32, 64) for s in ('M', 'S', 'XS', 'XXS')}
 
 
+def test_grid_paper_workers_asking_at_once_take_different_points():
+  # Each of two workers asks before either tells, as concurrent workers do; the grid point of a
+  # trial follows from its number, so no point is taken twice. (After the 28th, GridSampler
+  # stops the study, which only works inside optimize: 26 trials here.)
+  storage = optuna.storages.InMemoryStorage()
+  grid = _space.paper_grid(SPACE)
+  workers = [optuna.create_study(study_name='grid', storage=storage, directions=DIRECTIONS,
+                                 load_if_exists=True,
+                                 sampler=search.TrialSeededSampler('grid-paper', 0, SPACE))
+             for _ in range(2)]
+  for _ in range(13):
+    trials = [worker.ask() for worker in workers]
+    for worker, trial in zip(workers, trials):
+      _space.suggest(trial, grid)
+      worker.tell(trial, [0.5, 1.0])
+  points = {(t.params['temperature'], t.params['size']) for t in workers[0].trials}
+  assert len(points) == 26
+
+
 def test_paper_grid_fixes_width_and_keeps_fixed_values():
   grid = _space.paper_grid(SPACE)
   assert grid['width'] == 1.0 and grid['pooling'] == 'p12' and 'lam' not in grid
