@@ -7,6 +7,7 @@ RUN_DIR/teachers/fold_k, and its logits are read from the shared cache by every 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import importlib.metadata
 import json
 import logging
@@ -33,6 +34,8 @@ OBJECTIVES = {'accuracy': 'maximize', 'size': 'minimize', 'latency': 'minimize'}
 # Optuna 4.9 renamed RetryFailedTrialCallback; the old name still works with a warning.
 RETRY_CALLBACK = getattr(optuna.storages, 'RetryHeartbeatStaleTrialCallback',
                          optuna.storages.RetryFailedTrialCallback)
+# fail_dead_workers_trials leaves trials younger than this alone (see there).
+DEAD_WORKER_GRACE_S = 30
 PACKAGES = ('jaxfer', 'jax', 'flax', 'optax', 'optuna', 'orbax-checkpoint', 'numpy')
 
 
@@ -173,13 +176,17 @@ class Objective:
     trial.set_user_attr('worker', f'{socket.gethostname()}:{os.getpid()}')
     _check_not_surplus(trial, self.target)
     values = _space.suggest(trial, self.space)
-    run = trial_config(self.config, values, trial.number, self.run_dir)
+    # A retry (of a dead worker's or an interrupted trial) carries the original's attributes:
+    # it takes the original's seeds and directory and resumes from its last checkpoints.
+    origin = trial.user_attrs.get('origin_trial', trial.number)
+    trial.set_user_attr('origin_trial', origin)
+    run = trial_config(self.config, values, origin, self.run_dir)
     trial.set_user_attr('config', json.loads(run.to_json()))
     trial.set_user_attr('versions', package_versions())
     folds = _fold_indices(run, search_config.folds_per_trial)
     # Studies may share a run directory (and its teachers), e.g. a search and its grid baseline.
     trial_dir = os.path.join(os.path.abspath(self.run_dir), 'trials', trial.study.study_name,
-                             f'trial_{trial.number:04d}')
+                             f'trial_{origin:04d}')
     trial.set_user_attr('trial_dir', trial_dir)
     accuracies, result = [], None
     for index, fold in enumerate(folds):
@@ -303,13 +310,20 @@ def worker_alive(worker: str) -> bool | None:
   return True
 
 
+def _just_started(trial: optuna.trial.FrozenTrial) -> bool:
+  # A retry starts with its original's attributes, dead worker included, until its own worker
+  # records itself a moment later.
+  age = datetime.datetime.now() - (trial.datetime_start or datetime.datetime.now())
+  return age.total_seconds() < DEAD_WORKER_GRACE_S
+
+
 def fail_dead_workers_trials(study: optuna.Study, max_retry: int) -> list[int]:
   """Journal files have no heartbeats: fails the running trials whose worker process, on this
   host, has exited, and queues each again as the heartbeat callback of RDB storages does.
   Returns the numbers of the trials failed here."""
   failed = []
   for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-    if worker_alive(trial.user_attrs.get('worker', '')) is not False:
+    if _just_started(trial) or worker_alive(trial.user_attrs.get('worker', '')) is not False:
       continue
     try:
       study._storage.set_trial_state_values(  # pylint: disable=protected-access
@@ -322,6 +336,19 @@ def fail_dead_workers_trials(study: optuna.Study, max_retry: int) -> list[int]:
         study, study._storage.get_trial(trial._trial_id))  # pylint: disable=protected-access
     failed.append(trial.number)
   return failed
+
+
+def requeue_interrupted(study: optuna.Study, max_retry: int) -> int | None:
+  """Queues again the last trial this process ran if it failed (as Optuna marks a trial
+  stopped by Ctrl-C), so that running the study again resumes it from its checkpoints.
+  Returns its number, or None."""
+  worker = f'{socket.gethostname()}:{os.getpid()}'
+  mine = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get('worker') == worker]
+  if not mine or mine[-1].state != optuna.trial.TrialState.FAIL or mine[-1].user_attrs.get(
+      'surplus'):
+    return None
+  RETRY_CALLBACK(max_retry=max_retry)(study, mine[-1])
+  return mine[-1].number
 
 
 def open_study(config: ml_collections.ConfigDict, run_dir: str,
@@ -382,14 +409,21 @@ def run_study(config: ml_collections.ConfigDict, run_dir: str, *, n_trials: int 
     if finished >= target:
       return study
     if claimed >= target and not any(t.state == optuna.trial.TrialState.WAITING for t in trials):
-      if journal and not any(worker_alive(t.user_attrs.get('worker', ''))
+      if journal and not any(_just_started(t) or worker_alive(t.user_attrs.get('worker', ''))
                              for t in trials if t.state == optuna.trial.TrialState.RUNNING):
         return study  # The running trials belong to other hosts: nothing to wait for here.
       # Wait for the other workers' trials: done, or failed and queued again for us to take.
       time.sleep(min(config.search.heartbeat_interval, 10))
       continue
     logger.info('trial %d of %d (study %s)', finished + 1, target, study.study_name)
-    study.optimize(objective, n_trials=1, catch=(FloatingPointError, SurplusTrial))
+    try:
+      study.optimize(objective, n_trials=1, catch=(FloatingPointError, SurplusTrial))
+    except KeyboardInterrupt:
+      number = requeue_interrupted(study, config.search.max_retry)
+      if number is not None:
+        logger.warning('trial %d interrupted: it is queued again and resumes from its last '
+                       'checkpoint when the study runs again', number)
+      raise
 
 
 def student_bytes(config: ml_collections.ConfigDict, num_classes: int = 8) -> int:

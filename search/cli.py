@@ -105,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
   except (ValueError, FileNotFoundError) as error:
     print(f'jaxfer-search {command}: error: {_study.redact(str(error))}', file=sys.stderr)
     return 2
+  except KeyboardInterrupt:
+    print(f'jaxfer-search {command}: interrupted; run the same command again to resume',
+          file=sys.stderr)
+    return 130
 
 
 def _run(config, values, study_lib, argv: list[str]) -> int:

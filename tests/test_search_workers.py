@@ -99,21 +99,55 @@ def test_a_killed_workers_trial_fails_and_is_retried(tmp_path, data_dir, kind):
              else f'journal:{tmp_path}/journal.log')
   extra = ('--config.search.heartbeat_interval=1', '--config.student.num_epochs=30')
   first = _worker(tmp_path, data_dir, storage, 'killed', 1, *extra)
-  deadline = time.time() + 300
-  while not os.path.isdir(tmp_path / 'trials' / 'killed' / 'trial_0000' / 'fold_0' / 'student' /
-                          'checkpoints'):
-    assert time.time() < deadline and first.poll() is None, first.communicate()[0][-3000:]
-    time.sleep(0.5)
-  first.send_signal(signal.SIGKILL)  # Mid-training: the student has started checkpointing.
+  _wait_for_a_checkpoint(first, tmp_path / 'trials' / 'killed')
+  first.send_signal(signal.SIGKILL)  # Mid-training: the student has saved a checkpoint.
   first.wait()
   second = _worker(tmp_path, data_dir, storage, 'killed', 1, *extra)
-  _finish([second])
+  output, = _finish([second])
   study = optuna.load_study(study_name='killed', storage=_study.make_storage(storage, tmp_path))
+  _assert_resumed(study, output)
+
+
+def _wait_for_a_checkpoint(worker, study_dir, timeout=300):
+  """Waits until trial 0's student has saved its first epoch (orbax: a directory per step)."""
+  checkpoints = study_dir / 'trial_0000' / 'fold_0' / 'student' / 'checkpoints'
+  deadline = time.time() + timeout
+  while not (checkpoints.is_dir() and any(p.name.isdigit() for p in checkpoints.iterdir())):
+    assert time.time() < deadline and worker.poll() is None, worker.communicate()[0][-3000:]
+    time.sleep(0.2)
+
+
+def _assert_resumed(study, output):
+  """Trial 0 failed; trial 1 ran its parameters in its directory, from its last checkpoint."""
   states = [t.state for t in study.trials]
   assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.COMPLETE]
-  retry = study.trials[1]
+  original, retry = study.trials
   assert _study.RETRY_CALLBACK.retried_trial_number(retry) == 0
-  assert retry.params == study.trials[0].params
+  assert retry.params == original.params
+  assert retry.user_attrs['origin_trial'] == 0
+  assert retry.user_attrs['trial_dir'] == original.user_attrs['trial_dir']
+  assert retry.user_attrs['config']['student']['seed'] == original.user_attrs['config'][
+      'student']['seed']
+  assert 'student: resumed from the checkpoint of epoch' in output
+
+
+def test_an_interrupted_trial_resumes_when_the_study_runs_again(tmp_path, data_dir):
+  storage = f'sqlite:///{tmp_path}/study.db'
+  extra = ('--config.student.num_epochs=30',)
+  first = _worker(tmp_path, data_dir, storage, 'interrupted', 1, *extra)
+  _wait_for_a_checkpoint(first, tmp_path / 'trials' / 'interrupted')
+  first.send_signal(signal.SIGINT)  # Ctrl-C.
+  output = first.communicate(timeout=120)[0]
+  assert first.returncode == 130, output[-3000:]
+  assert 'run the same command again to resume' in output
+  study = optuna.load_study(study_name='interrupted',
+                            storage=_study.make_storage(storage, tmp_path))
+  assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL,
+                                             optuna.trial.TrialState.WAITING]
+  output, = _finish([_worker(tmp_path, data_dir, storage, 'interrupted', 1, *extra)])
+  study = optuna.load_study(study_name='interrupted',
+                            storage=_study.make_storage(storage, tmp_path))
+  _assert_resumed(study, output)
 
 
 def test_worker_alive_tells_live_dead_and_foreign_processes():
