@@ -53,9 +53,13 @@ def front_info(trials: Sequence[optuna.trial.FrozenTrial]) -> FrontInfo:
 
 def hypervolume_history(trials: Sequence[optuna.trial.FrozenTrial],
                         reference: Sequence[float]) -> list[float]:
-  """Hypervolume of the completed trials among the first k trials, for k = 1, 2, ..."""
+  """Hypervolume of the completed trials among the first k finished trials, k = 1, 2, ...
+
+  Pruned trials count (they trained); failed ones (crashed, interrupted, surplus) do not.
+  """
   history, points = [], []
-  for trial in sorted(trials, key=lambda t: t.number):
+  finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+  for trial in sorted((t for t in trials if t.state in finished), key=lambda t: t.number):
     if trial.state == optuna.trial.TrialState.COMPLETE:
       points.append(trial.values[:2])
     history.append(_pareto.hypervolume_2d(np.array(points).reshape(-1, 2), reference, ACC_SIZE))

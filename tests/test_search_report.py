@@ -22,6 +22,9 @@ def _trials():
   trials.append(optuna.trial.create_trial(
       state=optuna.trial.TrialState.PRUNED, params={'temperature': 1.0, 'width': 3.0},
       distributions=distributions, user_attrs={'pruned_reason': 'cannot reach the front'}))
+  trials.insert(2, optuna.trial.create_trial(  # Crashed: not counted as a trial in histories.
+      state=optuna.trial.TrialState.FAIL, params={'temperature': 2.0, 'width': 1.0},
+      distributions=distributions))
   study = optuna.create_study(directions=['maximize', 'minimize'])
   study.add_trials(trials)
   return study.trials
@@ -29,7 +32,7 @@ def _trials():
 
 def test_front_info_marks_the_front_and_its_knee():
   info = _report.front_info(_trials())
-  assert info.numbers == [0, 1, 2, 3, 4]
+  assert info.numbers == [0, 1, 3, 4, 5]
   assert info.on_front.tolist() == [True, True, False, True, True]  # (0.70, 300k) is dominated.
   assert info.knee == search.knee_index([p[:2] for p in POINTS], _report.ACC_SIZE)
   assert info.labels[1] == 'T=8 w=1.00'
@@ -39,7 +42,7 @@ def test_hypervolume_history_grows_to_the_hypervolume_of_all_trials():
   trials = _trials()
   reference = _report.reference_point(1_100_000)
   history = _report.hypervolume_history(trials, reference)
-  assert len(history) == 6 and all(np.diff(history) >= 0)
+  assert len(history) == 6 and all(np.diff(history) >= 0)  # 5 completed, 1 pruned; not the failed.
   assert history[0] == pytest.approx(0.60 * (1_100_000 - 50_000))
   final = search.hypervolume_2d([p[:2] for p in POINTS], reference, _report.ACC_SIZE)
   assert history[-1] == pytest.approx(final)
@@ -48,14 +51,14 @@ def test_hypervolume_history_grows_to_the_hypervolume_of_all_trials():
 def test_tables_hold_every_trial_and_the_front(tmp_path):
   trials = _trials()
   rows = _report.trial_rows(trials, ('accuracy', 'size'))
-  assert [r['state'] for r in rows] == ['complete'] * 5 + ['pruned']
-  assert rows[5]['pruned_reason'] == 'cannot reach the front' and rows[5]['accuracy'] == ''
-  assert [r['on_front'] for r in rows] == [True, True, False, True, True, False]
+  assert [r['state'] for r in rows] == ['complete'] * 2 + ['failed'] + ['complete'] * 3 + ['pruned']
+  assert rows[6]['pruned_reason'] == 'cannot reach the front' and rows[6]['accuracy'] == ''
+  assert [r['on_front'] for r in rows] == [True, True, False, False, True, True, False]
   _report.write_pareto_csv(str(tmp_path / 'pareto.csv'), _report.front_info(trials), trials)
   with open(tmp_path / 'pareto.csv') as f:
     front = list(csv.DictReader(f))
   assert [int(r['size_bytes']) for r in front] == [50_000, 120_000, 260_000, 1_000_000]
-  assert [r['number'] for r in front] == ['0', '4', '1', '3']
+  assert [r['number'] for r in front] == ['0', '5', '1', '4']
   assert sum(r['knee'] == 'True' for r in front) == 1
 
 
