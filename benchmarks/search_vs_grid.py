@@ -3,13 +3,13 @@ r"""Hypervolume of an Optuna study against the paper's 28-trial grid, at equal t
     PYTHONPATH=. python benchmarks/search_vs_grid.py --config configs/search_default.py \
         --run_dir runs/hv_synthetic
 
-Runs (or resumes) two studies in RUN_DIR's storage, sharing the fold teachers: the config's
-(study name as configured) and `grid` (sampler grid-paper, the paper's 7 temperatures x 4 sizes
-in a seeded random order), N_TRIALS each (28 by default). With --parallel both run at once, one process each. Then prints the
-hypervolume of both after k trials, the trials the Optuna study needed to reach the grid's final
-hypervolume, and the reference point (accuracy 0, the largest student of either space). The
-report of the Optuna study with the grid overlaid is written to RUN_DIR as by
-`jaxfer-search report --baseline_study grid`.
+Runs (or resumes) two studies in RUN_DIR's storage, sharing the fold teachers: `grid` (sampler
+grid-paper, the paper's 7 temperatures x 4 sizes in a seeded order, 28 trials) and the config's
+study (N_TRIALS trials, 28 by default), each with --workers processes, the grid first or, with
+--parallel, both at once. Then prints the hypervolume of both after k finished trials, the trials
+the Optuna study needed to reach the grid's final hypervolume, and the reference point (accuracy
+0, the largest student of either space). The report of the Optuna study with the grid overlaid
+is written to RUN_DIR as by `jaxfer-search report --baseline_study grid`.
 """
 from __future__ import annotations
 
@@ -22,16 +22,17 @@ import time
 import optuna
 
 from search import _report
+from search import _space
 from search import _study
 from search import cli
 
 
 def _run_commands(args: argparse.Namespace) -> list[list[str]]:
-  common = ['--config', args.config, '--run_dir', args.run_dir, f'--n_trials={args.n_trials}',
-            *args.overrides]
-  return [[sys.executable, '-m', 'search.cli', 'worker', *common],
-          [sys.executable, '-m', 'search.cli', 'worker', *common,
-           '--config.search.sampler=grid-paper', '--config.search.study_name=grid']]
+  common = ['--config', args.config, '--run_dir', args.run_dir, *args.overrides]
+  grid_trials = len(_space.PAPER_TEMPERATURES) * len(_space.PAPER_SIZES)
+  return [[sys.executable, '-m', 'search.cli', 'worker', *common, f'--n_trials={grid_trials}',
+           '--config.search.sampler=grid-paper', '--config.search.study_name=grid'],
+          [sys.executable, '-m', 'search.cli', 'worker', *common, f'--n_trials={args.n_trials}']]
 
 
 def _table(history: list[float], grid: list[float], every: int) -> list[str]:
@@ -51,7 +52,8 @@ def main(argv: list[str]) -> None:
   parser.add_argument('--config', required=True)
   parser.add_argument('--run_dir', required=True)
   parser.add_argument('--parallel', action='store_true', help='run both studies at once')
-  parser.add_argument('--n_trials', type=int, default=28, help='trials of each study')
+  parser.add_argument('--workers', type=int, default=1, help='worker processes per study')
+  parser.add_argument('--n_trials', type=int, default=28, help='trials of the Optuna study')
   parser.add_argument('--every', type=int, default=4, help='table row every this many trials')
   args, args.overrides = parser.parse_known_args(argv)  # --config.FIELD=VALUE, for both.
   bad = [arg for arg in args.overrides if not arg.startswith('--config.')]
@@ -59,13 +61,12 @@ def main(argv: list[str]) -> None:
     parser.error(f'unrecognized arguments: {" ".join(bad)}')
   commands = _run_commands(args)
   start = time.perf_counter()
-  if args.parallel:
-    for process in [subprocess.Popen(command) for command in commands]:
+  batches = [commands] if args.parallel else [[command] for command in commands]
+  for batch in batches:  # Each study's --workers processes, all of them at once.
+    processes = [subprocess.Popen(command) for command in batch for _ in range(args.workers)]
+    for process in processes:
       if process.wait():
         sys.exit(f'{" ".join(process.args)} failed with status {process.returncode}')
-  else:
-    for command in commands:
-      subprocess.run(command, check=True)
   minutes = (time.perf_counter() - start) / 60
   status = cli.main(['report', '--config', args.config, '--run_dir', args.run_dir,
                      '--baseline_study', 'grid', *args.overrides])
