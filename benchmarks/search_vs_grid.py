@@ -29,8 +29,8 @@ from search import cli
 
 def _run_commands(args: argparse.Namespace) -> list[list[str]]:
   common = ['--config', args.config, '--run_dir', args.run_dir, *args.overrides]
-  grid_trials = len(_space.PAPER_TEMPERATURES) * len(_space.PAPER_SIZES)
-  return [[sys.executable, '-m', 'search.cli', 'worker', *common, f'--n_trials={grid_trials}',
+  return [[sys.executable, '-m', 'search.cli', 'worker', *common,
+           f'--n_trials={_space.PAPER_GRID_TRIALS}',
            '--config.search.sampler=grid-paper', '--config.search.study_name=grid'],
           [sys.executable, '-m', 'search.cli', 'worker', *common, f'--n_trials={args.n_trials}']]
 

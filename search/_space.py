@@ -25,6 +25,7 @@ FIELDS = {
 # The paper's grid: 7 temperatures x the 4 original sizes (28 trials).
 PAPER_TEMPERATURES = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
 PAPER_SIZES = ('M', 'S', 'XS', 'XXS')
+PAPER_GRID_TRIALS = len(PAPER_TEMPERATURES) * len(PAPER_SIZES)
 
 
 def _plain(space: Any) -> dict[str, Any]:

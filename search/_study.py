@@ -173,7 +173,7 @@ class Objective:
   def __call__(self, trial: optuna.Trial) -> tuple[float, ...]:
     search_config = self.config.search
     # First, so that a trial whose process dies can be told apart from one still running.
-    trial.set_user_attr('worker', f'{socket.gethostname()}:{os.getpid()}')
+    trial.set_user_attr('worker', this_worker())
     _check_not_surplus(trial, self.target)
     values = _space.suggest(trial, self.space)
     # A retry (of a dead worker's or an interrupted trial) carries the original's attributes:
@@ -295,6 +295,11 @@ FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 CLAIMED = FINISHED + (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
 
 
+def this_worker() -> str:
+  """This process as trials record their worker: 'host:pid'."""
+  return f'{socket.gethostname()}:{os.getpid()}'
+
+
 def worker_alive(worker: str) -> bool | None:
   """Whether the process `worker` ('host:pid', as trials record it) is running; None when it is
   on another host, or unknown."""
@@ -342,8 +347,8 @@ def requeue_interrupted(study: optuna.Study, max_retry: int) -> int | None:
   """Queues again the last trial this process ran if it failed (as Optuna marks a trial
   stopped by Ctrl-C), so that running the study again resumes it from its checkpoints.
   Returns its number, or None."""
-  worker = f'{socket.gethostname()}:{os.getpid()}'
-  mine = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get('worker') == worker]
+  mine = [t for t in study.get_trials(deepcopy=False)
+          if t.user_attrs.get('worker') == this_worker()]
   if not mine or mine[-1].state != optuna.trial.TrialState.FAIL or mine[-1].user_attrs.get(
       'surplus'):
     return None
@@ -393,7 +398,7 @@ def run_study(config: ml_collections.ConfigDict, run_dir: str, *, n_trials: int 
   study = open_study(config, run_dir, storage)
   target = n_trials or config.search.n_trials
   if config.search.sampler == 'grid-paper':  # The grid is finished after its 28 points.
-    target = min(target, len(_space.PAPER_TEMPERATURES) * len(_space.PAPER_SIZES))
+    target = min(target, _space.PAPER_GRID_TRIALS)
   objective = Objective(config, run_dir, target)
   journal = storage_url(config.search.storage if storage is None else storage,
                         run_dir).startswith('journal:')
