@@ -46,10 +46,14 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.eval_crop = 'full'
 
   config.teacher = ml_collections.ConfigDict()
+  # One of jaxfer.models.TEACHERS; each has its settings in the section of its name below.
   config.teacher.model = 'resnet_small'
-  config.teacher.model_kwargs = ml_collections.ConfigDict(dict(stage_features=(32, 64, 128)))
-  # A finished teacher run to reuse; '' trains (or resumes) one in WORKDIR/teacher.
-  config.teacher.workdir = ''
+  config.teacher.resnet_small = ml_collections.ConfigDict(dict(stage_features=(32, 64, 128)))
+  config.teacher.inception_v3 = ml_collections.ConfigDict(dict(dropout=0.2))
+  # A trained teacher to distill from (a directory written by `jaxfer train-teacher`, e.g.
+  # runs/teacher/teacher; '{fold}' stands for the fold number). '' trains one in WORKDIR/teacher,
+  # once: a finished teacher there is reused as it is.
+  config.teacher.artifact = ''
   config.teacher.num_epochs = 24
   config.teacher.batch_size = 64
   # Random translation of training images by up to this many pixels (0: none).
@@ -63,7 +67,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.student.squeeze = 16.0
   config.student.width = 1.0
   config.student.dropout = 0.5
-  config.student.conv_impl = 'matmul'
+  # 'auto': MatmulConv on the CPU (XLA:CPU's small convolutions are slow), nn.Conv elsewhere.
+  config.student.conv_impl = 'auto'
   config.student.standardize = False  # Per-image zero mean, unit variance before conv1.
   config.student.seed = -1  # -1: config.seed. Search trials give each student its own.
   config.student.num_epochs = 60
@@ -85,6 +90,4 @@ def get_config() -> ml_collections.ConfigDict:
   config.checkpoint_every_epochs = 1
   config.eval_every_epochs = 5
   config.eval_batch_size = 256
-  # Teacher logits are cached here ('' means $JAXFER_CACHE_DIR or ~/.cache/jaxfer).
-  config.cache_dir = ''
   return config

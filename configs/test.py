@@ -9,7 +9,7 @@ def get_config():
   config = default.get_config()
   config.data.image_size = 48
   config.data.synthetic.update(train_subjects=8, test_subjects=4, images_per_class=2)
-  config.teacher.model_kwargs.stage_features = (8, 16)
+  config.teacher.resnet_small.stage_features = (8, 16)
   config.teacher.num_epochs = 2
   config.teacher.batch_size = 32
   config.student.num_epochs = 3

@@ -1,6 +1,9 @@
 """The `jaxfer` command: train-teacher, distill and evaluate, each a thin door to `jaxfer.train`.
 
     jaxfer distill --config configs/default.py --workdir runs/default --config.distill.temperature=4
+
+Any mistake in the input (config file, override, directory, dataset folder) is one line on
+stderr and exit status 2, before anything is created or trained.
 """
 from __future__ import annotations
 
@@ -10,10 +13,11 @@ import logging
 import sys
 
 from absl import flags
-from ml_collections import config_flags
+
+from jaxfer import config_file
 
 COMMANDS = {
-    'train-teacher': 'train (or resume) the teacher in WORKDIR/teacher and evaluate it',
+    'train-teacher': 'train the teacher once in WORKDIR/teacher (a finished one is reused)',
     'distill': 'train the teacher if needed, then distill the student in WORKDIR/student',
     'evaluate': 'evaluate the latest checkpoint of config.target in WORKDIR',
 }
@@ -22,29 +26,38 @@ USAGE = ('usage: jaxfer {' + ','.join(COMMANDS) + '} --config PATH [--config.FIE
          '--workdir DIR [--cv]\n\n' +
          '\n'.join(f'  {name:14s} {text}' for name, text in COMMANDS.items()) +
          '\n\n  --cv           train and evaluate on every fold of config.data.num_folds (a '
-         'teacher\n                 per fold), then report mean and std; `evaluate --cv` trains '
-         'config.target')
+         'teacher\n                 per fold), then report mean and std')
+
+# Mistakes in what the user gave: printed as one line, exit status 2.
+USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, FloatingPointError)
 
 
-def _parse(argv: list[str]):
-  """(command, config, workdir) from the command line; exits with a message on bad input."""
+class UsageError(Exception):
+  """The command line itself is wrong; the message is printed with the usage."""
+
+
+def parse(argv: list[str]):
+  """(command, config, workdir, cv) from the command line."""
   flag_values = flags.FlagValues()
-  config_flags.DEFINE_config_file('config', None, 'Path to a config file (configs/*.py).',
-                                  flag_values=flag_values, lock_config=True)
+  rest = config_file.define(flag_values, argv)
   flags.DEFINE_string('workdir', None, 'Directory for checkpoints and results.',
                       flag_values=flag_values)
   flags.DEFINE_bool('cv', False, 'Cross-validate over config.data.num_folds folds.',
                     flag_values=flag_values)
-  try:
-    positional = flag_values(['jaxfer', *argv])[1:]
-  except flags.Error as error:
-    sys.exit(f'jaxfer: {error}\n\n{USAGE}')
+  positional = config_file.parse(flag_values, rest)
   if len(positional) != 1 or positional[0] not in COMMANDS:
-    sys.exit(f'jaxfer: expected one command, got {positional or "none"}\n\n{USAGE}')
-  if flag_values.config is None or flag_values.workdir is None:
-    sys.exit(f'jaxfer: --config and --workdir are required, e.g. --config configs/default.py '
-             f'--workdir runs/default\n\n{USAGE}')
-  return positional[0], flag_values.config, flag_values.workdir, flag_values.cv
+    raise UsageError(f'expected one command, got {positional or "none"}')
+  if 'config' not in flag_values or flag_values.workdir is None:
+    raise UsageError('--config and --workdir are required, e.g. --config configs/default.py '
+                     '--workdir runs/default')
+  if positional[0] == 'evaluate' and flag_values.cv:
+    raise UsageError('evaluate has no --cv; `jaxfer distill --cv` evaluates every fold (and '
+                     'resumes the folds already trained)')
+  config = flag_values.config
+  config.unlock()
+  if positional[0] == 'train-teacher':
+    config.target = 'teacher'
+  return positional[0], config, flag_values.workdir, flag_values.cv
 
 
 def _print_cv(result) -> None:
@@ -64,33 +77,45 @@ def _print_cv(result) -> None:
   print(f'  confusion matrix: {result.workdir}/confusion.csv and confusion.png')
 
 
-def main(argv: list[str] | None = None) -> int:
-  """Runs one command; returns the process exit status."""
-  argv = sys.argv[1:] if argv is None else argv
-  if not argv or argv[0] in ('-h', '--help', 'help'):
-    print(USAGE)
-    return 0
-  command, config, workdir, cv = _parse(argv)
+def _configure_logging() -> None:
   logging.basicConfig(level=logging.INFO, format='%(asctime)s %(message)s', datefmt='%H:%M:%S',
                       stream=sys.stdout, force=True)
   # TFDS reports every custom builder config as an absl warning; the data layer logs its own.
   logging.getLogger('absl').setLevel(logging.ERROR)
   for noisy in ('orbax', 'jax'):
     logging.getLogger(noisy).setLevel(logging.WARNING)
-  from jaxfer import train  # pylint: disable=g-import-not-at-top  (keeps --help fast)
-  config.unlock()
-  if command == 'train-teacher':
-    config.target = 'teacher'
+
+
+def main(argv: list[str] | None = None) -> int:
+  """Runs one command; returns the process exit status."""
+  argv = sys.argv[1:] if argv is None else argv
+  if not argv or argv[0] in ('-h', '--help', 'help'):
+    print(USAGE)
+    return 0
+  command = next((arg for arg in argv if arg in COMMANDS), 'jaxfer')
   try:
+    command, config, workdir, cv = parse(argv)
+    # Imported here: keeps --help and command-line errors fast.
+    from jaxfer import configuration  # pylint: disable=g-import-not-at-top
+    configuration.validate(config)  # Before anything is logged, created or trained.
+    if command != 'evaluate':  # evaluate reads WORKDIR and creates nothing if it is wrong.
+      configuration.make_writable_dir(workdir, 'the work directory (--workdir)')
+    _configure_logging()
+    from jaxfer import crossval  # pylint: disable=g-import-not-at-top
+    from jaxfer import train  # pylint: disable=g-import-not-at-top
+    from jaxfer import xla_cache  # pylint: disable=g-import-not-at-top
+    xla_cache.enable()
     if cv:
-      from jaxfer import crossval  # pylint: disable=g-import-not-at-top
       result = crossval.cross_validate(config, workdir)
     elif command == 'evaluate':
       result = train.evaluate(config, workdir)
     else:
       result = train.train_and_evaluate(config, workdir)
-  except (ValueError, FileNotFoundError, FloatingPointError) as error:
-    print(f'jaxfer {command}: error: {error}', file=sys.stderr)
+  except UsageError as error:
+    print(f'jaxfer: {error}\n\n{USAGE}', file=sys.stderr)
+    return 2
+  except (config_file.ConfigError, *USER_ERRORS) as error:
+    print(f'jaxfer {command}: error: {" ".join(str(error).split())}', file=sys.stderr)
     return 2
   summary = {key: value for key, value in dataclasses.asdict(result).items()
              if key not in ('confusion_matrix', 'data', 'class_names')}

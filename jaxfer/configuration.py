@@ -1,52 +1,89 @@
-"""Checks a run's config before any work starts, naming the field and what it accepts."""
+"""Checks a whole run config before anything is created or trained, naming the field and what
+it accepts; each allowed set of values is defined by the module that uses it."""
 from __future__ import annotations
 
+import os
+import string
+import tempfile
 from typing import Any, Iterable
 
+from jaxfer import data as data_lib
 from jaxfer import distill
+from jaxfer import loop
 from jaxfer import models
-from jaxfer.data import DATASETS
 from jaxfer.data import preprocess
 
 TARGETS = ('student', 'teacher')
-SCHEDULES = ('constant', 'cosine', 'warmup_cosine')
 DISTILL_SOURCES = ('teacher', 'soft_labels')
+TRAINED = ('teacher', 'student')  # The config sections of trained models.
 
 
 def _get(config: Any, field: str) -> Any:
   value = config
   for part in field.split('.'):
-    if part not in value:
+    if not hasattr(value, 'keys') or part not in value:
       raise ValueError(f'config.{field} is missing; start from configs/default.py, which sets it')
     value = value[part]
   return value
 
 
-def _choice(config: Any, field: str, allowed: Iterable[str]) -> None:
+def _choice(config: Any, field: str, allowed: Iterable[Any]) -> None:
   allowed = tuple(allowed)
   value = _get(config, field)
-  if value not in allowed:
+  if isinstance(value, bool) != any(isinstance(a, bool) for a in allowed) or value not in allowed:
     raise ValueError(f'config.{field} = {value!r} is not allowed; choose one of: '
                      f'{", ".join(map(str, allowed))}')
 
 
 def _number(config: Any, field: str, *, low: float, high: float = float('inf'),
             low_inclusive: bool = False, integer: bool = False) -> None:
-  value = _get(config, field)
+  number(f'config.{field}', _get(config, field), low=low, high=high,
+         low_inclusive=low_inclusive, integer=integer)
+
+
+def number(name: str, value: Any, *, low: float, high: float = float('inf'),
+           low_inclusive: bool = False, integer: bool = False) -> None:
+  """Raises ValueError unless `value` is a number (an integer if `integer`) in the range."""
   ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
-  in_range = (value >= low if low_inclusive else value > low) and value <= high
-  if isinstance(value, bool) or not ok_type or not in_range:
+  in_range = ok_type and (value >= low if low_inclusive else value > low) and value <= high
+  if isinstance(value, bool) or not in_range:
     kind = 'an integer' if integer else 'a number'
     bound = '>=' if low_inclusive else '>'
     upper = f' and <= {high}' if high != float('inf') else ''
-    raise ValueError(f'config.{field} = {value!r} is not allowed; expected {kind} {bound} {low}'
-                     f'{upper}')
+    raise ValueError(f'{name} = {value!r} is not allowed; expected {kind} {bound} {low}{upper}')
+
+
+def _text(config: Any, field: str) -> str:
+  value = _get(config, field)
+  if not isinstance(value, str):
+    raise ValueError(f'config.{field} = {value!r} is not allowed; expected a string')
+  return value
+
+
+def _check_teacher_artifact(config: Any) -> None:
+  artifact = _text(config, 'teacher.artifact')
+  try:
+    names = {name for _, name, _, _ in string.Formatter().parse(artifact) if name is not None}
+  except ValueError as error:
+    raise ValueError(f'config.teacher.artifact = {artifact!r} is not a usable path ({error}); '
+                     'the only placeholder allowed is {fold}') from None
+  if names - {'fold'}:
+    raise ValueError(f'config.teacher.artifact = {artifact!r} has the placeholder(s) '
+                     f'{", ".join("{" + n + "}" for n in sorted(names - {"fold"}))}; the only '
+                     'one allowed is {fold} (the fold number)')
+  if artifact and config.target == 'teacher':
+    raise ValueError(f'config.teacher.artifact = {artifact!r} names an existing teacher, but '
+                     "config.target = 'teacher' trains a new one in WORKDIR/teacher; set "
+                     "config.teacher.artifact='' to train it")
 
 
 def validate(config: Any) -> None:
   """Raises ValueError on the first field whose value is not allowed."""
   _choice(config, 'target', TARGETS)
-  _choice(config, 'data.name', DATASETS)
+  _number(config, 'seed', low=0, low_inclusive=True, integer=True)
+  _choice(config, 'data.name', data_lib.DATASETS)
+  for field in ('data_dir', 'manual_dir', 'train_split', 'test_split'):
+    _text(config, f'data.{field}')
   _number(config, 'data.image_size', low=16, low_inclusive=True, integer=True)
   _number(config, 'data.num_folds', low=0, low_inclusive=True, integer=True)
   if _get(config, 'data.num_folds') == 1:
@@ -57,8 +94,10 @@ def validate(config: Any) -> None:
   _number(config, 'data.fold_seed', low=0, low_inclusive=True, integer=True)
   _choice(config, 'data.crops', preprocess.CROPS)
   _choice(config, 'data.eval_crop', preprocess.EVAL_CROPS)
-  _choice(config, 'distill.source', DISTILL_SOURCES)
+  data_lib.check_builder_settings(config.data)
   _choice(config, 'teacher.model', sorted(models.TEACHERS))
+  models.check_teacher_settings(config.teacher)
+  _check_teacher_artifact(config)
   _choice(config, 'student.pooling', models.POOLINGS)
   _choice(config, 'student.conv_impl', models.CONV_IMPLS)
   _choice(config, 'student.standardize', (False, True))
@@ -67,33 +106,51 @@ def validate(config: Any) -> None:
   _number(config, 'student.width', low=0)
   _number(config, 'student.dropout', low=0, high=0.99, low_inclusive=True)
   _choice(config, 'distill.loss', distill.LOSSES)
+  _choice(config, 'distill.source', DISTILL_SOURCES)
   _number(config, 'distill.temperature', low=0)
   _number(config, 'distill.lam', low=0, high=1, low_inclusive=True)
-  for role in ('teacher', 'student'):
-    _number(config, f'{role}.num_epochs', low=1, low_inclusive=True, integer=True)
-    _number(config, f'{role}.batch_size', low=1, low_inclusive=True, integer=True)
-    _number(config, f'{role}.augment_shift', low=0, low_inclusive=True, integer=True)
-    _choice(config, f'{role}.augment_flip', (False, True))
-    _choice(config, f'{role}.optimizer.schedule', SCHEDULES)
-    _number(config, f'{role}.optimizer.learning_rate', low=0)
-    _number(config, f'{role}.optimizer.weight_decay', low=0, low_inclusive=True)
-    _number(config, f'{role}.optimizer.warmup_epochs', low=0, low_inclusive=True, integer=True)
+  for section in TRAINED:
+    _number(config, f'{section}.num_epochs', low=1, low_inclusive=True, integer=True)
+    _number(config, f'{section}.batch_size', low=1, low_inclusive=True, integer=True)
+    _number(config, f'{section}.augment_shift', low=0, low_inclusive=True, integer=True)
+    _choice(config, f'{section}.augment_flip', (False, True))
+    _choice(config, f'{section}.optimizer.schedule', loop.SCHEDULES)
+    _number(config, f'{section}.optimizer.learning_rate', low=0)
+    _number(config, f'{section}.optimizer.weight_decay', low=0, low_inclusive=True)
+    _number(config, f'{section}.optimizer.warmup_epochs', low=0, low_inclusive=True, integer=True)
   for field in ('checkpoint_every_epochs', 'eval_every_epochs', 'eval_batch_size'):
     _number(config, field, low=1, low_inclusive=True, integer=True)
 
 
-def changed_fields(previous: Any, current: Any, prefix: str = '') -> list[str]:
+def make_writable_dir(path: str, what: str) -> str:
+  """Creates `path` if needed and checks that files can be written there; ValueError naming
+  `what` and the path otherwise."""
+  try:
+    os.makedirs(path, exist_ok=True)
+    with tempfile.TemporaryFile(dir=path):
+      pass
+  except OSError as error:
+    raise ValueError(f'{what} {path} cannot be used: {error.strerror or error}; choose a '
+                     'directory you can write to') from None
+  return path
+
+
+def changed_fields(previous: Any, current: Any, prefix: str = '', *,
+                   strict: bool = False) -> list[str]:
   """Dotted names of the settings of a recorded run (`previous`) that `current` changes.
 
-  A field missing from `previous` was added to jaxfer after that run began; its default keeps
-  the old behaviour, so it is not a change.
+  Unless `strict`, only fields both know are compared: a field missing from `previous` was added
+  to jaxfer after that run began (its default keeps the old behaviour), one missing from
+  `current` is no longer a setting. With `strict` (for descriptions of data), a field only one
+  side has is a change too.
   """
   if not isinstance(previous, dict) or not isinstance(current, dict):
     return [] if previous == current else [prefix.rstrip('.')]
+  keys = set(previous) | set(current) if strict else set(previous) & set(current)
   changed = []
-  for key in sorted(previous):
-    if key not in current:
+  for key in sorted(keys):
+    if key not in previous or key not in current:
       changed.append(prefix + key)
     else:
-      changed += changed_fields(previous[key], current[key], f'{prefix}{key}.')
+      changed += changed_fields(previous[key], current[key], f'{prefix}{key}.', strict=strict)
   return changed

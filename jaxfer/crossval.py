@@ -17,6 +17,7 @@ import ml_collections
 import numpy as np
 
 from jaxfer import configuration
+from jaxfer import loop
 from jaxfer import train
 
 logger = logging.getLogger('jaxfer')
@@ -43,7 +44,7 @@ class CVResult:
   teacher_fold_accuracies: list[float] | None = None
 
 
-def summarize(results: Sequence[train.Result], class_names: Sequence[str]) -> dict[str, Any]:
+def summarize(results: Sequence[loop.Result], class_names: Sequence[str]) -> dict[str, Any]:
   """Mean and standard deviation (over folds) of accuracy, pooled per-class accuracy and the
   summed confusion matrix (rows: true class)."""
   accuracies = np.array([r.accuracy for r in results])

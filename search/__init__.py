@@ -1,20 +1,20 @@
 """The search engine of jaxfer: Optuna studies over distillation temperature and student size.
 
-Builds on `jaxfer` (which never imports it): the Pareto maths of a size-accuracy study, the
-search space, the samplers, the study runner and its reports (`search.cli` is the command).
+Builds on `jaxfer` (which never imports it). Modules, each named for what it holds:
+`pareto` (front, hypervolume, knee: pure maths), `space` (what a trial sets), `samplers`,
+`storage` (where studies live, passwords masked), `configuration` (checks a search config),
+`objective` (one trial: students per fold, size pruning), `workers` (running a study),
+`report` and `export` (what a study leaves behind), and `cli` (the `jaxfer-search` command).
 """
-from search._pareto import hypervolume_2d
-from search._pareto import knee_index
-from search._pareto import pareto_mask
-from search._samplers import SAMPLERS
-from search._samplers import SizeAwareSampler
-from search._samplers import TrialSeededSampler
-from search._samplers import make_sampler
-from search._samplers import size_adjusted
-from search._samplers import spread
-from search._space import PAPER_SIZES
-from search._space import PAPER_TEMPERATURES
+from search.export import export, pick
+from search.pareto import front_info, hypervolume_2d, knee_index, pareto_mask
+from search.samplers import SAMPLERS, SizeAwareSampler, TrialSeededSampler, make_sampler
+from search.samplers import size_adjusted, spread
+from search.space import PAPER_SIZES, PAPER_TEMPERATURES
+from search.storage import load_study, redact
+from search.workers import open_study, run_study
 
 __all__ = ['PAPER_SIZES', 'PAPER_TEMPERATURES', 'SAMPLERS', 'SizeAwareSampler',
-           'TrialSeededSampler', 'hypervolume_2d', 'knee_index', 'make_sampler', 'pareto_mask',
-           'size_adjusted', 'spread']
+           'TrialSeededSampler', 'export', 'front_info', 'hypervolume_2d', 'knee_index',
+           'load_study', 'make_sampler', 'open_study', 'pareto_mask', 'pick', 'redact',
+           'run_study', 'size_adjusted', 'spread']

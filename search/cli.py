@@ -6,6 +6,9 @@
     jaxfer-search report --config configs/search_default.py --run_dir runs/search
     jaxfer-search export-best --config configs/search_default.py --run_dir runs/search --knee \
         --out runs/search/best
+
+Any mistake in the input is one line on stderr and exit status 2, with storage passwords
+masked; `report` and `export-best` read the study and never create one.
 """
 from __future__ import annotations
 
@@ -16,7 +19,8 @@ import subprocess
 import sys
 
 from absl import flags
-from ml_collections import config_flags
+
+from jaxfer import config_file
 
 COMMANDS = {
     'run': 'run (or resume) the study of the config in RUN_DIR, then write its report',
@@ -25,16 +29,17 @@ COMMANDS = {
     'export-best': 'write one front student (--knee, --max_size or --min_accuracy) to --out',
 }
 USAGE = ('usage: jaxfer-search {' + ','.join(COMMANDS) + '} --config PATH --run_dir DIR '
-         '[--config.search.FIELD=VALUE ...] [options]\n\n' +
+         '[--config.FIELD=VALUE ...] [options]\n\n' +
          '\n'.join(f'  {name:12s} {text}' for name, text in COMMANDS.items()))
+# Mistakes in what the user gave: printed as one line, exit status 2.
+USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, FloatingPointError)
 
 
-def _flags(argv: list[str]) -> flags.FlagValues:
-  values = flags.FlagValues()
-  # The --config.FIELD overrides are found in sys_argv (sys.argv unless given).
-  config_flags.DEFINE_config_file('config', None, 'A search config (configs/search_*.py).',
-                                  flag_values=values, lock_config=True,
-                                  sys_argv=['jaxfer-search', *argv])
+class UsageError(Exception):
+  """The command line itself is wrong; the message is printed with the usage."""
+
+
+def _define_flags(values: flags.FlagValues) -> None:
   flags.DEFINE_string('run_dir', None, 'Directory of the study: trials, teachers, report.',
                       flag_values=values)
   flags.DEFINE_string('storage', None, "Optuna storage URL (default: config.search.storage; '' "
@@ -43,7 +48,7 @@ def _flags(argv: list[str]) -> flags.FlagValues:
   flags.DEFINE_string('study', None, 'Study name (default: config.search.study_name).',
                       flag_values=values)
   flags.DEFINE_integer('n_trials', None, 'Finished trials to reach (default: config).',
-                       flag_values=values)
+                       lower_bound=1, flag_values=values)
   flags.DEFINE_integer('workers', 1, 'run: processes on this machine working on the study (one '
                        'XLA:CPU process keeps about one core busy); the others log to '
                        'RUN_DIR/worker_K.log.', lower_bound=1, flag_values=values)
@@ -55,17 +60,49 @@ def _flags(argv: list[str]) -> flags.FlagValues:
   flags.DEFINE_float('min_accuracy', None, 'export-best: the smallest front student with at '
                      'least this accuracy (0..1).', flag_values=values)
   flags.DEFINE_string('out', None, 'export-best: output directory.', flag_values=values)
-  return values
+
+
+def parse(argv: list[str]):
+  """(command, config, flag values) from the command line; the config has --study and
+  --storage applied."""
+  values = flags.FlagValues()
+  rest = config_file.define(values, argv)
+  _define_flags(values)
+  positional = config_file.parse(values, rest)
+  if len(positional) != 1 or positional[0] not in COMMANDS:
+    raise UsageError(f'expected one command, got {positional or "none"}')
+  if 'config' not in values or values.run_dir is None:
+    raise UsageError('--config and --run_dir are required, e.g. --config '
+                     'configs/search_default.py --run_dir runs/search')
+  if positional[0] == 'export-best' and not values.out:
+    raise UsageError('export-best needs --out DIR (and --knee, --max_size or --min_accuracy)')
+  config = values.config
+  config.unlock()
+  if 'search' not in config:
+    raise config_file.ConfigError(f'the config has no search section; use a search config such '
+                                  'as configs/search_default.py')
+  if values.study:
+    config.search.study_name = values.study
+  if values.storage is not None:
+    config.search.storage = values.storage
+  return positional[0], config, values
 
 
 def read_config(path: str, overrides: list[str] | tuple[str, ...] = ()):
   """The config file `path` with `--config.FIELD=VALUE` overrides, read as the command reads it
   (for scripts such as the benchmarks)."""
-  argv = ['jaxfer-search', '--config', path, *overrides]
-  values = flags.FlagValues()
-  config_flags.DEFINE_config_file('config', None, '', flag_values=values, sys_argv=argv)
-  values(argv)
-  return values.config
+  return config_file.read(path, overrides)
+
+
+def _configure_logging(storage: str) -> None:
+  from search import storage as storage_lib  # pylint: disable=g-import-not-at-top
+  logging.basicConfig(level=logging.INFO, format='%(asctime)s %(message)s', datefmt='%H:%M:%S',
+                      stream=sys.stdout, force=True)
+  for handler in logging.getLogger().handlers:
+    handler.addFilter(storage_lib.RedactingFilter(storage))
+  logging.getLogger('absl').setLevel(logging.ERROR)
+  for noisy in ('orbax', 'jax'):
+    logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,36 +111,35 @@ def main(argv: list[str] | None = None) -> int:
   if not argv or argv[0] in ('-h', '--help', 'help'):
     print(USAGE)
     return 0
-  values = _flags(argv)
+  command = next((arg for arg in argv if arg in COMMANDS), '')
+  storage = ''
   try:
-    positional = values(['jaxfer-search', *argv])[1:]
-  except flags.Error as error:
+    command, config, values = parse(argv)
+    storage = config.search.storage
+    # Imported here: keeps --help and command-line errors fast.
+    from search import configuration  # pylint: disable=g-import-not-at-top
+    configuration.validate(config)  # Before anything is logged, created or trained.
+    study = None
+    if command in ('report', 'export-best'):  # Read-only: a wrong name or path creates nothing.
+      study = _existing_study(config, values)
+    else:
+      from jaxfer import configuration as run_configuration  # pylint: disable=g-import-not-at-top
+      run_configuration.make_writable_dir(values.run_dir, 'the run directory (--run_dir)')
+    _configure_logging(storage)
+    from jaxfer import xla_cache  # pylint: disable=g-import-not-at-top
+    xla_cache.enable()
+    if command == 'run':
+      return _run(config, values, argv)
+    if command == 'worker':
+      return _worker(config, values)
+    return _COMMANDS[command](config, values, study)
+  except UsageError as error:
     print(f'jaxfer-search: {error}\n\n{USAGE}', file=sys.stderr)
     return 2
-  if len(positional) != 1 or positional[0] not in COMMANDS:
-    print(f'jaxfer-search: expected one command, got {positional or "none"}\n\n{USAGE}',
-          file=sys.stderr)
-    return 2
-  if values.config is None or values.run_dir is None:
-    print('jaxfer-search: --config and --run_dir are required, e.g. --config '
-          f'configs/search_default.py --run_dir runs/search\n\n{USAGE}', file=sys.stderr)
-    return 2
-  logging.basicConfig(level=logging.INFO, format='%(asctime)s %(message)s', datefmt='%H:%M:%S',
-                      stream=sys.stdout, force=True)
-  logging.getLogger('absl').setLevel(logging.ERROR)
-  for noisy in ('orbax', 'jax'):
-    logging.getLogger(noisy).setLevel(logging.WARNING)
-  from search import _study  # pylint: disable=g-import-not-at-top  (keeps --help fast)
-  command, config = positional[0], values.config
-  config.unlock()
-  if values.study:
-    config.search.study_name = values.study
-  try:
-    if command == 'run':
-      return _run(config, values, _study, argv)
-    return _COMMANDS[command](config, values, _study)
-  except (ValueError, FileNotFoundError) as error:
-    print(f'jaxfer-search {command}: error: {_study.redact(str(error))}', file=sys.stderr)
+  except (config_file.ConfigError, *USER_ERRORS) as error:
+    from search import storage as storage_lib  # pylint: disable=g-import-not-at-top
+    message = storage_lib.redact(' '.join(str(error).split()), storage)
+    print(f'jaxfer-search {command}: error: {message}', file=sys.stderr)
     return 2
   except KeyboardInterrupt:
     print(f'jaxfer-search {command}: interrupted; run the same command again to resume',
@@ -111,19 +147,18 @@ def main(argv: list[str] | None = None) -> int:
     return 130
 
 
-def _run(config, values, study_lib, argv: list[str]) -> int:
-  os.makedirs(values.run_dir, exist_ok=True)  # Helpers log there, whatever the storage.
+def _run(config, values, argv: list[str]) -> int:
+  from search import workers  # pylint: disable=g-import-not-at-top
   # The study is opened (created) once here before other workers join, so they find it.
-  study_lib.open_study(config, values.run_dir, values.storage)
-  arguments = _worker_arguments(argv)
+  workers.open_study(config, values.run_dir)
   helpers = []
   for k in range(1, values.workers):
-    log = open(os.path.join(values.run_dir, f'worker_{k}.log'), 'w')  # pylint: disable=consider-using-with
-    helpers.append(subprocess.Popen([sys.executable, '-m', 'search.cli', 'worker', *arguments],
-                                    stdout=log, stderr=subprocess.STDOUT))
-    log.close()
+    with open(os.path.join(values.run_dir, f'worker_{k}.log'), 'w') as log:
+      helpers.append(subprocess.Popen(
+          [sys.executable, '-m', 'search.cli', 'worker', *_worker_arguments(argv)],
+          stdout=log, stderr=subprocess.STDOUT))
   try:
-    study_lib.run_study(config, values.run_dir, n_trials=values.n_trials, storage=values.storage)
+    workers.run_study(config, values.run_dir, n_trials=values.n_trials)
   finally:
     failed = [k + 1 for k, helper in enumerate(helpers) if helper.wait()]
   if failed:
@@ -131,7 +166,7 @@ def _run(config, values, study_lib, argv: list[str]) -> int:
           f'{", ".join(os.path.join(values.run_dir, f"worker_{k}.log") for k in failed)}',
           file=sys.stderr)
     return 1
-  return _report(config, values, study_lib)
+  return _report(config, values)
 
 
 def _worker_arguments(argv: list[str]) -> list[str]:
@@ -151,40 +186,50 @@ def _worker_arguments(argv: list[str]) -> list[str]:
   return arguments
 
 
-def _worker(config, values, study_lib) -> int:
-  study = study_lib.run_study(config, values.run_dir, n_trials=values.n_trials,
-                              storage=values.storage)
+def _worker(config, values) -> int:
+  from search import workers  # pylint: disable=g-import-not-at-top
+  study = workers.run_study(config, values.run_dir, n_trials=values.n_trials)
   print(f'worker done: study {study.study_name} has {len(study.trials)} trials')
   return 0
 
 
-def _report(config, values, study_lib) -> int:
-  from search import _report as report_lib  # pylint: disable=g-import-not-at-top
-  study = study_lib.open_study(config, values.run_dir, values.storage)
+def _existing_study(config, values):
+  """The study of the config, read-only: a mistyped name or run directory creates nothing."""
+  from search import storage as storage_lib  # pylint: disable=g-import-not-at-top
+  if values.baseline_study:
+    storage_lib.load_study(values.baseline_study, values.run_dir, config.search.storage)
+  return storage_lib.load_study(config.search.study_name, values.run_dir, config.search.storage)
+
+
+def _report(config, values, study=None) -> int:
+  from jaxfer import configuration  # pylint: disable=g-import-not-at-top
+  from search import report  # pylint: disable=g-import-not-at-top
+  from search import space  # pylint: disable=g-import-not-at-top
+  from search import storage as storage_lib  # pylint: disable=g-import-not-at-top
+  study = study or _existing_study(config, values)
   baseline = None
   if values.baseline_study:
-    storage = config.search.storage if values.storage is None else values.storage
-    baseline = study_lib.load_study(values.baseline_study, values.run_dir, storage)
-  paths = report_lib.write_report(study, values.run_dir, study_lib.size_limit(config), baseline)
+    baseline = storage_lib.load_study(values.baseline_study, values.run_dir,
+                                      config.search.storage)
+  configuration.make_writable_dir(values.run_dir, 'the run directory')
+  paths = report.write_report(study, values.run_dir, space.size_limit(config), baseline)
   with open(paths['report.md']) as f:
     print(f.read())
   print('\n'.join(f'wrote {path}' for path in paths.values()))
   return 0
 
 
-def _export_best(config, values, study_lib) -> int:
-  if not values.out:
-    raise ValueError('export-best needs --out DIR')
-  study = study_lib.open_study(config, values.run_dir, values.storage)
-  trial = study_lib.pick(study, knee=values.knee, max_size=values.max_size,
-                         min_accuracy=values.min_accuracy)
-  paths = study_lib.export(trial, values.out)
+def _export_best(config, values, study) -> int:
+  from search import export  # pylint: disable=g-import-not-at-top
+  trial = export.pick(study, knee=values.knee, max_size=values.max_size,
+                      min_accuracy=values.min_accuracy)
+  paths = export.export(trial, values.out)
   print(json.dumps({'trial': trial.number, 'accuracy': trial.values[0],
                     'size_bytes': trial.values[1], 'params': trial.params, **paths}, indent=2))
   return 0
 
 
-_COMMANDS = {'worker': _worker, 'report': _report, 'export-best': _export_best}
+_COMMANDS = {'report': _report, 'export-best': _export_best}
 
 
 if __name__ == '__main__':

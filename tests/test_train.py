@@ -13,16 +13,17 @@ import orbax.checkpoint as ocp
 import pytest
 
 from conftest import REPO, jaxfer_command
+from jaxfer import loop
 from jaxfer import models
 from jaxfer import train
 
 
 def _student_state(learning_rate=1e-3, dropout=0.5, size=84):
   model = models.ExpNet(dropout=dropout)
-  optimizer = train.make_optimizer(
+  optimizer = loop.make_optimizer(
       ml_collections.ConfigDict(dict(learning_rate=learning_rate, schedule='constant',
                                      weight_decay=0.0, warmup_epochs=0)), 10, 10)
-  return train.create_train_state(model, (size, size, 1), optimizer, jax.random.key(0))
+  return loop.create_train_state(model, (size, size, 1), optimizer, jax.random.key(0))
 
 
 def _batch(n, size=84, seed=0):
@@ -41,7 +42,7 @@ def _checkpoint_params(model_dir):
 
 def test_one_train_step_is_finite_and_moves_every_parameter():
   state = _student_state()
-  new_state, metrics = train.train_step(state, _batch(64), jax.random.key(1), 8.0, 0.5,
+  new_state, metrics = loop.train_step(state, _batch(64), jax.random.key(1), 8.0, 0.5,
                                         loss='microexpnet')
   assert np.isfinite(float(metrics['loss']))
   for before, after in zip(jax.tree.leaves(state.params), jax.tree.leaves(new_state.params)):
@@ -53,9 +54,9 @@ def test_one_train_step_is_finite_and_moves_every_parameter():
 def test_dropout_key_is_derived_from_the_step():
   state = _student_state()
   batch = _batch(8)
-  first, _ = train.train_step(state, batch, jax.random.key(1), 8.0, 0.5, loss='microexpnet')
-  again, _ = train.train_step(state, batch, jax.random.key(1), 8.0, 0.5, loss='microexpnet')
-  later, _ = train.train_step(state.replace(step=5), batch, jax.random.key(1), 8.0, 0.5,
+  first, _ = loop.train_step(state, batch, jax.random.key(1), 8.0, 0.5, loss='microexpnet')
+  again, _ = loop.train_step(state, batch, jax.random.key(1), 8.0, 0.5, loss='microexpnet')
+  later, _ = loop.train_step(state.replace(step=5), batch, jax.random.key(1), 8.0, 0.5,
                               loss='microexpnet')
   leaf = lambda s: np.asarray(s.params['fc']['kernel'])
   np.testing.assert_array_equal(leaf(first), leaf(again))
@@ -66,8 +67,8 @@ def test_student_overfits_one_batch():
   state = _student_state(learning_rate=3e-3, dropout=0.0)
   batch = _batch(16, seed=3)
   for _ in range(150):
-    state, metrics = train.train_step(state, batch, jax.random.key(0), 8.0, 0.5, loss='none')
-  predictions = train.predict(state, batch['image'], 16).argmax(-1)
+    state, metrics = loop.train_step(state, batch, jax.random.key(0), 8.0, 0.5, loss='none')
+  predictions = loop.predict(state, batch['image'], 16).argmax(-1)
   np.testing.assert_array_equal(predictions, batch['label'])
   assert float(metrics['loss']) < 0.05
 
@@ -75,7 +76,7 @@ def test_student_overfits_one_batch():
 def test_evaluate_logits_counts_by_hand():
   logits = np.eye(3)[[0, 1, 1, 2, 0]]
   labels = np.array([0, 1, 2, 2, 1])
-  metrics = train.evaluate_logits(logits, labels, ('a', 'b', 'c'))
+  metrics = loop.evaluate_logits(logits, labels, ('a', 'b', 'c'))
   assert metrics['accuracy'] == pytest.approx(3 / 5)
   assert metrics['per_class_accuracy'] == {'a': 1.0, 'b': 0.5, 'c': 0.5}
   assert metrics['confusion_matrix'] == [[1, 0, 0], [1, 1, 0], [0, 1, 1]]

@@ -5,6 +5,7 @@ Everything here is numpy; nothing imports JAX, so the data layer can be tested a
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import importlib
 import logging
 import os
@@ -47,30 +48,57 @@ def tfds_data_dir(data_config: Any) -> str:
       '~/tensorflow_datasets')
 
 
+def _builder_module(name: str):
+  # Builder modules import TFDS, so they load only when asked for.
+  return importlib.import_module(f'jaxfer.data.{name}')
+
+
+def _manual_dir_problem(manual_dir: str) -> str | None:
+  """Why `manual_dir` cannot be a dataset's download folder, or None."""
+  if not manual_dir:
+    return 'is empty'
+  if not os.path.exists(manual_dir):
+    return 'does not exist'
+  if not os.path.isdir(manual_dir):
+    return 'is a file, not a folder'
+  if not os.listdir(manual_dir):
+    return 'is an empty folder'
+  return None
+
+
+def check_builder_settings(data_config: Any) -> None:
+  """Raises ValueError (or FileNotFoundError for a missing download) naming the first unusable
+  builder setting of `config.data`: its folders and the dataset's own settings."""
+  data_dir = tfds_data_dir(data_config)
+  if os.path.exists(data_dir) and not os.path.isdir(data_dir):
+    raise ValueError(f'config.data.data_dir: {data_dir} is a file; expected the folder where '
+                     'TFDS keeps prepared datasets')
+  module = _builder_module(data_config.name)
+  if data_config.name == 'synthetic_faces':
+    module.check_params(dict(data_config.synthetic))
+    return
+  problem = _manual_dir_problem(data_config.manual_dir)
+  if problem:
+    instructions = ' '.join(module.BUILDER.MANUAL_DOWNLOAD_INSTRUCTIONS.split())
+    raise FileNotFoundError(f'{data_config.name}: config.data.manual_dir = '
+                            f'{data_config.manual_dir!r} {problem}; expected the folder holding '
+                            f'{data_config.name}. {instructions}')
+  module.BUILDER.BUILDER_CONFIG_CLASS.check_params(dict(data_config.builder_kwargs))
+
+
 def _builder(data_config: Any):
   """The TFDS builder for `config.data`, not yet prepared."""
   if data_config.name not in DATASETS:
     raise ValueError(f'config.data.name = {data_config.name!r} is not a known dataset; '
                      f'choose one of: {", ".join(DATASETS)}')
-  # Builder modules import TFDS, so they load only when asked for.
-  module = importlib.import_module(f'jaxfer.data.{data_config.name}')
+  check_builder_settings(data_config)
+  module = _builder_module(data_config.name)
   if data_config.name == 'synthetic_faces':
     builder_config = module.SyntheticFacesConfig.from_params(
         image_size=data_config.image_size, **dict(data_config.synthetic))
   else:
-    instructions = ' '.join(module.BUILDER.MANUAL_DOWNLOAD_INSTRUCTIONS.split())
-    if not data_config.manual_dir:
-      raise ValueError(f'config.data.manual_dir is empty; set it to the folder holding '
-                       f'{data_config.name}. {instructions}')
-    manual_dir = data_config.manual_dir
-    # Checked here: TFDS itself would only assert that the folder exists and is not empty.
-    if not os.path.isdir(manual_dir) or not os.listdir(manual_dir):
-      state = 'is empty' if os.path.isdir(manual_dir) else 'does not exist'
-      raise FileNotFoundError(
-          f'{data_config.name}: config.data.manual_dir = {manual_dir!r} {state}. '
-          f'{instructions}')
     builder_config = module.BUILDER.BUILDER_CONFIG_CLASS.from_params(
-        manual_dir, **dict(data_config.builder_kwargs))
+        data_config.manual_dir, **dict(data_config.builder_kwargs))
   return module.BUILDER(config=builder_config, data_dir=tfds_data_dir(data_config),
                         file_format='array_record')
 
@@ -86,16 +114,32 @@ def _read_split(source) -> dict[str, np.ndarray]:
 
 
 def prepare_builder(data_config: Any):
-  """The builder of `config.data`, prepared (built once from the manual directory) if needed."""
+  """The builder of `config.data`, prepared (built once from the manual directory) if needed.
+
+  Processes preparing the same dataset at once (search workers starting together) take turns
+  through a file lock in the data directory; the later ones find it prepared.
+  """
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   tfds.disable_progress_bar()  # One log line says what is prepared; bars clutter epoch logs.
   builder = _builder(data_config)
-  if not builder.is_prepared():
-    logging.getLogger('jaxfer').info('Preparing %s/%s in %s (once).', builder.name,
-                                     builder.builder_config.name, builder.data_dir)
-    download_config = tfds.download.DownloadConfig(
-        manual_dir=os.path.abspath(data_config.manual_dir) if data_config.manual_dir else None)
-    builder.download_and_prepare(download_config=download_config)
+  if builder.is_prepared():
+    return builder
+  os.makedirs(builder.data_dir_root, exist_ok=True)
+  lock_path = os.path.join(builder.data_dir_root, f'.{builder.name}.{builder.builder_config.name}'
+                                                  '.lock')
+  with open(lock_path, 'w') as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+      builder = _builder(data_config)  # Sees what another process prepared meanwhile.
+      if not builder.is_prepared():
+        logging.getLogger('jaxfer').info('Preparing %s/%s in %s (once).', builder.name,
+                                         builder.builder_config.name, builder.data_dir)
+        download_config = tfds.download.DownloadConfig(
+            manual_dir=os.path.abspath(data_config.manual_dir) if data_config.manual_dir
+            else None)
+        builder.download_and_prepare(download_config=download_config)
+    finally:
+      fcntl.flock(lock, fcntl.LOCK_UN)
   return builder
 
 

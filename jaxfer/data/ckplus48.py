@@ -59,6 +59,13 @@ class CKPlus48(tfds.core.GeneratorBasedBuilder):
           f'ckplus48: {root} holds none of the class folders '
           f'{", ".join(manual.PAPER_CLASSES[1:])}; point config.data.manual_dir at the folder '
           'that contains them')
+    unknown = sorted(name for name in os.listdir(root) if not name.startswith('.')
+                     and os.path.isdir(os.path.join(root, name)) and name not in folders)
+    if unknown:
+      # A misnamed class folder (happiness/ for happy/) would silently drop its images.
+      raise ValueError(f'ckplus48: {root} has the folder(s) {", ".join(unknown)}, which are not '
+                       f'class names; expected class folders among '
+                       f'{", ".join(manual.PAPER_CLASSES)} (rename or remove them)')
     for name, folder in folders.items():
       if not manual.image_files(folder):
         raise FileNotFoundError(f'ckplus48: the class folder {folder} holds no image files; '

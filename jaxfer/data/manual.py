@@ -41,13 +41,28 @@ class ManualConfig(tfds.core.BuilderConfig):
   source_digest: str = ''
 
   @classmethod
-  def from_params(cls, manual_dir: str, **params) -> 'ManualConfig':
-    """A config whose name encodes every parameter and a digest of the source directory listing,
-    so other settings or other source files never reuse an earlier build."""
-    unknown = set(params) - {f.name for f in dataclasses.fields(cls)} - {'source_digest'}
+  def check_params(cls, params: dict) -> None:
+    """Raises ValueError naming the first of `config.data.builder_kwargs` this builder cannot use
+    (an unknown field, a value of the wrong type, or one its own checks refuse)."""
+    unknown = set(params) - set(_own_fields(cls))
     if unknown:
       raise ValueError(f'config.data.builder_kwargs has unknown field(s) {sorted(unknown)}; '
                        f'{cls.__name__} accepts: {", ".join(_own_fields(cls))}')
+    for name in ('face_crop', 'strict'):
+      if name in params and not isinstance(params[name], bool):
+        raise ValueError(f'config.data.builder_kwargs.{name} = {params[name]!r} is not allowed; '
+                         'expected True or False')
+    size = params.get('image_size', cls.image_size)
+    if isinstance(size, bool) or not isinstance(size, int) or size < 16:
+      raise ValueError(f'config.data.builder_kwargs.image_size = {size!r} is not allowed; '
+                       'expected an integer >= 16')
+    cls(name='check', **params)  # The builder's own checks (__post_init__).
+
+  @classmethod
+  def from_params(cls, manual_dir: str, **params) -> 'ManualConfig':
+    """A config whose name encodes every parameter and a digest of the source directory listing,
+    so other settings or other source files never reuse an earlier build."""
+    cls.check_params(params)
     values = {name: params.get(name, getattr(cls, name)) for name in _own_fields(cls)}
     digest = source_digest(manual_dir)
     name = '_'.join(f'{key}{_short(value)}' for key, value in values.items()) + f'_{digest}'

@@ -37,6 +37,27 @@ class SyntheticFacesConfig(tfds.core.BuilderConfig):
 
 _PARAMS = ('image_size', 'train_subjects', 'test_subjects', 'images_per_class', 'seed',
            'min_intensity', 'noise')
+# config.data.synthetic fields (image_size comes from config.data) and their (low, high).
+_RANGES = {'train_subjects': (1, None), 'test_subjects': (1, None), 'images_per_class': (1, None),
+           'seed': (0, None), 'min_intensity': (0.0, 1.0), 'noise': (0.0, None)}
+
+
+def check_params(params: dict) -> None:
+  """Raises ValueError naming the first field of `config.data.synthetic` that is not usable."""
+  unknown = sorted(set(params) - set(_RANGES))
+  if unknown:
+    raise ValueError(f'config.data.synthetic has unknown field(s) {unknown}; it accepts: '
+                     f'{", ".join(_RANGES)}')
+  for name, value in params.items():
+    low, high = _RANGES[name]
+    integer = isinstance(low, int)
+    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if (isinstance(value, bool) or not ok_type or value < low
+        or (high is not None and value > high)):
+      kind = 'an integer' if integer else 'a number'
+      upper = f' and <= {high}' if high is not None else ''
+      raise ValueError(f'config.data.synthetic.{name} = {value!r} is not allowed; expected '
+                       f'{kind} >= {low}{upper}')
 
 
 class SyntheticFaces(tfds.core.GeneratorBasedBuilder):

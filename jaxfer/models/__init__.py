@@ -1,15 +1,20 @@
-"""Student and teacher networks, built by name from a config."""
+"""Student and teacher networks, built by name from a config, and what they cost."""
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable
 
 import flax.linen as nn
 import jax
 import numpy as np
 
-from jaxfer.models.student import CONV_IMPLS, POOLINGS, SIZES, ExpNet, MatmulConv, MicroExpNet, fc_units
+from jaxfer.models.measure import latency_ms, student_size_bytes
+from jaxfer.models.student import (CONV_IMPLS, POOLINGS, SIZES, ExpNet, MatmulConv, MicroExpNet,
+                                   fc_units, make_student, resolve_conv_impl)
 from jaxfer.models.teachers import InceptionV3, ResNetSmall
 
+# Each teacher's settings are the config section of its name (config.teacher.resnet_small, ...),
+# so any of them can be selected with --config.teacher.model=NAME from any config.
 TEACHERS: dict[str, Callable[..., nn.Module]] = {
     'inception_v3': InceptionV3,
     'resnet_small': ResNetSmall,
@@ -17,25 +22,35 @@ TEACHERS: dict[str, Callable[..., nn.Module]] = {
 
 __all__ = [
     'CONV_IMPLS', 'POOLINGS', 'SIZES', 'TEACHERS', 'ExpNet', 'InceptionV3', 'MatmulConv',
-    'MicroExpNet', 'ResNetSmall', 'count_params', 'fc_units', 'make_student', 'make_teacher',
+    'MicroExpNet', 'ResNetSmall', 'check_teacher_settings', 'count_params', 'fc_units',
+    'latency_ms', 'make_student', 'make_teacher', 'resolve_conv_impl', 'student_size_bytes',
 ]
 
 
-def make_student(student_config: Any, num_classes: int) -> ExpNet:
-  """The student described by `config.student`."""
-  return ExpNet(pooling=student_config.pooling, squeeze=student_config.squeeze,
-                width=student_config.width, num_classes=num_classes,
-                dropout=student_config.dropout, conv_impl=student_config.conv_impl,
-                standardize=student_config.standardize)
+def _teacher_fields(name: str) -> list[str]:
+  return [f.name for f in dataclasses.fields(TEACHERS[name])
+          if f.name not in ('num_classes', 'parent', 'name')]
+
+
+def check_teacher_settings(teacher_config: Any) -> None:
+  """Raises ValueError naming a setting in config.teacher.<model> that the model lacks."""
+  for name in TEACHERS:
+    section = teacher_config.get(name)
+    if section is None:
+      continue
+    unknown = sorted(set(section) - set(_teacher_fields(name)))
+    if unknown:
+      raise ValueError(f'config.teacher.{name} has the unknown setting(s) {", ".join(unknown)}; '
+                       f'{name} accepts: {", ".join(_teacher_fields(name))}')
 
 
 def make_teacher(teacher_config: Any, num_classes: int) -> nn.Module:
-  """The teacher named by `config.teacher.model`, with `config.teacher.model_kwargs`."""
+  """The teacher named by `config.teacher.model`, with the settings of its own config section."""
   if teacher_config.model not in TEACHERS:
     raise ValueError(f'config.teacher.model = {teacher_config.model!r} is not a known teacher; '
                      f'choose one of: {", ".join(sorted(TEACHERS))}')
   return TEACHERS[teacher_config.model](num_classes=num_classes,
-                                        **dict(teacher_config.get('model_kwargs', {})))
+                                        **dict(teacher_config.get(teacher_config.model, {})))
 
 
 def count_params(params: Any) -> int:

@@ -16,7 +16,16 @@ import jax.numpy as jnp
 POOLINGS = ('v', 'p1', 'p2', 'p12')
 # Original squeeze coefficients and the size names the paper gives them.
 SIZES = {'M': 1, 'S': 4, 'XS': 8, 'XXS': 16}
-CONV_IMPLS = ('xla', 'matmul')
+# 'auto': 'matmul' on the CPU, where XLA's convolutions for these small layers are slow, and
+# 'xla' (`nn.Conv`) on other backends. Both have the same parameters and results.
+CONV_IMPLS = ('auto', 'xla', 'matmul')
+
+
+def resolve_conv_impl(conv_impl: str) -> str:
+  """The convolution of `conv_impl` on this process's default JAX backend."""
+  if conv_impl == 'auto':
+    return 'matmul' if jax.default_backend() == 'cpu' else 'xla'
+  return conv_impl
 
 
 def fc_units(pooling: str, squeeze: float, width: float = 1.0) -> int:
@@ -196,8 +205,8 @@ class ExpNet(nn.Module):
     width: continuous multiplier on conv filters and FC units (1.0 is the original family).
     num_classes: output classes.
     dropout: dropout rate after the FC layer.
-    conv_impl: 'xla' (nn.Conv) or 'matmul' (`MatmulConv`: same parameters and results, faster
-      training on XLA:CPU).
+    conv_impl: 'xla' (nn.Conv), 'matmul' (`MatmulConv`: same parameters and results, faster
+      training on XLA:CPU) or 'auto' (matmul on the CPU, xla elsewhere).
     standardize: give each image zero mean and unit variance first (no parameters; off in the
       original, which saw pixels in [0, 1]).
   """
@@ -206,12 +215,12 @@ class ExpNet(nn.Module):
   width: float = 1.0
   num_classes: int = 8
   dropout: float = 0.5
-  conv_impl: str = 'matmul'
+  conv_impl: str = 'auto'
   conv_features: Sequence[int] = (16, 32)
   standardize: bool = False
 
   def _conv(self, features: int, kernel: int, stride: int, name: str):
-    if self.conv_impl == 'xla':
+    if resolve_conv_impl(self.conv_impl) == 'xla':
       return nn.Conv(features, (kernel, kernel), strides=(stride, stride), padding='SAME', name=name)
     return MatmulConv(features, (kernel, kernel), (stride, stride), name=name)
 
@@ -237,3 +246,11 @@ class ExpNet(nn.Module):
 
 
 MicroExpNet = functools.partial(ExpNet, pooling='p12', squeeze=16, width=1.0)
+
+
+def make_student(student_config, num_classes: int) -> ExpNet:
+  """The student described by `config.student`."""
+  return ExpNet(pooling=student_config.pooling, squeeze=student_config.squeeze,
+                width=student_config.width, num_classes=num_classes,
+                dropout=student_config.dropout, conv_impl=student_config.conv_impl,
+                standardize=student_config.standardize)

@@ -154,13 +154,21 @@ class InceptionE(nn.Module):
 class InceptionV3(nn.Module):
   """Inception-v3 (Szegedy et al. 2016) as in Keras, without the auxiliary head.
 
-  Needs inputs of at least 75x75; the paper feeds it faces, here any channel count works.
+  Its stem and grid reductions need inputs of at least 75x75 (`MIN_SIZE`), so smaller images
+  (48x48 crops, the tiny test config) are first resized bilinearly to 75x75; parameters do not
+  depend on the input size. Any channel count works.
   """
   num_classes: int = 8
   dropout: float = 0.2
 
+  MIN_SIZE = 75
+
   @nn.compact
   def __call__(self, images: jax.Array, *, train: bool = False) -> jax.Array:
+    batch, height, width, channels = images.shape
+    if min(height, width) < self.MIN_SIZE:
+      images = jax.image.resize(images, (batch, max(height, self.MIN_SIZE),
+                                         max(width, self.MIN_SIZE), channels), 'bilinear')
     x = ConvBN(32, (3, 3), (2, 2), padding='VALID')(images, train)
     x = ConvBN(32, (3, 3), padding='VALID')(x, train)
     x = ConvBN(64, (3, 3))(x, train)

@@ -1,16 +1,36 @@
-"""Pareto maths of a size-accuracy study, as pure functions on plain arrays.
+"""Pareto maths of a size-accuracy study, as pure functions on plain data.
 
 Objectives come as an [N, M] array with one direction per column ('maximize' or 'minimize');
-internally everything is turned into minimisation. Plotting and reports only draw what these
-functions return.
+internally everything is turned into minimisation. `front_info` and `hypervolume_history` read a
+study's trials into plain arrays; the runner (pruning), reports and exports all use them, and
+plotting only draws what they return.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
+import optuna
 
 DIRECTIONS = ('maximize', 'minimize')
+# The objectives a study may have, and their directions. Accuracy and size always come first.
+OBJECTIVES = {'accuracy': 'maximize', 'size': 'minimize', 'latency': 'minimize'}
+ACCURACY_SIZE = (OBJECTIVES['accuracy'], OBJECTIVES['size'])
+# Names of the objectives as stored with the study (Optuna's metric names) and in tables.
+METRIC_NAMES = {'accuracy': 'accuracy', 'size': 'size_bytes', 'latency': 'latency_ms'}
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+def directions(objectives: Sequence[str]) -> list[str]:
+  """Optuna directions of the configured objectives, or ValueError naming the bad one."""
+  for name in objectives:
+    if name not in OBJECTIVES:
+      raise ValueError(f'config.search.objectives has {name!r}; choose among: '
+                       f'{", ".join(OBJECTIVES)}')
+  if list(objectives[:2]) != ['accuracy', 'size'] or len(set(objectives)) != len(objectives):
+    raise ValueError(f'config.search.objectives = {tuple(objectives)}; expected accuracy and '
+                     'size first (latency may follow), each once')
+  return [OBJECTIVES[name] for name in objectives]
 
 
 def _as_minimization(values, directions: Sequence[str]) -> np.ndarray:
@@ -91,3 +111,55 @@ def knee_index(values, directions: Sequence[str]) -> int:
     if distance.max() > 1e-12:
       return int(front[np.argmax(distance)])
   return int(front[np.argmin(np.hypot(scaled[:, 0], scaled[:, 1]))])
+
+
+class FrontInfo(NamedTuple):
+  """Completed trials of a study and which of them form the size-accuracy front."""
+  numbers: list[int]
+  accuracy: np.ndarray
+  size_bytes: np.ndarray
+  labels: list[str]
+  on_front: np.ndarray
+  knee: int | None  # Position (in these lists) of the knee point of the front.
+
+
+def trial_label(params: dict[str, Any]) -> str:
+  """A short name of a trial's parameters for plots: 'T=8 w=1.00 XXS'."""
+  parts = []
+  if 'temperature' in params:
+    parts.append(f'T={params["temperature"]:.3g}')
+  if 'width' in params:
+    parts.append(f'w={params["width"]:.2f}')
+  if 'size' in params:
+    parts.append(str(params['size']))
+  return ' '.join(parts)
+
+
+def front_info(trials: Sequence[optuna.trial.FrozenTrial]) -> FrontInfo:
+  """The (accuracy, size) points of the completed `trials`, their front and knee."""
+  done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+  values = np.array([t.values[:2] for t in done], dtype=np.float64).reshape(-1, 2)
+  on_front = pareto_mask(values, ACCURACY_SIZE)
+  knee = knee_index(values, ACCURACY_SIZE) if len(done) else None
+  return FrontInfo([t.number for t in done], values[:, 0], values[:, 1],
+                   [trial_label(t.params) for t in done], on_front, knee)
+
+
+def reference_point(size_limit: float) -> tuple[float, float]:
+  """The hypervolume reference: accuracy 0 and `size_limit` bytes (e.g. the largest size in the
+  space), so every useful trial counts and studies with the same limit compare."""
+  return 0.0, float(size_limit)
+
+
+def hypervolume_history(trials: Sequence[optuna.trial.FrozenTrial],
+                        reference: Sequence[float]) -> list[float]:
+  """Hypervolume of the completed trials among the first k finished trials, k = 1, 2, ...
+
+  Pruned trials count (they trained); failed ones (crashed, interrupted, surplus) do not.
+  """
+  history, points = [], []
+  for trial in sorted((t for t in trials if t.state in FINISHED), key=lambda t: t.number):
+    if trial.state == optuna.trial.TrialState.COMPLETE:
+      points.append(trial.values[:2])
+    history.append(hypervolume_2d(np.array(points).reshape(-1, 2), reference, ACCURACY_SIZE))
+  return history

@@ -28,7 +28,7 @@ PAPER_SIZES = ('M', 'S', 'XS', 'XXS')
 PAPER_GRID_TRIALS = len(PAPER_TEMPERATURES) * len(PAPER_SIZES)
 
 
-def _plain(space: Any) -> dict[str, Any]:
+def plain(space: Any) -> dict[str, Any]:
   """`space` (a dict or a ConfigDict) as plain nested dicts."""
   return space.to_dict() if hasattr(space, 'to_dict') else dict(space)
 
@@ -39,7 +39,7 @@ def _is_range(spec: Any) -> bool:
 
 def check(space: Mapping[str, Any]) -> None:
   """Raises ValueError naming the first parameter of `space` that is not usable."""
-  for name, spec in _plain(space).items():
+  for name, spec in plain(space).items():
     where = f'config.search.space.{name}'
     if name not in FIELDS:
       raise ValueError(f'{where} is not a search parameter; choose among: {", ".join(FIELDS)}')
@@ -65,7 +65,7 @@ def paper_grid(space: Mapping[str, Any]) -> dict[str, Any]:
 
   Parameters the study sampled (lam, learning rate, ...) are fixed at the run config's value.
   """
-  grid = {name: spec for name, spec in _plain(space).items() if not _is_range(spec)}
+  grid = {name: spec for name, spec in plain(space).items() if not _is_range(spec)}
   grid.update(temperature={'choices': PAPER_TEMPERATURES}, size={'choices': PAPER_SIZES},
               width=1.0)
   return grid
@@ -74,7 +74,7 @@ def paper_grid(space: Mapping[str, Any]) -> dict[str, Any]:
 def suggest(trial, space: Mapping[str, Any]) -> dict[str, Any]:
   """Samples the ranged parameters with `trial`; returns every parameter's value."""
   values = {}
-  for name, spec in _plain(space).items():
+  for name, spec in plain(space).items():
     if isinstance(spec, Mapping) and 'choices' in spec:
       values[name] = trial.suggest_categorical(name, list(spec['choices']))
     elif isinstance(spec, Mapping):
@@ -98,3 +98,21 @@ def apply(config: ml_collections.ConfigDict,
       node = node[parent]
     node[leaf] = type(node[leaf])(value) if isinstance(node[leaf], (int, float)) else value
   return config
+
+
+def size_limit(config: ml_collections.ConfigDict) -> int:
+  """Bytes of the largest student of the space or of the paper's grid (the hypervolume
+  reference size), known from shapes alone."""
+  candidates = [{'size': 'M', 'width': 1.0}]
+  user = plain(config.search.space)
+  widths = user.get('width', config.student.width)
+  if isinstance(widths, Mapping):
+    width = widths['high'] if 'high' in widths else max(widths['choices'])
+  else:
+    width = widths
+  candidates.append({'width': width})
+  poolings = user.get('pooling', config.student.pooling)
+  poolings = poolings['choices'] if isinstance(poolings, Mapping) else [poolings]
+  return max(models.student_size_bytes(apply(config, {**values, 'pooling': pooling}).student,
+                                       config.data.image_size)
+             for values in candidates for pooling in poolings)

@@ -12,7 +12,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import optuna
 
-from search import _space
+from search import space as space_lib
 
 SAMPLERS = ('size-aware', 'tpe', 'nsga2', 'gp', 'random', 'grid-paper')
 # The search parameter that sets the student's size; 'size-aware' spreads it, learns the rest.
@@ -71,7 +71,7 @@ class SizeAwareSampler(optuna.samplers.BaseSampler):
   workers interleave. The other parameters (temperature, lambda, ...) come from single-objective
   TPE on each finished trial's `size_adjusted` accuracy, so a temperature that does well on a
   wide student counts for a narrow one too; the first `n_startup_trials` are random.
-  Accuracy and size are the study's first two values (see `_study.directions`).
+  Accuracy and size are the study's first two values (see `pareto.directions`).
   """
 
   def __init__(self, seed: int | None = None, n_startup_trials: int = 4):
@@ -138,7 +138,7 @@ def make_sampler(name: str, seed: int, space: Mapping[str, Any] | None = None,
                        'nsga2 or random') from None
     return optuna.samplers.GPSampler(seed=seed)
   if name == 'grid-paper':
-    grid = _space.paper_grid(space or {})
+    grid = space_lib.paper_grid(space or {})
     search_space = {key: list(spec['choices']) for key, spec in grid.items()
                     if isinstance(spec, Mapping)}
     return optuna.samplers.GridSampler(search_space, seed=seed)

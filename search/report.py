@@ -1,83 +1,39 @@
 """What a study leaves behind: tables, the Pareto front, hypervolume history, importances, report.
 
-Computation and drawing are apart: `front_info` and `hypervolume_history` return plain data,
-the `plot_*` functions only draw it, and `write_report` writes every file of a run directory.
+Computation and drawing are apart: `pareto.front_info` and `pareto.hypervolume_history` return
+plain data, the `plot_*` functions only draw it, and `write_report` writes every file of a run
+directory. `pareto.html` carries plotly itself, so it works on machines without internet.
 """
 from __future__ import annotations
 
 import csv
 import os
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import optuna
 
-from search import _pareto
+from search import pareto
+from search.pareto import FrontInfo
 
-ACC_SIZE = ('maximize', 'minimize')
 _STATES = {optuna.trial.TrialState.COMPLETE: 'complete', optuna.trial.TrialState.PRUNED: 'pruned',
            optuna.trial.TrialState.FAIL: 'failed', optuna.trial.TrialState.RUNNING: 'running',
            optuna.trial.TrialState.WAITING: 'waiting'}
-
-
-class FrontInfo(NamedTuple):
-  """Completed trials of a study and which of them form the size-accuracy front."""
-  numbers: list[int]
-  accuracy: np.ndarray
-  size_bytes: np.ndarray
-  labels: list[str]
-  on_front: np.ndarray
-  knee: int | None  # Position (in these lists) of the knee point of the front.
-
-
-def _label(params: dict[str, Any]) -> str:
-  parts = []
-  if 'temperature' in params:
-    parts.append(f'T={params["temperature"]:.3g}')
-  if 'width' in params:
-    parts.append(f'w={params["width"]:.2f}')
-  if 'size' in params:
-    parts.append(str(params['size']))
-  return ' '.join(parts)
-
-
-def front_info(trials: Sequence[optuna.trial.FrozenTrial]) -> FrontInfo:
-  """The (accuracy, size) points of the completed `trials`, their front and knee."""
-  done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
-  values = np.array([t.values[:2] for t in done], dtype=np.float64).reshape(-1, 2)
-  on_front = _pareto.pareto_mask(values, ACC_SIZE)
-  knee = _pareto.knee_index(values, ACC_SIZE) if len(done) else None
-  return FrontInfo([t.number for t in done], values[:, 0], values[:, 1],
-                   [_label(t.params) for t in done], on_front, knee)
-
-
-def hypervolume_history(trials: Sequence[optuna.trial.FrozenTrial],
-                        reference: Sequence[float]) -> list[float]:
-  """Hypervolume of the completed trials among the first k finished trials, k = 1, 2, ...
-
-  Pruned trials count (they trained); failed ones (crashed, interrupted, surplus) do not.
-  """
-  history, points = [], []
-  finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-  for trial in sorted((t for t in trials if t.state in finished), key=lambda t: t.number):
-    if trial.state == optuna.trial.TrialState.COMPLETE:
-      points.append(trial.values[:2])
-    history.append(_pareto.hypervolume_2d(np.array(points).reshape(-1, 2), reference, ACC_SIZE))
-  return history
+# Trial attributes shown when hovering over a point of pareto.html (not the recorded config).
+HOVER_ATTRS = ('params', 'fold_accuracies')
 
 
 def trial_rows(trials: Sequence[optuna.trial.FrozenTrial],
                objectives: Sequence[str]) -> list[dict[str, Any]]:
   """One row per trial: number, state, objectives, parameters, parameter count, pruning reason."""
-  info = front_info(trials)
+  info = pareto.front_info(trials)
   on_front = {n for n, f in zip(info.numbers, info.on_front) if f}
   names = sorted({name for t in trials for name in t.params})
   rows = []
   for trial in sorted(trials, key=lambda t: t.number):
     row = {'number': trial.number, 'state': _STATES.get(trial.state, str(trial.state))}
     for k, objective in enumerate(objectives):
-      row[objective if objective != 'size' else 'size_bytes'] = (
-          trial.values[k] if trial.values else '')
+      row[pareto.METRIC_NAMES[objective]] = trial.values[k] if trial.values else ''
     row['params'] = trial.user_attrs.get('params', '')
     row.update({name: trial.params.get(name, '') for name in names})
     row['on_front'] = trial.number in on_front
@@ -170,17 +126,28 @@ def write_pareto_csv(path: str, info: FrontInfo,
   write_csv(path, rows)
 
 
-def reference_point(size_limit: float) -> tuple[float, float]:
-  """The hypervolume reference: accuracy 0 and `size_limit` bytes (e.g. the largest size in the
-  space), so every useful trial counts and studies with the same limit compare."""
-  return 0.0, float(size_limit)
+def _hover_study(study: optuna.Study) -> optuna.Study:
+  """An in-memory copy of `study` whose trials keep only `HOVER_ATTRS` (Optuna's plot shows
+  every user attribute on hover; the recorded config is long and not for display)."""
+  verbosity = optuna.logging.get_verbosity()
+  optuna.logging.set_verbosity(optuna.logging.WARNING)  # Not the copy's 'study created' line.
+  try:
+    copy = optuna.create_study(directions=study.directions)
+  finally:
+    optuna.logging.set_verbosity(verbosity)
+  copy.add_trials([optuna.trial.create_trial(
+      state=t.state, values=t.values, params=t.params, distributions=t.distributions,
+      user_attrs={k: t.user_attrs[k] for k in HOVER_ATTRS if k in t.user_attrs})
+      for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))])
+  return copy
 
 
 def plot_pareto_html(path: str, study: optuna.Study, baseline: FrontInfo | None = None) -> None:
-  """Optuna's interactive Pareto plot (hover shows every parameter) plus the grid's front."""
+  """Optuna's interactive Pareto plot (hover shows the parameters) plus the grid's front, with
+  plotly embedded so the page needs no network."""
   import plotly.graph_objects as go  # pylint: disable=g-import-not-at-top  (plotting only)
   figure = optuna.visualization.plot_pareto_front(
-      study, targets=lambda t: (t.values[1], 100 * t.values[0]),
+      _hover_study(study), targets=lambda t: (t.values[1], 100 * t.values[0]),
       target_names=['size (bytes)', 'accuracy (%)'])
   if baseline is not None and len(baseline.numbers):
     order = np.argsort(baseline.size_bytes[baseline.on_front])
@@ -190,7 +157,7 @@ def plot_pareto_html(path: str, study: optuna.Study, baseline: FrontInfo | None 
         line={'dash': 'dash', 'shape': 'hv'}, name='grid (paper) front',
         text=[baseline.labels[p] for p in np.flatnonzero(baseline.on_front)[order]]))
   figure.update_xaxes(type='log')
-  figure.write_html(path, include_plotlyjs='cdn')
+  figure.write_html(path, include_plotlyjs=True)
 
 
 def plot_importances(path: str, importances: dict[str, float]) -> None:
@@ -211,7 +178,11 @@ def importances(study: optuna.Study) -> dict[str, float]:
   if len(done) < 3 or not {name for t in done for name in t.params}:
     return {}
   try:
-    return optuna.importance.get_param_importances(study, target=lambda t: t.values[0])
+    # fANOVA explains the variance of accuracy whichever its direction; Optuna 5's default
+    # (PED-ANOVA) looks for what makes the target low, the opposite of what accuracy needs.
+    return optuna.importance.get_param_importances(
+        study, target=lambda t: t.values[0],
+        evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
   except (RuntimeError, ValueError):  # e.g. every trial has the same parameters.
     return {}
 
@@ -219,19 +190,28 @@ def importances(study: optuna.Study) -> dict[str, float]:
 def write_report(study: optuna.Study, run_dir: str, size_limit: float,
                  baseline: optuna.Study | None = None) -> dict[str, str]:
   """Writes trials.csv, pareto.csv, pareto.png, pareto.html, hypervolume.png, importances.png
-  and report.md into `run_dir`; returns their paths by name."""
+  and report.md into `run_dir`; returns their paths by name. A study without a completed trial
+  gets trials.csv and a report.md that says so."""
   trials = study.get_trials(deepcopy=False)
   objectives = study.user_attrs.get('search_config', {}).get('objectives', ['accuracy', 'size'])
-  info = front_info(trials)
-  baseline_trials = baseline.get_trials(deepcopy=False) if baseline is not None else None
-  baseline_info = front_info(baseline_trials) if baseline_trials else None
-  reference = reference_point(size_limit)
-  history = hypervolume_history(trials, reference)
-  baseline_history = hypervolume_history(baseline_trials, reference) if baseline_trials else None
+  info = pareto.front_info(trials)
   paths = {name: os.path.join(run_dir, name) for name in (
       'trials.csv', 'pareto.csv', 'pareto.png', 'pareto.html', 'hypervolume.png',
       'importances.png', 'report.md')}
   write_csv(paths['trials.csv'], trial_rows(trials, objectives))
+  if not info.numbers:
+    paths = {name: paths[name] for name in ('trials.csv', 'report.md')}
+    with open(paths['report.md'], 'w') as f:
+      f.write(f'# Study `{study.study_name}`\n\n{_counts(trials)}\n\nNo trial has completed '
+              'yet, so there is no front to report; run the study (or wait for its workers) '
+              'and report again.\n')
+    return paths
+  baseline_trials = baseline.get_trials(deepcopy=False) if baseline is not None else None
+  baseline_info = pareto.front_info(baseline_trials) if baseline_trials else None
+  reference = pareto.reference_point(size_limit)
+  history = pareto.hypervolume_history(trials, reference)
+  baseline_history = (pareto.hypervolume_history(baseline_trials, reference) if baseline_trials
+                      else None)
   write_pareto_csv(paths['pareto.csv'], info, trials)
   title = f'study {study.study_name}: {len(info.numbers)} completed trials'
   plot_pareto(paths['pareto.png'], info, baseline_info, title)
@@ -249,14 +229,18 @@ def write_report(study: optuna.Study, run_dir: str, size_limit: float,
   return paths
 
 
+def _counts(trials: Sequence[optuna.trial.FrozenTrial]) -> str:
+  """'5 trials: 3 complete, 1 pruned, 1 failed.'"""
+  states = [_STATES.get(t.state, str(t.state)) for t in trials]
+  return (f'{len(trials)} trials: ' + ', '.join(f'{states.count(s)} {s}' for s in
+                                                 dict.fromkeys(states)) + '.')
+
+
 def report_markdown(name: str, trials: Sequence[optuna.trial.FrozenTrial], info: FrontInfo,
                     history: Sequence[float], baseline_history: Sequence[float] | None,
                     reference: tuple[float, float], weights: dict[str, float]) -> str:
   """The text of report.md: counts, the front as a table, hypervolume against the grid."""
-  states = [_STATES.get(t.state, str(t.state)) for t in trials]
-  lines = [f'# Study `{name}`', '',
-           f'{len(trials)} trials: ' + ', '.join(f'{states.count(s)} {s}' for s in
-                                                  dict.fromkeys(states)) + '.', '',
+  lines = [f'# Study `{name}`', '', _counts(trials), '',
            '![Pareto front](pareto.png)', '',
            '| trial | accuracy % | size (bytes) | parameters | knee |', '|---:|---:|---:|---|---|']
   for position in sorted(np.flatnonzero(info.on_front), key=lambda p: info.size_bytes[p]):

@@ -1,0 +1,138 @@
+"""Reading a config file (`get_config()`) and its `--config.FIELD=VALUE` overrides.
+
+Every mistake (a missing file, a syntax error, a field the config does not have, a value of the
+wrong type) is a `ConfigError` with one line naming the file or field; both commands print it
+and exit with status 2. Overrides are parsed by ml_collections' config flags, as usual.
+"""
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import os
+import re
+import sys
+from typing import Sequence
+
+from absl import flags
+import ml_collections
+from ml_collections import config_flags
+
+_CONFIG = re.compile(r'^-{1,2}config(?:=(.*))?$')
+_OVERRIDE = re.compile(r'^-{1,2}(?:no)?config\.([^=]+)')
+
+
+class ConfigError(ValueError):
+  """A config file or an override that cannot be used; the message is one line."""
+
+
+def split_config_path(argv: Sequence[str]) -> tuple[str | None, list[str]]:
+  """(the value of --config, the other arguments); the value may follow as its own argument."""
+  path, rest, arguments = None, [], list(argv)
+  while arguments:
+    argument = arguments.pop(0)
+    match = _CONFIG.match(argument)
+    if match is None:
+      rest.append(argument)
+    elif match.group(1) is not None:
+      path = match.group(1)
+    elif arguments:
+      path = arguments.pop(0)
+    else:
+      raise ConfigError('--config needs a path, e.g. --config configs/default.py')
+  return path, rest
+
+
+def load(path: str) -> ml_collections.ConfigDict:
+  """The ConfigDict that `get_config()` of the Python file `path` returns."""
+  if not os.path.exists(path):
+    raise ConfigError(f'--config {path}: no such file; expected a Python file with '
+                      'get_config(), such as configs/default.py')
+  if os.path.isdir(path):
+    raise ConfigError(f'--config {path} is a folder; expected a Python file with get_config(), '
+                      'such as configs/default.py')
+  name = f'jaxfer_config_{abs(hash(os.path.abspath(path)))}'
+  try:
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+      raise ConfigError(f'--config {path} is not a Python file; expected one with get_config()')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+  except SyntaxError as error:
+    raise ConfigError(f'--config {path}, line {error.lineno}: {error.msg}') from None
+  except ConfigError:
+    raise
+  except Exception as error:  # pylint: disable=broad-except  (anything a config file may raise)
+    raise ConfigError(f'--config {path} failed to load: {type(error).__name__}: {error}') from None
+  if not callable(getattr(module, 'get_config', None)):
+    raise ConfigError(f'--config {path} has no get_config() function')
+  try:
+    config = module.get_config()
+  except Exception as error:  # pylint: disable=broad-except
+    raise ConfigError(f'--config {path}: get_config() raised {type(error).__name__}: '
+                      f'{error}') from None
+  if not isinstance(config, ml_collections.ConfigDict):
+    raise ConfigError(f'--config {path}: get_config() returned {type(config).__name__}; '
+                      'expected an ml_collections.ConfigDict')
+  return config
+
+
+def check_fields(config: ml_collections.ConfigDict, path: str, argv: Sequence[str]) -> None:
+  """Raises ConfigError for an override whose field `config` does not have."""
+  for argument in argv:
+    match = _OVERRIDE.match(argument)
+    if match is None:
+      continue
+    node, walked = config, []
+    for part in match.group(1).split('.'):
+      if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+        known = list(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
+        where = 'config' + ''.join(f'.{p}' for p in walked)
+        close = difflib.get_close_matches(part, known, n=1)
+        hint = (f'did you mean {where}.{close[0]}?' if close else
+                f'{where} has: {", ".join(known)}' if known else f'{where} has no fields')
+        raise ConfigError(f'--config.{match.group(1)}: {path} has no field {where}.{part}; '
+                          f'{hint}')
+      node = node[part]
+      walked.append(part)
+
+
+def define(flag_values: flags.FlagValues, argv: Sequence[str]) -> list[str]:
+  """Loads the config given by --config in `argv` and defines the flag `config` (with its
+  overrides) in `flag_values`; returns `argv` without --config, for `flag_values` to parse.
+
+  Leaves the flag undefined when `argv` has no --config.
+  """
+  path, rest = split_config_path(argv)
+  if path is None:
+    return rest
+  config = load(path)
+  check_fields(config, path, rest)
+  config_flags.DEFINE_config_dict('config', config, f'The config of {path}.',
+                                  flag_values=flag_values, lock_config=True,
+                                  sys_argv=[sys.argv[0], *rest])
+  return rest
+
+
+def parse(flag_values: flags.FlagValues, argv: Sequence[str]) -> list[str]:
+  """Parses `argv` (no program name) into `flag_values`; returns the positional arguments.
+
+  Raises ConfigError with absl's one-line message for a bad flag or override value.
+  """
+  try:
+    return flag_values([sys.argv[0], *argv])[1:]
+  except flags.Error as error:
+    raise ConfigError(' '.join(str(error).split())) from None
+  except (AttributeError, KeyError, TypeError, ValueError) as error:  # From an override.
+    raise ConfigError(f'cannot apply the overrides: {" ".join(str(error).split())}') from None
+
+
+def read(path: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:
+  """The config file `path` with `--config.FIELD=VALUE` overrides, as the commands read it."""
+  flag_values = flags.FlagValues()
+  rest = define(flag_values, ['--config', path, *overrides])
+  positional = parse(flag_values, rest)
+  if positional:
+    raise ConfigError(f'expected only --config.FIELD=VALUE overrides, got {positional}')
+  config = flag_values.config
+  config.unlock()
+  return config

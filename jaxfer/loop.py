@@ -1,0 +1,265 @@
+"""The training loop shared by teacher and student: pure jit-compiled steps and `fit`.
+
+What differs between the two is data, not branches: a `FitSpec` built once from the config names
+the model, its settings, its seed and its loss, and `fit` trains whatever it describes, one
+checkpoint per epoch, resuming from the newest intact checkpoint.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import os
+import time
+from typing import Any, Mapping
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+from flax.training import train_state
+
+from jaxfer import checkpoints
+from jaxfer import data as data_lib
+from jaxfer import distill
+from jaxfer import models
+from jaxfer.data import preprocess
+
+logger = logging.getLogger('jaxfer')
+
+SCHEDULES = ('constant', 'cosine', 'warmup_cosine')
+
+
+class TrainState(train_state.TrainState):
+  """Optax train state plus BatchNorm statistics (an empty dict for the student)."""
+  batch_stats: Any = flax.struct.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class Result:
+  """What a run reports; `result.json` holds the same fields."""
+  target: str
+  accuracy: float
+  per_class_accuracy: dict[str, float]
+  confusion_matrix: list[list[int]]
+  params: int
+  size_bytes: int
+  epochs: int
+  train_seconds: float
+  workdir: str
+  checkpoint_dir: str
+  teacher_accuracy: float | None = None
+  teacher_params: int | None = None
+  class_names: list[str] = dataclasses.field(default_factory=list)
+  fold_hash: str | None = None
+  data: dict[str, Any] = dataclasses.field(default_factory=dict)
+  # The teacher artifact a student was distilled from, and the checksum of its logits.
+  teacher_artifact: str | None = None
+  teacher_logits_sha256: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class FitSpec:
+  """What `fit` trains and how, built once from the config (`teacher.spec`, `train.student_spec`).
+
+  `name` is the config section the settings come from ('teacher' or 'student'); it appears in
+  logs and messages only. `stream` keeps the random keys and data orders of models trained with
+  the same seed apart (the teacher uses 0, the student 1).
+  """
+  name: str
+  model: nn.Module
+  settings: Any  # num_epochs, batch_size, augment_shift, augment_flip, optimizer.
+  seed: int
+  stream: int
+  loss: str = 'none'
+  temperature: float = 1.0
+  lam: float = 0.0
+  checkpoint_every_epochs: int = 1
+  eval_every_epochs: int = 5
+  eval_batch_size: int = 256
+
+
+def make_optimizer(optimizer_config: Any, steps_per_epoch: int,
+                   num_epochs: int) -> optax.GradientTransformation:
+  """Adam with decoupled weight decay and the configured learning-rate schedule."""
+  lr = optimizer_config.learning_rate
+  total = steps_per_epoch * num_epochs
+  if optimizer_config.schedule == 'constant':
+    schedule = optax.constant_schedule(lr)
+  elif optimizer_config.schedule == 'cosine':
+    schedule = optax.cosine_decay_schedule(lr, total)
+  elif optimizer_config.schedule == 'warmup_cosine':
+    warmup = min(steps_per_epoch * optimizer_config.warmup_epochs, total - 1)
+    schedule = optax.warmup_cosine_decay_schedule(0.0, lr, warmup, total)
+  else:
+    raise ValueError(f'optimizer schedule {optimizer_config.schedule!r} is not allowed; choose '
+                     f'one of: {", ".join(SCHEDULES)}')
+  return optax.adamw(schedule, weight_decay=optimizer_config.weight_decay)
+
+
+def create_train_state(model: nn.Module, image_shape: tuple[int, ...],
+                       optimizer: optax.GradientTransformation, rng: jax.Array) -> TrainState:
+  """Initial parameters, BatchNorm statistics (if any) and optimizer state."""
+  variables = jax.jit(functools.partial(model.init, train=False))(
+      rng, jnp.zeros((1, *image_shape), jnp.float32))
+  return TrainState.create(apply_fn=model.apply, params=variables['params'], tx=optimizer,
+                           batch_stats=variables.get('batch_stats', {}))
+
+
+def _normalize(images: jax.Array) -> jax.Array:
+  return images.astype(jnp.float32) / 255.0
+
+
+@functools.partial(jax.jit, static_argnames=('loss',))
+def train_step(state: TrainState, batch: Mapping[str, jax.Array], rng: jax.Array,
+               temperature: jax.Array, lam: jax.Array, *,
+               loss: str) -> tuple[TrainState, dict[str, jax.Array]]:
+  """One optimizer step on `loss` (a name in `distill.LOSS_FNS`); teacher logits come in `batch`.
+
+  The dropout key is `fold_in(rng, step)`, so the step is a pure function of its inputs.
+  """
+  dropout_rng = jax.random.fold_in(rng, state.step)
+  has_batch_stats = bool(state.batch_stats)
+
+  def loss_fn(params):
+    variables = {'params': params}
+    if has_batch_stats:
+      variables['batch_stats'] = state.batch_stats
+    logits, updates = state.apply_fn(variables, _normalize(batch['image']), train=True,
+                                     rngs={'dropout': dropout_rng},
+                                     mutable=['batch_stats'] if has_batch_stats else [])
+    value = distill.LOSS_FNS[loss](logits, batch.get('teacher_logits'), batch['label'],
+                                   temperature, lam)
+    return value, (logits, updates)
+
+  (value, (logits, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  state = state.apply_gradients(grads=grads)
+  if has_batch_stats:
+    state = state.replace(batch_stats=updates['batch_stats'])
+  correct = jnp.sum(jnp.argmax(logits, -1) == batch['label'])
+  return state, {'loss': value, 'correct': correct}
+
+
+@jax.jit
+def predict_step(state: TrainState, images: jax.Array) -> jax.Array:
+  """Logits in inference mode (running BatchNorm statistics, no dropout)."""
+  variables = {'params': state.params}
+  if state.batch_stats:
+    variables['batch_stats'] = state.batch_stats
+  return state.apply_fn(variables, _normalize(images), train=False)
+
+
+def predict(state: TrainState, images: np.ndarray, batch_size: int) -> np.ndarray:
+  """Logits for all images; the last batch is padded so only one shape is ever compiled."""
+  batch_size = min(batch_size, len(images))
+  outputs = []
+  for start in range(0, len(images), batch_size):
+    chunk = images[start:start + batch_size]
+    padded = np.concatenate([chunk, np.zeros((batch_size - len(chunk), *chunk.shape[1:]),
+                                             chunk.dtype)]) if len(chunk) < batch_size else chunk
+    outputs.append(np.asarray(predict_step(state, padded))[:len(chunk)])
+  return np.concatenate(outputs)
+
+
+def evaluate_logits(logits: np.ndarray, labels: np.ndarray,
+                    class_names: tuple[str, ...]) -> dict[str, Any]:
+  """Accuracy, per-class accuracy (recall) and the confusion matrix (rows: true class)."""
+  num_classes = len(class_names)
+  predictions = logits.argmax(-1)
+  confusion = np.zeros((num_classes, num_classes), np.int64)
+  np.add.at(confusion, (labels, predictions), 1)
+  support = confusion.sum(1)
+  per_class = {name: float(confusion[k, k] / support[k]) for k, name in enumerate(class_names)
+               if support[k]}
+  return {'accuracy': float(np.mean(predictions == labels)), 'per_class_accuracy': per_class,
+          'confusion_matrix': confusion.tolist()}
+
+
+def initial_state(spec: FitSpec, dataset: data_lib.Dataset) -> tuple[TrainState, jax.Array]:
+  """The freshly initialised state of `spec` and its dropout key."""
+  num_examples = len(dataset.train['label'])
+  if spec.settings.batch_size > num_examples:
+    raise ValueError(f'config.{spec.name}.batch_size = {spec.settings.batch_size} is larger than '
+                     f'the {num_examples} training images; lower it')
+  steps_per_epoch = num_examples // spec.settings.batch_size
+  optimizer = make_optimizer(spec.settings.optimizer, steps_per_epoch, spec.settings.num_epochs)
+  rng = jax.random.fold_in(jax.random.key(spec.seed), spec.stream)
+  init_rng, dropout_rng = jax.random.split(rng)
+  state = create_train_state(spec.model, dataset.train['image'].shape[1:], optimizer, init_rng)
+  return state, dropout_rng
+
+
+def fit(spec: FitSpec, dataset: data_lib.Dataset, model_dir: str,
+        teacher_logits: np.ndarray | None = None) -> tuple[TrainState, float]:
+  """Trains `spec` on `dataset.train`, resuming from `model_dir/checkpoints`.
+
+  Returns the final state and the seconds spent training in this call.
+  """
+  settings = spec.settings
+  train = dataset.train
+  state, dropout_rng = initial_state(spec, dataset)
+  state, start_epoch = checkpoints.restore_newest_intact(model_dir, state, spec.name)
+  if start_epoch:
+    logger.info('%s: resumed from the checkpoint of epoch %d in %s', spec.name, start_epoch,
+                checkpoints.directory(model_dir))
+  temperature, lam = jnp.float32(spec.temperature), jnp.float32(spec.lam)
+  data_seed = spec.seed * 2 + spec.stream
+  seconds = 0.0
+  manager = checkpoints.manager(model_dir)
+  for epoch in range(start_epoch + 1, settings.num_epochs + 1):
+    start = time.perf_counter()
+    losses, correct = [], []
+    augment_rng = np.random.default_rng([data_seed, epoch, 1])
+    for indices in data_lib.epoch_batches(len(train['label']), settings.batch_size, data_seed,
+                                          epoch):
+      images = preprocess.random_shift(train['image'][indices], settings.augment_shift,
+                                       augment_rng)
+      if settings.augment_flip:
+        images = preprocess.random_flip(images, augment_rng)
+      batch = {'image': images, 'label': train['label'][indices]}
+      if teacher_logits is not None:
+        batch['teacher_logits'] = teacher_logits[indices]
+      state, metrics = train_step(state, batch, dropout_rng, temperature, lam, loss=spec.loss)
+      losses.append(metrics['loss'])
+      correct.append(metrics['correct'])
+    losses = np.asarray(jax.device_get(jnp.stack(losses)))
+    if not np.all(np.isfinite(losses)):
+      bad = int(np.argmin(np.isfinite(losses)))
+      manager.close()
+      raise FloatingPointError(
+          f'{spec.name}: the loss became {losses[bad]} at epoch {epoch}, step {bad + 1}; training '
+          f'stopped (the last good checkpoint is kept). Lower config.{spec.name}.optimizer.'
+          f'learning_rate or check config.distill.temperature.')
+    seconds += time.perf_counter() - start
+    if epoch % spec.checkpoint_every_epochs == 0 or epoch == settings.num_epochs:
+      manager.save(epoch, args=ocp.args.StandardSave(state))
+    train_accuracy = np.sum(jax.device_get(correct)) / (len(losses) * settings.batch_size)
+    line = (f'{spec.name} epoch {epoch:3d}/{settings.num_epochs}  loss {losses.mean():.4f}  '
+            f'train_acc {train_accuracy:.3f}')
+    # The final epoch's test accuracy is computed once, by the caller's summary.
+    if epoch % spec.eval_every_epochs == 0 and epoch != settings.num_epochs:
+      test = evaluate_logits(predict(state, dataset.test['image'], spec.eval_batch_size),
+                             dataset.test['label'], dataset.class_names)
+      line += f'  test_acc {test["accuracy"]:.3f}'
+    logger.info('%s  (%.1fs)', line, time.perf_counter() - start)
+  manager.wait_until_finished()
+  manager.close()
+  return state, seconds
+
+
+def summarize(spec: FitSpec, state: TrainState, dataset: data_lib.Dataset, model_dir: str,
+              seconds: float, **extra) -> Result:
+  """The `Result` of `state` on the test split."""
+  metrics = evaluate_logits(predict(state, dataset.test['image'], spec.eval_batch_size),
+                            dataset.test['label'], dataset.class_names)
+  num_params = models.count_params(state.params)
+  return Result(target=spec.name, params=num_params,
+                size_bytes=int(sum(x.nbytes for x in jax.tree.leaves(state.params))),
+                epochs=spec.settings.num_epochs, train_seconds=round(seconds, 2),
+                workdir=os.path.abspath(model_dir),
+                checkpoint_dir=checkpoints.directory(model_dir),
+                class_names=list(dataset.class_names), fold_hash=dataset.fold_hash,
+                data=dataset.identity, **metrics, **extra)

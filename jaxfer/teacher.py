@@ -1,0 +1,215 @@
+"""The teacher as an artifact: trained once into a directory, then only read.
+
+A teacher directory holds `checkpoints/`, `config.json` (the settings it was trained with),
+`result.json` (its test result), `logits.npz` (its logits on the training images, in the order
+the data layer serves them) and, written last, `artifact.json`: the data it was trained on and
+sha256 checksums of the logits and parameters. A directory with `artifact.json` is complete;
+students read its logits and never resume, evaluate or rewrite it. `train` holds a file lock
+while it works, so processes asking for the same teacher at once train it once.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import json
+import logging
+import os
+from typing import Any, Iterator
+
+import jax
+import ml_collections
+import numpy as np
+
+from jaxfer import configuration
+from jaxfer import data as data_lib
+from jaxfer import loop
+from jaxfer import models
+
+logger = logging.getLogger('jaxfer')
+
+MANIFEST = 'artifact.json'
+LOGITS = 'logits.npz'
+# Where data lives is not what it is: the data's identity (`Dataset.identity`) is compared instead.
+_DATA_PATHS = ('data_dir', 'manual_dir')
+
+
+@dataclasses.dataclass(frozen=True)
+class Teacher:
+  """A complete teacher artifact: where it is, its logits on the training images, its result."""
+  directory: str
+  logits: np.ndarray
+  logits_sha256: str
+  result: loop.Result
+
+
+def spec(config: ml_collections.ConfigDict, num_classes: int) -> loop.FitSpec:
+  """How the teacher of `config` is trained: plain cross-entropy, seed `config.seed`."""
+  return loop.FitSpec(name='teacher', model=models.make_teacher(config.teacher, num_classes),
+                      settings=config.teacher, seed=config.seed, stream=0,
+                      checkpoint_every_epochs=config.checkpoint_every_epochs,
+                      eval_every_epochs=config.eval_every_epochs,
+                      eval_batch_size=config.eval_batch_size)
+
+
+def settings(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """The settings that determine a teacher and its logits, as plain JSON values."""
+  teacher = {key: value for key, value in config.teacher.to_dict().items()
+             if key != 'artifact' and (key not in models.TEACHERS or key == config.teacher.model)}
+  data = {key: value for key, value in config.data.to_dict().items() if key not in _DATA_PATHS}
+  return json.loads(json.dumps({'seed': config.seed, 'data': data, 'teacher': teacher,
+                                'eval_batch_size': config.eval_batch_size}))
+
+
+def sha256_of_arrays(arrays) -> str:
+  """sha256 over the dtype, shape and bytes of each array, in order."""
+  digest = hashlib.sha256()
+  for array in arrays:
+    array = np.asarray(array)
+    digest.update(str((array.dtype, array.shape)).encode())
+    digest.update(np.ascontiguousarray(array).tobytes())
+  return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def _locked(directory: str) -> Iterator[None]:
+  """An exclusive lock on `directory` (a file inside it), held across processes on this host."""
+  with open(os.path.join(directory, '.lock'), 'a') as lock:  # 'a': reuse changes no mtime.
+    try:
+      fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      logger.info('teacher: another process is training the teacher in %s; waiting for it',
+                  directory)
+      fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+      yield
+    finally:
+      fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _write_json(path: str, value: Any) -> None:
+  """Writes `value` atomically (a temporary file, then a rename)."""
+  temporary = f'{path}.{os.getpid()}.tmp'
+  with open(temporary, 'w') as f:
+    json.dump(value, f, indent=2)
+  os.replace(temporary, path)
+
+
+def _read_manifest(directory: str) -> dict | None:
+  path = os.path.join(directory, MANIFEST)
+  if not os.path.exists(path):
+    return None
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except (OSError, json.JSONDecodeError) as error:
+    raise ValueError(f'the teacher artifact {path} is unreadable ({error}); delete {directory} '
+                     'to train the teacher again') from None
+
+
+def _read_logits(directory: str, manifest: dict) -> np.ndarray | None:
+  """The artifact's logits if they match the checksum in its manifest, else None."""
+  try:
+    with np.load(os.path.join(directory, LOGITS)) as stored:
+      logits = stored['logits']
+  except (OSError, KeyError, ValueError):
+    return None
+  return logits if sha256_of_arrays([logits]) == manifest.get('logits_sha256') else None
+
+
+def _check_data(directory: str, manifest: dict, dataset: data_lib.Dataset) -> None:
+  changed = configuration.changed_fields(manifest['data'], json.loads(json.dumps(
+      dataset.identity)), strict=True)
+  if changed:
+    raise ValueError(f'the teacher in {directory} was trained on other data than this run '
+                     f'(data identity fields {", ".join(changed)} differ: another dataset build, '
+                     'fold or preprocessing); point config.teacher.artifact at the teacher of '
+                     'this data, or train one')
+
+
+def _as_teacher(directory: str, manifest: dict, logits: np.ndarray) -> Teacher:
+  with open(os.path.join(directory, 'result.json')) as f:
+    result = loop.Result(**json.load(f))
+  return Teacher(directory=os.path.abspath(directory), logits=logits,
+                 logits_sha256=manifest['logits_sha256'], result=result)
+
+
+def load(directory: str, dataset: data_lib.Dataset) -> Teacher:
+  """The complete teacher artifact in `directory`, checked against `dataset`.
+
+  Raises FileNotFoundError if there is none, ValueError if it is damaged (its logits do not
+  match their checksum) or was trained on other data.
+  """
+  manifest = _read_manifest(directory) if os.path.isdir(directory) else None
+  if manifest is None:
+    state = ('is an unfinished teacher (no artifact.json)' if os.path.isdir(directory)
+             else 'does not exist')
+    raise FileNotFoundError(
+        f'config.teacher.artifact: {directory} {state}; train the teacher first with `jaxfer '
+        'train-teacher --config ... --workdir DIR` (its artifact is DIR/teacher), or leave '
+        'config.teacher.artifact empty to train one in WORKDIR/teacher')
+  _check_data(directory, manifest, dataset)
+  logits = _read_logits(directory, manifest)
+  if logits is None:
+    raise ValueError(f'the teacher artifact {directory} is damaged: {LOGITS} is missing or does '
+                     'not match the checksum in artifact.json; train the teacher again')
+  return _as_teacher(directory, manifest, logits)
+
+
+def _check_settings(directory: str, current: dict) -> None:
+  """Refuses to reuse or resume a teacher in `directory` trained with other settings."""
+  path = os.path.join(directory, 'config.json')
+  if not os.path.exists(path):
+    _write_json(path, current)
+    return
+  with open(path) as f:
+    previous = json.load(f)
+  changed = configuration.changed_fields(previous, current)
+  if changed:
+    raise ValueError(f'{directory} holds a teacher trained with other settings (config.'
+                     f'{", config.".join(changed)} differ); delete it or use another directory')
+
+
+def train(config: ml_collections.ConfigDict, directory: str,
+          dataset: data_lib.Dataset) -> Teacher:
+  """The teacher of `config` in `directory`: reused if complete, else trained (or resumed).
+
+  Training ends by computing the logits on `dataset.train` once and writing the manifest;
+  a complete artifact is returned as it is, without evaluating or rewriting anything.
+  """
+  os.makedirs(directory, exist_ok=True)
+  with _locked(directory):
+    _check_settings(directory, settings(config))
+    manifest = _read_manifest(directory)
+    if manifest is not None:
+      _check_data(directory, manifest, dataset)
+      logits = _read_logits(directory, manifest)
+      if logits is not None:
+        teacher = _as_teacher(directory, manifest, logits)
+        logger.info('teacher: reusing the trained teacher in %s (test accuracy %.4f)',
+                    directory, teacher.result.accuracy)
+        return teacher
+      logger.warning('teacher: %s in %s does not match its checksum; computing the logits again '
+                     'from the last checkpoint', LOGITS, directory)
+      os.remove(os.path.join(directory, MANIFEST))
+    fit_spec = spec(config, dataset.num_classes)
+    state, seconds = loop.fit(fit_spec, dataset, directory)
+    result = loop.summarize(fit_spec, state, dataset, directory, seconds)
+    _write_json(os.path.join(directory, 'result.json'), dataclasses.asdict(result))
+    logger.info('teacher: test accuracy %.4f, %d parameters', result.accuracy, result.params)
+    logits = np.asarray(loop.predict(state, dataset.train['image'], config.eval_batch_size),
+                        np.float32)
+    temporary = os.path.join(directory, f'{LOGITS}.{os.getpid()}.tmp.npz')
+    np.savez(temporary, logits=logits)
+    os.replace(temporary, os.path.join(directory, LOGITS))
+    manifest = {
+        'data': json.loads(json.dumps(dataset.identity)),
+        'logits_sha256': sha256_of_arrays([logits]),
+        'logits_shape': list(logits.shape),
+        'params_sha256': sha256_of_arrays(jax.tree.leaves((state.params, state.batch_stats))),
+    }
+    _write_json(os.path.join(directory, MANIFEST), manifest)
+    logger.info('teacher: logits on %d training images written to %s', len(logits), directory)
+    return Teacher(directory=os.path.abspath(directory), logits=logits,
+                   logits_sha256=manifest['logits_sha256'], result=result)

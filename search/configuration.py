@@ -1,0 +1,77 @@
+"""Checks a search config as a whole (the run config and `config.search`) before a study is
+opened or anything trained, naming the field and what it accepts."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from jaxfer import configuration
+from search import pareto
+from search import samplers
+from search import space as space_lib
+from search import storage as storage_lib
+
+# config.search fields (see configs/search_default.py:search_settings).
+FIELDS = ('study_name', 'storage', 'sampler', 'seed', 'n_trials', 'objectives', 'space',
+          'folds_per_trial', 'prune', 'latency_repeats', 'heartbeat_interval', 'max_retry')
+
+
+def _check_space_values(config: Any) -> None:
+  """Every end of every range (and every choice) of the space gives a valid run config."""
+  for name, spec in space_lib.plain(config.search.space).items():
+    if isinstance(spec, Mapping):
+      values = list(spec['choices']) if 'choices' in spec else [spec['low'], spec['high']]
+    else:
+      values = [spec]
+    for value in values:
+      try:
+        configuration.validate(space_lib.apply(config, {name: value}))
+      except ValueError as error:
+        raise ValueError(f'config.search.space.{name}: the value {value!r} gives a run config '
+                         f'that is not allowed ({error})') from None
+
+
+def validate(config: Any) -> None:
+  """Raises ValueError on the first field of the run or search config that is not allowed."""
+  configuration.validate(config)
+  if 'search' not in config:
+    raise ValueError('config.search is missing; a search config derives from '
+                     'configs/search_default.py, which sets it')
+  search = config.search
+  unknown = sorted(set(search.keys()) - set(FIELDS))
+  missing = [field for field in FIELDS if field not in search]
+  if unknown or missing:
+    problem = (f'has the unknown field(s) {", ".join(unknown)}' if unknown
+               else f'lacks {", ".join(missing)}')
+    raise ValueError(f'config.search {problem}; its fields are: {", ".join(FIELDS)}')
+  if not isinstance(search.study_name, str) or not search.study_name:
+    raise ValueError(f'config.search.study_name = {search.study_name!r} is not allowed; '
+                     'expected a non-empty name')
+  if not isinstance(search.storage, str):
+    raise ValueError('config.search.storage is not allowed; expected a string')
+  storage_lib.check_url(search.storage)
+  if search.sampler not in samplers.SAMPLERS:
+    raise ValueError(f'config.search.sampler = {search.sampler!r} is not allowed; choose one of: '
+                     f'{", ".join(samplers.SAMPLERS)}')
+  samplers.make_sampler(search.sampler, 0, search.space)  # Its dependencies (gp: torch).
+  configuration.number('config.search.seed', search.seed, low=0, low_inclusive=True,
+                       integer=True)
+  configuration.number('config.search.n_trials', search.n_trials, low=1, low_inclusive=True,
+                       integer=True)
+  pareto.directions(tuple(search.objectives))
+  space_lib.check(search.space)
+  _check_space_values(config)
+  configuration.number('config.search.folds_per_trial', search.folds_per_trial, low=1,
+                       low_inclusive=True, integer=True)
+  num_folds = config.data.num_folds
+  if num_folds >= 2 and search.folds_per_trial > num_folds:
+    raise ValueError(f'config.search.folds_per_trial = {search.folds_per_trial} is more than '
+                     f'config.data.num_folds = {num_folds}')
+  if not isinstance(search.prune, bool):
+    raise ValueError(f'config.search.prune = {search.prune!r} is not allowed; expected True or '
+                     'False')
+  configuration.number('config.search.latency_repeats', search.latency_repeats, low=1,
+                       low_inclusive=True, integer=True)
+  configuration.number('config.search.heartbeat_interval', search.heartbeat_interval, low=1,
+                       low_inclusive=True, integer=True)
+  configuration.number('config.search.max_retry', search.max_retry, low=0, low_inclusive=True,
+                       integer=True)

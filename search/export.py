@@ -1,0 +1,71 @@
+"""Choosing a student on a study's front and writing it out for use outside the study."""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import optuna
+
+from jaxfer import checkpoints
+from search import pareto
+from search import storage as storage_lib
+
+
+def pick(study: optuna.Study, *, knee: bool = False, max_size: float | None = None,
+         min_accuracy: float | None = None) -> optuna.trial.FrozenTrial:
+  """A front trial: the knee, the most accurate within `max_size` bytes, or the smallest with at
+  least `min_accuracy`; ValueError saying what the front offers if none qualifies."""
+  trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+  info = pareto.front_info(list(trials.values()))
+  if not info.numbers:
+    raise ValueError(f'the study {study.study_name!r} has no completed trial yet')
+  front = [trials[info.numbers[k]] for k in np.flatnonzero(info.on_front)]
+  offer = ', '.join(f'{100 * t.values[0]:.1f}% at {t.values[1]:,.0f} bytes (trial {t.number})'
+                    for t in sorted(front, key=lambda t: t.values[1]))
+  if knee:
+    return trials[info.numbers[info.knee]]
+  if max_size is not None:
+    fitting = [t for t in front if t.values[1] <= max_size]
+    if not fitting:
+      raise ValueError(f'no front trial is at most {max_size:,.0f} bytes; the front: {offer}')
+    return max(fitting, key=lambda t: (t.values[0], -t.values[1]))
+  if min_accuracy is not None:
+    fitting = [t for t in front if t.values[0] >= min_accuracy]
+    if not fitting:
+      raise ValueError(f'no front trial reaches accuracy {min_accuracy}; the front: {offer}')
+    return min(fitting, key=lambda t: (t.values[1], -t.values[0]))
+  raise ValueError('choose the trial with --knee, --max_size=BYTES or --min_accuracy=X')
+
+
+def export(trial: optuna.trial.FrozenTrial, out_dir: str) -> dict[str, str]:
+  """Writes the trial's student (first fold) as params.msgpack, with config.json and result.json.
+
+  Returns the written paths by name.
+  """
+  import flax.serialization  # pylint: disable=g-import-not-at-top
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  trial_dir = trial.user_attrs.get('trial_dir', '')
+  folds = sorted(f for f in os.listdir(trial_dir) if f.startswith('fold_')) if os.path.isdir(
+      trial_dir) else []
+  fold_dir = os.path.join(trial_dir, folds[0], 'student') if folds else ''
+  epoch = checkpoints.latest_epoch(fold_dir) if fold_dir else None
+  if epoch is None:
+    raise FileNotFoundError(f'trial {trial.number} has no student checkpoint in {trial_dir!r}; '
+                            'was the run directory moved or cleaned?')
+  with ocp.CheckpointManager(checkpoints.directory(fold_dir)) as reader:
+    restored = reader.restore(epoch)
+  os.makedirs(out_dir, exist_ok=True)
+  paths = {name: os.path.join(out_dir, name) for name in
+           ('params.msgpack', 'config.json', 'result.json')}
+  with open(paths['params.msgpack'], 'wb') as f:
+    f.write(flax.serialization.msgpack_serialize(restored['params']))
+  with open(paths['config.json'], 'w') as f:
+    # Recorded with passwords masked; masked again for trials recorded before they were.
+    f.write(storage_lib.redact(json.dumps(trial.user_attrs['config'], indent=2)))
+  with open(os.path.join(fold_dir, 'result.json')) as f:
+    result = json.load(f)
+  result.update(trial=trial.number, values=list(trial.values), params_search=trial.params)
+  with open(paths['result.json'], 'w') as f:
+    json.dump(result, f, indent=2)
+  return paths

@@ -1,0 +1,231 @@
+"""The study's objective: one `train_and_evaluate` per fold, and the size-aware pruning rule.
+
+Every trial trains a student with `jaxfer.train.train_and_evaluate`, the same function as the
+`jaxfer` command, on `folds_per_trial` folds, distilled from the fold's teacher artifact in
+RUN_DIR/teachers/fold_k (trained once, by `prepare_teachers`, before the first trial).
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import json
+import logging
+import os
+import socket
+from typing import Any, Sequence
+
+import ml_collections
+import numpy as np
+import optuna
+
+from jaxfer import crossval
+from jaxfer import data as data_lib
+from jaxfer import models
+from jaxfer import teacher as teacher_lib
+from jaxfer import train
+from search import pareto
+from search import samplers
+from search import space as space_lib
+from search import storage as storage_lib
+
+logger = logging.getLogger('jaxfer.search')
+
+PACKAGES = ('jaxfer', 'jax', 'flax', 'optax', 'optuna', 'orbax-checkpoint', 'numpy')
+CLAIMED = pareto.FINISHED + (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
+# Run-config fields that say where things are, not what is trained: they may differ between the
+# machines (and runs) of one study.
+LOCATION_FIELDS = ('search.storage', 'search.n_trials', 'data.data_dir', 'data.manual_dir',
+                   'teacher.artifact')
+
+
+def this_worker() -> str:
+  """This process as trials record their worker: 'host:pid'."""
+  return f'{socket.gethostname()}:{os.getpid()}'
+
+
+def package_versions() -> dict[str, str]:
+  versions = {}
+  for name in PACKAGES:
+    try:
+      versions[name] = importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+      versions[name] = 'not installed'
+  return versions
+
+
+def public_config(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """`config` as plain JSON values with any storage password masked: what is recorded."""
+  record = json.loads(config.to_json())
+  if 'search' in record:
+    record['search']['storage'] = storage_lib.redact(record['search'].get('storage', ''))
+  return record
+
+
+def comparable_config(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """The recorded config without `LOCATION_FIELDS`: what must match for trials to compare."""
+  record = public_config(config)
+  for field in LOCATION_FIELDS:
+    *parents, leaf = field.split('.')
+    node = record
+    for parent in parents:
+      node = node.get(parent, {})
+    node.pop(leaf, None)
+  return record
+
+
+def fold_indices(config: ml_collections.ConfigDict) -> list[int]:
+  """The folds every trial trains on: the first `folds_per_trial` (fold 0 without folds)."""
+  if config.data.num_folds < 2:
+    return [0]
+  return list(range(min(config.search.folds_per_trial, config.data.num_folds)))
+
+
+def teachers_template(run_dir: str) -> str:
+  """Where the study's teacher of fold k lives ('{fold}' is k)."""
+  return os.path.join(os.path.abspath(run_dir), 'teachers', 'fold_{fold}')
+
+
+def needs_teacher(config: ml_collections.ConfigDict) -> bool:
+  return config.distill.loss != 'none' and config.distill.source == 'teacher'
+
+
+def prepare_teachers(config: ml_collections.ConfigDict, run_dir: str) -> None:
+  """Trains the teacher of every fold the trials use, once (concurrent workers take turns, and
+  a finished teacher is only read)."""
+  if not needs_teacher(config):
+    return
+  teacher_config = ml_collections.ConfigDict(config.to_dict())
+  teacher_config.teacher.artifact = ''
+  for fold in fold_indices(config):
+    fold_config = crossval.fold_config(teacher_config, fold)
+    directory = teachers_template(run_dir).format(fold=fold)
+    logger.info('teacher of fold %d: %s', fold, directory)
+    teacher_lib.train(fold_config, directory, data_lib.load(fold_config.data))
+
+
+def trial_config(config: ml_collections.ConfigDict, values: dict[str, Any], trial_number: int,
+                 run_dir: str) -> ml_collections.ConfigDict:
+  """The run config of one trial: its parameter values, its seed, the study's teachers."""
+  run = space_lib.apply(config, values)
+  # The student's random keys and data order derive from (study seed, trial number); the
+  # teachers keep `config.seed`, so every trial shares them.
+  run.student.seed = samplers.derived_seed(config.search.seed, trial_number)
+  run.teacher.artifact = teachers_template(run_dir) if needs_teacher(config) else ''
+  return run
+
+
+def dominated_at_best(accuracy_upper_bound: float, size: float,
+                      front: Sequence[tuple[float, float]]) -> tuple[float, float] | None:
+  """A front point at most `size` with accuracy at least `accuracy_upper_bound`, if any.
+
+  Such a point dominates (or equals) anything this trial can still reach, so it may stop.
+  """
+  for accuracy, other_size in front:
+    if other_size <= size and accuracy >= accuracy_upper_bound:
+      return accuracy, other_size
+  return None
+
+
+def reachable_accuracy(fold_accuracies: Sequence[float], num_folds: int) -> float:
+  """The best mean accuracy a trial can still reach: every remaining fold at 100%."""
+  return (sum(fold_accuracies) + num_folds - len(fold_accuracies)) / num_folds
+
+
+def replay_pruning(trials: Sequence[tuple[float, Sequence[float]]]) -> list[int]:
+  """Folds each trial would have run with size pruning, from an unpruned study's records.
+
+  `trials` are (size, fold accuracies) in the order they finished. The rule is the objective's:
+  after each fold but the last, stop if a completed trial at most as large reaches the best
+  accuracy still reachable. A replay cannot know which other points the sampler would have
+  chosen once trials were pruned; it measures the rule on the same trials.
+  """
+  completed, folds_run = [], []
+  for size, accuracies in trials:
+    run = len(accuracies)
+    for done in range(1, len(accuracies)):
+      if dominated_at_best(reachable_accuracy(accuracies[:done], len(accuracies)), size,
+                           completed):
+        run = done
+        break
+    folds_run.append(run)
+    if run == len(accuracies):
+      completed.append((float(np.mean(accuracies)), size))
+  return folds_run
+
+
+def completed_front(study: optuna.Study) -> list[tuple[float, float]]:
+  """(accuracy, size) of the completed trials on the current Pareto front."""
+  info = pareto.front_info(study.get_trials(deepcopy=False))
+  return list(zip(info.accuracy[info.on_front], info.size_bytes[info.on_front]))
+
+
+class SurplusTrial(Exception):
+  """A worker asked for a trial after the others had already claimed all of them."""
+
+
+def check_not_surplus(trial: optuna.Trial, target: int) -> None:
+  """Raises SurplusTrial (the trial is recorded as FAIL, never run) if `target` trials numbered
+  before this one are finished, running or waiting: two workers raced for the last one."""
+  claimed = sum(t.number < trial.number and t.state in CLAIMED
+                for t in trial.study.get_trials(deepcopy=False))
+  if claimed >= target:
+    trial.set_user_attr('surplus', True)
+    raise SurplusTrial(f'trial {trial.number}: the study already has {target} trials')
+
+
+@dataclasses.dataclass
+class Objective:
+  """Trains the trial's student on each fold; stops it early when it cannot reach the front."""
+  config: ml_collections.ConfigDict
+  run_dir: str
+  target: int
+
+  def __call__(self, trial: optuna.Trial) -> tuple[float, ...]:
+    search_config = self.config.search
+    # First, so that a trial whose process dies can be told apart from one still running.
+    trial.set_user_attr('worker', this_worker())
+    check_not_surplus(trial, self.target)
+    values = space_lib.suggest(trial, self.space)
+    # A retry (of a dead worker's or an interrupted trial) carries the original's attributes:
+    # it takes the original's seeds and directory and resumes from its last checkpoints.
+    origin = trial.user_attrs.get('origin_trial', trial.number)
+    trial.set_user_attr('origin_trial', origin)
+    run = trial_config(self.config, values, origin, self.run_dir)
+    trial.set_user_attr('config', public_config(run))
+    trial.set_user_attr('versions', package_versions())
+    folds = fold_indices(run)
+    # Studies may share a run directory (and its teachers), e.g. a search and its grid baseline.
+    trial_dir = os.path.join(os.path.abspath(self.run_dir), 'trials', trial.study.study_name,
+                             f'trial_{origin:04d}')
+    trial.set_user_attr('trial_dir', trial_dir)
+    accuracies, result = [], None
+    for index, fold in enumerate(folds):
+      result = train.train_and_evaluate(crossval.fold_config(run, fold),
+                                        os.path.join(trial_dir, f'fold_{fold}'))
+      accuracies.append(result.accuracy)
+      trial.set_user_attr('fold_hash', result.fold_hash)
+      trial.set_user_attr('fold_accuracies', accuracies)
+      trial.set_user_attr('params', result.params)
+      remaining = len(folds) - index - 1
+      if search_config.prune and remaining:
+        bound = reachable_accuracy(accuracies, len(folds))
+        better = dominated_at_best(bound, result.size_bytes, completed_front(trial.study))
+        if better is not None:
+          reason = (f'after {index + 1} of {len(folds)} folds its best reachable accuracy '
+                    f'{bound:.4f} at {result.size_bytes} bytes cannot beat the front point '
+                    f'({better[0]:.4f}, {better[1]:.0f} bytes)')
+          trial.set_user_attr('pruned_reason', reason)
+          logger.info('trial %d pruned: %s', trial.number, reason)
+          raise optuna.TrialPruned(reason)
+    objectives = [float(np.mean(accuracies)), float(result.size_bytes)]
+    if 'latency' in search_config.objectives:
+      objectives.append(models.latency_ms(run.student, run.data.image_size,
+                                          len(result.class_names),
+                                          search_config.latency_repeats))
+    return tuple(objectives)
+
+  @property
+  def space(self):
+    if self.config.search.sampler == 'grid-paper':
+      return space_lib.paper_grid(self.config.search.space)
+    return self.config.search.space

@@ -1,0 +1,168 @@
+"""Running a study: opening it, the worker loop, and recovering the trials of dead workers.
+
+Any number of processes (`jaxfer-search worker`, or `run --workers N`) share one study through
+its storage; each runs trials until the study has `n_trials` finished ones. A worker that dies
+leaves its trial to be failed and queued again: by heartbeats (SQLite, PostgreSQL) or, for
+journal files, by the next worker on the same host seeing that the trial's process has exited.
+"""
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import socket
+import time
+
+import ml_collections
+import optuna
+
+from jaxfer import configuration
+from search import configuration as search_configuration
+from search import objective as objective_lib
+from search import pareto
+from search import samplers
+from search import space as space_lib
+from search import storage as storage_lib
+
+logger = logging.getLogger('jaxfer.search')
+
+# fail_dead_workers_trials leaves trials younger than this alone (see there).
+DEAD_WORKER_GRACE_S = 30
+
+
+def worker_alive(worker: str) -> bool | None:
+  """Whether the process `worker` ('host:pid', as trials record it) is running; None when it is
+  on another host, or unknown."""
+  host, _, pid = worker.rpartition(':')
+  if host != socket.gethostname() or not pid.isdigit():
+    return None
+  try:
+    os.kill(int(pid), 0)  # Signal 0 only checks that the process exists.
+  except ProcessLookupError:
+    return False
+  except PermissionError:  # Exists, run by another user.
+    return True
+  return True
+
+
+def _just_started(trial: optuna.trial.FrozenTrial) -> bool:
+  # A retry starts with its original's attributes, dead worker included, until its own worker
+  # records itself a moment later.
+  age = datetime.datetime.now() - (trial.datetime_start or datetime.datetime.now())
+  return age.total_seconds() < DEAD_WORKER_GRACE_S
+
+
+def fail_dead_workers_trials(study: optuna.Study, max_retry: int) -> list[int]:
+  """Journal files have no heartbeats: fails the running trials whose worker process, on this
+  host, has exited, and queues each again as the heartbeat callback of RDB storages does.
+  Returns the numbers of the trials failed here."""
+  failed = []
+  for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+    if _just_started(trial) or worker_alive(trial.user_attrs.get('worker', '')) is not False:
+      continue
+    try:
+      frozen = study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+    except (optuna.exceptions.UpdateFinishedTrialError, ValueError, RuntimeError):
+      continue  # Another worker failed it first, and queued it again.
+    logger.warning('trial %d: its worker %s has exited; failed and queued again', trial.number,
+                   trial.user_attrs['worker'])
+    storage_lib.RETRY_CALLBACK(max_retry=max_retry)(study, frozen)
+    failed.append(trial.number)
+  return failed
+
+
+def requeue_interrupted(study: optuna.Study, max_retry: int) -> int | None:
+  """Queues again the last trial this process ran if it failed (as Optuna marks a trial
+  stopped by Ctrl-C), so that running the study again resumes it from its checkpoints.
+  Returns its number, or None."""
+  mine = [t for t in study.get_trials(deepcopy=False)
+          if t.user_attrs.get('worker') == objective_lib.this_worker()]
+  if not mine or mine[-1].state != optuna.trial.TrialState.FAIL or mine[-1].user_attrs.get(
+      'surplus'):
+    return None
+  storage_lib.RETRY_CALLBACK(max_retry=max_retry)(study, mine[-1])
+  return mine[-1].number
+
+
+def open_study(config: ml_collections.ConfigDict, run_dir: str,
+               storage: str | None = None) -> optuna.Study:
+  """Creates the study of `config.search`, or loads it if the storage has it; the run config
+  must then be the one it was started with (apart from where things are and how many trials).
+  """
+  search_configuration.validate(config)
+  search_config = config.search
+  url = storage_lib.storage_url(search_config.storage if storage is None else storage, run_dir)
+  study = optuna.create_study(
+      study_name=search_config.study_name,
+      storage=storage_lib.make_storage(url, heartbeat_interval=search_config.heartbeat_interval,
+                                       max_retry=search_config.max_retry),
+      directions=pareto.directions(search_config.objectives), load_if_exists=True,
+      sampler=samplers.TrialSeededSampler(search_config.sampler, search_config.seed,
+                                          search_config.space))
+  current = objective_lib.comparable_config(config)
+  previous = study.user_attrs.get('run_config')
+  if previous is None:
+    study.set_metric_names([pareto.METRIC_NAMES[name] for name in search_config.objectives])
+    study.set_user_attr('run_config', current)
+    study.set_user_attr('search_config', current['search'])
+    return study
+  changed = configuration.changed_fields(previous, current)
+  if changed:
+    raise ValueError(f'the study {search_config.study_name!r} in {storage_lib.redact(url)} was '
+                     f'started with another run config (config.{", config.".join(changed)} '
+                     'differ); its trials would not compare with new ones. Use another '
+                     '--config.search.study_name or run directory, or the settings it was '
+                     'started with')
+  return study
+
+
+def run_study(config: ml_collections.ConfigDict, run_dir: str, *, n_trials: int | None = None,
+              storage: str | None = None) -> optuna.Study:
+  """Runs (or resumes) the study until `n_trials` (default config.search.n_trials) trials have
+  finished, counting those of other workers; returns the study.
+
+  Each trial's sampler is seeded from (study seed, trial number): a study run in one process gives
+  the same trials whether or not it was interrupted and resumed, and concurrent workers differ.
+  """
+  if n_trials is not None and n_trials < 1:
+    raise ValueError(f'n_trials = {n_trials} is not allowed; expected an integer >= 1')
+  configuration.make_writable_dir(run_dir, 'the run directory')
+  study = open_study(config, run_dir, storage)
+  target = n_trials or config.search.n_trials
+  if config.search.sampler == 'grid-paper':  # The grid is finished after its 28 points.
+    target = min(target, space_lib.PAPER_GRID_TRIALS)
+  objective = objective_lib.Objective(config, run_dir, target)
+  journal = storage_lib.storage_url(config.search.storage if storage is None else storage,
+                                    run_dir).startswith(storage_lib.JOURNAL)
+  teachers_ready = False
+  while True:
+    # Trials of dead workers become FAIL here and are queued again: by their heartbeats (RDB
+    # storages), or by their process having exited (journal files, one host).
+    optuna.storages.fail_stale_trials(study)
+    if journal:
+      fail_dead_workers_trials(study, config.search.max_retry)
+    trials = study.get_trials(deepcopy=False)
+    finished = sum(t.state in pareto.FINISHED for t in trials)
+    claimed = sum(t.state in objective_lib.CLAIMED for t in trials)
+    if finished >= target:
+      return study
+    if claimed >= target and not any(t.state == optuna.trial.TrialState.WAITING for t in trials):
+      if journal and not any(_just_started(t) or worker_alive(t.user_attrs.get('worker', ''))
+                             for t in trials if t.state == optuna.trial.TrialState.RUNNING):
+        return study  # The running trials belong to other hosts: nothing to wait for here.
+      # Wait for the other workers' trials: done, or failed and queued again for us to take.
+      time.sleep(min(config.search.heartbeat_interval, 10))
+      continue
+    if not teachers_ready:
+      objective_lib.prepare_teachers(config, run_dir)
+      teachers_ready = True
+    logger.info('trial %d of %d (study %s)', finished + 1, target, study.study_name)
+    try:
+      study.optimize(objective, n_trials=1,
+                     catch=(FloatingPointError, objective_lib.SurplusTrial))
+    except KeyboardInterrupt:
+      number = requeue_interrupted(study, config.search.max_retry)
+      if number is not None:
+        logger.warning('trial %d interrupted: it is queued again and resumes from its last '
+                       'checkpoint when the study runs again', number)
+      raise
