@@ -6,7 +6,7 @@ convolutions need it in training), the gradient w.r.t. the input (only conv2 nee
 images need no gradient) and everything a training step needs at once (output and the needed
 gradients), for `nn.Conv` ('xla'), `MatmulConv` ('matmul') and the first `MatmulConv` (slices,
 concatenate, one matmul; kept here as 'matmul_v0'). Then the relu + 2x2 max-pool after conv1
-(forward + backward on [64, 42, 42, 16]), and the whole `jaxfer.train.train_step` for 'xla' and
+(forward + backward on [64, 42, 42, 16]), and the whole `jaxfer.loop.train_step` for 'xla' and
 'matmul'. Everything alternates within each round; the medians over rounds are printed as a
 markdown table (milliseconds per call).
 
@@ -31,7 +31,7 @@ import ml_collections
 import numpy as np
 
 from jaxfer import models
-from jaxfer import train as train_lib
+from jaxfer import loop
 
 CONVS = {  # name: (input shape without batch, features, kernel, stride)
     'conv1': ((84, 84, 1), 16, 8, 2),
@@ -152,8 +152,8 @@ def _train_fns(impl: str, batch: int, size: int):
   model = models.ExpNet(pooling='p12', squeeze=16, conv_impl=impl)
   opt_config = ml_collections.ConfigDict(dict(learning_rate=1e-4, schedule='constant',
                                               weight_decay=0.0, warmup_epochs=0))
-  tx = train_lib.make_optimizer(opt_config, 100, 1)
-  state = train_lib.create_train_state(model, (size, size, 1), tx, jax.random.key(0))
+  tx = loop.make_optimizer(opt_config, 100, 1)
+  state = loop.create_train_state(model, (size, size, 1), tx, jax.random.key(0))
   rng = np.random.default_rng(0)
   batch_ = {'image': jnp.asarray(rng.integers(0, 256, (batch, size, size, 1), np.uint8)),
             'label': jnp.asarray(rng.integers(0, 8, (batch,), np.int32)),
@@ -162,7 +162,7 @@ def _train_fns(impl: str, batch: int, size: int):
   box = [state]
 
   def step():
-    box[0], metrics = train_lib.train_step(box[0], batch_, key, t, lam, loss='microexpnet')
+    box[0], metrics = loop.train_step(box[0], batch_, key, t, lam, loss='microexpnet')
     return metrics['loss']
 
   return step

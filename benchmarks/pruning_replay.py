@@ -5,7 +5,7 @@ r"""What size-aware pruning would save on a study that ran every fold of every t
 
 The study must have run with `--config.search.prune=False` and several folds per trial. The
 pruning rule is replayed on its recorded fold accuracies in the order the trials finished
-(`search._study.replay_pruning`); prints the folds trained with and without it, and the front
+(`search.objective.replay_pruning`); prints the folds trained with and without it, and the front
 and hypervolume of the trials that would have completed against those of all trials.
 """
 from __future__ import annotations
@@ -16,10 +16,11 @@ import sys
 import numpy as np
 import optuna
 
-from search import _pareto
-from search import _report
-from search import _study
 from search import cli
+from search import objective
+from search import pareto
+from search import space
+from search import storage
 
 
 def main(argv: list[str]) -> None:
@@ -30,21 +31,21 @@ def main(argv: list[str]) -> None:
   args = parser.parse_args(argv)
   config = cli.read_config(args.config)
 
-  study = _study.load_study(args.study, args.run_dir, config.search.storage)
+  study = storage.load_study(args.study, args.run_dir, config.search.storage)
   trials = sorted(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)),
                   key=lambda t: t.datetime_complete)
   records = [(t.values[1], t.user_attrs['fold_accuracies']) for t in trials]
-  folds_run = _study.replay_pruning(records)
+  folds_run = objective.replay_pruning(records)
   total = sum(len(accuracies) for _, accuracies in records)
   kept = [t for t, (_, accuracies), run in zip(trials, records, folds_run)
           if run == len(accuracies)]
-  reference = _report.reference_point(_study.size_limit(config))
+  reference = pareto.reference_point(space.size_limit(config))
   fronts, volumes = {}, {}
   for name, group in (('all', trials), ('pruned', kept)):
-    info = _report.front_info(group)
+    info = pareto.front_info(group)
     fronts[name] = sorted(n for n, on in zip(info.numbers, info.on_front) if on)
-    volumes[name] = _pareto.hypervolume_2d(np.stack([info.accuracy, info.size_bytes], axis=1),
-                                           reference, _report.ACC_SIZE)
+    volumes[name] = pareto.hypervolume_2d(np.stack([info.accuracy, info.size_bytes], axis=1),
+                                          reference, pareto.ACCURACY_SIZE)
   print(f'study {args.study}: {len(trials)} trials, {total} folds trained without pruning')
   print(f'with pruning: {sum(folds_run)} folds ({100 * (1 - sum(folds_run) / total):.0f}% '
         f'saved), {len(trials) - len(kept)} trials pruned')

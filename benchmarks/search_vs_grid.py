@@ -19,18 +19,17 @@ import subprocess
 import sys
 import time
 
-import optuna
 
-from search import _report
-from search import _space
-from search import _study
 from search import cli
+from search import pareto
+from search import space
+from search import storage as storage_lib
 
 
 def _run_commands(args: argparse.Namespace) -> list[list[str]]:
   common = ['--config', args.config, '--run_dir', args.run_dir, *args.overrides]
   return [[sys.executable, '-m', 'search.cli', 'worker', *common,
-           f'--n_trials={_space.PAPER_GRID_TRIALS}',
+           f'--n_trials={space.PAPER_GRID_TRIALS}',
            '--config.search.sampler=grid-paper', '--config.search.study_name=grid'],
           [sys.executable, '-m', 'search.cli', 'worker', *common, f'--n_trials={args.n_trials}']]
 
@@ -74,12 +73,10 @@ def main(argv: list[str]) -> None:
     sys.exit(status)
 
   config = cli.read_config(args.config, args.overrides)
-  storage = _study.make_storage(_study.storage_url(config.search.storage, args.run_dir),
-                                args.run_dir)
-  studies = {name: optuna.load_study(study_name=name, storage=storage)
+  studies = {name: storage_lib.load_study(name, args.run_dir, config.search.storage)
              for name in (config.search.study_name, 'grid')}
-  reference = _report.reference_point(_study.size_limit(config))
-  history, grid = (_report.hypervolume_history(s.get_trials(deepcopy=False), reference)
+  reference = pareto.reference_point(space.size_limit(config))
+  history, grid = (pareto.hypervolume_history(s.get_trials(deepcopy=False), reference)
                    for s in studies.values())
   reached = next((k + 1 for k, value in enumerate(history) if value >= grid[-1]), None)
   print(f'\nreference point: accuracy {reference[0]}, size {reference[1]:,.0f} bytes; '

@@ -1,9 +1,9 @@
 """Training and inference speed of MicroExpNet in jaxfer, optionally side by side with a peer.
 
-Times the project's own jitted functions: `jaxfer.train.train_step` (loss 'microexpnet', T=8,
-lam=0.5, Adam at lr 1e-4 from `jaxfer.train.make_optimizer`, dropout on) on random uint8 images,
+Times the project's own jitted functions: `jaxfer.loop.train_step` (loss 'microexpnet', T=8,
+lam=0.5, Adam at lr 1e-4 from `jaxfer.loop.make_optimizer`, dropout on) on random uint8 images,
 labels and teacher logits held in memory (steps*batch of each, one device array per step), then
-`jaxfer.train.predict_step` at batch 1 and batch 256. Compilation and a few warm-up steps are
+`jaxfer.loop.predict_step` at batch 1 and batch 256. Compilation and a few warm-up steps are
 excluded; the clock stops after `block_until_ready`. Prints ONE JSON line.
 
     # jaxfer alone (MicroExpNet at 84x84, batch 64, 100 steps)
@@ -18,7 +18,7 @@ excluded; the clock stops after `block_until_ready`. Prints ONE JSON line.
 
 Figures are medians over rounds (`best` holds the maxima: on a shared machine the least
 disturbed round). Per-round figures go to stderr. `--feed numpy` passes host numpy slices to `train_step`, as
-`jaxfer.train._fit` does, instead of arrays already on the device.
+`jaxfer.loop.fit` does, instead of arrays already on the device.
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ import ml_collections
 import numpy as np
 
 from jaxfer import models
-from jaxfer import train as train_lib
+from jaxfer import loop
 
 METRICS = ('train_ips', 'infer_bs1_ips', 'infer_bs256_ips')
 
@@ -50,8 +50,8 @@ class JaxferBench:
     self.model = models.ExpNet(pooling='p12', squeeze=16, num_classes=a.classes, **kwargs)
     optimizer_config = ml_collections.ConfigDict(dict(
         learning_rate=1e-4, schedule='constant', weight_decay=0.0, warmup_epochs=0))
-    tx = train_lib.make_optimizer(optimizer_config, a.steps, 1)
-    self.state = train_lib.create_train_state(self.model, (a.size, a.size, 1), tx,
+    tx = loop.make_optimizer(optimizer_config, a.steps, 1)
+    self.state = loop.create_train_state(self.model, (a.size, a.size, 1), tx,
                                               jax.random.key(0))
     self.params = models.count_params(self.state.params)
     rng = np.random.default_rng(0)
@@ -76,7 +76,7 @@ class JaxferBench:
   def _train(self, batches):
     state, metrics = self.state, None
     for batch in batches:
-      state, metrics = train_lib.train_step(state, batch, self.dropout_rng, self.temperature,
+      state, metrics = loop.train_step(state, batch, self.dropout_rng, self.temperature,
                                             self.lam, loss='microexpnet')
     jax.block_until_ready((state, metrics))
     self.state = state
@@ -85,7 +85,7 @@ class JaxferBench:
     self._train(self.batches[:3])  # compiles; a few steps
     for images in self.infer.values():
       for _ in range(5):
-        predict = train_lib.predict_step(self.state, images)
+        predict = loop.predict_step(self.state, images)
       jax.block_until_ready(predict)
 
   def run(self) -> dict[str, float]:
@@ -97,7 +97,7 @@ class JaxferBench:
       images = self.infer[bs]
       start = time.perf_counter()
       for _ in range(reps):
-        predict = train_lib.predict_step(self.state, images)
+        predict = loop.predict_step(self.state, images)
       jax.block_until_ready(predict)
       result[f'infer_bs{bs}_ips'] = bs * reps / (time.perf_counter() - start)
     return {k: round(v, 1) for k, v in result.items()}
@@ -140,7 +140,7 @@ def main():
 
   median = lambda runs, k: round(statistics.median(run[k] for run in runs), 1)
   best = lambda runs: {k: max(run[k] for run in runs) for k in METRICS}
-  conv_impl = a.conv_impl or models.ExpNet.conv_impl
+  conv_impl = models.resolve_conv_impl(a.conv_impl or models.ExpNet.conv_impl)
   result = {'impl': 'jaxfer', 'jax': jax.__version__, 'backend': jax.default_backend(),
             'cpus': os.cpu_count(), 'xla_flags': os.environ.get('XLA_FLAGS', ''),
             'params': bench.params, 'batch': a.batch, 'size': a.size, 'steps': a.steps,

@@ -98,11 +98,13 @@ def main(argv: list[str] | None = None) -> int:
     # Imported here: keeps --help and command-line errors fast.
     from jaxfer import configuration  # pylint: disable=g-import-not-at-top
     configuration.validate(config)  # Before anything is logged, created or trained.
-    if command != 'evaluate':  # evaluate reads WORKDIR and creates nothing if it is wrong.
-      configuration.make_writable_dir(workdir, 'the work directory (--workdir)')
-    _configure_logging()
     from jaxfer import crossval  # pylint: disable=g-import-not-at-top
     from jaxfer import train  # pylint: disable=g-import-not-at-top
+    if command == 'evaluate':  # Reads WORKDIR, and creates nothing if it is mistyped.
+      train.require_checkpoint(config, workdir)
+    else:
+      configuration.make_writable_dir(workdir, 'the work directory (--workdir)')
+    _configure_logging()
     from jaxfer import xla_cache  # pylint: disable=g-import-not-at-top
     xla_cache.enable()
     if cv:

@@ -132,6 +132,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> loop.
   return result
 
 
+def require_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> str:
+  """The directory of `config.target` in `workdir`; FileNotFoundError saying what to run if it
+  has no checkpoint. Creates nothing."""
+  model_dir = os.path.join(workdir, config.target)
+  if checkpoints.latest_epoch(model_dir) is None:
+    command = 'train-teacher' if config.target == 'teacher' else 'distill'
+    raise FileNotFoundError(f'no {config.target} checkpoint in {checkpoints.directory(model_dir)};'
+                            f' train one first with `jaxfer {command} --config ... --workdir '
+                            f'{workdir}`')
+  return model_dir
+
+
 def evaluate(config: ml_collections.ConfigDict, workdir: str) -> loop.Result:
   """Evaluates the latest checkpoint of `config.target` in `workdir` on the test split.
 
@@ -139,12 +151,7 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> loop.Result:
   was trained there.
   """
   configuration.validate(config)
-  model_dir = os.path.join(workdir, config.target)
-  if checkpoints.latest_epoch(model_dir) is None:
-    command = 'train-teacher' if config.target == 'teacher' else 'distill'
-    raise FileNotFoundError(f'no {config.target} checkpoint in {checkpoints.directory(model_dir)};'
-                            f' train one first with `jaxfer {command} --config ... --workdir '
-                            f'{workdir}`')
+  model_dir = require_checkpoint(config, workdir)
   dataset = data_lib.load(config.data)
   num_classes = dataset.num_classes
   spec = (teacher_lib.spec(config, num_classes) if config.target == 'teacher'

@@ -6,7 +6,7 @@ Builds on `jaxfer` (which never imports it). Modules, each named for what it hol
 `objective` (one trial: students per fold, size pruning), `workers` (running a study),
 `report` and `export` (what a study leaves behind), and `cli` (the `jaxfer-search` command).
 """
-from search.export import export, pick
+from search.export import pick
 from search.pareto import front_info, hypervolume_2d, knee_index, pareto_mask
 from search.samplers import SAMPLERS, SizeAwareSampler, TrialSeededSampler, make_sampler
 from search.samplers import size_adjusted, spread
@@ -15,6 +15,6 @@ from search.storage import load_study, redact
 from search.workers import open_study, run_study
 
 __all__ = ['PAPER_SIZES', 'PAPER_TEMPERATURES', 'SAMPLERS', 'SizeAwareSampler',
-           'TrialSeededSampler', 'export', 'front_info', 'hypervolume_2d', 'knee_index',
+           'TrialSeededSampler', 'front_info', 'hypervolume_2d', 'knee_index',
            'load_study', 'make_sampler', 'open_study', 'pareto_mask', 'pick', 'redact',
            'run_study', 'size_adjusted', 'spread']

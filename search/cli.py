@@ -79,7 +79,7 @@ def parse(argv: list[str]):
   config = values.config
   config.unlock()
   if 'search' not in config:
-    raise config_file.ConfigError(f'the config has no search section; use a search config such '
+    raise config_file.ConfigError('the config has no search section; use a search config such '
                                   'as configs/search_default.py')
   if values.study:
     config.search.study_name = values.study

@@ -2,7 +2,7 @@
 
 Every trial trains a student with `jaxfer.train.train_and_evaluate`, the same function as the
 `jaxfer` command, on `folds_per_trial` folds, distilled from the fold's teacher artifact in
-RUN_DIR/teachers/fold_k (trained once, by `prepare_teachers`, before the first trial).
+RUN_DIR/teachers/fold_k/teacher (trained once, by `prepare_teachers`, before the first trial).
 """
 from __future__ import annotations
 
@@ -19,9 +19,7 @@ import numpy as np
 import optuna
 
 from jaxfer import crossval
-from jaxfer import data as data_lib
 from jaxfer import models
-from jaxfer import teacher as teacher_lib
 from jaxfer import train
 from search import pareto
 from search import samplers
@@ -81,8 +79,8 @@ def fold_indices(config: ml_collections.ConfigDict) -> list[int]:
 
 
 def teachers_template(run_dir: str) -> str:
-  """Where the study's teacher of fold k lives ('{fold}' is k)."""
-  return os.path.join(os.path.abspath(run_dir), 'teachers', 'fold_{fold}')
+  """Where the study's teacher artifact of fold k lives ('{fold}' is k)."""
+  return os.path.join(os.path.abspath(run_dir), 'teachers', 'fold_{fold}', 'teacher')
 
 
 def needs_teacher(config: ml_collections.ConfigDict) -> bool:
@@ -95,12 +93,13 @@ def prepare_teachers(config: ml_collections.ConfigDict, run_dir: str) -> None:
   if not needs_teacher(config):
     return
   teacher_config = ml_collections.ConfigDict(config.to_dict())
+  teacher_config.update(target='teacher')
   teacher_config.teacher.artifact = ''
   for fold in fold_indices(config):
-    fold_config = crossval.fold_config(teacher_config, fold)
-    directory = teachers_template(run_dir).format(fold=fold)
-    logger.info('teacher of fold %d: %s', fold, directory)
-    teacher_lib.train(fold_config, directory, data_lib.load(fold_config.data))
+    # The teacher's own run, as `jaxfer train-teacher` makes it: the artifact is WORKDIR/teacher.
+    workdir = os.path.dirname(teachers_template(run_dir).format(fold=fold))
+    logger.info('teacher of fold %d: %s', fold, workdir)
+    train.train_and_evaluate(crossval.fold_config(teacher_config, fold), workdir)
 
 
 def trial_config(config: ml_collections.ConfigDict, values: dict[str, Any], trial_number: int,

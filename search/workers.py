@@ -26,8 +26,10 @@ from search import storage as storage_lib
 
 logger = logging.getLogger('jaxfer.search')
 
-# fail_dead_workers_trials leaves trials younger than this alone (see there).
-DEAD_WORKER_GRACE_S = 30
+# fail_dead_workers_trials leaves trials younger than this alone: a retried trial carries its
+# original's worker until the worker that took it records itself, the first thing the objective
+# does (only the sampler's relative sampling, well under a second, comes before).
+DEAD_WORKER_GRACE_S = 10
 
 
 def worker_alive(worker: str) -> bool | None:
@@ -101,8 +103,9 @@ def open_study(config: ml_collections.ConfigDict, run_dir: str,
                                           search_config.space))
   current = objective_lib.comparable_config(config)
   previous = study.user_attrs.get('run_config')
-  if previous is None:
+  if study.metric_names is None:  # New, or made before studies named their objectives.
     study.set_metric_names([pareto.METRIC_NAMES[name] for name in search_config.objectives])
+  if previous is None:
     study.set_user_attr('run_config', current)
     study.set_user_attr('search_config', current['search'])
     return study

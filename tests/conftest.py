@@ -23,6 +23,14 @@ def pytest_configure(config):
   xla_cache.enable()
 
 
+def pytest_collection_modifyitems(config, items):
+  """Modules with slow (end-to-end) tests first: the two test processes then finish together
+  instead of one starting the longest module last."""
+  del config
+  slow = {item.module.__name__ for item in items if item.get_closest_marker('slow')}
+  items.sort(key=lambda item: item.module.__name__ not in slow)
+
+
 @pytest.fixture(scope='session')
 def data_dir(tmp_path_factory):
   return str(tmp_path_factory.mktemp('tfds'))
@@ -50,9 +58,58 @@ def teacher_dir(tmp_path_factory, data_dir):
   return directory
 
 
+POSTGRES_ADMIN = 'postgresql://postgres@127.0.0.1:5432/test'
+
+
+@pytest.fixture
+def postgres_url():
+  """A PostgreSQL database of the test's own (made here, dropped after); skips without a server.
+
+  The URL carries a password: the server trusts local connections, so it is never checked, and
+  tests can look for it wherever a password must not appear.
+  """
+  psycopg = pytest.importorskip('psycopg')
+  import uuid  # pylint: disable=g-import-not-at-top
+  name = f'jaxfer_test_{uuid.uuid4().hex[:10]}'
+  try:
+    admin = psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=5)
+  except psycopg.OperationalError as error:
+    pytest.skip(f'no PostgreSQL server at {POSTGRES_ADMIN}: {str(error).splitlines()[0]}')
+  with admin:
+    admin.execute(f'CREATE DATABASE {name}')
+  try:
+    yield f'postgresql://postgres:{PASSWORD}@127.0.0.1:5432/{name}'
+  finally:
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+      admin.execute(f'DROP DATABASE IF EXISTS {name} WITH (FORCE)')
+
+
+# The password in `postgres_url`: it must never be found in a log, file, attribute or message.
+PASSWORD = 'pw-4f9c2e7d'
+
+
 def jaxfer_command(*args):
   """The `jaxfer` command line as a user runs it (the installed entry point's module)."""
   return [sys.executable, '-m', 'jaxfer.cli', *args]
+
+
+def start_search_worker(run_dir, data_dir, storage, study, n_trials, *extra):
+  """A `jaxfer-search worker` process on configs/search_test.py, one fold per trial."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  command = search_command('worker', '--config', 'configs/search_test.py', '--run_dir',
+                           str(run_dir), f'--storage={storage}', f'--study={study}',
+                           f'--n_trials={n_trials}', f'--config.data.data_dir={data_dir}',
+                           '--config.search.folds_per_trial=1', *extra)
+  return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True)
+
+
+def finish(processes, timeout=900):
+  """The outputs of `processes` once they have ended, each with status 0."""
+  outputs = [process.communicate(timeout=timeout)[0] for process in processes]
+  for process, output in zip(processes, outputs):
+    assert process.returncode == 0, output[-3000:]
+  return outputs
 
 
 def search_command(*args):

@@ -86,7 +86,29 @@ def test_layout_errors_name_the_folder(tmp_path):
   (root / 'faces').mkdir(parents=True)
   with pytest.raises(FileNotFoundError, match=r'holds none of the class folders anger, contempt'):
     data_lib.prepare_builder(_config(tmp_path, root).data)
+  (root / 'faces').rmdir()
   _mock(root)
   (root / 'fear').mkdir()
   with pytest.raises(FileNotFoundError, match=r'class folder .*fear holds no image files'):
     data_lib.prepare_builder(_config(tmp_path, root).data)
+
+
+def test_a_misnamed_class_folder_is_an_error_naming_it_and_the_class_names(tmp_path):
+  root = _mock(tmp_path / 'CK+48')
+  (root / 'happy').rename(root / 'happiness')
+  with pytest.raises(ValueError, match=r'has the folder\(s\) happiness, which are not class names; '
+                     'expected class folders among neutral, anger, contempt, disgust, fear, happy, '
+                     'sadness, surprise'):
+    data_lib.prepare_builder(_config(tmp_path, root).data)
+
+
+@pytest.mark.skipif(not os.path.isdir(CKPLUS48), reason=f'{CKPLUS48} is absent')
+def test_real_ckplus48_with_happy_renamed_happiness_is_refused_not_shrunk(tmp_path):
+  root = tmp_path / 'CK+48'
+  root.mkdir()
+  for name in os.listdir(CKPLUS48):  # The real folders, one of them under a wrong name.
+    (root / ('happiness' if name == 'happy' else name)).symlink_to(os.path.join(CKPLUS48, name))
+  config = _config(tmp_path, root)
+  with pytest.raises(ValueError, match=r'has the folder\(s\) happiness, which are not class names'):
+    data_lib.prepare_builder(config.data)
+  assert not data_lib.make_builder(config.data).is_prepared()  # No smaller dataset was stored.

@@ -1,15 +1,23 @@
-"""The `jaxfer` command end to end on configs/test.py, as a user runs it."""
+"""The `jaxfer` command as a user runs it: the main commands, and every bad input a user tried.
+
+Bad input must give one line on stderr naming the field, file or path and what was expected,
+exit status 2, no traceback, and create nothing.
+"""
 import json
 import os
 import subprocess
 
+import pytest
+
 from conftest import REPO, jaxfer_command
+from jaxfer import cli
 
 
 def _run(*args):
   return subprocess.run(jaxfer_command(*args), cwd=REPO, capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_distill_then_evaluate_then_train_teacher(data_dir, tmp_path):
   workdir = str(tmp_path / 'run')
   common = ['--config', 'configs/test.py', '--workdir', workdir,
@@ -33,23 +41,116 @@ def test_distill_then_evaluate_then_train_teacher(data_dir, tmp_path):
     evaluation = json.load(f)
   assert evaluation['accuracy'] == result['accuracy'] and evaluation['epochs'] == 3
 
-  # The teacher of that run is finished: train-teacher resumes it at its last epoch.
+  # The teacher of that run is a finished artifact: train-teacher reports it, trains nothing.
   teacher = _run('train-teacher', *common)
   assert teacher.returncode == 0, teacher.stderr
-  assert 'teacher: resumed from the checkpoint of epoch 2' in teacher.stdout
+  assert f'teacher: reusing the trained teacher in {workdir}/teacher' in teacher.stdout
   assert 'teacher epoch' not in teacher.stdout
   with open(os.path.join(workdir, 'result.json')) as f:
     assert json.load(f)['accuracy'] == result['teacher_accuracy']
 
 
-def test_bad_override_is_refused_with_the_field_name(data_dir, tmp_path):
-  bad = _run('distill', '--config', 'configs/test.py', '--workdir', str(tmp_path),
-             f'--config.data.data_dir={data_dir}', '--config.student.pooling=p3')
-  assert bad.returncode == 2
-  assert "config.student.pooling = 'p3' is not allowed; choose one of: v, p1, p2, p12" in bad.stderr
+def _bad_config(tmp_path):
+  path = tmp_path / 'broken.py'
+  path.write_text('def get_config(:\n  return None\n')
+  return str(path)
 
 
-def test_unknown_command_prints_usage():
-  bad = _run('fit', '--config', 'configs/test.py', '--workdir', '/tmp/unused')
-  assert bad.returncode != 0
-  assert 'train-teacher' in bad.stderr and 'distill' in bad.stderr
+def _a_file(tmp_path):
+  path = tmp_path / 'a_file'
+  path.write_text('not a folder')
+  return str(path)
+
+
+def _fill(text, names):
+  """`text` with {tmp}, {broken} and {file} replaced (other braces are the user's own)."""
+  for name, value in names.items():
+    text = text.replace('{' + name + '}', value)
+  return text
+
+
+# (arguments after the command, what the one-line error says); {tmp} is the test's folder.
+BAD_INPUT = {
+    'missing config file': (['--config', 'configs/nope.py'],
+                            '--config configs/nope.py: no such file; expected a Python file '
+                            'with get_config()'),
+    'config with a syntax error': (['--config', '{broken}'], 'broken.py, line 1: '),
+    'unknown override': (['--config', 'configs/test.py', '--config.student.widht=2'],
+                         'configs/test.py has no field config.student.widht; did you mean '
+                         'config.student.width?'),
+    'builder_kwargs.strict on a config that lacks it': (
+        ['--config', 'configs/test.py', '--config.data.builder_kwargs.strict=True'],
+        'configs/test.py has no field config.data.builder_kwargs.strict'),
+    'value of the wrong type': (['--config', 'configs/test.py', '--config.student.width=abc'],
+                                'flag --config.student.width=abc: could not convert string to '
+                                'float'),
+    'value out of range': (['--config', 'configs/test.py', '--config.distill.lam=1.5'],
+                           'config.distill.lam = 1.5 is not allowed; expected a number >= 0 and '
+                           '<= 1'),
+    'unknown schedule': (['--config', 'configs/test.py',
+                          '--config.student.optimizer.schedule=step'],
+                         "config.student.optimizer.schedule = 'step' is not allowed; choose one "
+                         'of: constant, cosine, warmup_cosine'),
+    'teacher artifact with a mistyped placeholder': (
+        ['--config', 'configs/test.py', '--config.teacher.artifact=runs/cv/fold_{folds}/teacher'],
+        "config.teacher.artifact = 'runs/cv/fold_{folds}/teacher' has the placeholder(s) "
+        '{folds}; the only one allowed is {fold}'),
+    'TFDS data directory that is a file': (
+        ['--config', 'configs/test.py', '--config.data.data_dir={file}'],
+        'config.data.data_dir: {file} is a file; expected the folder where TFDS keeps'),
+    'manual_dir that is a file': (['--config', 'configs/ckplus48.py',
+                                   '--config.data.manual_dir={file}'],
+                                  "config.data.manual_dir = '{file}' is a file, not a folder"),
+    'manual_dir that does not exist': (['--config', 'configs/ckplus48.py',
+                                        '--config.data.manual_dir={tmp}/nowhere'],
+                                       "config.data.manual_dir = '{tmp}/nowhere' does not exist"),
+    'unwritable workdir': (['--config', 'configs/test.py', '--workdir', '{file}/run'],
+                           'the work directory (--workdir) {file}/run cannot be used: Not a '
+                           'directory'),
+}
+
+
+@pytest.mark.parametrize('case', list(BAD_INPUT))
+def test_bad_input_is_one_line_exit_2_and_creates_nothing(case, tmp_path, data_dir, capsys):
+  arguments, expected = BAD_INPUT[case]
+  names = {'tmp': str(tmp_path), 'broken': _bad_config(tmp_path), 'file': _a_file(tmp_path)}
+  arguments = [_fill(a, names) for a in arguments]
+  if '--workdir' not in arguments:
+    arguments += ['--workdir', str(tmp_path / 'run')]
+  if not any(a.startswith('--config.data.data_dir') for a in arguments):
+    arguments.append(f'--config.data.data_dir={data_dir}')
+  before = sorted(os.listdir(tmp_path))
+  status = cli.main(['distill', *arguments])
+  err = capsys.readouterr().err
+  assert status == 2
+  assert err.count('\n') == 1 and 'Traceback' not in err, err
+  assert err.startswith('jaxfer distill: error: ')
+  assert _fill(expected, names) in err
+  assert sorted(os.listdir(tmp_path)) == before  # Nothing created.
+
+
+def test_errors_found_while_running_are_one_line_too(data_dir, tmp_path):
+  missing = tmp_path / 'no_teacher'
+  done = _run('distill', '--config', 'configs/test.py', '--workdir', str(tmp_path / 'run'),
+              f'--config.data.data_dir={data_dir}', f'--config.teacher.artifact={missing}')
+  assert done.returncode == 2
+  assert done.stderr.count('\n') == 1 and 'Traceback' not in done.stderr
+  assert (f'jaxfer distill: error: config.teacher.artifact: {missing} does not exist; train the '
+          'teacher first') in done.stderr
+  assert not missing.exists()
+
+
+def test_evaluate_with_a_mistyped_workdir_creates_nothing(data_dir, tmp_path, capsys):
+  workdir = tmp_path / 'mistyped'
+  status = cli.main(['evaluate', '--config', 'configs/test.py', '--workdir', str(workdir),
+                     f'--config.data.data_dir={data_dir}'])
+  assert status == 2
+  assert 'no student checkpoint in' in capsys.readouterr().err
+  assert not workdir.exists()
+
+
+def test_unknown_command_prints_usage(capsys):
+  assert cli.main(['fit', '--config', 'configs/test.py', '--workdir', '/tmp/unused']) == 2
+  err = capsys.readouterr().err
+  assert "expected one command, got ['fit']" in err
+  assert 'train-teacher' in err and 'distill' in err

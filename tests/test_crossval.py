@@ -1,4 +1,4 @@
-"""`jaxfer distill --cv`: a teacher per fold, every image tested once, cached teacher logits."""
+"""`jaxfer distill --cv`: a teacher per fold, every image tested once, fold teachers reused."""
 import csv
 import json
 import os
@@ -7,27 +7,28 @@ import subprocess
 import numpy as np
 import pytest
 
-from conftest import REPO, jaxfer_command
+from conftest import REPO, file_times, jaxfer_command
 from jaxfer import crossval
-from jaxfer import train
+from jaxfer import loop
 
 
 @pytest.fixture(scope='module')
 def cv_run(tmp_path_factory, data_dir):
   """configs/test.py over 2 subject-independent folds of the synthetic training subjects."""
   root = tmp_path_factory.mktemp('cv')
-  workdir, cache = str(root / 'run'), str(root / 'cache')
+  workdir = str(root / 'run')
   args = ['--config', 'configs/test.py', '--workdir', workdir, '--cv',
-          f'--config.data.data_dir={data_dir}', f'--config.cache_dir={cache}',
-          '--config.data.num_folds=2', '--config.student.num_epochs=2']
+          f'--config.data.data_dir={data_dir}', '--config.data.num_folds=2',
+          '--config.student.num_epochs=2']
   done = subprocess.run(jaxfer_command('distill', *args), cwd=REPO, capture_output=True,
                         text=True, timeout=600)
   assert done.returncode == 0, done.stderr[-3000:]
-  return workdir, cache, args, done.stdout
+  return workdir, args, done.stdout
 
 
+@pytest.mark.slow
 def test_cv_tests_every_image_once_and_reports_mean_and_std(cv_run, test_config):
-  workdir, _, _, stdout = cv_run
+  workdir, _, stdout = cv_run
   with open(os.path.join(workdir, 'result.json')) as f:
     result = json.load(f)
   folds = []
@@ -53,6 +54,7 @@ def test_cv_tests_every_image_once_and_reports_mean_and_std(cv_run, test_config)
   assert f'accuracy            {100 * np.mean(accuracies):5.1f}' in stdout
 
 
+@pytest.mark.slow
 def test_cv_trains_a_teacher_per_fold_on_that_folds_training_subjects(cv_run):
   workdir = cv_run[0]
   teachers = []
@@ -63,26 +65,30 @@ def test_cv_trains_a_teacher_per_fold_on_that_folds_training_subjects(cv_run):
     assert os.path.isdir(os.path.join(workdir, f'fold_{fold}', 'teacher', 'checkpoints'))
 
 
-def test_students_of_a_fold_read_the_cached_teacher_logits(cv_run, tmp_path):
-  workdir, cache, args, _ = cv_run
-  entries = sorted(os.listdir(os.path.join(cache, 'teacher_logits')))
-  assert len(entries) == 2  # One per fold.
-  mtimes = [os.path.getmtime(os.path.join(cache, 'teacher_logits', e)) for e in entries]
-  # Another student (other temperature) reusing the fold teachers reads the same two entries.
+@pytest.mark.slow
+def test_students_of_a_fold_read_its_teacher_artifact_without_touching_it(cv_run, tmp_path):
+  workdir, args, _ = cv_run
+  teachers = [os.path.join(workdir, f'fold_{fold}', 'teacher') for fold in range(2)]
+  before = [file_times(teacher) for teacher in teachers]
+  # Another student (other temperature) distilled from the fold teachers of the first run.
   other = [a for a in args if not a.startswith('--workdir') and a != workdir] + [
       '--workdir', str(tmp_path / 'other'), '--config.distill.temperature=2',
-      f'--config.teacher.workdir={workdir}/fold_{{fold}}/teacher']
+      f'--config.teacher.artifact={workdir}/fold_{{fold}}/teacher']
   done = subprocess.run(jaxfer_command('distill', *other), cwd=REPO, capture_output=True,
                         text=True, timeout=600)
   assert done.returncode == 0, done.stderr[-3000:]
-  assert sorted(os.listdir(os.path.join(cache, 'teacher_logits'))) == entries
-  assert [os.path.getmtime(os.path.join(cache, 'teacher_logits', e)) for e in entries] == mtimes
-  assert done.stdout.count('teacher logits: read from the cache') == 2
+  assert [file_times(teacher) for teacher in teachers] == before
+  for teacher in teachers:
+    assert f'teacher: logits read from the artifact {teacher}' in done.stdout
+  assert 'teacher epoch' not in done.stdout
   assert not os.path.exists(tmp_path / 'other' / 'fold_0' / 'teacher')
+  for fold, teacher in enumerate(teachers):
+    with open(tmp_path / 'other' / f'fold_{fold}' / 'result.json') as f:
+      assert json.load(f)['teacher_artifact'] == teacher
 
 
 def test_summarize_pools_confusions_and_per_class_accuracy():
-  results = [train.Result(target='student', accuracy=a, per_class_accuracy={},
+  results = [loop.Result(target='student', accuracy=a, per_class_accuracy={},
                           confusion_matrix=m, params=1, size_bytes=4, epochs=1, train_seconds=0,
                           workdir='', checkpoint_dir='', teacher_accuracy=t)
              for a, m, t in [(0.75, [[3, 1], [0, 0]], 0.9), (0.5, [[0, 0], [1, 1]], 0.7)]]

@@ -1,10 +1,16 @@
 """Parameter counts pinned to the original MicroExpNet family; implementations agree."""
+import functools
+import importlib
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from conftest import REPO
 from jaxfer import models
+from jaxfer.models import student as student_lib
 
 # (pooling, size name) -> parameters at 84x84x1 with 8 classes, from the original code's candidates.
 PINNED = {
@@ -56,14 +62,16 @@ def test_matmul_convolution_equals_xla_convolution(pooling, size):
 def test_teacher_batch_norm_statistics_update_in_training_only():
   teacher = models.ResNetSmall(stage_features=(8, 16))
   images = jax.random.uniform(jax.random.key(1), (4, 48, 48, 1))
-  variables = teacher.init(jax.random.key(0), images)
-  _, updates = teacher.apply(variables, images, train=True, mutable=['batch_stats'])
+  variables = jax.jit(teacher.init)(jax.random.key(0), images)
+  _, updates = jax.jit(functools.partial(teacher.apply, train=True, mutable=['batch_stats']))(
+      variables, images)
   before = jax.tree.leaves(variables['batch_stats'])
   after = jax.tree.leaves(updates['batch_stats'])
   assert any(not np.allclose(a, b) for a, b in zip(before, after))
   # Inference uses the running statistics: the output does not depend on the rest of the batch.
-  alone = teacher.apply(variables, images[:1])
-  together = teacher.apply(variables, images)[:1]
+  infer = jax.jit(teacher.apply)
+  alone = infer(variables, images[:1])
+  together = infer(variables, images)[:1]
   np.testing.assert_allclose(alone, together, atol=1e-5)
 
 
@@ -88,3 +96,43 @@ def test_fast_convolution_gradients_equal_xla_gradients(pooling):
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-4),
                params_fast, params_xla)
   np.testing.assert_allclose(images_fast, images_xla, atol=1e-6, rtol=1e-4)
+
+
+SHIPPED_CONFIGS = sorted(name[:-3] for name in os.listdir(os.path.join(REPO, 'configs'))
+                         if name.endswith('.py') and name != '__init__.py')
+
+
+@pytest.mark.parametrize('config_name', SHIPPED_CONFIGS)
+@pytest.mark.parametrize('teacher', sorted(models.TEACHERS))
+def test_every_teacher_is_selectable_from_every_shipped_config(config_name, teacher):
+  config = importlib.import_module(f'configs.{config_name}').get_config()
+  config.teacher.model = teacher
+  config.data.manual_dir = ''  # Not the dataset's folder: this checks the teacher settings only.
+  models.check_teacher_settings(config.teacher)
+  model = models.make_teacher(config.teacher, 8)
+  size = config.data.image_size
+  shapes = jax.eval_shape(lambda: model.apply(
+      model.init(jax.random.key(0), jnp.zeros((1, size, size, 1))),
+      jnp.zeros((2, size, size, 1))))
+  assert shapes.shape == (2, 8)
+
+
+def test_unknown_teacher_settings_name_the_setting_and_what_is_accepted():
+  import ml_collections
+  config = ml_collections.ConfigDict({'model': 'resnet_small',
+                                      'resnet_small': {'stage_features': (8,), 'depth': 3}})
+  with pytest.raises(ValueError, match=r'config.teacher.resnet_small has the unknown setting\(s\) '
+                     'depth; resnet_small accepts: stage_features'):
+    models.check_teacher_settings(config)
+
+
+def test_the_convolution_follows_the_backend(monkeypatch):
+  images = jax.random.uniform(jax.random.key(1), (2, 84, 84, 1))
+  variables = models.MicroExpNet().init(jax.random.key(0), images)
+  on_cpu = models.MicroExpNet().apply(variables, images)
+  assert jax.default_backend() != 'cpu' or models.resolve_conv_impl('auto') == 'matmul'
+  monkeypatch.setattr(student_lib.jax, 'default_backend', lambda: 'gpu')
+  assert models.resolve_conv_impl('auto') == 'xla'
+  assert models.resolve_conv_impl('matmul') == 'matmul'  # An explicit choice stays.
+  # Same parameters either way, and the same logits within float tolerance.
+  np.testing.assert_allclose(models.MicroExpNet().apply(variables, images), on_cpu, atol=1e-5)

@@ -5,7 +5,6 @@ import cv2
 import numpy as np
 import pytest
 
-from jaxfer import teacher_cache
 from jaxfer.data import folds
 from jaxfer.data import preprocess
 
@@ -143,45 +142,6 @@ def test_haar_face_crop_finds_the_face_in_a_larger_frame():
   assert preprocess.detect_face(np.full((320, 400), 128, np.uint8)) is None
 
 
-def test_teacher_cache_computes_once_then_reads(tmp_path):
-  calls = []
-
-  def compute():
-    calls.append(1)
-    return np.arange(12, dtype=np.float32).reshape(6, 2)
-
-  key = teacher_cache.cache_key({'fold': 0}, {'model': 'resnet_small'}, 'abc')
-  first = teacher_cache.load_or_compute(str(tmp_path), key, 6, compute, {})
-  second = teacher_cache.load_or_compute(str(tmp_path), key, 6, compute, {})
-  np.testing.assert_array_equal(first, second)
-  assert len(calls) == 1
-  assert key != teacher_cache.cache_key({'fold': 1}, {'model': 'resnet_small'}, 'abc')
-  assert key != teacher_cache.cache_key({'fold': 0}, {'model': 'resnet_small'}, 'abd')
-
-
-def test_teacher_cache_rebuilds_corrupt_and_stale_entries(tmp_path):
-  calls = []
-
-  def compute():
-    calls.append(1)
-    return np.full((6, 2), len(calls), np.float32)
-
-  key = teacher_cache.cache_key({'fold': 0}, {}, 'abc')
-  teacher_cache.load_or_compute(str(tmp_path), key, 6, compute, {})
-  path = tmp_path / 'teacher_logits' / f'{key}.npz'
-  path.write_bytes(path.read_bytes()[:100])  # Truncated: unreadable.
-  assert teacher_cache.load_or_compute(str(tmp_path), key, 6, compute, {})[0, 0] == 2
-  # Same key, but the logits inside were altered: the checksum no longer matches.
-  with np.load(path) as entry:
-    fields = dict(entry)
-  fields['logits'] = fields['logits'] + 1
-  np.savez(path, **fields)
-  assert teacher_cache.load_or_compute(str(tmp_path), key, 6, compute, {})[0, 0] == 3
-  # An entry for another number of training images is stale.
-  assert teacher_cache.load(str(tmp_path), key, 7) is None
-  assert len(calls) == 3
-
-
 @pytest.mark.parametrize('field, value, message', [
     ('data.crops', 'paper9', "config.data.crops = 'paper9' is not allowed; choose one of: none, "
                              'paper8'),
@@ -206,7 +166,7 @@ def test_missing_manual_dir_names_it_and_where_the_data_comes_from(test_config, 
   with pytest.raises(FileNotFoundError, match=r"manual_dir = '.*CK\+48' does not exist.*Kaggle"):
     data_lib.load(test_config.data)
   (tmp_path / 'CK+48').mkdir()
-  with pytest.raises(FileNotFoundError, match='is empty'):
+  with pytest.raises(FileNotFoundError, match='is an empty folder'):
     data_lib.load(test_config.data)
   test_config.data.manual_dir = ''
   with pytest.raises(ValueError, match='config.data.manual_dir is empty; set it'):

@@ -1,12 +1,17 @@
 """Report data of a study built from fixed trials: front, knee, hypervolume history, tables."""
 import csv
+import re
+import shutil
+import subprocess
 
 import numpy as np
 import optuna
+import PIL.Image
 import pytest
 
 import search
-from search import _report
+from search import pareto
+from search import report
 
 # (accuracy, size_bytes, temperature, width) of completed trials, then one pruned trial.
 POINTS = [(0.60, 50_000, 2.0, 0.5), (0.80, 260_000, 8.0, 1.0), (0.70, 300_000, 4.0, 1.2),
@@ -30,31 +35,44 @@ def _trials():
   return study.trials
 
 
+# Matplotlib's tab:blue, tab:red and tab:orange, as the plots use them.
+BLUE, RED, ORANGE = (0x1f, 0x77, 0xb4), (0xd6, 0x27, 0x28), (0xff, 0x7f, 0x0e)
+
+
+def _image(path):
+  return np.asarray(PIL.Image.open(path).convert('RGB')).astype(int)
+
+
+def _pixels_of(image, colour, tolerance=12):
+  """How many pixels of `image` have `colour` (within `tolerance` on every channel)."""
+  return int(np.sum(np.all(np.abs(image - np.array(colour)) <= tolerance, axis=-1)))
+
+
 def test_front_info_marks_the_front_and_its_knee():
-  info = _report.front_info(_trials())
+  info = pareto.front_info(_trials())
   assert info.numbers == [0, 1, 3, 4, 5]
   assert info.on_front.tolist() == [True, True, False, True, True]  # (0.70, 300k) is dominated.
-  assert info.knee == search.knee_index([p[:2] for p in POINTS], _report.ACC_SIZE)
+  assert info.knee == search.knee_index([p[:2] for p in POINTS], pareto.ACCURACY_SIZE)
   assert info.labels[1] == 'T=8 w=1.00'
 
 
 def test_hypervolume_history_grows_to_the_hypervolume_of_all_trials():
   trials = _trials()
-  reference = _report.reference_point(1_100_000)
-  history = _report.hypervolume_history(trials, reference)
+  reference = pareto.reference_point(1_100_000)
+  history = pareto.hypervolume_history(trials, reference)
   assert len(history) == 6 and all(np.diff(history) >= 0)  # 5 completed, 1 pruned; not the failed.
   assert history[0] == pytest.approx(0.60 * (1_100_000 - 50_000))
-  final = search.hypervolume_2d([p[:2] for p in POINTS], reference, _report.ACC_SIZE)
+  final = search.hypervolume_2d([p[:2] for p in POINTS], reference, pareto.ACCURACY_SIZE)
   assert history[-1] == pytest.approx(final)
 
 
 def test_tables_hold_every_trial_and_the_front(tmp_path):
   trials = _trials()
-  rows = _report.trial_rows(trials, ('accuracy', 'size'))
+  rows = report.trial_rows(trials, ('accuracy', 'size'))
   assert [r['state'] for r in rows] == ['complete'] * 2 + ['failed'] + ['complete'] * 3 + ['pruned']
   assert rows[6]['pruned_reason'] == 'cannot reach the front' and rows[6]['accuracy'] == ''
   assert [r['on_front'] for r in rows] == [True, True, False, False, True, True, False]
-  _report.write_pareto_csv(str(tmp_path / 'pareto.csv'), _report.front_info(trials), trials)
+  report.write_pareto_csv(str(tmp_path / 'pareto.csv'), pareto.front_info(trials), trials)
   with open(tmp_path / 'pareto.csv') as f:
     front = list(csv.DictReader(f))
   assert [int(r['size_bytes']) for r in front] == [50_000, 120_000, 260_000, 1_000_000]
@@ -70,16 +88,71 @@ def test_write_report_writes_every_file_and_compares_with_the_grid(tmp_path):
   grid = optuna.create_study(directions=['maximize', 'minimize'], study_name='grid')
   grid.add_trials([optuna.trial.create_trial(values=[0.5, 260_000], params={}, distributions={}),
                    optuna.trial.create_trial(values=[0.7, 900_000], params={}, distributions={})])
-  paths = _report.write_report(study, str(tmp_path), 1_100_000, baseline=grid)
-  for name in ('trials.csv', 'pareto.csv', 'pareto.png', 'pareto.html', 'hypervolume.png',
-               'report.md'):
-    assert (tmp_path / name).stat().st_size > 0, name
+  paths = report.write_report(study, str(tmp_path), 1_100_000, baseline=grid)
+  assert set(paths) == {'trials.csv', 'pareto.csv', 'pareto.png', 'pareto.html',
+                        'hypervolume.png', 'importances.png', 'report.md'}
+  # The figures draw what they should: the front in blue, its knee circled in red, the grid's
+  # front dashed in orange; the hypervolume curves of both studies.
+  front = _image(tmp_path / 'pareto.png')
+  assert front.shape[:2] == (540, 840)
+  assert _pixels_of(front, BLUE) > 100 and _pixels_of(front, RED) > 20
+  assert _pixels_of(front, ORANGE, tolerance=50) > 100  # A thin dashed line: anti-aliased.
+  curves = _image(tmp_path / 'hypervolume.png')
+  assert _pixels_of(curves, BLUE) > 100 and _pixels_of(curves, ORANGE, tolerance=50) > 100
   text = (tmp_path / 'report.md').read_text()
   grid_final = search.hypervolume_2d([(0.5, 260_000), (0.7, 900_000)], (0, 1_100_000),
-                                     _report.ACC_SIZE)
+                                     pareto.ACCURACY_SIZE)
   assert f'The grid (paper) baseline reached {grid_final:.6g} after 2 trials' in text
   # The first trial (0.60 at 50 kB) alone already beats the grid's hypervolume.
   assert 'reached the grid\'s final hypervolume after 1 trials' in text
   assert '| 4 | 75.00 | 120,000 | T=8 w=0.70 |' in text
   assert 'grid (paper) front' in (tmp_path / 'pareto.html').read_text()
   assert paths['report.md'] == str(tmp_path / 'report.md')
+
+
+def test_a_study_without_completed_trials_gets_a_report_that_says_so(tmp_path):
+  study = optuna.create_study(directions=['maximize', 'minimize'], study_name='empty')
+  study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, params={},
+                                            distributions={}))
+  paths = report.write_report(study, str(tmp_path), 1_100_000)
+  assert set(paths) == {'trials.csv', 'report.md'}
+  text = (tmp_path / 'report.md').read_text()
+  assert '1 trials: 1 failed.' in text and 'No trial has completed yet' in text
+  assert not (tmp_path / 'pareto.png').exists()
+
+
+def test_importances_explain_accuracy_by_the_parameter_that_drives_it():
+  # Accuracy follows temperature exactly and ignores width: fANOVA must say so (Optuna 5's
+  # default evaluator ranks what makes a target low, the wrong way round for accuracy).
+  rng = np.random.default_rng(0)
+  distributions = {'temperature': optuna.distributions.FloatDistribution(1, 64),
+                   'width': optuna.distributions.FloatDistribution(0.5, 4)}
+  study = optuna.create_study(directions=['maximize', 'minimize'])
+  for temperature, width in rng.uniform([1, 0.5], [64, 4], size=(20, 2)):
+    study.add_trial(optuna.trial.create_trial(
+        values=[temperature / 64, 1000.0], params={'temperature': temperature, 'width': width},
+        distributions=distributions))
+  weights = report.importances(study)
+  assert weights['temperature'] > 0.9 > 0.1 > weights['width']
+
+
+CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason='no chromium on PATH (Debian: apt install chromium)')
+def test_pareto_html_draws_every_trial_in_a_browser_without_network(tmp_path):
+  study = optuna.create_study(directions=['maximize', 'minimize'], study_name='toy')
+  study.add_trials([t for t in _trials() if t.state == optuna.trial.TrialState.COMPLETE])
+  report.write_report(study, str(tmp_path), 1_100_000)
+  page = tmp_path / 'pareto.html'
+  assert not re.search(r'<script[^>]+src="https?:', page.read_text())  # Nothing to download.
+  # Any request the page makes goes to a proxy that does not exist, as on an offline node.
+  done = subprocess.run(
+      [CHROMIUM, '--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
+       '--disable-background-networking', '--disable-component-update', '--disable-sync',
+       '--proxy-server=127.0.0.1:9', f'--user-data-dir={tmp_path / "profile"}',
+       '--virtual-time-budget=10000', '--dump-dom', page.as_uri()],
+      capture_output=True, text=True, timeout=180)
+  assert done.returncode == 0, done.stderr[-2000:]
+  assert 'class="main-svg"' in done.stdout  # Plotly ran and drew the figure.
+  assert done.stdout.count('class="point"') == len(POINTS)  # One marker per completed trial.

@@ -7,7 +7,7 @@ import pytest
 import search
 from configs import default
 from jaxfer import models
-from search import _space
+from search import space as space_lib
 
 SPACE = {'temperature': {'low': 1.0, 'high': 64.0, 'log': True},
          'width': {'low': 0.5, 'high': 4.0, 'log': True},
@@ -20,7 +20,7 @@ def _study(sampler, space, n_trials):
   study = optuna.create_study(directions=DIRECTIONS, sampler=sampler)
 
   def objective(trial):
-    values = _space.suggest(trial, space)
+    values = space_lib.suggest(trial, space)
     size = models.SIZES[values['size']] if 'size' in values else values['width']
     return values['temperature'] / 64, size
 
@@ -30,7 +30,7 @@ def _study(sampler, space, n_trials):
 
 def test_grid_paper_runs_exactly_the_28_paper_points():
   sampler = search.make_sampler('grid-paper', seed=0, space=SPACE)
-  study = _study(sampler, _space.paper_grid(SPACE), n_trials=40)  # The grid stops at 28.
+  study = _study(sampler, space_lib.paper_grid(SPACE), n_trials=40)  # The grid stops at 28.
   points = sorted((t.params['temperature'], t.params['size']) for t in study.trials)
   assert len(points) == 28 == len(set(points))
   assert set(points) == {(t, s) for t in (1, 2, 4, 8, 16, 32, 64) for s in ('M', 'S', 'XS', 'XXS')}
@@ -41,7 +41,7 @@ def test_grid_paper_workers_asking_at_once_take_different_points():
   # trial follows from its number, so no point is taken twice. (After the 28th, GridSampler
   # stops the study, which only works inside optimize: 26 trials here.)
   storage = optuna.storages.InMemoryStorage()
-  grid = _space.paper_grid(SPACE)
+  grid = space_lib.paper_grid(SPACE)
   workers = [optuna.create_study(study_name='grid', storage=storage, directions=DIRECTIONS,
                                  load_if_exists=True,
                                  sampler=search.TrialSeededSampler('grid-paper', 0, SPACE))
@@ -49,14 +49,14 @@ def test_grid_paper_workers_asking_at_once_take_different_points():
   for _ in range(13):
     trials = [worker.ask() for worker in workers]
     for worker, trial in zip(workers, trials):
-      _space.suggest(trial, grid)
+      space_lib.suggest(trial, grid)
       worker.tell(trial, [0.5, 1.0])
   points = {(t.params['temperature'], t.params['size']) for t in workers[0].trials}
   assert len(points) == 26
 
 
 def test_paper_grid_fixes_width_and_keeps_fixed_values():
-  grid = _space.paper_grid(SPACE)
+  grid = space_lib.paper_grid(SPACE)
   assert grid['width'] == 1.0 and grid['pooling'] == 'p12' and 'lam' not in grid
 
 
@@ -84,10 +84,10 @@ def test_trial_seeded_sampler_gives_concurrent_trials_other_points(name):
              for _ in range(2)]
   for _ in range(5):  # Past TPE's 4 random start-up trials.
     trial = workers[0].ask()
-    values = _space.suggest(trial, SPACE)
+    values = space_lib.suggest(trial, SPACE)
     workers[0].tell(trial, [values['temperature'] / 64, values['width']])
   first, second = workers[0].ask(), workers[1].ask()
-  assert _space.suggest(first, SPACE) != _space.suggest(second, SPACE)
+  assert space_lib.suggest(first, SPACE) != space_lib.suggest(second, SPACE)
 
 
 def test_trial_seeded_sampler_repeats_a_study_and_resumes_it_identically():
@@ -95,7 +95,7 @@ def test_trial_seeded_sampler_repeats_a_study_and_resumes_it_identically():
     study = study or optuna.create_study(directions=DIRECTIONS, sampler=sampler)
     for _ in range(n_trials):
       trial = study.ask()
-      values = _space.suggest(trial, SPACE)
+      values = space_lib.suggest(trial, SPACE)
       study.tell(trial, [values['temperature'] / 64, values['width']])
     return study
 
@@ -148,7 +148,7 @@ def test_size_aware_follows_the_best_accuracy_for_its_size():
 
 def test_apply_sets_the_run_config_fields():
   config = default.get_config()
-  run = _space.apply(config, {'temperature': 3.5, 'size': 'S', 'width': 1.0, 'pooling': 'v',
+  run = space_lib.apply(config, {'temperature': 3.5, 'size': 'S', 'width': 1.0, 'pooling': 'v',
                               'lam': 0.25, 'learning_rate': 1e-4})
   assert (run.distill.temperature, run.student.squeeze, run.student.pooling) == (3.5, 4.0, 'v')
   assert (run.distill.lam, run.student.optimizer.learning_rate) == (0.25, 1e-4)
@@ -164,7 +164,7 @@ def test_apply_sets_the_run_config_fields():
 ])
 def test_bad_spaces_name_the_parameter(space, message):
   with pytest.raises(ValueError, match=message):
-    _space.check(ml_collections.ConfigDict(space))
+    space_lib.check(ml_collections.ConfigDict(space))
 
 
 def test_unknown_sampler_names_the_choices():

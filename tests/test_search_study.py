@@ -1,9 +1,9 @@
 """A tiny study end to end: real trainings, real SQLite storage, resumption and pruning maths."""
 import csv
 import json
+import logging
 import os
 import subprocess
-import sys
 
 import flax.serialization
 import jax
@@ -11,10 +11,26 @@ import numpy as np
 import optuna
 import pytest
 
-from conftest import REPO
+from conftest import REPO, file_times, search_command
 from configs import search_test
-from search import _study
+from jaxfer.models import measure
 from search import cli
+from search import export
+from search import objective
+from search import pareto
+from search import storage
+from search import workers
+
+
+class _Lines(logging.Handler):
+  """Collects the messages logged while it is attached."""
+
+  def __init__(self):
+    super().__init__()
+    self.lines = []
+
+  def emit(self, record):
+    self.lines.append(record.getMessage())
 
 
 @pytest.fixture(scope='module')
@@ -22,17 +38,23 @@ def study_run(tmp_path_factory, data_dir):
   run_dir = str(tmp_path_factory.mktemp('search'))
   config = search_test.get_config()
   config.data.data_dir = data_dir
-  config.cache_dir = os.path.join(run_dir, 'cache')
-  study = _study.run_study(config, run_dir)
-  return config, run_dir, study
+  lines = _Lines()
+  logging.getLogger('jaxfer').addHandler(lines)
+  logging.getLogger('jaxfer').setLevel(logging.INFO)
+  try:
+    study = workers.run_study(config, run_dir)
+  finally:
+    logging.getLogger('jaxfer').removeHandler(lines)
+  return config, run_dir, study, lines.lines
 
 
+@pytest.mark.slow
 def test_a_study_finishes_its_trials_with_their_records(study_run):
-  config, run_dir, study = study_run
-  trials = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,
-                                    optuna.trial.TrialState.PRUNED))
+  config, run_dir, study, _ = study_run
+  trials = study.get_trials(states=pareto.FINISHED)
   assert [t.number for t in trials] == [0, 1, 2]
   assert os.path.exists(os.path.join(run_dir, 'study.db'))
+  assert study.metric_names == ['accuracy', 'size_bytes']  # For optuna-dashboard.
   for trial in trials:
     recorded = trial.user_attrs['config']
     assert recorded['distill']['temperature'] == pytest.approx(trial.params['temperature'])
@@ -43,16 +65,32 @@ def test_a_study_finishes_its_trials_with_their_records(study_run):
     accuracies = trial.user_attrs['fold_accuracies']
     assert len(accuracies) == 2
     assert trial.values[0] == pytest.approx(sum(accuracies) / 2)
-  # Each fold's teacher is trained once and shared by every trial.
-  teachers = os.path.join(run_dir, 'teachers')
-  assert sorted(d for d in os.listdir(teachers) if os.path.isdir(os.path.join(teachers, d))) == [
-      'fold_0', 'fold_1']
-  assert len(os.listdir(os.path.join(run_dir, 'cache', 'teacher_logits'))) == 2
+  assert study.user_attrs['run_config']['student'] == json.loads(config.student.to_json())
 
 
+@pytest.mark.slow
+def test_each_fold_teacher_is_trained_once_before_the_trials_and_only_read_by_them(study_run):
+  _, run_dir, study, lines = study_run
+  teachers = {fold: os.path.join(run_dir, 'teachers', f'fold_{fold}', 'teacher')
+              for fold in (0, 1)}
+  # Trained once each: one first epoch per fold in the whole study's log.
+  assert sum(line.startswith('teacher epoch   1/') for line in lines) == 2
+  first_trial = min(t.datetime_start for t in study.trials).timestamp()
+  for fold, directory in teachers.items():
+    manifest = json.loads(open(os.path.join(directory, 'artifact.json')).read())
+    assert max(file_times(directory).values()) / 1e9 < first_trial  # Untouched by the trials.
+    for trial in study.trials:
+      fold_dir = os.path.join(trial.user_attrs['trial_dir'], f'fold_{fold}')
+      result = json.loads(open(os.path.join(fold_dir, 'result.json')).read())
+      assert result['teacher_artifact'] == directory
+      assert result['teacher_logits_sha256'] == manifest['logits_sha256']
+      assert not os.path.exists(os.path.join(fold_dir, 'teacher'))
+
+
+@pytest.mark.slow
 def test_the_same_config_and_seed_give_the_same_trials(study_run, tmp_path):
-  config, _, study = study_run
-  again = _study.run_study(config, str(tmp_path), n_trials=3)  # A new run directory.
+  config, _, study, _ = study_run
+  again = workers.run_study(config, str(tmp_path), n_trials=3)  # A new run directory.
   first = [(t.params, t.state, t.values, t.user_attrs['config']['student']['seed'])
            for t in sorted(study.trials, key=lambda t: t.number)[:3]]
   second = [(t.params, t.state, t.values, t.user_attrs['config']['student']['seed'])
@@ -61,11 +99,12 @@ def test_the_same_config_and_seed_give_the_same_trials(study_run, tmp_path):
   assert len({seed for *_, seed in first}) == 3  # Every trial's student has its own seed.
 
 
+@pytest.mark.slow
 def test_studies_sharing_a_run_directory_keep_their_trials_apart(study_run):
-  config, run_dir, study = study_run
+  config, run_dir, study, _ = study_run
   other = config.copy_and_resolve_references()
   other.search.update(study_name='other', seed=5, folds_per_trial=1)
-  trial = _study.run_study(other, run_dir, n_trials=1).trials[0]
+  trial = workers.run_study(other, run_dir, n_trials=1).trials[0]
   # Its trial 0 has other parameters than the first study's trial 0, in its own directory.
   assert trial.state == optuna.trial.TrialState.COMPLETE
   assert trial.params != study.trials[0].params
@@ -74,26 +113,51 @@ def test_studies_sharing_a_run_directory_keep_their_trials_apart(study_run):
                                                                  'trial_0000')
 
 
+@pytest.mark.slow
 def test_running_again_resumes_and_continues_the_numbering(study_run):
-  config, run_dir, _ = study_run
-  study = _study.run_study(config, run_dir, n_trials=4)
+  config, run_dir, _, _ = study_run
+  study = workers.run_study(config, run_dir, n_trials=4)
   assert [t.number for t in study.trials] == [0, 1, 2, 3]
-  config.search.seed = 99
-  with pytest.raises(ValueError, match=r'other search settings \(config.search.seed differ'):
-    _study.run_study(config, run_dir, n_trials=4)
+
+
+@pytest.mark.parametrize('field,value', [('search.seed', 99), ('student.num_epochs', 1),
+                                         ('distill.loss', 'hinton'),
+                                         ('teacher.num_epochs', 3)])
+@pytest.mark.slow
+def test_resuming_with_other_settings_is_refused_naming_them(study_run, field, value):
+  config, run_dir, _, _ = study_run
+  changed = config.copy_and_resolve_references()
+  section, name = field.split('.')
+  changed[section][name] = value
+  before = len(optuna.load_study(study_name='test', storage=storage.storage_url('', run_dir))
+               .trials)
+  with pytest.raises(ValueError, match=rf'started with another run config \(config\.{field} '
+                     r'differ\); its trials would not compare'):
+    workers.run_study(changed, run_dir, n_trials=10)
+  after = optuna.load_study(study_name='test', storage=storage.storage_url('', run_dir)).trials
+  assert len(after) == before  # No trial was added.
+
+
+@pytest.mark.slow
+def test_where_things_are_and_how_many_trials_may_change_on_resume(study_run, tmp_path):
+  config, run_dir, _, _ = study_run
+  moved = config.copy_and_resolve_references()
+  moved.search.n_trials = 4  # Already reached by the test above, or reached here.
+  moved.data.manual_dir = str(tmp_path)  # Unused by synthetic faces; a path, not a setting.
+  assert workers.open_study(moved, run_dir).study_name == 'test'
 
 
 def test_size_pruning_rule():
   front = [(0.9, 1000.0), (0.7, 200.0)]
   # A trial of 500 bytes that can still reach 0.8 is beaten by nothing at or below its size.
-  assert _study.dominated_at_best(0.8, 500.0, front) is None
-  assert _study.dominated_at_best(0.65, 500.0, front) == (0.7, 200.0)
-  assert _study.dominated_at_best(0.95, 5000.0, front) is None
+  assert objective.dominated_at_best(0.8, 500.0, front) is None
+  assert objective.dominated_at_best(0.65, 500.0, front) == (0.7, 200.0)
+  assert objective.dominated_at_best(0.95, 5000.0, front) is None
 
 
 def test_reachable_accuracy_counts_every_remaining_fold_as_perfect():
-  assert _study.reachable_accuracy([0.5], 4) == pytest.approx((0.5 + 3) / 4)
-  assert _study.reachable_accuracy([0.5, 0.7], 2) == pytest.approx(0.6)
+  assert objective.reachable_accuracy([0.5], 4) == pytest.approx((0.5 + 3) / 4)
+  assert objective.reachable_accuracy([0.5, 0.7], 2) == pytest.approx(0.6)
 
 
 def test_replay_pruning_stops_trials_that_a_smaller_completed_trial_beats():
@@ -104,15 +168,7 @@ def test_replay_pruning_stops_trials_that_a_smaller_completed_trial_beats():
       (300.0, [0.8, 0.9, 0.9]),  # Reachable after 1 fold 0.933, after 2 0.9 >= 0.9: pruned.
       (400.0, [1.0, 1.0, 0.2]),  # Reachable 1.0 until the last fold: runs every fold.
   ]
-  assert _study.replay_pruning(trials) == [3, 1, 3, 2, 3]
-
-
-def test_passwords_never_show():
-  url = 'postgresql://alice:s3cret@db.example:5432/studies'
-  assert _study.redact(url) == 'postgresql://alice:***@db.example:5432/studies'
-  with pytest.raises(ValueError) as error:
-    _study.make_storage('postgresql://alice:s3cret@127.0.0.1:1/none', '.')
-  assert 's3cret' not in str(error.value) and 'alice:***@' in str(error.value)
+  assert objective.replay_pruning(trials) == [3, 1, 3, 2, 3]
 
 
 def test_read_config_applies_overrides_not_on_the_command_line():
@@ -122,27 +178,26 @@ def test_read_config_applies_overrides_not_on_the_command_line():
   assert (config.search.sampler, config.student.width) == ('random', 0.75)
 
 
-def _search_command(*args):
-  return [sys.executable, '-m', 'search.cli', *args]
-
-
+@pytest.mark.slow
 def test_report_and_export_best_from_the_command_line(study_run, tmp_path):
-  config, run_dir, study = study_run
+  config, run_dir, study, _ = study_run
   common = ['--config', 'configs/search_test.py', '--run_dir', run_dir,
-            f'--config.data.data_dir={config.data.data_dir}',
-            f'--config.cache_dir={config.cache_dir}']
-  done = subprocess.run(_search_command('report', *common), cwd=REPO, capture_output=True,
+            f'--config.data.data_dir={config.data.data_dir}']
+  done = subprocess.run(search_command('report', *common), cwd=REPO, capture_output=True,
                         text=True, timeout=300)
   assert done.returncode == 0, done.stderr[-3000:]
-  for name in ('trials.csv', 'pareto.csv', 'pareto.png', 'pareto.html', 'hypervolume.png',
-               'report.md'):
-    assert os.path.getsize(os.path.join(run_dir, name)) > 0, name
+  study = optuna.load_study(study_name='test', storage=storage.storage_url('', run_dir))
   with open(os.path.join(run_dir, 'trials.csv')) as f:
-    assert len(list(csv.DictReader(f))) == len(study.trials)
-  best = _study.pick(optuna.load_study(study_name='test', storage=_study.storage_url('', run_dir)),
-                     knee=True)
-  done = subprocess.run(_search_command('export-best', *common, '--knee', '--out',
-                                        str(tmp_path / 'best')),
+    rows = list(csv.DictReader(f))
+  assert [int(r['number']) for r in rows] == [t.number for t in study.trials]
+  assert [float(r['accuracy']) for r in rows] == [t.values[0] for t in study.trials]
+  with open(os.path.join(run_dir, 'pareto.csv')) as f:
+    front = [int(r['number']) for r in csv.DictReader(f)]
+  assert front == sorted((t.number for t in study.best_trials),
+                         key=lambda n: study.trials[n].values[1])
+  best = export.pick(study, knee=True)
+  done = subprocess.run(search_command('export-best', *common, '--knee', '--out',
+                                       str(tmp_path / 'best')),
                         cwd=REPO, capture_output=True, text=True, timeout=300)
   assert done.returncode == 0, done.stderr[-3000:]
   with open(tmp_path / 'best' / 'result.json') as f:
@@ -151,23 +206,23 @@ def test_report_and_export_best_from_the_command_line(study_run, tmp_path):
   with open(tmp_path / 'best' / 'params.msgpack', 'rb') as f:
     params = flax.serialization.msgpack_restore(f.read())
   assert 4 * sum(np.size(x) for x in jax.tree.leaves(params)) == best.values[1]
-  done = subprocess.run(_search_command('export-best', *common, '--max_size=10', '--out',
-                                        str(tmp_path / 'none')),
+  done = subprocess.run(search_command('export-best', *common, '--max_size=10', '--out',
+                                       str(tmp_path / 'none')),
                         cwd=REPO, capture_output=True, text=True, timeout=300)
   assert done.returncode == 2 and 'no front trial is at most 10 bytes; the front:' in done.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('prune', [True, False])
 def test_a_trial_that_cannot_reach_the_front_is_pruned_after_its_first_fold(tmp_path, data_dir,
                                                                              prune):
   config = search_test.get_config()
   config.data.data_dir = data_dir
-  config.cache_dir = str(tmp_path / 'cache')
   config.search.prune = prune
-  study = _study.open_study(config, str(tmp_path))
+  study = workers.open_study(config, str(tmp_path))
   # A front point no real student can beat: 100% accuracy at 4 bytes.
   study.add_trial(optuna.trial.create_trial(values=[1.0, 4.0], params={}, distributions={}))
-  study = _study.run_study(config, str(tmp_path), n_trials=2)
+  study = workers.run_study(config, str(tmp_path), n_trials=2)
   trial = study.trials[1]
   folds_trained = len(os.listdir(tmp_path / 'trials' / 'test' / 'trial_0001'))
   if prune:
@@ -178,11 +233,13 @@ def test_a_trial_that_cannot_reach_the_front_is_pruned_after_its_first_fold(tmp_
     assert trial.state == optuna.trial.TrialState.COMPLETE and folds_trained == 2
 
 
-def test_latency_objective_is_measured_in_milliseconds():
+def test_latency_objective_is_measured_in_milliseconds(monkeypatch):
   config = search_test.get_config()
-  assert _study.directions(('accuracy', 'size', 'latency')) == ['maximize', 'minimize',
-                                                               'minimize']
-  latency = _study.measure_latency_ms(config.student, 8, config.data.image_size, repeats=5)
-  assert np.isfinite(latency) and latency > 0
+  assert pareto.directions(('accuracy', 'size', 'latency')) == ['maximize', 'minimize',
+                                                                'minimize']
+  clock = iter(np.arange(0.0, 100.0, 0.002))  # Every reading 2 ms after the one before.
+  monkeypatch.setattr(measure.time, 'perf_counter', lambda: float(next(clock)))
+  latency = measure.latency_ms(config.student, config.data.image_size, repeats=5)
+  assert latency == pytest.approx(2.0)  # 2 ms, not 0.002 (seconds) or 2000 (microseconds).
   with pytest.raises(ValueError, match="config.search.objectives has 'speed'"):
-    _study.directions(('accuracy', 'size', 'speed'))
+    pareto.directions(('accuracy', 'size', 'speed'))

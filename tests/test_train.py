@@ -6,7 +6,6 @@ import subprocess
 import time
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
@@ -141,8 +140,10 @@ def test_changed_settings_in_an_old_workdir_are_refused(test_config, tmp_path):
   test_config.distill.loss = 'none'
   train.train_and_evaluate(test_config, str(tmp_path))
   test_config.student.width = 2.0
-  with pytest.raises(ValueError, match=r'\(config.student.width differ\)'):
+  with pytest.raises(ValueError, match=r'\(config.student.width differ\); delete it or use '
+                     'another directory') as error:
     train.train_and_evaluate(test_config, str(tmp_path))
+  assert '--workdir' not in str(error.value)  # The search, too, reports it; it has no --workdir.
   # A run recorded before a setting existed (here augment_flip) resumes with that setting's
   # default; the finished student is only evaluated again.
   test_config.student.width = 1.0
@@ -171,6 +172,7 @@ def _wait_for_checkpoint(process, directory, timeout=240):
   raise AssertionError(f'no checkpoint in {directory} after {timeout}s')
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_and_matches_an_uninterrupted_run(test_config, data_dir, tmp_path):
   overrides = [f'--config.data.data_dir={data_dir}', '--config.student.num_epochs=40']
   test_config.student.num_epochs = 40

@@ -55,8 +55,6 @@ def _builder_module(name: str):
 
 def _manual_dir_problem(manual_dir: str) -> str | None:
   """Why `manual_dir` cannot be a dataset's download folder, or None."""
-  if not manual_dir:
-    return 'is empty'
   if not os.path.exists(manual_dir):
     return 'does not exist'
   if not os.path.isdir(manual_dir):
@@ -78,15 +76,18 @@ def check_builder_settings(data_config: Any) -> None:
     module.check_params(dict(data_config.synthetic))
     return
   problem = _manual_dir_problem(data_config.manual_dir)
+  instructions = ' '.join(module.BUILDER.MANUAL_DOWNLOAD_INSTRUCTIONS.split())
+  if not data_config.manual_dir:
+    raise ValueError(f'config.data.manual_dir is empty; set it to the folder holding '
+                     f'{data_config.name}. {instructions}')
   if problem:
-    instructions = ' '.join(module.BUILDER.MANUAL_DOWNLOAD_INSTRUCTIONS.split())
     raise FileNotFoundError(f'{data_config.name}: config.data.manual_dir = '
                             f'{data_config.manual_dir!r} {problem}; expected the folder holding '
                             f'{data_config.name}. {instructions}')
   module.BUILDER.BUILDER_CONFIG_CLASS.check_params(dict(data_config.builder_kwargs))
 
 
-def _builder(data_config: Any):
+def make_builder(data_config: Any):
   """The TFDS builder for `config.data`, not yet prepared."""
   if data_config.name not in DATASETS:
     raise ValueError(f'config.data.name = {data_config.name!r} is not a known dataset; '
@@ -121,7 +122,7 @@ def prepare_builder(data_config: Any):
   """
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   tfds.disable_progress_bar()  # One log line says what is prepared; bars clutter epoch logs.
-  builder = _builder(data_config)
+  builder = make_builder(data_config)
   if builder.is_prepared():
     return builder
   os.makedirs(builder.data_dir_root, exist_ok=True)
@@ -130,7 +131,7 @@ def prepare_builder(data_config: Any):
   with open(lock_path, 'w') as lock:
     fcntl.flock(lock, fcntl.LOCK_EX)
     try:
-      builder = _builder(data_config)  # Sees what another process prepared meanwhile.
+      builder = make_builder(data_config)  # Sees what another process prepared meanwhile.
       if not builder.is_prepared():
         logging.getLogger('jaxfer').info('Preparing %s/%s in %s (once).', builder.name,
                                          builder.builder_config.name, builder.data_dir)

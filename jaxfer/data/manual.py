@@ -53,9 +53,9 @@ class ManualConfig(tfds.core.BuilderConfig):
         raise ValueError(f'config.data.builder_kwargs.{name} = {params[name]!r} is not allowed; '
                          'expected True or False')
     size = params.get('image_size', cls.image_size)
-    if isinstance(size, bool) or not isinstance(size, int) or size < 16:
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
       raise ValueError(f'config.data.builder_kwargs.image_size = {size!r} is not allowed; '
-                       'expected an integer >= 16')
+                       'expected a positive integer (the stored size in pixels)')
     cls(name='check', **params)  # The builder's own checks (__post_init__).
 
   @classmethod

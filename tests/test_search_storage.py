@@ -1,0 +1,211 @@
+"""Where studies live: passwords never shown, read-only commands never create, bad input refused.
+
+Commands that fail on their input are run in-process (`cli.main`): they stop before logging is
+set up or anything is created; the rest run as subprocesses, as a user runs them.
+"""
+import os
+import subprocess
+
+import optuna
+import pytest
+import sqlalchemy
+
+from conftest import PASSWORD, REPO, search_command
+from configs import search_test
+from search import cli
+from search import storage
+from search import workers
+
+
+def _common(run_dir, data_dir, *extra):
+  return ['--config', 'configs/search_test.py', '--run_dir', str(run_dir),
+          f'--config.data.data_dir={data_dir}', *extra]
+
+
+@pytest.mark.parametrize('url,expected', [
+    ('postgresql://alice:s3cret@db.example:5432/studies',
+     'postgresql://alice:***@db.example:5432/studies'),
+    ('postgresql://:s3cret@db.example/studies', 'postgresql://:***@db.example/studies'),
+    ('postgresql://db.example/studies?password=s3cret', 'postgresql://db.example/studies?password=***'),
+    ('postgresql://db.example/studies?sslmode=require&password=s3cret&connect_timeout=5',
+     'postgresql://db.example/studies?sslmode=require&password=***&connect_timeout=5'),
+    ('postgresql://alice:p%40ss@db.example/studies', 'postgresql://alice:***@db.example/studies'),
+])
+def test_every_form_of_password_in_a_url_is_masked(url, expected):
+  assert storage.redact(url) == expected
+  secret = storage.passwords(url)[0]
+  message = f'connection to {url} failed: password {secret} rejected for "{secret}"'
+  assert secret not in storage.redact(message, url)
+
+
+@pytest.mark.parametrize('url', ['postgresql://alice:s3cret@127.0.0.1:1/none',
+                                 'postgresql://:s3cret@127.0.0.1:1/none',
+                                 'postgresql://127.0.0.1:1/none?password=s3cret'])
+def test_a_storage_that_cannot_be_opened_is_named_without_its_password(url):
+  with pytest.raises(ValueError, match='cannot open the study storage') as error:
+    storage.make_storage(url)
+  assert 's3cret' not in str(error.value) and '***' in str(error.value)
+
+
+@pytest.mark.slow
+def test_a_storage_password_never_reaches_attributes_files_logs_or_messages(
+    tmp_path, data_dir, postgres_url):
+  run_dir = tmp_path / 'run'
+  outputs = []
+
+  def command(*args, status=0):
+    done = subprocess.run(search_command(*args), cwd=REPO, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == status, done.stdout[-2000:] + done.stderr[-2000:]
+    outputs.append(done.stdout + done.stderr)
+
+  # The password given in the documented config field, then with --storage.
+  command('worker', *_common(run_dir, data_dir, f'--config.search.storage={postgres_url}',
+                             '--n_trials=1', '--config.search.folds_per_trial=1'))
+  command('report', *_common(run_dir, data_dir, f'--storage={postgres_url}',
+                             '--config.search.folds_per_trial=1'))
+  command('export-best', *_common(run_dir, data_dir, f'--storage={postgres_url}', '--knee',
+                                  '--config.search.folds_per_trial=1', '--out',
+                                  str(tmp_path / 'best')))
+  command('report', *_common(run_dir, data_dir, f'--storage={postgres_url}', '--study=nope'),
+          status=2)
+  assert 'no study named' in outputs[-1] and ':***@127.0.0.1' in outputs[-1]
+  assert 'pareto.html' in outputs[1]  # The report was written.
+
+  study = optuna.load_study(study_name='test', storage=storage.make_storage(postgres_url))
+  assert 'run_config' in study.user_attrs and 'config' in study.trials[0].user_attrs
+  # Every row of every table of the study's database: attributes of studies and trials alike.
+  engine = sqlalchemy.create_engine(postgres_url.replace('postgresql://',
+                                                         'postgresql+psycopg://'))
+  try:
+    with engine.connect() as connection:
+      metadata = sqlalchemy.MetaData()
+      metadata.reflect(connection)
+      rows = [str(row) for table in metadata.sorted_tables
+              for row in connection.execute(table.select())]
+  finally:
+    engine.dispose()
+  assert any('run_config' in row for row in rows)
+  assert not [row for row in rows if PASSWORD in row]
+  files = [os.path.join(root, name) for folder in (run_dir, tmp_path / 'best')
+           for root, _, names in os.walk(folder) for name in names]
+  assert any(path.endswith('pareto.html') for path in files)
+  assert any(path.endswith('config.json') for path in files)
+  for path in files:
+    with open(path, 'rb') as f:
+      assert PASSWORD.encode() not in f.read(), path
+  for output in outputs:
+    assert PASSWORD not in output
+
+
+def _empty_study(run_dir, data_dir, storage_url=''):
+  """A study that exists and has no trials (created as `run` creates it, nothing trained)."""
+  config = search_test.get_config()
+  config.data.data_dir = data_dir
+  config.search.storage = storage_url
+  return workers.open_study(config, str(run_dir))
+
+
+@pytest.mark.parametrize('command', ['report', 'export-best'])
+def test_read_only_commands_on_a_mistyped_study_create_nothing(tmp_path, data_dir, capsys,
+                                                                command):
+  run_dir = tmp_path / 'run'
+  _empty_study(run_dir, data_dir)
+  database = run_dir / 'study.db'
+  before = (sorted(os.listdir(run_dir)), database.stat().st_mtime_ns)
+  extra = ['--knee', '--out', str(tmp_path / 'best')] if command == 'export-best' else []
+  status = cli.main([command, *_common(run_dir, data_dir, '--study=tset', *extra)])
+  err = capsys.readouterr().err
+  assert status == 2 and err.count('\n') == 1
+  assert (f"error: no study named 'tset' in sqlite:///{database}; the storage holds: 'test'"
+          in err)
+  assert (sorted(os.listdir(run_dir)), database.stat().st_mtime_ns) == before
+  names = [s.study_name for s in optuna.get_all_study_summaries(f'sqlite:///{database}')]
+  assert names == ['test'] and not (tmp_path / 'best').exists()
+
+
+@pytest.mark.parametrize('where', ['run directory', 'journal file'])
+def test_read_only_commands_on_a_mistyped_path_create_nothing(tmp_path, data_dir, capsys, where):
+  run_dir = tmp_path / 'mistyped'
+  extra = [f'--storage=journal:{tmp_path}/mistyped.log'] if where == 'journal file' else []
+  status = cli.main(['report', *_common(run_dir, data_dir, *extra)])
+  err = capsys.readouterr().err
+  assert status == 2 and 'the storage holds: no study' in err
+  assert os.listdir(tmp_path) == []
+
+
+def test_read_only_commands_create_no_table_in_a_postgresql_database(tmp_path, data_dir, capsys,
+                                                                     postgres_url):
+  status = cli.main(['report', *_common(tmp_path / 'run', data_dir, f'--storage={postgres_url}')])
+  err = capsys.readouterr().err
+  assert status == 2 and 'the storage holds: no study' in err and PASSWORD not in err
+  engine = sqlalchemy.create_engine(postgres_url.replace('postgresql://',
+                                                         'postgresql+psycopg://'))
+  try:
+    assert sqlalchemy.inspect(engine).get_table_names() == []
+  finally:
+    engine.dispose()
+  assert os.listdir(tmp_path) == []
+
+
+def test_report_on_a_study_without_trials_says_so(tmp_path, data_dir):
+  run_dir = tmp_path / 'run'
+  _empty_study(run_dir, data_dir)
+  done = subprocess.run(search_command('report', *_common(run_dir, data_dir)), cwd=REPO,
+                        capture_output=True, text=True, timeout=300)
+  assert done.returncode == 0, done.stderr[-2000:]
+  assert 'No trial has completed yet' in done.stdout
+  assert 'log-scaled' not in done.stdout + done.stderr
+
+
+def _a_file(tmp_path):
+  path = tmp_path / 'a_file'
+  path.write_text('not a folder')
+  return str(path)
+
+
+# (command, arguments besides --config and --run_dir, what the one-line error says); {file} is a
+# file in the test's folder, and arguments may replace --config and --run_dir.
+BAD_INPUT = {
+    'zero trials': ('run', ['--n_trials=0'], 'flag --n_trials=0: 0 is not a positive integer'),
+    'unknown sampler': ('run', ['--config.search.sampler=bayes'],
+                        "config.search.sampler = 'bayes' is not allowed; choose one of: "
+                        'size-aware, tpe, nsga2, gp, random, grid-paper'),
+    'space beyond what a run allows': ('run', ['--config.search.space.lam.high=1.5'],
+                                       'config.search.space.lam: the value 1.5 gives a run '
+                                       'config that is not allowed (config.distill.lam = 1.5'),
+    'unknown objective': ('run', ["--config.search.objectives=('accuracy', 'size', 'speed')"],
+                          "config.search.objectives has 'speed'; choose among: accuracy, size, "
+                          'latency'),
+    'more folds per trial than folds': ('run', ['--config.search.folds_per_trial=3'],
+                                        'config.search.folds_per_trial = 3 is more than '
+                                        'config.data.num_folds = 2'),
+    'storage that is not a URL': ('worker', ['--storage=postgres-db.example'],
+                                  "config.search.storage = 'postgres-db.example' is not allowed"),
+    'unwritable run directory': ('run', ['--run_dir={file}/run'],
+                                 'the run directory (--run_dir) {file}/run cannot be used: Not a '
+                                 'directory'),
+    'unknown override': ('run', ['--config.search.n_trails=3'],
+                         'has no field config.search.n_trails; did you mean '
+                         'config.search.n_trials?'),
+    'a run config as search config': ('run', ['--config=configs/test.py'],
+                                      'the config has no search section'),
+}
+
+
+@pytest.mark.parametrize('case', list(BAD_INPUT))
+def test_bad_input_is_one_line_exit_2_and_creates_nothing(case, tmp_path, data_dir, capsys):
+  command, extra, expected = BAD_INPUT[case]
+  a_file = _a_file(tmp_path)
+  extra = [argument.replace('{file}', a_file) for argument in extra]
+  given = {argument.split('=')[0] for argument in extra}
+  defaults = [f'--config={"configs/search_test.py"}', f'--run_dir={tmp_path / "run"}']
+  arguments = [a for a in defaults if a.split('=')[0] not in given]
+  arguments += [f'--config.data.data_dir={data_dir}', *extra]
+  before = sorted(os.listdir(tmp_path))
+  status = cli.main([command, *arguments])
+  err = capsys.readouterr().err
+  assert status == 2
+  assert err.count('\n') == 1 and 'Traceback' not in err, err
+  assert expected.replace('{file}', a_file) in err
+  assert sorted(os.listdir(tmp_path)) == before  # Nothing created.
