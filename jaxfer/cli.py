@@ -32,10 +32,6 @@ USAGE = ('usage: jaxfer {' + ','.join(COMMANDS) + '} --config PATH [--config.FIE
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, FloatingPointError)
 
 
-class UsageError(Exception):
-  """The command line itself is wrong; the message is printed with the usage."""
-
-
 def parse(argv: list[str]):
   """(command, config, workdir, cv) from the command line."""
   flag_values = flags.FlagValues()
@@ -44,20 +40,15 @@ def parse(argv: list[str]):
                       flag_values=flag_values)
   flags.DEFINE_bool('cv', False, 'Cross-validate over config.data.num_folds folds.',
                     flag_values=flag_values)
-  positional = config_file.parse(flag_values, rest)
-  if len(positional) != 1 or positional[0] not in COMMANDS:
-    raise UsageError(f'expected one command, got {positional or "none"}')
-  if 'config' not in flag_values or flag_values.workdir is None:
-    raise UsageError('--config and --workdir are required, e.g. --config configs/default.py '
-                     '--workdir runs/default')
-  if positional[0] == 'evaluate' and flag_values.cv:
-    raise UsageError('evaluate has no --cv; `jaxfer distill --cv` evaluates every fold (and '
-                     'resumes the folds already trained)')
+  command = config_file.parse_command(flag_values, rest, COMMANDS, 'workdir',
+                                      '--config configs/default.py --workdir runs/default')
+  if command == 'evaluate' and flag_values.cv:
+    raise config_file.UsageError('evaluate has no --cv; `jaxfer distill --cv` evaluates every '
+                                 'fold (and resumes the folds already trained)')
   config = flag_values.config
-  config.unlock()
-  if positional[0] == 'train-teacher':
+  if command == 'train-teacher':
     config.target = 'teacher'
-  return positional[0], config, flag_values.workdir, flag_values.cv
+  return command, config, flag_values.workdir, flag_values.cv
 
 
 def _print_cv(result) -> None:
@@ -77,9 +68,13 @@ def _print_cv(result) -> None:
   print(f'  confusion matrix: {result.workdir}/confusion.csv and confusion.png')
 
 
-def _configure_logging() -> None:
+def configure_logging(*filters: logging.Filter) -> None:
+  """INFO lines with a time on stdout (through `filters`), without the libraries' chatter."""
   logging.basicConfig(level=logging.INFO, format='%(asctime)s %(message)s', datefmt='%H:%M:%S',
                       stream=sys.stdout, force=True)
+  for handler in logging.getLogger().handlers:
+    for log_filter in filters:
+      handler.addFilter(log_filter)
   # TFDS reports every custom builder config as an absl warning; the data layer logs its own.
   logging.getLogger('absl').setLevel(logging.ERROR)
   for noisy in ('orbax', 'jax'):
@@ -104,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
       train.require_checkpoint(config, workdir)
     else:
       configuration.make_writable_dir(workdir, 'the work directory (--workdir)')
-    _configure_logging()
+    configure_logging()
     from jaxfer import xla_cache  # pylint: disable=g-import-not-at-top
     xla_cache.enable()
     if cv:
@@ -113,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
       result = train.evaluate(config, workdir)
     else:
       result = train.train_and_evaluate(config, workdir)
-  except UsageError as error:
+  except config_file.UsageError as error:
     print(f'jaxfer: {error}\n\n{USAGE}', file=sys.stderr)
     return 2
   except (config_file.ConfigError, *USER_ERRORS) as error:

@@ -25,6 +25,10 @@ class ConfigError(ValueError):
   """A config file or an override that cannot be used; the message is one line."""
 
 
+class UsageError(Exception):
+  """The command line itself is wrong (no command, a missing flag); shown with the usage."""
+
+
 def split_config_path(argv: Sequence[str]) -> tuple[str | None, list[str]]:
   """(the value of --config, the other arguments); the value may follow as its own argument."""
   path, rest, arguments = None, [], list(argv)
@@ -124,6 +128,21 @@ def parse(flag_values: flags.FlagValues, argv: Sequence[str]) -> list[str]:
     raise ConfigError(' '.join(str(error).split())) from None
   except (AttributeError, KeyError, TypeError, ValueError) as error:  # From an override.
     raise ConfigError(f'cannot apply the overrides: {" ".join(str(error).split())}') from None
+
+
+def parse_command(flag_values: flags.FlagValues, argv: Sequence[str], commands: Sequence[str],
+                  required: str, example: str) -> str:
+  """Parses `argv` into `flag_values` (see `parse`); returns its one command, a name in
+  `commands`. UsageError if there is none, or without --config or the flag `required` (the
+  message shows `example`)."""
+  positional = parse(flag_values, argv)
+  if len(positional) != 1 or positional[0] not in commands:
+    raise UsageError(f'expected one command, got {positional or "none"}')
+  if 'config' not in flag_values or flag_values[required].value is None:
+    raise UsageError(f'--config and --{required} are required, e.g. {example}')
+  config = flag_values.config
+  config.unlock()
+  return positional[0]
 
 
 def read(path: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:

@@ -13,7 +13,6 @@ masked; `report` and `export-best` read the study and never create one.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -33,10 +32,6 @@ USAGE = ('usage: jaxfer-search {' + ','.join(COMMANDS) + '} --config PATH --run_
          '\n'.join(f'  {name:12s} {text}' for name, text in COMMANDS.items()))
 # Mistakes in what the user gave: printed as one line, exit status 2.
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, FloatingPointError)
-
-
-class UsageError(Exception):
-  """The command line itself is wrong; the message is printed with the usage."""
 
 
 def _define_flags(values: flags.FlagValues) -> None:
@@ -68,16 +63,12 @@ def parse(argv: list[str]):
   values = flags.FlagValues()
   rest = config_file.define(values, argv)
   _define_flags(values)
-  positional = config_file.parse(values, rest)
-  if len(positional) != 1 or positional[0] not in COMMANDS:
-    raise UsageError(f'expected one command, got {positional or "none"}')
-  if 'config' not in values or values.run_dir is None:
-    raise UsageError('--config and --run_dir are required, e.g. --config '
-                     'configs/search_default.py --run_dir runs/search')
-  if positional[0] == 'export-best' and not values.out:
-    raise UsageError('export-best needs --out DIR (and --knee, --max_size or --min_accuracy)')
+  command = config_file.parse_command(values, rest, COMMANDS, 'run_dir',
+                                      '--config configs/search_default.py --run_dir runs/search')
+  if command == 'export-best' and not values.out:
+    raise config_file.UsageError('export-best needs --out DIR (and --knee, --max_size or '
+                                 '--min_accuracy)')
   config = values.config
-  config.unlock()
   if 'search' not in config:
     raise config_file.ConfigError('the config has no search section; use a search config such '
                                   'as configs/search_default.py')
@@ -85,24 +76,13 @@ def parse(argv: list[str]):
     config.search.study_name = values.study
   if values.storage is not None:
     config.search.storage = values.storage
-  return positional[0], config, values
+  return command, config, values
 
 
 def read_config(path: str, overrides: list[str] | tuple[str, ...] = ()):
   """The config file `path` with `--config.FIELD=VALUE` overrides, read as the command reads it
   (for scripts such as the benchmarks)."""
   return config_file.read(path, overrides)
-
-
-def _configure_logging(storage: str) -> None:
-  from search import storage as storage_lib  # pylint: disable=g-import-not-at-top
-  logging.basicConfig(level=logging.INFO, format='%(asctime)s %(message)s', datefmt='%H:%M:%S',
-                      stream=sys.stdout, force=True)
-  for handler in logging.getLogger().handlers:
-    handler.addFilter(storage_lib.RedactingFilter(storage))
-  logging.getLogger('absl').setLevel(logging.ERROR)
-  for noisy in ('orbax', 'jax'):
-    logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,7 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
       from jaxfer import configuration as run_configuration  # pylint: disable=g-import-not-at-top
       run_configuration.make_writable_dir(values.run_dir, 'the run directory (--run_dir)')
-    _configure_logging(storage)
+    from jaxfer import cli as jaxfer_cli  # pylint: disable=g-import-not-at-top
+    from search import storage as storage_lib  # pylint: disable=g-import-not-at-top
+    jaxfer_cli.configure_logging(storage_lib.RedactingFilter(storage))
     from jaxfer import xla_cache  # pylint: disable=g-import-not-at-top
     xla_cache.enable()
     if command == 'run':
@@ -133,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     if command == 'worker':
       return _worker(config, values)
     return _COMMANDS[command](config, values, study)
-  except UsageError as error:
+  except config_file.UsageError as error:
     print(f'jaxfer-search: {error}\n\n{USAGE}', file=sys.stderr)
     return 2
   except (config_file.ConfigError, *USER_ERRORS) as error:

@@ -106,6 +106,16 @@ def _empty_study(run_dir, data_dir, storage_url=''):
   return workers.open_study(config, str(run_dir))
 
 
+@pytest.mark.parametrize('objectives', [('accuracy', 'size'), ('accuracy', 'size', 'latency')])
+def test_every_study_names_its_objectives_for_the_dashboard(tmp_path, data_dir, objectives):
+  config = search_test.get_config()
+  config.data.data_dir = data_dir
+  config.search.objectives = objectives
+  workers.open_study(config, str(tmp_path))
+  study = optuna.load_study(study_name='test', storage=storage.storage_url('', tmp_path))
+  assert study.metric_names == ['accuracy', 'size_bytes', 'latency_ms'][:len(objectives)]
+
+
 @pytest.mark.parametrize('command', ['report', 'export-best'])
 def test_read_only_commands_on_a_mistyped_study_create_nothing(tmp_path, data_dir, capsys,
                                                                 command):
