@@ -3,8 +3,9 @@ r"""The main job: a study over temperature, student width and lambda on syntheti
     jaxfer-search run --config configs/search_default.py --run_dir runs/search --workers 2
 
 Objectives: test accuracy (maximised) and the student's float32 size in bytes (minimised).
-About 14 minutes on a 2-core CPU with two workers: the teacher (16 epochs, 3 minutes) first,
-then 12 students of 15 epochs, from under a minute (narrow) to five minutes (width 4) each.
+14 to 24 minutes on a 2-core CPU with two workers (quiet or busy machine): the teacher (16
+epochs, 3 to 4 minutes) first, then 12 students of 15 epochs, from under a minute (narrow) to
+five minutes or more (width 4) each.
 """
 import ml_collections
 

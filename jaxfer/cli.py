@@ -97,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     from jaxfer import train  # pylint: disable=g-import-not-at-top
     if command == 'evaluate':  # Reads WORKDIR, and creates nothing if it is mistyped.
       train.require_checkpoint(config, workdir)
-    else:
+    else:  # A teacher named by config.teacher.artifact must exist, for every fold to run.
+      for fold in range(config.data.num_folds) if cv else [config.data.fold]:
+        train.require_teacher(crossval.fold_config(config, fold), workdir)
       configuration.make_writable_dir(workdir, 'the work directory (--workdir)')
     configure_logging()
     from jaxfer import xla_cache  # pylint: disable=g-import-not-at-top

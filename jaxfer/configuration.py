@@ -2,6 +2,7 @@
 it accepts; each allowed set of values is defined by the module that uses it."""
 from __future__ import annotations
 
+import json
 import os
 import string
 import tempfile
@@ -133,6 +134,30 @@ def make_writable_dir(path: str, what: str) -> str:
     raise ValueError(f'{what} {path} cannot be used: {error.strerror or error}; choose a '
                      'directory you can write to') from None
   return path
+
+
+def data_settings(config: Any) -> dict[str, Any]:
+  """`config.data` without where the data are (`data_dir`, `manual_dir`): what they are. The
+  data's identity, compared separately, tells whether the files themselves are the same."""
+  return {key: value for key, value in config.data.to_dict().items()
+          if key not in ('data_dir', 'manual_dir')}
+
+
+def record_or_compare(directory: str, settings: dict, what: str) -> None:
+  """Writes `settings` to `directory`/config.json the first time; afterwards refuses (ValueError
+  naming the fields) to train a `what` there with other settings."""
+  path = os.path.join(directory, 'config.json')
+  settings = json.loads(json.dumps(settings))
+  if not os.path.exists(path):
+    os.makedirs(directory, exist_ok=True)
+    with open(path, 'w') as f:
+      json.dump(settings, f, indent=2)
+    return
+  with open(path) as f:
+    changed = changed_fields(json.load(f), settings)
+  if changed:
+    raise ValueError(f'{directory} holds a {what} trained with other settings (config.'
+                     f'{", config.".join(changed)} differ); delete it or use another directory')
 
 
 def changed_fields(previous: Any, current: Any, prefix: str = '', *,

@@ -31,8 +31,6 @@ logger = logging.getLogger('jaxfer')
 
 MANIFEST = 'artifact.json'
 LOGITS = 'logits.npz'
-# Where data lives is not what it is: the data's identity (`Dataset.identity`) is compared instead.
-_DATA_PATHS = ('data_dir', 'manual_dir')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,9 +55,8 @@ def settings(config: ml_collections.ConfigDict) -> dict[str, Any]:
   """The settings that determine a teacher and its logits, as plain JSON values."""
   teacher = {key: value for key, value in config.teacher.to_dict().items()
              if key != 'artifact' and (key not in models.TEACHERS or key == config.teacher.model)}
-  data = {key: value for key, value in config.data.to_dict().items() if key not in _DATA_PATHS}
-  return json.loads(json.dumps({'seed': config.seed, 'data': data, 'teacher': teacher,
-                                'eval_batch_size': config.eval_batch_size}))
+  return {'seed': config.seed, 'data': configuration.data_settings(config), 'teacher': teacher,
+          'eval_batch_size': config.eval_batch_size}
 
 
 def sha256_of_arrays(arrays) -> str:
@@ -135,12 +132,9 @@ def _as_teacher(directory: str, manifest: dict, logits: np.ndarray) -> Teacher:
                  logits_sha256=manifest['logits_sha256'], result=result)
 
 
-def load(directory: str, dataset: data_lib.Dataset) -> Teacher:
-  """The complete teacher artifact in `directory`, checked against `dataset`.
-
-  Raises FileNotFoundError if there is none, ValueError if it is damaged (its logits do not
-  match their checksum) or was trained on other data.
-  """
+def require(directory: str) -> dict:
+  """The manifest of the complete teacher artifact in `directory`; FileNotFoundError naming the
+  path and what to run if there is none. Reads nothing else, creates nothing."""
   manifest = _read_manifest(directory) if os.path.isdir(directory) else None
   if manifest is None:
     state = ('is an unfinished teacher (no artifact.json)' if os.path.isdir(directory)
@@ -149,26 +143,22 @@ def load(directory: str, dataset: data_lib.Dataset) -> Teacher:
         f'config.teacher.artifact: {directory} {state}; train the teacher first with `jaxfer '
         'train-teacher --config ... --workdir DIR` (its artifact is DIR/teacher), or leave '
         'config.teacher.artifact empty to train one in WORKDIR/teacher')
+  return manifest
+
+
+def load(directory: str, dataset: data_lib.Dataset) -> Teacher:
+  """The complete teacher artifact in `directory`, checked against `dataset`.
+
+  Raises FileNotFoundError if there is none, ValueError if it is damaged (its logits do not
+  match their checksum) or was trained on other data.
+  """
+  manifest = require(directory)
   _check_data(directory, manifest, dataset)
   logits = _read_logits(directory, manifest)
   if logits is None:
     raise ValueError(f'the teacher artifact {directory} is damaged: {LOGITS} is missing or does '
                      'not match the checksum in artifact.json; train the teacher again')
   return _as_teacher(directory, manifest, logits)
-
-
-def _check_settings(directory: str, current: dict) -> None:
-  """Refuses to reuse or resume a teacher in `directory` trained with other settings."""
-  path = os.path.join(directory, 'config.json')
-  if not os.path.exists(path):
-    _write_json(path, current)
-    return
-  with open(path) as f:
-    previous = json.load(f)
-  changed = configuration.changed_fields(previous, current)
-  if changed:
-    raise ValueError(f'{directory} holds a teacher trained with other settings (config.'
-                     f'{", config.".join(changed)} differ); delete it or use another directory')
 
 
 def train(config: ml_collections.ConfigDict, directory: str,
@@ -180,7 +170,7 @@ def train(config: ml_collections.ConfigDict, directory: str,
   """
   os.makedirs(directory, exist_ok=True)
   with _locked(directory):
-    _check_settings(directory, settings(config))
+    configuration.record_or_compare(directory, settings(config), 'teacher')
     manifest = _read_manifest(directory)
     if manifest is not None:
       _check_data(directory, manifest, dataset)

@@ -24,6 +24,7 @@ from jaxfer import teacher as teacher_lib
 
 logger = logging.getLogger('jaxfer')
 
+
 def student_spec(config: ml_collections.ConfigDict, num_classes: int) -> loop.FitSpec:
   """How the student of `config` is trained: its distillation loss, its own seed if set."""
   seed = config.student.seed if config.student.seed >= 0 else config.seed
@@ -35,12 +36,25 @@ def student_spec(config: ml_collections.ConfigDict, num_classes: int) -> loop.Fi
                       eval_batch_size=config.eval_batch_size)
 
 
+def needs_teacher(config: ml_collections.ConfigDict) -> bool:
+  """Whether the student of `config` is distilled from a teacher network."""
+  return (config.target == 'student' and config.distill.loss != 'none'
+          and config.distill.source == 'teacher')
+
+
 def teacher_artifact_dir(config: ml_collections.ConfigDict, workdir: str) -> str:
   """Where the student's teacher is: `config.teacher.artifact` ('{fold}' is the fold number),
   or WORKDIR/teacher."""
   if config.teacher.artifact:
     return config.teacher.artifact.format(fold=config.data.fold)
   return os.path.join(workdir, 'teacher')
+
+
+def require_teacher(config: ml_collections.ConfigDict, workdir: str) -> None:
+  """FileNotFoundError, creating nothing, if the run is to read a teacher trained elsewhere
+  (`config.teacher.artifact`) and there is none."""
+  if needs_teacher(config) and config.teacher.artifact:
+    teacher_lib.require(teacher_artifact_dir(config, workdir))
 
 
 def _write_result(result: loop.Result, *paths: str) -> None:
@@ -58,26 +72,12 @@ def _soft_label_logits(dataset: data_lib.Dataset) -> np.ndarray:
   return np.log(np.maximum(dataset.train['soft_label'].astype(np.float32), 1e-6))
 
 
-def _check_student_dir(config: ml_collections.ConfigDict, student_dir: str,
-                       teacher_logits_sha256: str | None) -> None:
-  """Refuses to resume a student in `student_dir` that was started with different settings."""
-  path = os.path.join(student_dir, 'config.json')
-  data = {key: value for key, value in config.data.to_dict().items()
-          if key not in ('data_dir', 'manual_dir')}
-  current = json.loads(json.dumps({
-      'seed': config.seed, 'data': data, 'student': config.student.to_dict(),
-      'distill': config.distill.to_dict(), 'teacher_logits_sha256': teacher_logits_sha256}))
-  if os.path.exists(path):
-    with open(path) as f:
-      changed = configuration.changed_fields(json.load(f), current)
-    if changed:
-      raise ValueError(f'{student_dir} holds a student trained with other settings (config.'
-                       f'{", config.".join(changed)} differ); delete it or use another '
-                       'directory')
-  else:
-    os.makedirs(student_dir, exist_ok=True)
-    with open(path, 'w') as f:
-      json.dump(current, f, indent=2)
+def _student_settings(config: ml_collections.ConfigDict,
+                      teacher_logits_sha256: str | None) -> dict:
+  """What determines a student: its settings, the data, and the teacher's logits."""
+  return {'seed': config.seed, 'data': configuration.data_settings(config),
+          'student': config.student.to_dict(),
+          'distill': config.distill.to_dict(), 'teacher_logits_sha256': teacher_logits_sha256}
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> loop.Result:
@@ -96,6 +96,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> loop.
     The `Result` of the trained model.
   """
   configuration.validate(config)
+  require_teacher(config, workdir)  # Before anything is created.
   configuration.make_writable_dir(workdir, 'the work directory')
   dataset = data_lib.load(config.data)
   if config.target == 'teacher':
@@ -104,7 +105,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> loop.
     return result
 
   teacher, teacher_logits = None, None
-  if config.distill.loss != 'none' and config.distill.source == 'teacher':
+  if needs_teacher(config):
     directory = teacher_artifact_dir(config, workdir)
     if config.teacher.artifact:
       teacher = teacher_lib.load(directory, dataset)
@@ -117,7 +118,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> loop.
     teacher_logits = _soft_label_logits(dataset)
 
   student_dir = os.path.join(workdir, 'student')
-  _check_student_dir(config, student_dir, teacher.logits_sha256 if teacher else None)
+  configuration.record_or_compare(
+      student_dir, _student_settings(config, teacher.logits_sha256 if teacher else None),
+      'student')
   spec = student_spec(config, dataset.num_classes)
   state, seconds = loop.fit(spec, dataset, student_dir, teacher_logits)
   extra = {}

@@ -83,14 +83,10 @@ def teachers_template(run_dir: str) -> str:
   return os.path.join(os.path.abspath(run_dir), 'teachers', 'fold_{fold}', 'teacher')
 
 
-def needs_teacher(config: ml_collections.ConfigDict) -> bool:
-  return config.distill.loss != 'none' and config.distill.source == 'teacher'
-
-
 def prepare_teachers(config: ml_collections.ConfigDict, run_dir: str) -> None:
   """Trains the teacher of every fold the trials use, once (concurrent workers take turns, and
   a finished teacher is only read)."""
-  if not needs_teacher(config):
+  if not train.needs_teacher(config):
     return
   teacher_config = ml_collections.ConfigDict(config.to_dict())
   teacher_config.update(target='teacher')
@@ -109,7 +105,7 @@ def trial_config(config: ml_collections.ConfigDict, values: dict[str, Any], tria
   # The student's random keys and data order derive from (study seed, trial number); the
   # teachers keep `config.seed`, so every trial shares them.
   run.student.seed = samplers.derived_seed(config.search.seed, trial_number)
-  run.teacher.artifact = teachers_template(run_dir) if needs_teacher(config) else ''
+  run.teacher.artifact = teachers_template(run_dir) if train.needs_teacher(config) else ''
   return run
 
 

@@ -129,15 +129,20 @@ def test_bad_input_is_one_line_exit_2_and_creates_nothing(case, tmp_path, data_d
   assert sorted(os.listdir(tmp_path)) == before  # Nothing created.
 
 
-def test_errors_found_while_running_are_one_line_too(data_dir, tmp_path):
-  missing = tmp_path / 'no_teacher'
-  done = _run('distill', '--config', 'configs/test.py', '--workdir', str(tmp_path / 'run'),
-              f'--config.data.data_dir={data_dir}', f'--config.teacher.artifact={missing}')
-  assert done.returncode == 2
-  assert done.stderr.count('\n') == 1 and 'Traceback' not in done.stderr
-  assert (f'jaxfer distill: error: config.teacher.artifact: {missing} does not exist; train the '
-          'teacher first') in done.stderr
-  assert not missing.exists()
+@pytest.mark.parametrize('cv', [False, True])
+def test_a_missing_teacher_artifact_is_one_line_and_creates_nothing(data_dir, tmp_path, capsys,
+                                                                    cv):
+  # A mistyped path used to train a new teacher there; with --cv every fold's is checked.
+  missing = tmp_path / 'cv' / 'fold_{fold}' / 'teacher'
+  status = cli.main(['distill', '--config', 'configs/test.py', '--workdir',
+                     str(tmp_path / 'run'), f'--config.data.data_dir={data_dir}',
+                     f'--config.teacher.artifact={missing}', '--config.data.num_folds=2',
+                     *(['--cv'] if cv else [])])
+  err = capsys.readouterr().err
+  assert status == 2 and err.count('\n') == 1 and 'Traceback' not in err
+  assert (f'jaxfer distill: error: config.teacher.artifact: {tmp_path}/cv/fold_0/teacher does '
+          'not exist; train the teacher first') in err
+  assert os.listdir(tmp_path) == []
 
 
 def test_evaluate_with_a_mistyped_workdir_creates_nothing(data_dir, tmp_path, capsys):

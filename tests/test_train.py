@@ -198,3 +198,11 @@ def test_killed_run_resumes_and_matches_an_uninterrupted_run(test_config, data_d
   assert result['accuracy'] == reference.accuracy
   jax.tree.map(np.testing.assert_array_equal, _checkpoint_params(reference.workdir),
                _checkpoint_params(os.path.join(workdir, 'student')))
+
+
+def test_an_unknown_schedule_is_refused_not_taken_for_warmup_cosine():
+  settings = ml_collections.ConfigDict(dict(learning_rate=1e-3, schedule='step',
+                                            weight_decay=0.0, warmup_epochs=0))
+  with pytest.raises(ValueError, match="optimizer schedule 'step' is not allowed; choose one of: "
+                     'constant, cosine, warmup_cosine'):
+    loop.make_optimizer(settings, 10, 10)
