@@ -6,8 +6,10 @@ next older step is used; with none left the model starts again from its first ep
 """
 from __future__ import annotations
 
+import gc
 import logging
 import os
+import sys
 import time
 from typing import Any
 
@@ -39,6 +41,21 @@ def latest_epoch(model_dir: str) -> int | None:
     return reader.latest_step()
 
 
+def _collect_quietly() -> None:
+  """Collects what a failed restore left behind without printing it.
+
+  Orbax leaves the coroutines of a failed read pending; when they are garbage-collected later,
+  Python prints each one's traceback ('Exception ignored in: <coroutine ...>'), long after the
+  one-line warning that says what happened. They are collected here, with that hook silenced.
+  """
+  hook = sys.unraisablehook
+  sys.unraisablehook = lambda unraisable: None
+  try:
+    gc.collect()
+  finally:
+    sys.unraisablehook = hook
+
+
 def restore_newest_intact(model_dir: str, template: Any, name: str) -> tuple[Any, int]:
   """(state, epoch) of the newest checkpoint in `model_dir` that restores into `template`;
   (`template`, 0) when there is none. Damaged steps are moved to `model_dir/damaged_checkpoints`.
@@ -55,6 +72,7 @@ def restore_newest_intact(model_dir: str, template: Any, name: str) -> tuple[Any
       # unusable; it is kept aside for inspection and the next one is tried.
       except Exception as error:  # pylint: disable=broad-except
         reason = ' '.join(str(error).split())[:200] or type(error).__name__
+    _collect_quietly()
     aside = os.path.join(model_dir, DAMAGED, f'{step}-{time.strftime("%Y%m%d-%H%M%S")}')
     os.makedirs(os.path.dirname(aside), exist_ok=True)
     os.replace(os.path.join(path, str(step)), aside)

@@ -28,8 +28,6 @@ def _damage(step_dir, how):
     os.mkdir(step_dir)
 
 
-# Orbax reports the failed read of the damaged step from a background task as well.
-@pytest.mark.filterwarnings('ignore::pytest.PytestUnraisableExceptionWarning')
 @pytest.mark.parametrize('how', ['truncated data file', 'empty step folder'])
 def test_a_damaged_latest_checkpoint_falls_back_to_the_newest_intact_one(test_config, tmp_path,
                                                                          caplog, how):
