@@ -8,6 +8,7 @@ import string
 import tempfile
 from typing import Any, Iterable
 
+from jaxfer import bounds
 from jaxfer import data as data_lib
 from jaxfer import distill
 from jaxfer import loop
@@ -36,22 +37,8 @@ def _choice(config: Any, field: str, allowed: Iterable[Any]) -> None:
                      f'{", ".join(map(str, allowed))}')
 
 
-def _number(config: Any, field: str, *, low: float, high: float = float('inf'),
-            low_inclusive: bool = False, integer: bool = False) -> None:
-  number(f'config.{field}', _get(config, field), low=low, high=high,
-         low_inclusive=low_inclusive, integer=integer)
-
-
-def number(name: str, value: Any, *, low: float, high: float = float('inf'),
-           low_inclusive: bool = False, integer: bool = False) -> None:
-  """Raises ValueError unless `value` is a number (an integer if `integer`) in the range."""
-  ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
-  in_range = ok_type and (value >= low if low_inclusive else value > low) and value <= high
-  if isinstance(value, bool) or not in_range:
-    kind = 'an integer' if integer else 'a number'
-    bound = '>=' if low_inclusive else '>'
-    upper = f' and <= {high}' if high != float('inf') else ''
-    raise ValueError(f'{name} = {value!r} is not allowed; expected {kind} {bound} {low}{upper}')
+def _number(config: Any, field: str, **bounds_of_field) -> None:
+  bounds.check_number(f'config.{field}', _get(config, field), **bounds_of_field)
 
 
 def _text(config: Any, field: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from jaxfer import bounds
 from jaxfer import configuration
 from search import pareto
 from search import samplers
@@ -53,14 +54,14 @@ def validate(config: Any) -> None:
     raise ValueError(f'config.search.sampler = {search.sampler!r} is not allowed; choose one of: '
                      f'{", ".join(samplers.SAMPLERS)}')
   samplers.make_sampler(search.sampler, 0, search.space)  # Its dependencies (gp: torch).
-  configuration.number('config.search.seed', search.seed, low=0, low_inclusive=True,
+  bounds.check_number('config.search.seed', search.seed, low=0, low_inclusive=True,
                        integer=True)
-  configuration.number('config.search.n_trials', search.n_trials, low=1, low_inclusive=True,
+  bounds.check_number('config.search.n_trials', search.n_trials, low=1, low_inclusive=True,
                        integer=True)
   pareto.directions(tuple(search.objectives))
   space_lib.check(search.space)
   _check_space_values(config)
-  configuration.number('config.search.folds_per_trial', search.folds_per_trial, low=1,
+  bounds.check_number('config.search.folds_per_trial', search.folds_per_trial, low=1,
                        low_inclusive=True, integer=True)
   num_folds = config.data.num_folds
   if num_folds >= 2 and search.folds_per_trial > num_folds:
@@ -69,9 +70,9 @@ def validate(config: Any) -> None:
   if not isinstance(search.prune, bool):
     raise ValueError(f'config.search.prune = {search.prune!r} is not allowed; expected True or '
                      'False')
-  configuration.number('config.search.latency_repeats', search.latency_repeats, low=1,
+  bounds.check_number('config.search.latency_repeats', search.latency_repeats, low=1,
                        low_inclusive=True, integer=True)
-  configuration.number('config.search.heartbeat_interval', search.heartbeat_interval, low=1,
+  bounds.check_number('config.search.heartbeat_interval', search.heartbeat_interval, low=1,
                        low_inclusive=True, integer=True)
-  configuration.number('config.search.max_retry', search.max_retry, low=0, low_inclusive=True,
+  bounds.check_number('config.search.max_retry', search.max_retry, low=0, low_inclusive=True,
                        integer=True)

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 import tensorflow_datasets as tfds
 
+from jaxfer import bounds
 from jaxfer.data import preprocess
 
 logger = logging.getLogger('jaxfer')
@@ -52,10 +53,9 @@ class ManualConfig(tfds.core.BuilderConfig):
       if name in params and not isinstance(params[name], bool):
         raise ValueError(f'config.data.builder_kwargs.{name} = {params[name]!r} is not allowed; '
                          'expected True or False')
-    size = params.get('image_size', cls.image_size)
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-      raise ValueError(f'config.data.builder_kwargs.image_size = {size!r} is not allowed; '
-                       'expected a positive integer (the stored size in pixels)')
+    bounds.check_number('config.data.builder_kwargs.image_size',
+                        params.get('image_size', cls.image_size), low=1, low_inclusive=True,
+                        integer=True)
     cls(name='check', **params)  # The builder's own checks (__post_init__).
 
   @classmethod

@@ -11,6 +11,7 @@ import dataclasses
 import numpy as np
 import tensorflow_datasets as tfds
 
+from jaxfer import bounds
 from jaxfer.data import synthetic
 
 
@@ -37,27 +38,21 @@ class SyntheticFacesConfig(tfds.core.BuilderConfig):
 
 _PARAMS = ('image_size', 'train_subjects', 'test_subjects', 'images_per_class', 'seed',
            'min_intensity', 'noise')
-# config.data.synthetic fields (image_size comes from config.data) and their (low, high).
-_RANGES = {'train_subjects': (1, None), 'test_subjects': (1, None), 'images_per_class': (1, None),
-           'seed': (0, None), 'min_intensity': (0.0, 1.0), 'noise': (0.0, None)}
+# config.data.synthetic fields (image_size comes from config.data) and their bounds.
+_BOUNDS = {'train_subjects': dict(low=1, integer=True), 'test_subjects': dict(low=1, integer=True),
+           'images_per_class': dict(low=1, integer=True), 'seed': dict(low=0, integer=True),
+           'min_intensity': dict(low=0.0, high=1.0), 'noise': dict(low=0.0)}
 
 
 def check_params(params: dict) -> None:
   """Raises ValueError naming the first field of `config.data.synthetic` that is not usable."""
-  unknown = sorted(set(params) - set(_RANGES))
+  unknown = sorted(set(params) - set(_BOUNDS))
   if unknown:
     raise ValueError(f'config.data.synthetic has unknown field(s) {unknown}; it accepts: '
-                     f'{", ".join(_RANGES)}')
+                     f'{", ".join(_BOUNDS)}')
   for name, value in params.items():
-    low, high = _RANGES[name]
-    integer = isinstance(low, int)
-    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
-    if (isinstance(value, bool) or not ok_type or value < low
-        or (high is not None and value > high)):
-      kind = 'an integer' if integer else 'a number'
-      upper = f' and <= {high}' if high is not None else ''
-      raise ValueError(f'config.data.synthetic.{name} = {value!r} is not allowed; expected '
-                       f'{kind} >= {low}{upper}')
+    bounds.check_number(f'config.data.synthetic.{name}', value, low_inclusive=True,
+                        **_BOUNDS[name])
 
 
 class SyntheticFaces(tfds.core.GeneratorBasedBuilder):
