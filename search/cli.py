@@ -99,9 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     # Imported here: keeps --help and command-line errors fast.
     from search import configuration  # pylint: disable=g-import-not-at-top
     configuration.validate(config)  # Before anything is logged, created or trained.
-    study = None
+    studies = None
     if command in ('report', 'export-best'):  # Read-only: a wrong name or path creates nothing.
-      study = _existing_study(config, values)
+      studies = _existing_studies(config, values)
     else:
       from jaxfer import configuration as run_configuration  # pylint: disable=g-import-not-at-top
       run_configuration.make_writable_dir(values.run_dir, 'the run directory (--run_dir)')
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
       return _run(config, values, argv)
     if command == 'worker':
       return _worker(config, values)
-    return _COMMANDS[command](config, values, study)
+    return _COMMANDS[command](config, values, *studies)
   except config_file.UsageError as error:
     print(f'jaxfer-search: {error}\n\n{USAGE}', file=sys.stderr)
     return 2
@@ -148,7 +148,7 @@ def _run(config, values, argv: list[str]) -> int:
           f'{", ".join(os.path.join(values.run_dir, f"worker_{k}.log") for k in failed)}',
           file=sys.stderr)
     return 1
-  return _report(config, values)
+  return _report(config, values, *_existing_studies(config, values))
 
 
 def _worker_arguments(argv: list[str]) -> list[str]:
@@ -175,24 +175,22 @@ def _worker(config, values) -> int:
   return 0
 
 
-def _existing_study(config, values):
-  """The study of the config, read-only: a mistyped name or run directory creates nothing."""
+def _existing_studies(config, values):
+  """(the study of the config, the --baseline_study or None), read-only: a mistyped name or run
+  directory creates nothing."""
   from search import storage as storage_lib  # pylint: disable=g-import-not-at-top
-  if values.baseline_study:
-    storage_lib.load_study(values.baseline_study, values.run_dir, config.search.storage)
-  return storage_lib.load_study(config.search.study_name, values.run_dir, config.search.storage)
-
-
-def _report(config, values, study=None) -> int:
-  from jaxfer import configuration  # pylint: disable=g-import-not-at-top
-  from search import report  # pylint: disable=g-import-not-at-top
-  from search import space  # pylint: disable=g-import-not-at-top
-  from search import storage as storage_lib  # pylint: disable=g-import-not-at-top
-  study = study or _existing_study(config, values)
   baseline = None
   if values.baseline_study:
     baseline = storage_lib.load_study(values.baseline_study, values.run_dir,
                                       config.search.storage)
+  study = storage_lib.load_study(config.search.study_name, values.run_dir, config.search.storage)
+  return study, baseline
+
+
+def _report(config, values, study, baseline) -> int:
+  from jaxfer import configuration  # pylint: disable=g-import-not-at-top
+  from search import report  # pylint: disable=g-import-not-at-top
+  from search import space  # pylint: disable=g-import-not-at-top
   configuration.make_writable_dir(values.run_dir, 'the run directory')
   paths = report.write_report(study, values.run_dir, space.size_limit(config), baseline)
   with open(paths['report.md']) as f:
@@ -201,7 +199,8 @@ def _report(config, values, study=None) -> int:
   return 0
 
 
-def _export_best(config, values, study) -> int:
+def _export_best(config, values, study, baseline) -> int:
+  del baseline  # Only the report compares with it.
   from search import export  # pylint: disable=g-import-not-at-top
   trial = export.pick(study, knee=values.knee, max_size=values.max_size,
                       min_accuracy=values.min_accuracy)

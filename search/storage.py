@@ -10,7 +10,6 @@ import logging
 import os
 import re
 import time
-from typing import Any
 import urllib.parse
 import warnings
 
@@ -146,7 +145,7 @@ def existing_storage(url: str) -> optuna.storages.BaseStorage | None:
   return make_storage(url) if has_tables else None
 
 
-def load_study(name: str, run_dir: str, storage: str, **storage_options: Any) -> optuna.Study:
+def load_study(name: str, run_dir: str, storage: str) -> optuna.Study:
   """The existing study `name`, creating nothing; ValueError listing the studies the storage
   holds when there is no such study."""
   url = storage_url(storage, run_dir)
@@ -157,6 +156,4 @@ def load_study(name: str, run_dir: str, storage: str, **storage_options: Any) ->
     raise ValueError(f'no study named {name!r} in {where}; the storage holds: '
                      f'{", ".join(repr(n) for n in names) if names else "no study"} (check '
                      '--study, --run_dir and --storage)')
-  if storage_options:
-    backend = make_storage(url, **storage_options)
   return optuna.load_study(study_name=name, storage=backend)

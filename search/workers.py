@@ -64,8 +64,10 @@ def fail_dead_workers_trials(study: optuna.Study, max_retry: int) -> list[int]:
       continue
     try:
       frozen = study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
-    except (optuna.exceptions.UpdateFinishedTrialError, ValueError, RuntimeError):
-      continue  # Another worker failed it first, and queued it again.
+    # ValueError: it was no longer running when read; UpdateFinishedTrialError: another worker
+    # finished it in between. Either way another worker failed it first, and queued it again.
+    except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
+      continue
     logger.warning('trial %d: its worker %s has exited; failed and queued again', trial.number,
                    trial.user_attrs['worker'])
     storage_lib.RETRY_CALLBACK(max_retry=max_retry)(study, frozen)
