@@ -17,8 +17,19 @@ excluded; the clock stops after `block_until_ready`. Prints ONE JSON line.
         --peer ../shared/bench/torch_microexpnet.py --peer-python /work/torchvenv/bin/python
 
 Figures are medians over rounds (`best` holds the maxima: on a shared machine the least
-disturbed round). Per-round figures go to stderr. `--feed numpy` passes host numpy slices to `train_step`, as
-`jaxfer.loop.fit` does, instead of arrays already on the device.
+disturbed round). Per-round figures go to stderr. `--feed numpy` passes host numpy slices to
+`train_step`, as `jaxfer.loop.fit` does, instead of arrays already on the device.
+
+`--all-cores` measures aggregate training throughput with the whole machine busy instead: each
+configuration starts its processes at once, each trains `--steps` batches (default 400) and
+reports its own images per second, and the configuration's figure is their sum. jaxfer runs as
+one process on all cores, as one process per core pinned to it (what `jaxfer-search run` does
+by default) and as one process per core unpinned; the peer as one process with one thread per
+core and as one single-thread process per core, pinned. Configurations alternate within each
+round; medians over rounds, and the ratio of jaxfer's best configuration to the peer's best.
+
+    PYTHONPATH=. /work/venv/bin/python benchmarks/speed.py --all-cores --rounds 3 \
+        --peer ../shared/bench/torch_microexpnet.py --peer-python /work/torchvenv/bin/python
 """
 from __future__ import annotations
 
@@ -44,7 +55,7 @@ METRICS = ('train_ips', 'infer_bs1_ips', 'infer_bs256_ips')
 class JaxferBench:
   """Builds MicroExpNet, its train state and the data once; `run()` times one round."""
 
-  def __init__(self, a: argparse.Namespace):
+  def __init__(self, a: argparse.Namespace, inference: bool = True):
     self.a = a
     kwargs = {} if a.conv_impl is None else {'conv_impl': a.conv_impl}
     self.model = models.ExpNet(pooling='p12', squeeze=16, num_classes=a.classes, **kwargs)
@@ -70,7 +81,7 @@ class JaxferBench:
     self.dropout_rng = jax.random.key(1)
     self.temperature = jnp.float32(8.0)
     self.lam = jnp.float32(0.5)
-    self.infer = {bs: jax.device_put(images[:bs]) for bs in (1, 256)}
+    self.infer = {bs: jax.device_put(images[:bs]) for bs in ((1, 256) if inference else ())}
     self._warm_up()
 
   def _train(self, batches):
@@ -88,12 +99,12 @@ class JaxferBench:
         predict = loop.predict_step(self.state, images)
       jax.block_until_ready(predict)
 
-  def run(self) -> dict[str, float]:
+  def run(self, inference: bool = True) -> dict[str, float]:
     a = self.a
     start = time.perf_counter()
     self._train(self.batches)
     result = {'train_ips': a.steps * a.batch / (time.perf_counter() - start)}
-    for bs, reps in ((1, a.bs1_reps), (256, a.bs256_reps)):
+    for bs, reps in ((1, a.bs1_reps), (256, a.bs256_reps)) if inference else ():
       images = self.infer[bs]
       start = time.perf_counter()
       for _ in range(reps):
@@ -110,10 +121,58 @@ def run_peer(a: argparse.Namespace) -> dict:
   return json.loads(out.strip().splitlines()[-1])
 
 
+def _launch(command: list[str], cores: set[int] | None) -> subprocess.Popen:
+  """Starts `command`, pinned to `cores` when given (its thread pools then size to them)."""
+  pin = None if cores is None else (lambda: os.sched_setaffinity(0, cores))
+  return subprocess.Popen(command, stdout=subprocess.PIPE, text=True, preexec_fn=pin)
+
+
+def all_cores(a: argparse.Namespace) -> dict:
+  """Aggregate training images/s of each whole-machine configuration, medians over rounds."""
+  cores = sorted(os.sched_getaffinity(0))
+  n = len(cores)
+  common = ['--batch', str(a.batch), '--steps', str(a.steps), '--size', str(a.size),
+            '--classes', str(a.classes)]
+  ours = [sys.executable, os.path.abspath(__file__), '--train-only', *common]
+  if a.conv_impl:
+    ours += ['--conv-impl', a.conv_impl]
+  configs = {f'jaxfer 1x{n}': [(ours, None)],
+             f'jaxfer {n}x1 pinned': [(ours, {core}) for core in cores],
+             f'jaxfer {n}x{n} unpinned': [(ours, None)] * n}
+  if a.peer:
+    peer = [a.peer_python, a.peer, *common]
+    configs[f'peer 1x{n}'] = [(peer + ['--threads', str(n)], None)]
+    configs[f'peer {n}x1 pinned'] = [(peer + ['--threads', '1'], {core}) for core in cores]
+  rounds = {name: [] for name in configs}
+  for r in range(a.rounds or 3):
+    for name, processes in configs.items():
+      running = [_launch(command, pinned) for command, pinned in processes]
+      outputs = [process.communicate()[0] for process in running]
+      if any(process.returncode for process in running):
+        raise SystemExit(f'{name}: a process failed')
+      per_process = [json.loads(out.strip().splitlines()[-1])['train_ips'] for out in outputs]
+      rounds[name].append(round(sum(per_process), 1))
+      print(f'round {r + 1} {name:22s} {rounds[name][-1]:8.1f} images/s  {per_process}',
+            file=sys.stderr, flush=True)
+  medians = {name: round(statistics.median(values), 1) for name, values in rounds.items()}
+  result = {'impl': 'jaxfer', 'jax': jax.__version__, 'cpus': n, 'batch': a.batch,
+            'size': a.size, 'steps': a.steps, 'rounds': len(rounds[f'jaxfer 1x{n}']),
+            'all_cores_train_ips': medians, 'per_round': rounds}
+  best = lambda side: max((v, k) for k, v in medians.items() if k.startswith(side))
+  (ours_best, ours_name) = best('jaxfer')
+  result['jaxfer_best'] = {'config': ours_name, 'train_ips': ours_best}
+  if a.peer:
+    (peer_best, peer_name) = best('peer')
+    result['peer_best'] = {'config': peer_name, 'train_ips': peer_best}
+    result['ratio_all_cores_train_ips'] = round(ours_best / peer_best, 3)
+  return result
+
+
 def main():
   ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   ap.add_argument('--batch', type=int, default=64)
-  ap.add_argument('--steps', type=int, default=100)
+  ap.add_argument('--steps', type=int, default=None,
+                  help='training batches timed per round (default 100; 400 with --all-cores)')
   ap.add_argument('--size', type=int, default=84)
   ap.add_argument('--classes', type=int, default=8)
   ap.add_argument('--conv-impl', choices=models.CONV_IMPLS, default=None,
@@ -126,7 +185,18 @@ def main():
                   help='timed rounds; medians are reported (default 1, or 3 with --peer)')
   ap.add_argument('--peer', default=None, help='peer script printing one JSON line')
   ap.add_argument('--peer-python', default=sys.executable, help='interpreter for --peer')
+  ap.add_argument('--all-cores', action='store_true',
+                  help='aggregate training throughput of whole-machine configurations')
+  ap.add_argument('--train-only', action='store_true', help=argparse.SUPPRESS)
   a = ap.parse_args()
+  a.steps = a.steps or (400 if a.all_cores else 100)
+  if a.all_cores:
+    print(json.dumps(all_cores(a)), flush=True)
+    return
+  if a.train_only:  # one process of --all-cores
+    bench = JaxferBench(a, inference=False)
+    print(json.dumps(bench.run(inference=False)), flush=True)
+    return
   rounds = a.rounds or (3 if a.peer else 1)
 
   bench = JaxferBench(a)

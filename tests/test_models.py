@@ -3,6 +3,7 @@ import functools
 import importlib
 import os
 
+import flax.linen
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -81,11 +82,34 @@ def test_unknown_teacher_names_the_choices():
     models.make_teacher(ml_collections.ConfigDict({'model': 'vgg'}), 8)
 
 
-@pytest.mark.parametrize('pooling', ['v', 'p12'])
-def test_fast_convolution_gradients_equal_xla_gradients(pooling):
+@pytest.mark.parametrize('shape', [(2, 6, 8, 3), (2, 5, 7, 4), (1, 1, 3, 2)])
+def test_window_max_pool_equals_flax_max_pool_in_value_and_gradient_with_ties(shape):
+  # Few distinct values, so most windows hold tied maxima: the gradient must go to the first
+  # maximum in row-major order, as nn.max_pool's select-and-scatter sends it.
+  x = jax.random.randint(jax.random.key(0), shape, 0, 3).astype(jnp.float32)
+  reference = lambda x: flax.linen.max_pool(x, (2, 2), strides=(2, 2), padding='SAME')
+  value, vjp = jax.vjp(student_lib.max_pool_2x2, x)
+  expected_value, expected_vjp = jax.vjp(reference, x)
+  assert value.shape == expected_value.shape == (shape[0], -(-shape[1] // 2), -(-shape[2] // 2),
+                                                 shape[3])
+  np.testing.assert_array_equal(value, expected_value)
+  g = jax.random.normal(jax.random.key(1), value.shape)
+  grad, = jax.jit(vjp)(g)
+  np.testing.assert_array_equal(grad, expected_vjp(g)[0])
+  assert np.sum(grad != 0) == np.sum(g != 0)  # One input per window receives its cotangent.
+
+
+# Width 1 computes conv2's kernel gradient from saved patches (256 patch rows), width 0.5 from
+# the strided convolution (128 rows); conv1 always takes the space-to-depth path.
+@pytest.mark.parametrize('width', [0.5, 1.0])
+@pytest.mark.parametrize('pooling', models.POOLINGS)
+def test_fast_convolution_gradients_equal_xla_gradients(pooling, width):
   images = jax.random.uniform(jax.random.key(1), (3, 84, 84, 1))
-  xla = models.ExpNet(pooling=pooling, conv_impl='xla', dropout=0.0)
-  fast = models.ExpNet(pooling=pooling, conv_impl='matmul', dropout=0.0)
+  xla = models.ExpNet(pooling=pooling, conv_impl='xla', dropout=0.0, width=width)
+  fast = models.ExpNet(pooling=pooling, conv_impl='matmul', dropout=0.0, width=width)
+  conv2_input = (3, 21, 21, round(16 * width))  # conv1 and pool1 always leave 21x21
+  conv2_kernel = (4, 4, round(16 * width), round(32 * width))
+  assert student_lib.MatmulConv._use_patches(conv2_input, conv2_kernel, (2, 2)) == (width == 1.0)
   variables = xla.init(jax.random.key(0), images)
 
   def grads(model):

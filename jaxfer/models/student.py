@@ -16,8 +16,9 @@ import jax.numpy as jnp
 POOLINGS = ('v', 'p1', 'p2', 'p12')
 # Original squeeze coefficients and the size names the paper gives them.
 SIZES = {'M': 1, 'S': 4, 'XS': 8, 'XXS': 16}
-# 'auto': 'matmul' on the CPU, where XLA's convolutions for these small layers are slow, and
-# 'xla' (`nn.Conv`) on other backends. Both have the same parameters and results.
+# 'auto': 'matmul' on the CPU, where XLA's convolutions for these small layers and its max-pool
+# gradient are slow, and 'xla' (`nn.Conv`, `nn.max_pool`) on other backends. Both have the same
+# parameters and results.
 CONV_IMPLS = ('auto', 'xla', 'matmul')
 
 
@@ -54,23 +55,27 @@ class MatmulConv(nn.Module):
     features is rearranged by space-to-depth (a reshape) into blocks of stride x stride pixels,
     which turns the strided convolution into a stride-1 convolution over the blocks with a
     rearranged, zero-padded kernel; other convolutions stay strided (YNNPACK handles them well).
-  * forward and kernel gradient in training, when the patch matrix is small (at most 16 MiB, as
-    for conv2 of MicroExpNet at batch 64): the patches are gathered once, channel-major
-    ([kh*kw*cin, batch*oh*ow], so every slice copied is a run of contiguous rows), and both the
+  * forward and kernel gradient in training, when the patch matrix is small (at most 16 MiB)
+    and not thin (more than 128 rows: conv2 of MicroExpNet at batch 64, not conv1): the patches
+    are gathered once, channel-major ([kh*kw*cin, batch*oh*ow], so every slice copied is a run
+    of contiguous rows), and both the
     output (kernel^T @ patches) and the kernel gradient (patches @ cotangent) are plain
-    row-major matmuls (YNNPACK). Larger patch matrices (conv1 at 84x84) take the forward above
-    and the kernel gradient XLA derives for the strided convolution.
+    row-major matmuls (YNNPACK). Other convolutions take the forward above and the kernel
+    gradient XLA derives for the strided convolution.
   * input gradient: a stride-1 VALID convolution of the padded cotangent with the flipped
     space-to-depth kernel, then depth-to-space (no dilated convolution).
 
   Being a `jax.custom_vjp`, it supports reverse-mode differentiation only (no `jax.jvp`).
-  See benchmarks/RESULTS.md ("Speed (issue: core)") for the measurements behind each choice.
+  See benchmarks/RESULTS.md (the speed sections) for the measurements behind each choice.
   """
   features: int
   kernel_size: tuple[int, int]
   strides: tuple[int, int]
 
   MAX_PATCH_BYTES = 16 * 2**20
+  # Below this many patch rows (kh*kw*cin) the patch matrix is long and thin (conv1's 64 rows:
+  # one input channel) and gathering it costs more than the matmul saves (benchmarks/RESULTS.md).
+  MIN_PATCH_ROWS = 129
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -126,7 +131,8 @@ class MatmulConv(nn.Module):
     kh, kw, cin, _ = kernel_shape
     b, h, w, _ = x_shape
     rows, cols = kh * kw * cin, b * -(-h // strides[0]) * -(-w // strides[1])
-    return strides != (1, 1) and 4 * rows * cols <= MatmulConv.MAX_PATCH_BYTES
+    return (strides != (1, 1) and rows >= MatmulConv.MIN_PATCH_ROWS
+            and 4 * rows * cols <= MatmulConv.MAX_PATCH_BYTES)
 
   @staticmethod
   def _forward(x: jax.Array, kernel: jax.Array, strides: tuple[int, int]) -> jax.Array:
@@ -190,9 +196,46 @@ class MatmulConv(nn.Module):
   _convolve.__func__.defvjp(_convolve_fwd.__func__, _convolve_bwd.__func__)
 
 
-def _max_pool(x: jax.Array) -> jax.Array:
-  """2x2 stride-2 max-pool with TensorFlow's SAME padding (odd sizes round up)."""
-  return nn.max_pool(x, (2, 2), strides=(2, 2), padding='SAME')
+def _pool_windows(x: jax.Array) -> jax.Array:
+  """[b, h, w, c] -> [b, ceil(h/2), 2, ceil(w/2), 2, c]; odd sizes padded with -inf (SAME)."""
+  b, h, w, c = x.shape
+  if h % 2 or w % 2:
+    x = jnp.pad(x, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), constant_values=-jnp.inf)
+  return x.reshape(b, (h + 1) // 2, 2, (w + 1) // 2, 2, c)
+
+
+def _window_max(windows: jax.Array) -> jax.Array:
+  return jnp.maximum(jnp.maximum(windows[:, :, 0, :, 0], windows[:, :, 0, :, 1]),
+                     jnp.maximum(windows[:, :, 1, :, 0], windows[:, :, 1, :, 1]))
+
+
+@jax.custom_vjp
+def max_pool_2x2(x: jax.Array) -> jax.Array:
+  """`nn.max_pool(x, (2, 2), strides=(2, 2), padding='SAME')` as a reshape and three maxima.
+
+  Same value and same gradient: all of it goes to the first maximum of each window in row-major
+  order, as XLA's select-and-scatter does. XLA:CPU expands `nn.max_pool`'s gradient
+  (select-and-scatter) into four index arrays the size of the input, a variadic reduce-window
+  and a scatter, which took 60% of MicroExpNet's batch-64 training step (benchmarks/RESULTS.md);
+  here forward and backward are a few fused elementwise passes.
+  """
+  return _window_max(_pool_windows(x))
+
+
+def _max_pool_2x2_bwd(x: jax.Array, g: jax.Array) -> tuple[jax.Array]:
+  windows = _pool_windows(x)
+  pooled = _window_max(windows)
+  first = jnp.where(windows[:, :, 0, :, 0] == pooled, 0,
+                    jnp.where(windows[:, :, 0, :, 1] == pooled, 1,
+                              jnp.where(windows[:, :, 1, :, 0] == pooled, 2, 3)))
+  position = (2 * jax.lax.broadcasted_iota(jnp.int32, (1, 1, 2, 1, 2, 1), 2)
+              + jax.lax.broadcasted_iota(jnp.int32, (1, 1, 2, 1, 2, 1), 4))
+  grad = jnp.where(first[:, :, None, :, None] == position, g[:, :, None, :, None], 0.0)
+  b, h, w, c = x.shape
+  return (grad.reshape(b, windows.shape[1] * 2, windows.shape[3] * 2, c)[:, :h, :w],)
+
+
+max_pool_2x2.defvjp(lambda x: (max_pool_2x2(x), x), _max_pool_2x2_bwd)
 
 
 class ExpNet(nn.Module):
@@ -205,8 +248,9 @@ class ExpNet(nn.Module):
     width: continuous multiplier on conv filters and FC units (1.0 is the original family).
     num_classes: output classes.
     dropout: dropout rate after the FC layer.
-    conv_impl: 'xla' (nn.Conv), 'matmul' (`MatmulConv`: same parameters and results, faster
-      training on XLA:CPU) or 'auto' (matmul on the CPU, xla elsewhere).
+    conv_impl: 'xla' (`nn.Conv` and `nn.max_pool`), 'matmul' (`MatmulConv` and `max_pool_2x2`:
+      same parameters and results, faster training on XLA:CPU) or 'auto' (matmul on the CPU,
+      xla elsewhere).
     standardize: give each image zero mean and unit variance first (no parameters; off in the
       original, which saw pixels in [0, 1]).
   """
@@ -218,6 +262,12 @@ class ExpNet(nn.Module):
   conv_impl: str = 'auto'
   conv_features: Sequence[int] = (16, 32)
   standardize: bool = False
+
+  def _pool(self, x: jax.Array) -> jax.Array:
+    """2x2 stride-2 max-pool with TensorFlow's SAME padding (odd sizes round up)."""
+    if resolve_conv_impl(self.conv_impl) == 'xla':
+      return nn.max_pool(x, (2, 2), strides=(2, 2), padding='SAME')
+    return max_pool_2x2(x)
 
   def _conv(self, features: int, kernel: int, stride: int, name: str):
     if resolve_conv_impl(self.conv_impl) == 'xla':
@@ -235,10 +285,10 @@ class ExpNet(nn.Module):
       images = (images - mean) / (jnp.std(images, axis=(1, 2, 3), keepdims=True) + 1e-6)
     x = nn.relu(self._conv(c1, 8, 2 if pool1 else 4, 'conv1')(images))
     if pool1:
-      x = _max_pool(x)
+      x = self._pool(x)
     x = nn.relu(self._conv(c2, 4, 2, 'conv2')(x))
     if self.pooling in ('p2', 'p12'):
-      x = _max_pool(x)
+      x = self._pool(x)
     x = x.reshape(x.shape[0], -1)
     x = nn.relu(nn.Dense(fc_units(self.pooling, self.squeeze, self.width), name='fc')(x))
     x = nn.Dropout(self.dropout, deterministic=not train)(x)

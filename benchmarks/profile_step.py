@@ -1,0 +1,154 @@
+"""Where the time of one MicroExpNet training step goes on this CPU, from a JAX profiler trace.
+
+Traces `--steps` calls of `jaxfer.loop.train_step` (MicroExpNet at 84x84, batch 64, KD loss,
+Adam; the set-up of `speed.py`) and attributes every XLA operation the trace shows to a part of
+the step through the operation's `op_name` in the compiled HLO: each layer's forward pass and
+its backward pass, the loss, the optimizer, the PRNG of dropout. Then it times the same steps
+fed as `jaxfer.loop.fit` feeds them (host numpy batches, random shifts and flips on the host)
+and measures how many cores the process keeps busy (CPU time / wall time). Prints markdown.
+
+XLA:CPU runs Eigen convolutions on threads of their own, where the trace sees only their launch;
+run it a second time with `XLA_FLAGS=--xla_cpu_multi_thread_eigen=false` (Eigen then works on
+the calling thread) to see their time too.
+
+    PYTHONPATH=. /work/venv/bin/python benchmarks/profile_step.py
+    XLA_FLAGS=--xla_cpu_multi_thread_eigen=false PYTHONPATH=. /work/venv/bin/python \
+        benchmarks/profile_step.py
+    PYTHONPATH=. /work/venv/bin/python benchmarks/profile_step.py --conv-impl xla
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import glob
+import gzip
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+
+import jax
+import numpy as np
+
+from jaxfer import loop
+from jaxfer.data import preprocess
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import speed  # noqa: E402  pylint: disable=g-import-not-at-top
+
+LAYERS = ('conv1', 'conv2', 'fc', 'out')
+
+
+def part_of(op_name: str) -> str:
+  """The part of the step an HLO `op_name` belongs to."""
+  if 'apply_gradients' in op_name or 'adam' in op_name.lower() or 'optax' in op_name:
+    return 'optimizer (Adam)'
+  if 'Dropout' in op_name or 'random_bits' in op_name or 'threefry' in op_name:
+    return 'dropout mask (PRNG)'
+  backward = 'transpose(' in op_name
+  direction = 'backward' if backward else 'forward'
+  for layer in LAYERS:
+    if f'/{layer}/' in op_name:
+      return f'{layer} {direction}'
+  if '_pool' in op_name or 'max_pool' in op_name or 'reduce_window' in op_name:
+    return f'max-pool {direction}'
+  if 'ExpNet' in op_name:
+    return f'relu, flatten, layout {direction}'
+  if 'LOSS' in op_name.upper() or 'softmax' in op_name or 'log' in op_name:
+    return f'loss {direction}'
+  return 'other (loss, metrics, copies)'
+
+
+def op_names(compiled_text: str) -> dict[str, str]:
+  """HLO instruction name -> its metadata op_name, from a compiled module's text."""
+  names = {}
+  for match in re.finditer(r'%([\w.-]+) = [^\n]*?metadata=\{op_name="([^"]*)"', compiled_text):
+    names[match.group(1)] = match.group(2)
+  return names
+
+
+def traced_parts(bench: speed.JaxferBench, steps: int) -> tuple[dict[str, float], float]:
+  """(milliseconds per step of each part, wall milliseconds per step) from one trace."""
+  batch = bench.batches[0]
+  compiled = loop.train_step.lower(bench.state, batch, bench.dropout_rng, bench.temperature,
+                                   bench.lam, loss='microexpnet').compile()
+  names = op_names(compiled.as_text())
+  with tempfile.TemporaryDirectory() as trace_dir:
+    jax.profiler.start_trace(trace_dir)
+    start = time.perf_counter()
+    bench._train(bench.batches[:steps])  # pylint: disable=protected-access
+    wall = (time.perf_counter() - start) / steps * 1e3
+    jax.profiler.stop_trace()
+    trace = glob.glob(os.path.join(trace_dir, 'plugins', 'profile', '*', '*.trace.json.gz'))[0]
+    with gzip.open(trace) as f:
+      events = [e for e in json.load(f)['traceEvents'] if e.get('ph') == 'X']
+  parts = collections.defaultdict(float)
+  for event in events:
+    name = event['name']
+    if name in names:
+      parts[part_of(names[name])] += event['dur'] / 1e3 / steps
+  return dict(parts), wall
+
+
+def fed_like_fit(bench: speed.JaxferBench, steps: int) -> float:
+  """Milliseconds per step when batches come from host numpy with fit's augmentation."""
+  images = bench.images
+  labels = np.asarray(bench.batches[0]['label'])
+  rng = np.random.default_rng(0)
+  state, batch_size = bench.state, bench.a.batch
+  start = time.perf_counter()
+  for i in range(steps):
+    chunk = images[(i % (len(images) // batch_size)) * batch_size:][:batch_size]
+    chunk = preprocess.random_flip(preprocess.random_shift(chunk, 4, rng), rng)
+    batch = {'image': chunk, 'label': labels,
+             'teacher_logits': np.asarray(bench.batches[0]['teacher_logits'])}
+    state, metrics = loop.train_step(state, batch, bench.dropout_rng, bench.temperature,
+                                     bench.lam, loss='microexpnet')
+  jax.block_until_ready((state, metrics))
+  return (time.perf_counter() - start) / steps * 1e3
+
+
+def device_fed(bench: speed.JaxferBench, steps: int) -> tuple[float, float]:
+  """(milliseconds per step, cores busy) with the batches already on the device."""
+  cpu = os.times()
+  start = time.perf_counter()
+  bench._train(bench.batches[:steps])  # pylint: disable=protected-access
+  wall = time.perf_counter() - start
+  after = os.times()
+  busy = (after.user - cpu.user + after.system - cpu.system) / wall
+  return wall / steps * 1e3, busy
+
+
+def main():
+  ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  ap.add_argument('--steps', type=int, default=50)
+  ap.add_argument('--batch', type=int, default=64)
+  ap.add_argument('--conv-impl', default=None)
+  a = ap.parse_args()
+  bench = speed.JaxferBench(argparse.Namespace(
+      batch=a.batch, steps=a.steps, size=84, classes=8, conv_impl=a.conv_impl, feed='device'),
+      inference=False)
+  for _ in range(2):
+    bench._train(bench.batches)  # pylint: disable=protected-access
+  device_ms, busy = device_fed(bench, a.steps)
+  fit_ms = fed_like_fit(bench, a.steps)
+  parts, traced_wall = traced_parts(bench, a.steps)
+  flags = os.environ.get('XLA_FLAGS', '')
+  print(f'jax {jax.__version__}, conv_impl {a.conv_impl or "default"}, batch {a.batch}, '
+        f'{a.steps} steps, XLA_FLAGS={flags!r}\n')
+  print(f'- step, batches on the device: {device_ms:.2f} ms ({a.batch / device_ms * 1e3:,.0f} '
+        f'images/s); cores busy {busy:.2f}')
+  print(f'- step, fed as `fit` feeds it (host numpy, shifts and flips): {fit_ms:.2f} ms')
+  print(f'- step under the profiler: {traced_wall:.2f} ms, of which operations '
+        f'{sum(parts.values()):.2f} ms (summed over threads)\n')
+  print('| part | ms per step | share of operations |')
+  print('| --- | ---: | ---: |')
+  total = sum(parts.values())
+  for part, ms in sorted(parts.items(), key=lambda item: -item[1]):
+    print(f'| {part} | {ms:.2f} | {ms / total:.0%} |')
+
+
+if __name__ == '__main__':
+  main()
