@@ -10,8 +10,9 @@ concatenate, one matmul; kept here as 'matmul_v0'). Then the relu + 2x2 max-pool
 'matmul'. Everything alternates within each round; the medians over rounds are printed as a
 markdown table (milliseconds per call).
 
-In the pool row the 'xla' column is `nn.max_pool` (what `ExpNet` uses) and the 'matmul' column
-is `first_max_pool` below (the suggested replacement: same value and gradient).
+In the pool row the 'xla' column is `nn.max_pool` and the 'matmul' column is
+`jaxfer.models.student.max_pool_2x2` (what `ExpNet` uses with `MatmulConv`: same value and
+gradient).
 
     PYTHONPATH=. /work/venv/bin/python benchmarks/profile_conv.py
     XLA_FLAGS=--xla_cpu_multi_thread_eigen=false PYTHONPATH=. /work/venv/bin/python \
@@ -32,6 +33,7 @@ import numpy as np
 
 from jaxfer import models
 from jaxfer import loop
+from jaxfer.models import student
 
 CONVS = {  # name: (input shape without batch, features, kernel, stride)
     'conv1': ((84, 84, 1), 16, 8, 2),
@@ -71,46 +73,11 @@ def _module(impl: str, features: int, kernel: int, stride: int) -> nn.Module:
   return models.MatmulConv(features, (kernel, kernel), (stride, stride))
 
 
-@jax.custom_vjp
-def first_max_pool(x):
-  """`nn.max_pool(x, (2, 2), (2, 2), 'SAME')` with the same gradient (first maximum of each
-  window in row-major order), as elementwise maxima and selects (the suggested `_max_pool`)."""
-  return _window_max(_windows(x))
-
-
-def _windows(x):
-  b, h, w, c = x.shape
-  if h % 2 or w % 2:
-    x = jnp.pad(x, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), constant_values=-jnp.inf)
-  return x.reshape(b, (h + 1) // 2, 2, (w + 1) // 2, 2, c)
-
-
-def _window_max(windows):
-  return jnp.maximum(jnp.maximum(windows[:, :, 0, :, 0], windows[:, :, 0, :, 1]),
-                     jnp.maximum(windows[:, :, 1, :, 0], windows[:, :, 1, :, 1]))
-
-
-def _first_max_pool_bwd(x, g):
-  windows = _windows(x)
-  pooled = _window_max(windows)
-  first = jnp.where(windows[:, :, 0, :, 0] == pooled, 0,
-                    jnp.where(windows[:, :, 0, :, 1] == pooled, 1,
-                              jnp.where(windows[:, :, 1, :, 0] == pooled, 2, 3)))
-  position = (2 * jax.lax.broadcasted_iota(jnp.int32, (1, 1, 2, 1, 2, 1), 2)
-              + jax.lax.broadcasted_iota(jnp.int32, (1, 1, 2, 1, 2, 1), 4))
-  grad = jnp.where(first[:, :, None, :, None] == position, g[:, :, None, :, None], 0.0)
-  b, h, w, c = x.shape
-  return (grad.reshape(b, 2 * windows.shape[1], 2 * windows.shape[3], c)[:, :h, :w],)
-
-
-first_max_pool.defvjp(lambda x: (first_max_pool(x), x), _first_max_pool_bwd)
-
-
 def _pool_fns(batch: int):
   y = jax.random.normal(jax.random.key(0), (batch, 42, 42, 16))
   g = jax.random.normal(jax.random.key(1), (batch, 21, 21, 16))
   pools = {'xla': lambda y: nn.max_pool(y, (2, 2), strides=(2, 2), padding='SAME'),
-           'first_max': first_max_pool}
+           'first_max': student.max_pool_2x2}
   fns = {}
   for name, pool in pools.items():
     step = jax.jit(lambda y, g, pool=pool: jax.vjp(lambda y: pool(nn.relu(y)), y)[1](g)[0])

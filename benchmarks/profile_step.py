@@ -3,7 +3,8 @@
 Traces `--steps` calls of `jaxfer.loop.train_step` (MicroExpNet at 84x84, batch 64, KD loss,
 Adam; the set-up of `speed.py`) and attributes every XLA operation the trace shows to a part of
 the step through the operation's `op_name` in the compiled HLO: each layer's forward pass and
-its backward pass, the loss, the optimizer, the PRNG of dropout. Then it times the same steps
+its backward pass, the PRNG of dropout, and the rest (Adam, loss, metrics: their op_names do
+not say which is which). Then it times the same steps
 fed as `jaxfer.loop.fit` feeds them (host numpy batches, random shifts and flips on the host)
 and measures how many cores the process keeps busy (CPU time / wall time). Prints markdown.
 
@@ -43,8 +44,6 @@ LAYERS = ('conv1', 'conv2', 'fc', 'out')
 
 def part_of(op_name: str) -> str:
   """The part of the step an HLO `op_name` belongs to."""
-  if 'apply_gradients' in op_name or 'adam' in op_name.lower() or 'optax' in op_name:
-    return 'optimizer (Adam)'
   if 'Dropout' in op_name or 'random_bits' in op_name or 'threefry' in op_name:
     return 'dropout mask (PRNG)'
   backward = 'transpose(' in op_name
@@ -52,21 +51,56 @@ def part_of(op_name: str) -> str:
   for layer in LAYERS:
     if f'/{layer}/' in op_name:
       return f'{layer} {direction}'
-  if '_pool' in op_name or 'max_pool' in op_name or 'reduce_window' in op_name:
+  if any(word in op_name for word in ('_pool', 'reduce_window', 'select_and_')):
     return f'max-pool {direction}'
   if 'ExpNet' in op_name:
     return f'relu, flatten, layout {direction}'
   if 'LOSS' in op_name.upper() or 'softmax' in op_name or 'log' in op_name:
     return f'loss {direction}'
-  return 'other (loss, metrics, copies)'
+  return 'other (Adam, loss, metrics, copies)'
 
 
-def op_names(compiled_text: str) -> dict[str, str]:
-  """HLO instruction name -> its metadata op_name, from a compiled module's text."""
-  names = {}
-  for match in re.finditer(r'%([\w.-]+) = [^\n]*?metadata=\{op_name="([^"]*)"', compiled_text):
-    names[match.group(1)] = match.group(2)
-  return names
+def op_parts(compiled_text: str, kernel_sizes: dict[str, int]) -> dict[str, str]:
+  """HLO instruction name -> the part of the step it belongs to, from a compiled module's text.
+
+  Most instructions carry their `op_name`. XLA drops it on some it creates or rewrites (the
+  kernel-gradient convolution of conv1; the index arrays and reduce-window of a select-and-
+  scatter expansion): an unnamed instruction whose result has as many elements as a layer's
+  kernel is that layer's kernel gradient; another belongs where its first attributable user
+  belongs, or else its first named operand.
+  """
+  entry = compiled_text[compiled_text.index('\nENTRY'):]
+  named, operands = {}, {}
+  for line in entry.splitlines()[1:]:
+    match = re.match(r'\s*(?:ROOT )?%([\w.-]+) = \w+\[([\d,]*)\]', line)
+    if not match:
+      match = re.match(r'\s*(?:ROOT )?%([\w.-]+) = (\()', line)  # A tuple-shaped result.
+      if not match:
+        continue
+    name, dims = match.groups()
+    operands[name] = re.findall(r'%([\w.-]+)', line.split('=', 1)[1])
+    op_name = re.search(r'metadata=\{op_name="([^"]*)"', line)
+    size = int(np.prod([int(d) for d in dims.split(',') if d.isdigit()])) if dims != '(' else 0
+    layers = [layer for layer, kernel_size in kernel_sizes.items() if kernel_size == size]
+    if op_name:
+      named[name] = part_of(op_name.group(1))
+    elif len(layers) == 1:
+      named[name] = f'{layers[0]} backward'
+  users = collections.defaultdict(list)
+  for name, used in operands.items():
+    for operand in used:
+      users[operand].append(name)
+
+  def resolve(name: str, seen: frozenset = frozenset()) -> str | None:
+    if name in named or name in seen:
+      return named.get(name)
+    for user in users[name]:
+      part = resolve(user, seen | {name})
+      if part:
+        return part
+    return next((named[o] for o in operands.get(name, ()) if o in named), None)
+
+  return {name: resolve(name) or 'unattributed' for name in operands}
 
 
 def traced_parts(bench: speed.JaxferBench, steps: int) -> tuple[dict[str, float], float]:
@@ -74,7 +108,8 @@ def traced_parts(bench: speed.JaxferBench, steps: int) -> tuple[dict[str, float]
   batch = bench.batches[0]
   compiled = loop.train_step.lower(bench.state, batch, bench.dropout_rng, bench.temperature,
                                    bench.lam, loss='microexpnet').compile()
-  names = op_names(compiled.as_text())
+  kernel_sizes = {layer: bench.state.params[layer]['kernel'].size for layer in LAYERS}
+  names = op_parts(compiled.as_text(), kernel_sizes)
   with tempfile.TemporaryDirectory() as trace_dir:
     jax.profiler.start_trace(trace_dir)
     start = time.perf_counter()
@@ -88,7 +123,7 @@ def traced_parts(bench: speed.JaxferBench, steps: int) -> tuple[dict[str, float]
   for event in events:
     name = event['name']
     if name in names:
-      parts[part_of(names[name])] += event['dur'] / 1e3 / steps
+      parts[names[name]] += event['dur'] / 1e3 / steps
   return dict(parts), wall
 
 

@@ -1,6 +1,6 @@
 """The `jaxfer-search` command: run, worker, report and export-best, thin doors to `search`.
 
-    jaxfer-search run --config configs/search_default.py --run_dir runs/search [--workers 2]
+    jaxfer-search run --config configs/search_default.py --run_dir runs/search [--workers N]
     jaxfer-search worker --config configs/search_default.py --run_dir runs/search \
         --storage postgresql://user@host/db --study default
     jaxfer-search report --config configs/search_default.py --run_dir runs/search
@@ -44,9 +44,10 @@ def _define_flags(values: flags.FlagValues) -> None:
                       flag_values=values)
   flags.DEFINE_integer('n_trials', None, 'Finished trials to reach (default: config).',
                        lower_bound=1, flag_values=values)
-  flags.DEFINE_integer('workers', 1, 'run: processes on this machine working on the study (one '
-                       'XLA:CPU process keeps about one core busy); the others log to '
-                       'RUN_DIR/worker_K.log.', lower_bound=1, flag_values=values)
+  flags.DEFINE_integer('workers', None, 'run: processes on this machine working on the study '
+                       '(default: one per core on a CPU, where that trains fastest, and one with '
+                       'an accelerator); the others log to RUN_DIR/worker_K.log.', lower_bound=1,
+                       flag_values=values)
   flags.DEFINE_string('baseline_study', None, 'A grid-paper study in the same storage to '
                       'compare with in the report.', flag_values=values)
   flags.DEFINE_bool('knee', False, 'export-best: the knee of the front.', flag_values=values)
@@ -133,8 +134,11 @@ def _run(config, values, argv: list[str]) -> int:
   from search import workers  # pylint: disable=g-import-not-at-top
   # The study is opened (created) once here before other workers join, so they find it.
   workers.open_study(config, values.run_dir)
+  count = values.workers or workers.default_worker_count()
+  workers.logger.info('%d worker(s) on this machine%s', count,
+                      '' if values.workers else ' (one per core; --workers to choose)')
   helpers = []
-  for k in range(1, values.workers):
+  for k in range(1, count):
     with open(os.path.join(values.run_dir, f'worker_{k}.log'), 'w') as log:
       helpers.append(subprocess.Popen(
           [sys.executable, '-m', 'search.cli', 'worker', *_worker_arguments(argv)],

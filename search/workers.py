@@ -32,6 +32,25 @@ logger = logging.getLogger('jaxfer.search')
 DEAD_WORKER_GRACE_S = 10
 
 
+def usable_cores() -> list[int]:
+  """The CPU cores this process may run on."""
+  usable = getattr(os, 'sched_getaffinity', None)
+  return sorted(usable(0)) if usable else list(range(os.cpu_count() or 1))
+
+
+def default_worker_count() -> int:
+  """How many workers `jaxfer-search run` starts when not told: one per usable core on the CPU.
+
+  One XLA:CPU training process keeps only part of the machine busy: on the 2-core CPU, two
+  processes train 1.25-1.3 times the images per second of one process on both cores
+  (benchmarks/RESULTS.md, `speed.py --all-cores`). They are not pinned to a core each, though
+  that adds 5-10%: a worker training a teacher while the others wait for it uses every core.
+  An accelerator is one device, used by one worker.
+  """
+  import jax  # pylint: disable=g-import-not-at-top
+  return len(usable_cores()) if jax.default_backend() == 'cpu' else 1
+
+
 def worker_alive(worker: str) -> bool | None:
   """Whether the process `worker` ('host:pid', as trials record it) is running; None when it is
   on another host, or unknown."""

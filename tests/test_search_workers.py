@@ -1,5 +1,7 @@
 """Several `jaxfer-search worker` processes on one study: journal file, PostgreSQL, run --workers."""
 import json
+import os
+import shutil
 import subprocess
 import sys
 
@@ -46,13 +48,19 @@ def test_two_workers_on_one_journal_file_finish_exactly_n_trials(tmp_path, data_
 
 
 @pytest.mark.slow
-def test_run_with_workers_starts_helpers_that_share_the_study(tmp_path, data_dir):
+def test_run_starts_one_worker_per_core_by_default_and_they_share_the_study(tmp_path, data_dir):
+  cores = sorted(os.sched_getaffinity(0))
+  if len(cores) < 2 or not shutil.which('taskset'):
+    pytest.skip(f'needs 2 usable cores ({len(cores)} here) and taskset to see a second worker')
   run = subprocess.run(
-      [sys.executable, '-m', 'search.cli', 'run', '--config', 'configs/search_test.py',
-       '--run_dir', str(tmp_path), '--workers', '2', '--n_trials=4',
+      ['taskset', '-c', f'{cores[0]},{cores[1]}',  # Two cores: two workers.
+       sys.executable, '-m', 'search.cli', 'run', '--config', 'configs/search_test.py',
+       '--run_dir', str(tmp_path), '--n_trials=4',
        f'--config.data.data_dir={data_dir}', '--config.search.folds_per_trial=1'],
       cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900)
   assert run.returncode == 0, run.stdout[-3000:]
+  assert '2 worker(s) on this machine (one per core' in run.stdout
+  assert not (tmp_path / 'worker_2.log').exists()
   study = optuna.load_study(study_name='test', storage=storage_lib.storage_url('', tmp_path))
   _assert_exactly(study, 4)
   helper_log = (tmp_path / 'worker_1.log').read_text()
