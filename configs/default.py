@@ -2,7 +2,7 @@ r"""Default: a ResNet teacher, then MicroExpNet distilled from it, on synthetic 
 
     jaxfer distill --config configs/default.py --workdir runs/default
 
-Runs in about 5 minutes on a 2-core CPU (teacher first, then the student); every field below
+Runs in about 4 minutes on a 2-core CPU (teacher first, then the student); every field below
 can be overridden on the command line, e.g. `--config.distill.temperature=4`.
 """
 import ml_collections
