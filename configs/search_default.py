@@ -28,6 +28,9 @@ def search_settings() -> ml_collections.ConfigDict:
           lam=dict(low=0.0, high=1.0),
       ),
       folds_per_trial=1,
+      # Student seeds per fold: the accuracy objective is the mean over seeds and folds, and
+      # each trial records its 95% interval (search/intervals.py).
+      replicates=1,
       prune=True,  # Stop a trial that can no longer reach the Pareto front at its size.
       latency_repeats=50,
       # RDB storages (SQLite, PostgreSQL): a trial whose worker stopped beating for twice this

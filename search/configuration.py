@@ -13,7 +13,8 @@ from search import storage as storage_lib
 
 # config.search fields (see configs/search_default.py:search_settings).
 FIELDS = ('study_name', 'storage', 'sampler', 'seed', 'n_trials', 'objectives', 'space',
-          'folds_per_trial', 'prune', 'latency_repeats', 'heartbeat_interval', 'max_retry')
+          'folds_per_trial', 'replicates', 'prune', 'latency_repeats', 'heartbeat_interval',
+          'max_retry')
 
 
 def _check_space_values(config: Any) -> None:
@@ -67,6 +68,8 @@ def validate(config: Any) -> None:
   if num_folds >= 2 and search.folds_per_trial > num_folds:
     raise ValueError(f'config.search.folds_per_trial = {search.folds_per_trial} is more than '
                      f'config.data.num_folds = {num_folds}')
+  bounds.check_number('config.search.replicates', search.replicates, low=1, low_inclusive=True,
+                       integer=True)
   if not isinstance(search.prune, bool):
     raise ValueError(f'config.search.prune = {search.prune!r} is not allowed; expected True or '
                      'False')

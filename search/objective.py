@@ -1,8 +1,10 @@
-"""The study's objective: one `train_and_evaluate` per fold, and the size-aware pruning rule.
+"""The study's objective: one `train_and_evaluate` per fold and seed, and the pruning rule.
 
 Every trial trains a student with `jaxfer.train.train_and_evaluate`, the same function as the
-`jaxfer` command, on `folds_per_trial` folds, distilled from the fold's teacher artifact in
-RUN_DIR/teachers/fold_k/teacher (trained once, by `prepare_teachers`, before the first trial).
+`jaxfer` command, with `replicates` student seeds on each of `folds_per_trial` folds, distilled
+from the fold's teacher artifact in RUN_DIR/teachers/fold_k/teacher (trained once, by
+`prepare_teachers`, before the first trial). Its accuracy is the mean over those runs, with a
+95% interval (search/intervals.py).
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import optuna
 from jaxfer import crossval
 from jaxfer import models
 from jaxfer import train
+from search import intervals
 from search import pareto
 from search import samplers
 from search import space as space_lib
@@ -99,14 +102,24 @@ def prepare_teachers(config: ml_collections.ConfigDict, run_dir: str) -> None:
 
 
 def trial_config(config: ml_collections.ConfigDict, values: dict[str, Any], trial_number: int,
-                 run_dir: str) -> ml_collections.ConfigDict:
-  """The run config of one trial: its parameter values, its seed, the study's teachers."""
+                 run_dir: str, replicate: int = 0) -> ml_collections.ConfigDict:
+  """The run config of one replicate of a trial: its parameter values, its student seed, the
+  study's teachers."""
   run = space_lib.apply(config, values)
-  # The student's random keys and data order derive from (study seed, trial number); the
+  # The student's random keys and data order derive from (study seed, trial number) for the
+  # first replicate, and from (study seed, trial number, replicate) for the others; the
   # teachers keep `config.seed`, so every trial shares them.
-  run.student.seed = samplers.derived_seed(config.search.seed, trial_number)
+  numbers = (trial_number, replicate) if replicate else (trial_number,)
+  run.student.seed = samplers.derived_seed(config.search.seed, *numbers)
   run.teacher.artifact = teachers_template(run_dir) if train.needs_teacher(config) else ''
   return run
+
+
+def replicate_dir(trial_dir: str, fold: int, replicate: int) -> str:
+  """Work directory of one run of a trial (the first replicate's is `fold_k`, as without
+  replicates)."""
+  name = f'fold_{fold}' + (f'_replicate_{replicate}' if replicate else '')
+  return os.path.join(trial_dir, name)
 
 
 def dominated_at_best(accuracy_upper_bound: float, size: float,
@@ -189,30 +202,42 @@ class Objective:
     trial.set_user_attr('config', public_config(run))
     trial.set_user_attr('versions', package_versions())
     folds = fold_indices(run)
+    replicates = search_config.replicates
     # Studies may share a run directory (and its teachers), e.g. a search and its grid baseline.
     trial_dir = os.path.join(os.path.abspath(self.run_dir), 'trials', trial.study.study_name,
                              f'trial_{origin:04d}')
     trial.set_user_attr('trial_dir', trial_dir)
-    accuracies, result = [], None
+    # run_accuracies[k][r]: fold k, student seed r. Pruning looks after every run.
+    run_accuracies, result = [], None
+    total = len(folds) * replicates
     for index, fold in enumerate(folds):
-      result = train.train_and_evaluate(crossval.fold_config(run, fold),
-                                        os.path.join(trial_dir, f'fold_{fold}'))
-      accuracies.append(result.accuracy)
-      trial.set_user_attr('fold_hash', result.fold_hash)
-      trial.set_user_attr('fold_accuracies', accuracies)
-      trial.set_user_attr('params', result.params)
-      remaining = len(folds) - index - 1
-      if search_config.prune and remaining:
-        bound = reachable_accuracy(accuracies, len(folds))
-        better = dominated_at_best(bound, result.size_bytes, completed_front(trial.study))
-        if better is not None:
-          reason = (f'after {index + 1} of {len(folds)} folds its best reachable accuracy '
-                    f'{bound:.4f} at {result.size_bytes} bytes cannot beat the front point '
-                    f'({better[0]:.4f}, {better[1]:.0f} bytes)')
-          trial.set_user_attr('pruned_reason', reason)
-          logger.info('trial %d pruned: %s', trial.number, reason)
-          raise optuna.TrialPruned(reason)
-    objectives = [float(np.mean(accuracies)), float(result.size_bytes)]
+      run_accuracies.append([])
+      for replicate in range(replicates):
+        replicate_run = trial_config(self.config, values, origin, self.run_dir, replicate)
+        result = train.train_and_evaluate(crossval.fold_config(replicate_run, fold),
+                                          replicate_dir(trial_dir, fold, replicate))
+        run_accuracies[-1].append(result.accuracy)
+        trial.set_user_attr('fold_hash', result.fold_hash)
+        trial.set_user_attr('run_accuracies', run_accuracies)
+        trial.set_user_attr('fold_accuracies', [float(np.mean(a)) for a in run_accuracies])
+        trial.set_user_attr('params', result.params)
+        done = [a for fold_runs in run_accuracies for a in fold_runs]
+        if search_config.prune and len(done) < total:
+          bound = reachable_accuracy(done, total)
+          better = dominated_at_best(bound, result.size_bytes, completed_front(trial.study))
+          if better is not None:
+            reason = (f'after {len(done)} of {total} runs ({index + 1} of {len(folds)} folds, '
+                      f'{replicates} seeds each) its best reachable accuracy {bound:.4f} at '
+                      f'{result.size_bytes} bytes cannot beat the front point '
+                      f'({better[0]:.4f}, {better[1]:.0f} bytes)')
+            trial.set_user_attr('pruned_reason', reason)
+            logger.info('trial %d pruned: %s', trial.number, reason)
+            raise optuna.TrialPruned(reason)
+    interval = intervals.accuracy_interval(
+        [a for fold_runs in run_accuracies for a in fold_runs])
+    for name, value in intervals.as_attrs(interval).items():
+      trial.set_user_attr(name, value)
+    objectives = [interval.mean, float(result.size_bytes)]
     if 'latency' in search_config.objectives:
       objectives.append(models.latency_ms(run.student, run.data.image_size,
                                           len(result.class_names),

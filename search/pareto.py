@@ -12,6 +12,8 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 import optuna
 
+from search import intervals
+
 DIRECTIONS = ('maximize', 'minimize')
 # The objectives a study may have, and their directions. Accuracy and size always come first.
 OBJECTIVES = {'accuracy': 'maximize', 'size': 'minimize', 'latency': 'minimize'}
@@ -121,6 +123,10 @@ class FrontInfo(NamedTuple):
   labels: list[str]
   on_front: np.ndarray
   knee: int | None  # Position (in these lists) of the knee point of the front.
+  # The 95% interval of each accuracy over its runs (search/intervals.py); NaN when unknown
+  # (one run per trial, or a trial recorded before intervals were).
+  accuracy_low: np.ndarray | None = None
+  accuracy_high: np.ndarray | None = None
 
 
 def trial_label(params: dict[str, Any]) -> str:
@@ -141,8 +147,11 @@ def front_info(trials: Sequence[optuna.trial.FrozenTrial]) -> FrontInfo:
   values = np.array([t.values[:2] for t in done], dtype=np.float64).reshape(-1, 2)
   on_front = pareto_mask(values, ACCURACY_SIZE)
   knee = knee_index(values, ACCURACY_SIZE) if len(done) else None
+  bound = lambda name: np.array([np.nan if t.user_attrs.get(name) is None else
+                                 t.user_attrs[name] for t in done], dtype=np.float64)
   return FrontInfo([t.number for t in done], values[:, 0], values[:, 1],
-                   [trial_label(t.params) for t in done], on_front, knee)
+                   [trial_label(t.params) for t in done], on_front, knee,
+                   *(bound(name) for name in intervals.COLUMNS[2:]))
 
 
 def reference_point(size_limit: float) -> tuple[float, float]:

@@ -13,6 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 import optuna
 
+from search import intervals
 from search import pareto
 from search.pareto import FrontInfo
 
@@ -20,7 +21,8 @@ _STATES = {optuna.trial.TrialState.COMPLETE: 'complete', optuna.trial.TrialState
            optuna.trial.TrialState.FAIL: 'failed', optuna.trial.TrialState.RUNNING: 'running',
            optuna.trial.TrialState.WAITING: 'waiting'}
 # Trial attributes shown when hovering over a point of pareto.html (not the recorded config).
-HOVER_ATTRS = ('params', 'fold_accuracies')
+HOVER_ATTRS = ('params', 'fold_accuracies', 'run_accuracies', 'accuracy_ci95_low',
+               'accuracy_ci95_high')
 
 
 def trial_rows(trials: Sequence[optuna.trial.FrozenTrial],
@@ -34,12 +36,19 @@ def trial_rows(trials: Sequence[optuna.trial.FrozenTrial],
     row = {'number': trial.number, 'state': _STATES.get(trial.state, str(trial.state))}
     for k, objective in enumerate(objectives):
       row[pareto.METRIC_NAMES[objective]] = trial.values[k] if trial.values else ''
+    row.update(_interval_cells(trial))
     row['params'] = trial.user_attrs.get('params', '')
     row.update({name: trial.params.get(name, '') for name in names})
     row['on_front'] = trial.number in on_front
     row['pruned_reason'] = trial.user_attrs.get('pruned_reason', '')
     rows.append(row)
   return rows
+
+
+def _interval_cells(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+  """The trial's accuracy interval columns ('' where not recorded or undefined)."""
+  cells = {name: trial.user_attrs.get(name) for name in intervals.COLUMNS}
+  return {name: '' if value is None else value for name, value in cells.items()}
 
 
 def write_csv(path: str, rows: Sequence[dict[str, Any]]) -> None:
@@ -71,6 +80,17 @@ def plot_pareto(path: str, info: FrontInfo, baseline: FrontInfo | None = None,
   sizes, accuracies = info.size_bytes[info.on_front][order], info.accuracy[info.on_front][order]
   ax.step(sizes, 100 * accuracies, where='post', c='tab:blue', lw=1)
   ax.scatter(sizes, 100 * accuracies, c='tab:blue', s=30, zorder=3, label='Pareto front')
+  bars = _error_bars(info)
+  if bars is not None:
+    known = ~np.isnan(bars).any(0)
+    colours = np.where(info.on_front, 'tab:blue', '0.75')
+    for colour in ('0.75', 'tab:blue'):  # Dominated trials' bars first, the front's on top.
+      chosen = known & (colours == colour)
+      if chosen.any():
+        ax.errorbar(info.size_bytes[chosen], 100 * info.accuracy[chosen],
+                    yerr=100 * bars[:, chosen], fmt='none', ecolor=colour, elinewidth=1,
+                    capsize=2, zorder=2)
+    ax.plot([], [], c='0.4', lw=1, label='95% interval (t over seeds and folds)')
   for position in np.flatnonzero(info.on_front):
     ax.annotate(info.labels[position], (info.size_bytes[position], 100 * info.accuracy[position]),
                 textcoords='offset points', xytext=(4, 4), fontsize=7)
@@ -91,6 +111,14 @@ def plot_pareto(path: str, info: FrontInfo, baseline: FrontInfo | None = None,
   fig.tight_layout()
   fig.savefig(path, dpi=120)
   plt.close(fig)
+
+
+def _error_bars(info: FrontInfo) -> np.ndarray | None:
+  """[2, N] distances from each accuracy down and up to its interval's ends, or None if no
+  trial has an interval."""
+  if info.accuracy_low is None or np.isnan(info.accuracy_low).all():
+    return None
+  return np.stack([info.accuracy - info.accuracy_low, info.accuracy_high - info.accuracy])
 
 
 def plot_hypervolume(path: str, history: Sequence[float],
@@ -120,7 +148,7 @@ def write_pareto_csv(path: str, info: FrontInfo,
   for position in positions:
     trial = by_number[info.numbers[position]]
     rows.append({'number': trial.number, 'accuracy': info.accuracy[position],
-                 'size_bytes': int(info.size_bytes[position]),
+                 'size_bytes': int(info.size_bytes[position]), **_interval_cells(trial),
                  'params': trial.user_attrs.get('params', ''), **trial.params,
                  'knee': position == info.knee})
   write_csv(path, rows)
@@ -149,6 +177,16 @@ def plot_pareto_html(path: str, study: optuna.Study, baseline: FrontInfo | None 
   figure = optuna.visualization.plot_pareto_front(
       _hover_study(study), targets=lambda t: (t.values[1], 100 * t.values[0]),
       target_names=['size (bytes)', 'accuracy (%)'])
+  info = pareto.front_info(study.get_trials(deepcopy=False))
+  bars = _error_bars(info)
+  if bars is not None:
+    known = ~np.isnan(bars).any(0)
+    figure.add_trace(go.Scatter(
+        x=info.size_bytes[known], y=100 * info.accuracy[known], mode='markers',
+        marker={'size': 1, 'color': 'rgba(0,0,0,0)'}, name='95% interval',
+        error_y={'type': 'data', 'symmetric': False, 'array': 100 * bars[1, known],
+                 'arrayminus': 100 * bars[0, known], 'color': 'grey', 'thickness': 1},
+        text=[info.labels[p] for p in np.flatnonzero(known)]))
   if baseline is not None and len(baseline.numbers):
     order = np.argsort(baseline.size_bytes[baseline.on_front])
     figure.add_trace(go.Scatter(
@@ -172,10 +210,30 @@ def plot_importances(path: str, importances: dict[str, float]) -> None:
   plt.close(fig)
 
 
+# Parameter importances are reported only for studies with at least this many completed trials
+# per searched parameter: fANOVA fits a random forest to the trials, and with fewer its ranking
+# mostly follows the seed noise of single trials (a rule of thumb, stated in the report).
+MIN_TRIALS_PER_PARAMETER = 5
+
+
+def importances_withheld(trials: Sequence[optuna.trial.FrozenTrial]) -> str:
+  """Why parameter importances are not reported for `trials`, or '' when they are."""
+  done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+  names = {name for t in done for name in t.params}
+  needed = MIN_TRIALS_PER_PARAMETER * len(names)
+  if not names:
+    return 'no parameter was searched'
+  if len(done) < needed:
+    return (f'{len(done)} completed trials for {len(names)} searched parameters; they are '
+            f'reported from {MIN_TRIALS_PER_PARAMETER} completed trials per parameter ({needed})'
+            ', below which their ranking mostly follows seed noise')
+  return ''
+
+
 def importances(study: optuna.Study) -> dict[str, float]:
-  """fANOVA importances of the sampled parameters for accuracy ({} with too few trials)."""
-  done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-  if len(done) < 3 or not {name for t in done for name in t.params}:
+  """fANOVA importances of the sampled parameters for accuracy ({} with too few trials: see
+  `importances_withheld`)."""
+  if importances_withheld(study.get_trials(deepcopy=False)):
     return {}
   try:
     # fANOVA explains the variance of accuracy whichever its direction; Optuna 5's default
@@ -236,17 +294,57 @@ def _counts(trials: Sequence[optuna.trial.FrozenTrial]) -> str:
                                                  dict.fromkeys(states)) + '.')
 
 
+def run_accuracies(trial: optuna.trial.FrozenTrial) -> list[float]:
+  """Accuracy of every run (seed and fold) of a trial; its fold accuracies if it recorded no
+  runs (one seed per fold)."""
+  runs = trial.user_attrs.get('run_accuracies')
+  if runs is not None:
+    return [a for fold in runs for a in fold]
+  return list(trial.user_attrs.get('fold_accuracies', []))
+
+
+def _neighbours(trials: Sequence[optuna.trial.FrozenTrial], info: FrontInfo,
+                front: Sequence[int]) -> list[str]:
+  """report.md lines: which neighbouring front points differ beyond their runs' noise."""
+  if len(front) < 2:
+    return []
+  by_number = {t.number: t for t in trials}
+  runs = [run_accuracies(by_number[info.numbers[p]]) for p in front]
+  if max(len(r) for r in runs) < 2:
+    return ['Each front point is one run (one student seed on one fold), so none can be told '
+            'apart from its neighbours: their differences may be seed noise. Set '
+            '`config.search.replicates` to 2 or more for intervals and tests.', '']
+  pairs = list(zip(front[:-1], front[1:]))
+  p_values = [intervals.welch_p_value(a, b) for a, b in zip(runs[:-1], runs[1:])]
+  rejected = intervals.holm_rejections(p_values)
+  lines = ['Neighbouring front points (by size), Welch\'s t-test on their runs, Holm-corrected '
+           f'over the {len(pairs)} pairs at 5%:', '']
+  for (smaller, larger), p, different in zip(pairs, p_values, rejected):
+    verdict = ('not testable (fewer than 2 runs)' if np.isnan(p) else
+               'distinguishable' if different else 'not distinguishable')
+    p_text = '' if np.isnan(p) else f', p = {p:.3g}'
+    lines.append(f'- trial {info.numbers[smaller]} ({100 * info.accuracy[smaller]:.1f}%) and '
+                 f'trial {info.numbers[larger]} ({100 * info.accuracy[larger]:.1f}%): '
+                 f'{verdict}{p_text}')
+  return lines + ['']
+
+
 def report_markdown(name: str, trials: Sequence[optuna.trial.FrozenTrial], info: FrontInfo,
                     history: Sequence[float], baseline_history: Sequence[float] | None,
                     reference: tuple[float, float], weights: dict[str, float]) -> str:
   """The text of report.md: counts, the front as a table, hypervolume against the grid."""
   lines = [f'# Study `{name}`', '', _counts(trials), '',
            '![Pareto front](pareto.png)', '',
-           '| trial | accuracy % | size (bytes) | parameters | knee |', '|---:|---:|---:|---|---|']
-  for position in sorted(np.flatnonzero(info.on_front), key=lambda p: info.size_bytes[p]):
+           '| trial | accuracy % | 95% interval | size (bytes) | parameters | knee |',
+           '|---:|---:|---:|---:|---|---|']
+  front = sorted(np.flatnonzero(info.on_front), key=lambda p: info.size_bytes[p])
+  for position in front:
+    low, high = info.accuracy_low[position], info.accuracy_high[position]
+    interval = '' if np.isnan(low) else f'{100 * low:.1f} to {100 * high:.1f}'
     lines.append(f'| {info.numbers[position]} | {100 * info.accuracy[position]:.2f} | '
-                 f'{info.size_bytes[position]:,.0f} | {info.labels[position]} | '
+                 f'{interval} | {info.size_bytes[position]:,.0f} | {info.labels[position]} | '
                  f'{"knee" if position == info.knee else ""} |')
+  lines += [''] + _neighbours(trials, info, front)
   lines += ['', f'Hypervolume (reference: accuracy {reference[0]}, size {reference[1]:,.0f} '
             f'bytes): {history[-1] if history else 0:.6g} after {len(history)} trials.']
   if baseline_history:
@@ -262,6 +360,8 @@ def report_markdown(name: str, trials: Sequence[optuna.trial.FrozenTrial], info:
     lines += ['Parameter importances for accuracy: ' +
               ', '.join(f'{k} {v:.2f}' for k, v in weights.items()) + '.', '',
               '![Importances](importances.png)', '']
+  else:
+    lines += [f'Parameter importances are not reported: {importances_withheld(trials)}.', '']
   lines += ['Files: trials.csv (every trial), pareto.csv (the front), pareto.html '
             '(interactive).', '']
   return '\n'.join(lines)

@@ -112,9 +112,9 @@ class SizeAwareSampler(optuna.samplers.BaseSampler):
     return self._random.sample_independent(study, trial, param_name, param_distribution)
 
 
-def derived_seed(seed: int, number: int) -> int:
-  """A seed in [0, 2**30) drawn from (`seed`, `number`), e.g. study seed and trial number."""
-  return int(np.random.SeedSequence([seed, number]).generate_state(1)[0] % (2 ** 30))
+def derived_seed(seed: int, *numbers: int) -> int:
+  """A seed in [0, 2**30) drawn from (`seed`, `numbers`), e.g. study seed and trial number."""
+  return int(np.random.SeedSequence([seed, *numbers]).generate_state(1)[0] % (2 ** 30))
 
 
 def make_sampler(name: str, seed: int, space: Mapping[str, Any] | None = None,

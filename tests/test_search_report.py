@@ -89,8 +89,9 @@ def test_write_report_writes_every_file_and_compares_with_the_grid(tmp_path):
   grid.add_trials([optuna.trial.create_trial(values=[0.5, 260_000], params={}, distributions={}),
                    optuna.trial.create_trial(values=[0.7, 900_000], params={}, distributions={})])
   paths = report.write_report(study, str(tmp_path), 1_100_000, baseline=grid)
+  # 5 completed trials of 2 parameters: fewer than 5 per parameter, so no importances.
   assert set(paths) == {'trials.csv', 'pareto.csv', 'pareto.png', 'pareto.html',
-                        'hypervolume.png', 'importances.png', 'report.md'}
+                        'hypervolume.png', 'report.md'}
   # The figures draw what they should: the front in blue, its knee circled in red, the grid's
   # front dashed in orange; the hypervolume curves of both studies.
   front = _image(tmp_path / 'pareto.png')
@@ -105,7 +106,10 @@ def test_write_report_writes_every_file_and_compares_with_the_grid(tmp_path):
   assert f'The grid (paper) baseline reached {grid_final:.6g} after 2 trials' in text
   # The first trial (0.60 at 50 kB) alone already beats the grid's hypervolume.
   assert 'reached the grid\'s final hypervolume after 1 trials' in text
-  assert '| 4 | 75.00 | 120,000 | T=8 w=0.70 |' in text
+  assert '| 4 | 75.00 |  | 120,000 | T=8 w=0.70 |' in text  # One run each: no interval.
+  assert 'none can be told apart from its neighbours' in text
+  assert ('Parameter importances are not reported: 5 completed trials for 2 searched '
+          'parameters; they are reported from 5 completed trials per parameter (10)') in text
   assert 'grid (paper) front' in (tmp_path / 'pareto.html').read_text()
   assert paths['report.md'] == str(tmp_path / 'report.md')
 

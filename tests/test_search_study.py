@@ -243,3 +243,41 @@ def test_latency_objective_is_measured_in_milliseconds(monkeypatch):
   assert latency == pytest.approx(2.0)  # 2 ms, not 0.002 (seconds) or 2000 (microseconds).
   with pytest.raises(ValueError, match="config.search.objectives has 'speed'"):
     pareto.directions(('accuracy', 'size', 'speed'))
+
+
+@pytest.mark.slow
+def test_a_replicated_study_records_every_run_and_tables_its_interval(tmp_path, data_dir):
+  from scipy import stats  # pylint: disable=g-import-not-at-top
+  from search import report  # pylint: disable=g-import-not-at-top
+  from search import space  # pylint: disable=g-import-not-at-top
+  config = search_test.get_config()
+  config.data.data_dir = data_dir
+  config.search.update(replicates=2, n_trials=2, prune=False)
+  study = workers.run_study(config, str(tmp_path))
+  report.write_report(study, str(tmp_path), space.size_limit(config))
+  with open(tmp_path / 'trials.csv') as f:
+    rows = {int(r['number']): r for r in csv.DictReader(f)}
+  trials = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+  assert len(trials) == 2
+  for trial in trials:
+    runs = trial.user_attrs['run_accuracies']  # [fold][seed]
+    assert len(runs) == 2 and all(len(fold) == 2 for fold in runs)
+    flat = [a for fold in runs for a in fold]
+    mean = sum(flat) / 4
+    sem = np.sqrt(sum((a - mean) ** 2 for a in flat) / 3 / 4)
+    half = stats.t.ppf(0.975, 3) * sem
+    assert trial.values[0] == pytest.approx(mean)
+    assert trial.user_attrs['fold_accuracies'] == pytest.approx([np.mean(f) for f in runs])
+    expected = (mean, sem, mean - half, mean + half)
+    recorded = [trial.user_attrs[name] for name in report.intervals.COLUMNS]
+    tabled = [float(rows[trial.number][name]) for name in report.intervals.COLUMNS]
+    assert sem > 0, runs  # The seeds' students differ (else the interval test is empty).
+    assert recorded == pytest.approx(expected) and tabled == pytest.approx(expected)
+    # Each seed trained its own student, in its own directory, from its own seed.
+    trial_dir = trial.user_attrs['trial_dir']
+    seeds = set()
+    for fold in (0, 1):
+      for name in (f'fold_{fold}', f'fold_{fold}_replicate_1'):
+        recorded = json.loads(open(os.path.join(trial_dir, name, 'student', 'config.json')).read())
+        seeds.add((fold, recorded['student']['seed']))
+    assert len({seed for _, seed in seeds}) == 2 and len(seeds) == 4

@@ -1,0 +1,89 @@
+"""Seed-to-seed spread of one student's test accuracy under candidate training recipes.
+
+Trains MicroExpNet (width 1: 65,000 parameters) at T=8, lambda 0.5 on the default synthetic
+faces with `--seeds` student seeds per recipe, through the search engine itself: each recipe is
+a one-trial study with the point fixed and `config.search.replicates` = seeds, so its runs,
+mean and 95% interval are recorded as any trial's are. Recipes on the same data share RUN_DIR's
+teacher (one study each in its storage); a recipe that changes the data gets a run directory
+(and teacher) of its own. Prints a markdown table: mean, standard deviation over seeds, the 95%
+interval of the mean, every run, and the wall time of the recipe's study.
+
+    PYTHONPATH=. python benchmarks/seed_noise.py --run_dir runs/seed_noise --seeds 5
+    PYTHONPATH=. python benchmarks/seed_noise.py --run_dir runs/seed_noise --recipes today,epochs30
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+
+import numpy as np
+
+from configs import search_default
+from search import workers
+
+# name: (what it changes, {config field: value}); 'today' is the search configs' recipe.
+RECIPES = {
+    'today': ('search recipe: 15 epochs, batch 64, 2 images per subject and class', {}),
+    'epochs30': ('30 epochs', {'student.num_epochs': 30}),
+    'batch32': ('batch 32', {'student.batch_size': 32}),
+    'images4': ('4 images per subject and class (twice the data; its own teacher)',
+                {'data.synthetic.images_per_class': 4}),
+}
+
+
+def recipe_config(name: str, seeds: int, data_dir: str):
+  """The one-trial search config of recipe `name`."""
+  config = search_default.get_config()
+  for field, value in RECIPES[name][1].items():
+    *parents, leaf = field.split('.')
+    node = config
+    for parent in parents:
+      node = node[parent]
+    node[leaf] = value
+  config.data.data_dir = data_dir
+  config.search.update(study_name=name, n_trials=1, replicates=seeds, prune=False,
+                       sampler='random')
+  config.search.space = dict(temperature=8.0, width=1.0, lam=0.5)
+  return config
+
+
+def run_dir_of(root: str, name: str) -> str:
+  """Recipes that change the data train their own teacher, in their own directory."""
+  changes_data = any(field.startswith('data.') for field in RECIPES[name][1])
+  return os.path.join(root, name if changes_data else 'shared')
+
+
+def main():
+  ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  ap.add_argument('--run_dir', required=True)
+  ap.add_argument('--seeds', type=int, default=5)
+  ap.add_argument('--recipes', default=','.join(RECIPES))
+  ap.add_argument('--data_dir', default='')
+  a = ap.parse_args()
+  logging.basicConfig(level=logging.INFO, format='%(asctime)s %(message)s', datefmt='%H:%M:%S')
+  rows = []
+  for name in a.recipes.split(','):
+    config = recipe_config(name, a.seeds, a.data_dir)
+    run_dir = run_dir_of(a.run_dir, name)
+    os.makedirs(run_dir, exist_ok=True)
+    start = time.perf_counter()
+    study = workers.run_study(config, run_dir)
+    seconds = time.perf_counter() - start
+    trial = study.trials[-1]
+    runs = [r for fold in trial.user_attrs['run_accuracies'] for r in fold]
+    rows.append((name, runs, trial.user_attrs, seconds))
+  print(f'\nMicroExpNet (width 1), T=8, lambda 0.5, {a.seeds} student seeds per recipe\n')
+  print('| recipe | mean % | std over seeds (points) | 95% interval of the mean | runs % | '
+        'wall time |')
+  print('| --- | ---: | ---: | ---: | --- | ---: |')
+  for name, runs, attrs, seconds in rows:
+    low, high = attrs['accuracy_ci95_low'], attrs['accuracy_ci95_high']
+    print(f'| {RECIPES[name][0]} | {100 * np.mean(runs):.1f} | {100 * np.std(runs, ddof=1):.1f} '
+          f'| {100 * low:.1f} to {100 * high:.1f} | '
+          f'{" ".join(f"{100 * r:.1f}" for r in runs)} | {seconds / 60:.1f} min |')
+
+
+if __name__ == '__main__':
+  main()

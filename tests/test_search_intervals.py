@@ -1,0 +1,124 @@
+"""Accuracy intervals over seeds and folds, the tests between front points, and how reports show
+them: checked against hand computations."""
+import csv
+import math
+
+import numpy as np
+import optuna
+import PIL.Image
+import pytest
+from scipy import stats
+
+from search import intervals
+from search import pareto
+from search import report
+
+T_975_DF2 = 4.302652729749464  # Student's t, 97.5% quantile, 2 degrees of freedom (tables).
+
+
+def test_interval_is_students_t_over_the_runs():
+  interval = intervals.accuracy_interval([0.5, 0.6, 0.7])
+  sem = 0.1 / math.sqrt(3)  # Sample standard deviation 0.1 over 3 runs.
+  assert interval.n == 3
+  assert interval.mean == pytest.approx(0.6)
+  assert interval.sem == pytest.approx(sem)
+  assert interval.low == pytest.approx(0.6 - T_975_DF2 * sem)
+  assert interval.high == pytest.approx(0.6 + T_975_DF2 * sem)
+
+
+def test_one_run_has_a_mean_and_no_interval():
+  interval = intervals.accuracy_interval([0.42])
+  assert interval.mean == 0.42 and interval.n == 1
+  assert math.isnan(interval.sem) and math.isnan(interval.low) and math.isnan(interval.high)
+  assert intervals.as_attrs(interval) == {'accuracy_mean': 0.42, 'accuracy_sem': None,
+                                          'accuracy_ci95_low': None, 'accuracy_ci95_high': None}
+
+
+def test_equal_runs_have_an_interval_of_zero_width():
+  interval = intervals.accuracy_interval([0.25, 0.25])
+  assert (interval.sem, interval.low, interval.high) == (0.0, 0.25, 0.25)
+
+
+def test_welch_p_value_follows_welchs_statistic_and_degrees_of_freedom():
+  a, b = [0.5, 0.6, 0.7], [0.8, 0.85, 0.9]
+  va, vb = 0.01 / 3, 0.0025 / 3  # Sample variances over n = 3.
+  t = (0.6 - 0.85) / math.sqrt(va + vb)
+  df = (va + vb) ** 2 / (va ** 2 / 2 + vb ** 2 / 2)  # Welch-Satterthwaite.
+  assert intervals.welch_p_value(a, b) == pytest.approx(2 * stats.t.sf(abs(t), df))
+  assert math.isnan(intervals.welch_p_value([0.5], b))
+
+
+def test_holm_rejects_step_down_and_stops_at_the_first_failure():
+  # Sorted: 0.01 <= 0.05/3 rejected; 0.03 > 0.05/2 stops, so 0.04 is kept too.
+  assert intervals.holm_rejections([0.01, 0.04, 0.03]) == [True, False, False]
+  assert intervals.holm_rejections([0.001, 0.02, 0.04]) == [True, True, True]
+  assert intervals.holm_rejections([math.nan, 0.001]) == [False, True]
+
+
+# (size, runs) of three completed trials with two seeds on two folds each ([fold][seed]).
+RUNS = {50_000: [[0.40, 0.44], [0.42, 0.46]], 120_000: [[0.41, 0.45], [0.43, 0.47]],
+        400_000: [[0.80, 0.82], [0.81, 0.83]]}
+
+
+def _replicated_study(with_intervals=True):
+  distributions = {'width': optuna.distributions.FloatDistribution(0.5, 4, log=True)}
+  study = optuna.create_study(directions=['maximize', 'minimize'], study_name='replicated')
+  for k, (size, runs) in enumerate(RUNS.items()):
+    flat = [a for fold in runs for a in fold]
+    attrs = {'run_accuracies': runs, 'fold_accuracies': [float(np.mean(f)) for f in runs]}
+    if with_intervals:
+      attrs.update(intervals.as_attrs(intervals.accuracy_interval(flat)))
+    study.add_trial(optuna.trial.create_trial(
+        values=[float(np.mean(flat)), size], params={'width': 0.5 + k},
+        distributions=distributions, user_attrs=attrs))
+  return study
+
+
+def _hand_interval(flat):
+  mean = sum(flat) / len(flat)
+  sem = math.sqrt(sum((a - mean) ** 2 for a in flat) / (len(flat) - 1) / len(flat))
+  half = stats.t.ppf(0.975, len(flat) - 1) * sem
+  return mean, sem, mean - half, mean + half
+
+
+def test_tables_carry_each_trials_interval(tmp_path):
+  study = _replicated_study()
+  report.write_report(study, str(tmp_path), 1_000_000)
+  for table in ('trials.csv', 'pareto.csv'):
+    with open(tmp_path / table) as f:
+      rows = {int(r['size_bytes']): r for r in csv.DictReader(f)}
+    assert set(rows) == set(RUNS)  # All three are on the front.
+    for size, runs in RUNS.items():
+      expected = _hand_interval([a for fold in runs for a in fold])
+      got = [float(rows[size][name]) for name in intervals.COLUMNS]
+      assert got == pytest.approx(expected), table
+
+
+def test_report_says_which_neighbouring_front_points_are_distinguishable(tmp_path):
+  report.write_report(_replicated_study(), str(tmp_path), 1_000_000)
+  text = (tmp_path / 'report.md').read_text()
+  low, high = _hand_interval([0.40, 0.44, 0.42, 0.46])[2:]
+  assert f'| 0 | 43.00 | {100 * low:.1f} to {100 * high:.1f} | 50,000 |' in text
+  # 43% and 44% with a spread of 2.6 points: no; 44% and 81.5%: yes, even after Holm.
+  assert 'trial 0 (43.0%) and trial 1 (44.0%): not distinguishable' in text
+  assert 'trial 1 (44.0%) and trial 2 (81.5%): distinguishable, p = ' in text
+
+
+def _blue_pixels(path):
+  image = np.asarray(PIL.Image.open(path).convert('RGB')).astype(int)
+  return int(np.sum(np.all(np.abs(image - np.array((0x1f, 0x77, 0xb4))) <= 12, axis=-1)))
+
+
+def test_figures_draw_the_intervals_as_error_bars(tmp_path):
+  with_bars, without = tmp_path / 'with', tmp_path / 'without'
+  with_bars.mkdir(), without.mkdir()
+  report.write_report(_replicated_study(True), str(with_bars), 1_000_000)
+  report.write_report(_replicated_study(False), str(without), 1_000_000)
+  info = pareto.front_info(_replicated_study(True).trials)
+  assert not np.isnan(info.accuracy_low).any()
+  # The front's bars are drawn in its blue: thin vertical lines of 4-8 points with caps (the
+  # same figure without intervals has 284 blue pixels, with them 332).
+  assert _blue_pixels(with_bars / 'pareto.png') > _blue_pixels(without / 'pareto.png') + 30
+  html = (with_bars / 'pareto.html').read_text()
+  assert '95% interval' in html and '"error_y"' in html
+  assert '95% interval' not in (without / 'pareto.html').read_text()
