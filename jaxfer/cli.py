@@ -104,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging()
     from jaxfer import xla_cache  # pylint: disable=g-import-not-at-top
     xla_cache.enable()
+    from jaxfer import interrupts  # pylint: disable=g-import-not-at-top
+    interrupts.install()  # A Ctrl-C during training is acted on even if Python drops it.
     if cv:
       result = crossval.cross_validate(config, workdir)
     elif command == 'evaluate':

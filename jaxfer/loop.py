@@ -25,6 +25,7 @@ from flax.training import train_state
 from jaxfer import checkpoints
 from jaxfer import data as data_lib
 from jaxfer import distill
+from jaxfer import interrupts
 from jaxfer import models
 from jaxfer.data import preprocess
 
@@ -223,6 +224,7 @@ def fit(spec: FitSpec, dataset: data_lib.Dataset, model_dir: str,
       if teacher_logits is not None:
         batch['teacher_logits'] = teacher_logits[indices]
       state, metrics = train_step(state, batch, dropout_rng, temperature, lam, loss=spec.loss)
+      interrupts.check()
       losses.append(metrics['loss'])
       correct.append(metrics['correct'])
     losses = np.asarray(jax.device_get(jnp.stack(losses)))

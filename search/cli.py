@@ -111,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     jaxfer_cli.configure_logging(storage_lib.RedactingFilter(storage))
     from jaxfer import xla_cache  # pylint: disable=g-import-not-at-top
     xla_cache.enable()
+    from jaxfer import interrupts  # pylint: disable=g-import-not-at-top
+    interrupts.install()  # A Ctrl-C during training is acted on even if Python drops it.
     if command == 'run':
       return _run(config, values, argv)
     if command == 'worker':
