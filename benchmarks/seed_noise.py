@@ -27,9 +27,16 @@ from search import workers
 RECIPES = {
     'today': ('search recipe: 15 epochs, batch 64, 2 images per subject and class', {}),
     'epochs30': ('30 epochs', {'student.num_epochs': 30}),
+    'epochs60': ('60 epochs (configs/default.py)', {'student.num_epochs': 60}),
     'batch32': ('batch 32', {'student.batch_size': 32}),
+    'lr1e-3': ('learning rate 1e-3 (3e-3 in the search recipe)',
+               {'student.optimizer.learning_rate': 1e-3}),
     'images4': ('4 images per subject and class (twice the data; its own teacher)',
                 {'data.synthetic.images_per_class': 4}),
+    'epochs60_batch32': ('60 epochs, batch 32', {'student.num_epochs': 60,
+                                                 'student.batch_size': 32}),
+    'images4_epochs30': ('4 images per subject and class, 30 epochs',
+                         {'data.synthetic.images_per_class': 4, 'student.num_epochs': 30}),
 }
 
 
@@ -50,9 +57,10 @@ def recipe_config(name: str, seeds: int, data_dir: str):
 
 
 def run_dir_of(root: str, name: str) -> str:
-  """Recipes that change the data train their own teacher, in their own directory."""
-  changes_data = any(field.startswith('data.') for field in RECIPES[name][1])
-  return os.path.join(root, name if changes_data else 'shared')
+  """Recipes on the same data share a directory and its teacher; other data, another one."""
+  data = sorted(f'{field[5:]}={value}' for field, value in RECIPES[name][1].items()
+                if field.startswith('data.'))
+  return os.path.join(root, ','.join(data) if data else 'shared')
 
 
 def main():

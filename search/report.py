@@ -361,7 +361,9 @@ def report_markdown(name: str, trials: Sequence[optuna.trial.FrozenTrial], info:
               ', '.join(f'{k} {v:.2f}' for k, v in weights.items()) + '.', '',
               '![Importances](importances.png)', '']
   else:
-    lines += [f'Parameter importances are not reported: {importances_withheld(trials)}.', '']
+    reason = (importances_withheld(trials) or
+              'fANOVA could not rank them (the completed trials do not vary enough)')
+    lines += [f'Parameter importances are not reported: {reason}.', '']
   lines += ['Files: trials.csv (every trial), pareto.csv (the front), pareto.html '
             '(interactive).', '']
   return '\n'.join(lines)
