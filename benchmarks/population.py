@@ -38,6 +38,8 @@ def main():
   ap.add_argument('--steps', type=int, default=30)
   ap.add_argument('--rounds', type=int, default=3)
   a = ap.parse_args()
+  if not all(p.isdigit() and int(p) >= 1 for p in a.populations.split(',')):
+    ap.error(f'--populations {a.populations!r}: expected positive integers separated by commas')
   bench = speed.JaxferBench(argparse.Namespace(
       batch=64, steps=a.steps, size=84, classes=8, conv_impl=None, feed='device'),
       inference=False)

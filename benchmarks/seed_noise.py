@@ -70,6 +70,12 @@ def main():
   ap.add_argument('--recipes', default=','.join(RECIPES))
   ap.add_argument('--data_dir', default='')
   a = ap.parse_args()
+  unknown = [name for name in a.recipes.split(',') if name not in RECIPES]
+  if unknown:
+    ap.error(f'--recipes: unknown recipe(s) {", ".join(unknown)}; choose among '
+             f'{", ".join(RECIPES)}')
+  if a.seeds < 2:
+    ap.error(f'--seeds {a.seeds}: a spread needs at least 2 seeds')
   logging.basicConfig(level=logging.INFO, format='%(asctime)s %(message)s', datefmt='%H:%M:%S')
   rows = []
   for name in a.recipes.split(','):

@@ -125,8 +125,8 @@ class FrontInfo(NamedTuple):
   knee: int | None  # Position (in these lists) of the knee point of the front.
   # The 95% interval of each accuracy over its runs (search/intervals.py); NaN when unknown
   # (one run per trial, or a trial recorded before intervals were).
-  accuracy_low: np.ndarray | None = None
-  accuracy_high: np.ndarray | None = None
+  accuracy_low: np.ndarray
+  accuracy_high: np.ndarray
 
 
 def trial_label(params: dict[str, Any]) -> str:

@@ -116,7 +116,7 @@ def plot_pareto(path: str, info: FrontInfo, baseline: FrontInfo | None = None,
 def _error_bars(info: FrontInfo) -> np.ndarray | None:
   """[2, N] distances from each accuracy down and up to its interval's ends, or None if no
   trial has an interval."""
-  if info.accuracy_low is None or np.isnan(info.accuracy_low).all():
+  if np.isnan(info.accuracy_low).all():
     return None
   return np.stack([info.accuracy - info.accuracy_low, info.accuracy_high - info.accuracy])
 
@@ -170,14 +170,15 @@ def _hover_study(study: optuna.Study) -> optuna.Study:
   return copy
 
 
-def plot_pareto_html(path: str, study: optuna.Study, baseline: FrontInfo | None = None) -> None:
-  """Optuna's interactive Pareto plot (hover shows the parameters) plus the grid's front, with
-  plotly embedded so the page needs no network."""
+def plot_pareto_html(path: str, study: optuna.Study, info: FrontInfo,
+                     baseline: FrontInfo | None = None) -> None:
+  """Optuna's interactive Pareto plot (hover shows the parameters) with the 95% intervals of
+  `info` (the study's `front_info`) and the grid's front, with plotly embedded so the page needs
+  no network."""
   import plotly.graph_objects as go  # pylint: disable=g-import-not-at-top  (plotting only)
   figure = optuna.visualization.plot_pareto_front(
       _hover_study(study), targets=lambda t: (t.values[1], 100 * t.values[0]),
       target_names=['size (bytes)', 'accuracy (%)'])
-  info = pareto.front_info(study.get_trials(deepcopy=False))
   bars = _error_bars(info)
   if bars is not None:
     known = ~np.isnan(bars).any(0)
@@ -273,7 +274,7 @@ def write_report(study: optuna.Study, run_dir: str, size_limit: float,
   write_pareto_csv(paths['pareto.csv'], info, trials)
   title = f'study {study.study_name}: {len(info.numbers)} completed trials'
   plot_pareto(paths['pareto.png'], info, baseline_info, title)
-  plot_pareto_html(paths['pareto.html'], study, baseline_info)
+  plot_pareto_html(paths['pareto.html'], study, info, baseline_info)
   plot_hypervolume(paths['hypervolume.png'], history, baseline_history,
                    f'reference: accuracy 0, {size_limit:,.0f} bytes')
   weights = importances(study)

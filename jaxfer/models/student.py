@@ -58,10 +58,9 @@ class MatmulConv(nn.Module):
   * forward and kernel gradient in training, when the patch matrix is small (at most 16 MiB)
     and not thin (more than 128 rows: conv2 of MicroExpNet at batch 64, not conv1): the patches
     are gathered once, channel-major ([kh*kw*cin, batch*oh*ow], so every slice copied is a run
-    of contiguous rows), and both the
-    output (kernel^T @ patches) and the kernel gradient (patches @ cotangent) are plain
-    row-major matmuls (YNNPACK). Other convolutions take the forward above and the kernel
-    gradient XLA derives for the strided convolution.
+    of contiguous rows), and both the output (kernel^T @ patches) and the kernel gradient
+    (patches @ cotangent) are plain row-major matmuls (YNNPACK). Other convolutions take the
+    forward above and the kernel gradient XLA derives for the strided convolution.
   * input gradient: a stride-1 VALID convolution of the padded cotangent with the flipped
     space-to-depth kernel, then depth-to-space (no dilated convolution).
 
@@ -216,7 +215,7 @@ def max_pool_2x2(x: jax.Array) -> jax.Array:
   Same value and same gradient: all of it goes to the first maximum of each window in row-major
   order, as XLA's select-and-scatter does. XLA:CPU expands `nn.max_pool`'s gradient
   (select-and-scatter) into four index arrays the size of the input, a variadic reduce-window
-  and a scatter, which took 60% of MicroExpNet's batch-64 training step (benchmarks/RESULTS.md);
+  and a scatter, two thirds of MicroExpNet's batch-64 training step (benchmarks/RESULTS.md);
   here forward and backward are a few fused elementwise passes.
   """
   return _window_max(_pool_windows(x))
