@@ -37,6 +37,29 @@ RECIPES = {
                                                  'student.batch_size': 32}),
     'images4_epochs30': ('4 images per subject and class, 30 epochs',
                          {'data.synthetic.images_per_class': 4, 'student.num_epochs': 30}),
+    'ema': ('moving average of the parameters (decay 0.99), evaluated instead of them',
+            {'student.ema_decay': 0.99}),
+    'ema0.998': ('moving average of the parameters, decay 0.998', {'student.ema_decay': 0.998}),
+    'smooth0.1': ('label smoothing 0.1', {'student.label_smoothing': 0.1}),
+    'batch32_ema': ('batch 32, moving average 0.995', {'student.batch_size': 32,
+                                                       'student.ema_decay': 0.995}),
+    'batch16_ema': ('batch 16, moving average 0.998', {'student.batch_size': 16,
+                                                       'student.ema_decay': 0.998}),
+    'dropout0': ('no dropout before the classifier (0.5 in MicroExpNet)',
+                 {'student.dropout': 0.0}),
+    'dropout0_ema': ('no dropout, moving average 0.998', {'student.dropout': 0.0,
+                                                          'student.ema_decay': 0.998}),
+    'dropout0.25': ('dropout 0.25 before the classifier', {'student.dropout': 0.25}),
+    'dropout0_test80': ('no dropout, 80 test subjects (1,280 test images)',
+                        {'student.dropout': 0.0, 'data.synthetic.test_subjects': 80}),
+    'dropout0_test160': ('no dropout, 160 test subjects (2,560 test images)',
+                         {'student.dropout': 0.0, 'data.synthetic.test_subjects': 160}),
+    'dropout0_images4': ('no dropout, 4 images per subject and class',
+                         {'student.dropout': 0.0, 'data.synthetic.images_per_class': 4}),
+    'images4_half_epochs': ('no dropout, 4 images per subject and class, 8 student and 8 teacher '
+                            'epochs (the steps of today\'s recipe)',
+                            {'student.dropout': 0.0, 'data.synthetic.images_per_class': 4,
+                             'student.num_epochs': 8, 'teacher.num_epochs': 8}),
 }
 
 
@@ -57,9 +80,11 @@ def recipe_config(name: str, seeds: int, data_dir: str):
 
 
 def run_dir_of(root: str, name: str) -> str:
-  """Recipes on the same data share a directory and its teacher; other data, another one."""
-  data = sorted(f'{field[5:]}={value}' for field, value in RECIPES[name][1].items()
-                if field.startswith('data.'))
+  """Recipes on the same data and teacher share a directory and its teacher; others get their
+  own."""
+  data = sorted(f'{field.removeprefix("data.")}={value}'
+                for field, value in RECIPES[name][1].items()
+                if field.startswith(('data.', 'teacher.')))
   return os.path.join(root, ','.join(data) if data else 'shared')
 
 

@@ -60,6 +60,11 @@ def get_config() -> ml_collections.ConfigDict:
   config.teacher.augment_shift = 4
   config.teacher.augment_flip = False
   config.teacher.optimizer = optimizer(2e-3, 'warmup_cosine', weight_decay=5e-4, warmup_epochs=1)
+  # > 0: keep an exponential moving average of the parameters with this decay (ramped up over
+  # the first steps, jaxfer.loop.ema_decay_at) and evaluate, export and serve it instead.
+  config.teacher.ema_decay = 0.0
+  # Smooths the hard labels' cross-entropy by this much (0: none).
+  config.teacher.label_smoothing = 0.0
 
   # MicroExpNet: pooling after both convs, squeeze 16 (FC 48), 65,000 parameters at 84x84.
   config.student = ml_collections.ConfigDict()
@@ -77,6 +82,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.student.augment_shift = 0
   config.student.augment_flip = False
   config.student.optimizer = optimizer(1e-3)
+  config.student.ema_decay = 0.0  # As config.teacher.ema_decay.
+  config.student.label_smoothing = 0.0
 
   # The original MicroExpNet loss: (1-lam)*CE(y) + lam*CE(softmax(t/T), softmax(s/T)), no T^2.
   config.distill = ml_collections.ConfigDict()

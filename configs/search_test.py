@@ -7,5 +7,7 @@ def get_config():
   config = test.get_config()
   config.data.num_folds = 2
   config.search = search_default.search_settings()
-  config.search.update(study_name='test', n_trials=3, folds_per_trial=2, latency_repeats=5)
+  # One seed per fold keeps the tests quick; tests of replicates set their own.
+  config.search.update(study_name='test', n_trials=3, folds_per_trial=2, latency_repeats=5,
+                       replicates=1)
   return config

@@ -106,6 +106,8 @@ def validate(config: Any) -> None:
     _number(config, f'{section}.optimizer.learning_rate', low=0)
     _number(config, f'{section}.optimizer.weight_decay', low=0, low_inclusive=True)
     _number(config, f'{section}.optimizer.warmup_epochs', low=0, low_inclusive=True, integer=True)
+    _number(config, f'{section}.ema_decay', low=0, high=0.9999, low_inclusive=True)
+    _number(config, f'{section}.label_smoothing', low=0, high=0.99, low_inclusive=True)
   for field in ('checkpoint_every_epochs', 'eval_every_epochs', 'eval_batch_size'):
     _number(config, field, low=1, low_inclusive=True, integer=True)
 

@@ -20,33 +20,44 @@ def soft_cross_entropy(student_logits: jax.Array, teacher_logits: jax.Array,
   return optax.softmax_cross_entropy(student_logits / temperature, targets)
 
 
-def hard_cross_entropy(student_logits: jax.Array, labels: jax.Array) -> jax.Array:
-  """Per-example CE(y, s) = -log softmax(s)_y."""
-  return optax.softmax_cross_entropy_with_integer_labels(student_logits, labels)
+def hard_cross_entropy(student_logits: jax.Array, labels: jax.Array,
+                       label_smoothing: float | jax.Array = 0.0) -> jax.Array:
+  """Per-example CE(y_eps, s) for labels smoothed by eps over K classes:
+  (1-eps) * -log softmax(s)_y + eps * mean_k(-log softmax(s)_k); eps = 0 is -log softmax(s)_y."""
+  # Written as the two terms, not through optax.smooth_labels, so eps = 0 is exactly the
+  # integer-label cross-entropy.
+  log_probs = jax.nn.log_softmax(student_logits, axis=-1)
+  hard = optax.softmax_cross_entropy_with_integer_labels(student_logits, labels)
+  return (1.0 - label_smoothing) * hard - label_smoothing * jnp.mean(log_probs, axis=-1)
 
 
 def microexpnet_loss(student_logits: jax.Array, teacher_logits: jax.Array, labels: jax.Array,
-                     temperature: float | jax.Array, lam: float | jax.Array) -> jax.Array:
-  """Original MicroExpNet loss: mean of (1-lam)*CE(y, s) + lam*CE(softmax(t/T), softmax(s/T))."""
-  hard = hard_cross_entropy(student_logits, labels)
+                     temperature: float | jax.Array, lam: float | jax.Array,
+                     label_smoothing: float | jax.Array = 0.0) -> jax.Array:
+  """Original MicroExpNet loss: mean of (1-lam)*CE(y, s) + lam*CE(softmax(t/T), softmax(s/T)).
+
+  With `label_smoothing` eps > 0 the hard term's labels are smoothed (`hard_cross_entropy`).
+  """
+  hard = hard_cross_entropy(student_logits, labels, label_smoothing)
   soft = soft_cross_entropy(student_logits, teacher_logits, temperature)
   return jnp.mean((1.0 - lam) * hard + lam * soft)
 
 
 def hinton_loss(student_logits: jax.Array, teacher_logits: jax.Array, labels: jax.Array,
-                temperature: float | jax.Array, lam: float | jax.Array) -> jax.Array:
+                temperature: float | jax.Array, lam: float | jax.Array,
+                label_smoothing: float | jax.Array = 0.0) -> jax.Array:
   """Hinton's loss: mean of (1-lam)*CE(y, s) + lam*T^2*CE(softmax(t/T), softmax(s/T))."""
-  hard = hard_cross_entropy(student_logits, labels)
+  hard = hard_cross_entropy(student_logits, labels, label_smoothing)
   soft = soft_cross_entropy(student_logits, teacher_logits, temperature)
   return jnp.mean((1.0 - lam) * hard + lam * temperature**2 * soft)
 
 
 def supervised_loss(student_logits: jax.Array, teacher_logits: jax.Array | None,
                     labels: jax.Array, temperature: float | jax.Array,
-                    lam: float | jax.Array) -> jax.Array:
+                    lam: float | jax.Array, label_smoothing: float | jax.Array = 0.0) -> jax.Array:
   """No distillation: mean CE(y, s); the teacher and distillation settings are ignored."""
   del teacher_logits, temperature, lam
-  return jnp.mean(hard_cross_entropy(student_logits, labels))
+  return jnp.mean(hard_cross_entropy(student_logits, labels, label_smoothing))
 
 
 LOSS_FNS = {'microexpnet': microexpnet_loss, 'hinton': hinton_loss, 'none': supervised_loss}

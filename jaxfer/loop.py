@@ -35,8 +35,18 @@ SCHEDULES = ('constant', 'cosine', 'warmup_cosine')
 
 
 class TrainState(train_state.TrainState):
-  """Optax train state plus BatchNorm statistics (an empty dict for the student)."""
+  """Optax train state plus BatchNorm statistics (an empty dict for the student) and the
+  exponential moving average of the parameters (an empty dict unless `ema_decay` > 0)."""
   batch_stats: Any = flax.struct.field(default_factory=dict)
+  ema_params: Any = flax.struct.field(default_factory=dict)
+
+
+def evaluated_params(state: Any) -> Any:
+  """The parameters a model is evaluated, exported and served with: the moving average of the
+  parameters when training kept one, the parameters otherwise. `state` is a TrainState or a
+  restored checkpoint (a dict)."""
+  get = state.get if isinstance(state, dict) else lambda name: getattr(state, name)
+  return get('ema_params') or get('params')
 
 
 @dataclasses.dataclass
@@ -72,7 +82,8 @@ class FitSpec:
   """
   name: str
   model: nn.Module
-  settings: Any  # num_epochs, batch_size, augment_shift, augment_flip, optimizer.
+  # num_epochs, batch_size, augment_shift, augment_flip, optimizer, ema_decay, label_smoothing.
+  settings: Any
   seed: int
   stream: int
   loss: str = 'none'
@@ -114,13 +125,25 @@ def _normalize(images: jax.Array) -> jax.Array:
   return images.astype(jnp.float32) / 255.0
 
 
+def ema_decay_at(decay: jax.Array, step: jax.Array) -> jax.Array:
+  """The moving average's decay after `step` updates: min(decay, (1 + step) / (10 + step)).
+
+  The ramp (TensorFlow's ExponentialMovingAverage with num_updates) keeps the average from
+  remembering the random initialisation: early on it follows the parameters closely.
+  """
+  step = jnp.asarray(step, jnp.float32)
+  return jnp.minimum(decay, (1.0 + step) / (10.0 + step))
+
+
 @functools.partial(jax.jit, static_argnames=('loss',))
 def train_step(state: TrainState, batch: Mapping[str, jax.Array], rng: jax.Array,
-               temperature: jax.Array, lam: jax.Array, *,
+               temperature: jax.Array, lam: jax.Array, ema_decay: jax.Array = 0.0,
+               label_smoothing: jax.Array = 0.0, *,
                loss: str) -> tuple[TrainState, dict[str, jax.Array]]:
   """One optimizer step on `loss` (a name in `distill.LOSS_FNS`); teacher logits come in `batch`.
 
-  The dropout key is `fold_in(rng, step)`, so the step is a pure function of its inputs.
+  The dropout key is `fold_in(rng, step)`, so the step is a pure function of its inputs. A state
+  with `ema_params` also updates them: ema <- d * ema + (1 - d) * params, d = `ema_decay_at`.
   """
   dropout_rng = jax.random.fold_in(rng, state.step)
   has_batch_stats = bool(state.batch_stats)
@@ -133,11 +156,16 @@ def train_step(state: TrainState, batch: Mapping[str, jax.Array], rng: jax.Array
                                      rngs={'dropout': dropout_rng},
                                      mutable=['batch_stats'] if has_batch_stats else [])
     value = distill.LOSS_FNS[loss](logits, batch.get('teacher_logits'), batch['label'],
-                                   temperature, lam)
+                                   temperature, lam, label_smoothing)
     return value, (logits, updates)
 
   (value, (logits, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
   state = state.apply_gradients(grads=grads)
+  if state.ema_params:
+    decay = ema_decay_at(ema_decay, state.step - 1)  # Updates made before this one.
+    state = state.replace(ema_params=jax.tree.map(
+        lambda average, value: decay * average + (1.0 - decay) * value, state.ema_params,
+        state.params))
   if has_batch_stats:
     state = state.replace(batch_stats=updates['batch_stats'])
   correct = jnp.sum(jnp.argmax(logits, -1) == batch['label'])
@@ -146,8 +174,9 @@ def train_step(state: TrainState, batch: Mapping[str, jax.Array], rng: jax.Array
 
 @jax.jit
 def predict_step(state: TrainState, images: jax.Array) -> jax.Array:
-  """Logits in inference mode (running BatchNorm statistics, no dropout)."""
-  variables = {'params': state.params}
+  """Logits in inference mode (running BatchNorm statistics, no dropout, averaged parameters
+  when training kept them)."""
+  variables = {'params': evaluated_params(state)}
   if state.batch_stats:
     variables['batch_stats'] = state.batch_stats
   return state.apply_fn(variables, _normalize(images), train=False)
@@ -190,6 +219,8 @@ def initial_state(spec: FitSpec, dataset: data_lib.Dataset) -> tuple[TrainState,
   rng = jax.random.fold_in(jax.random.key(spec.seed), spec.stream)
   init_rng, dropout_rng = jax.random.split(rng)
   state = create_train_state(spec.model, dataset.train['image'].shape[1:], optimizer, init_rng)
+  if spec.settings.ema_decay > 0:
+    state = state.replace(ema_params=state.params)
   return state, dropout_rng
 
 
@@ -207,6 +238,8 @@ def fit(spec: FitSpec, dataset: data_lib.Dataset, model_dir: str,
     logger.info('%s: resumed from the checkpoint of epoch %d in %s', spec.name, start_epoch,
                 checkpoints.directory(model_dir))
   temperature, lam = jnp.float32(spec.temperature), jnp.float32(spec.lam)
+  ema_decay = jnp.float32(settings.ema_decay)
+  label_smoothing = jnp.float32(settings.label_smoothing)
   data_seed = spec.seed * 2 + spec.stream
   seconds = 0.0
   manager = checkpoints.manager(model_dir)
@@ -223,7 +256,8 @@ def fit(spec: FitSpec, dataset: data_lib.Dataset, model_dir: str,
       batch = {'image': images, 'label': train['label'][indices]}
       if teacher_logits is not None:
         batch['teacher_logits'] = teacher_logits[indices]
-      state, metrics = train_step(state, batch, dropout_rng, temperature, lam, loss=spec.loss)
+      state, metrics = train_step(state, batch, dropout_rng, temperature, lam, ema_decay,
+                                  label_smoothing, loss=spec.loss)
       interrupts.check()
       losses.append(metrics['loss'])
       correct.append(metrics['correct'])

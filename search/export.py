@@ -45,6 +45,7 @@ def export(trial: optuna.trial.FrozenTrial, out_dir: str) -> dict[str, str]:
   """
   import flax.serialization  # pylint: disable=g-import-not-at-top
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  from jaxfer import loop  # pylint: disable=g-import-not-at-top
   trial_dir = trial.user_attrs.get('trial_dir', '')
   folds = sorted(f for f in os.listdir(trial_dir) if f.startswith('fold_')) if os.path.isdir(
       trial_dir) else []
@@ -59,7 +60,7 @@ def export(trial: optuna.trial.FrozenTrial, out_dir: str) -> dict[str, str]:
   paths = {name: os.path.join(out_dir, name) for name in
            ('params.msgpack', 'config.json', 'result.json')}
   with open(paths['params.msgpack'], 'wb') as f:
-    f.write(flax.serialization.msgpack_serialize(restored['params']))
+    f.write(flax.serialization.msgpack_serialize(loop.evaluated_params(restored)))
   with open(paths['config.json'], 'w') as f:
     # Recorded with passwords masked; masked again for trials recorded before they were.
     f.write(storage_lib.redact(json.dumps(trial.user_attrs['config'], indent=2)))

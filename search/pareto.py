@@ -172,3 +172,32 @@ def hypervolume_history(trials: Sequence[optuna.trial.FrozenTrial],
       points.append(trial.values[:2])
     history.append(hypervolume_2d(np.array(points).reshape(-1, 2), reference, ACCURACY_SIZE))
   return history
+
+
+def student_trainings(trial: optuna.trial.FrozenTrial) -> int:
+  """Students a trial trained (its replicates times its folds, fewer if it was pruned)."""
+  return sum(len(runs) for runs in trial.user_attrs.get('run_accuracies', []))
+
+
+def hypervolume_by_trainings(trials: Sequence[optuna.trial.FrozenTrial],
+                             reference: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+  """(students trained so far, hypervolume) after each finished trial, in trial order: the
+  compute a study spent against what it found, pruned trials' trainings included."""
+  finished = sorted((t for t in trials if t.state in FINISHED), key=lambda t: t.number)
+  trainings = np.cumsum([student_trainings(t) for t in finished], dtype=np.int64)
+  return trainings, np.asarray(hypervolume_history(finished, reference))
+
+
+def value_at(steps: np.ndarray, values: np.ndarray, budgets: Sequence[float]) -> np.ndarray:
+  """The step curve (steps[i], values[i]) read at each budget: the value of the last step at or
+  below it, NaN before the first step and beyond the last (the study never spent that much)."""
+  steps, values = np.asarray(steps), np.asarray(values, dtype=np.float64)
+  index = np.searchsorted(steps, budgets, side='right') - 1
+  out = np.where(index >= 0, values[np.clip(index, 0, None)] if len(values) else np.nan, np.nan)
+  return np.where(np.asarray(budgets) > (steps[-1] if len(steps) else -1), np.nan, out)
+
+
+def budget_to_reach(steps: np.ndarray, values: np.ndarray, target: float) -> int | None:
+  """The fewest students trained after which the curve is at or above `target`, else None."""
+  reached = np.flatnonzero(np.asarray(values) >= target)
+  return int(np.asarray(steps)[reached[0]]) if len(reached) else None

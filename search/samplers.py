@@ -134,7 +134,7 @@ def make_sampler(name: str, seed: int, space: Mapping[str, Any] | None = None,
       import torch  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
     except ImportError as error:
       raise ValueError(f"config.search.sampler = 'gp' needs Optuna's GPSampler dependencies "
-                       f'({error.name} is missing): pip install torch scipy, or choose tpe, '
+                       f'({error.name} is missing): pip install -e ".[gp]", or choose tpe, '
                        'nsga2 or random') from None
     return optuna.samplers.GPSampler(seed=seed)
   if name == 'grid-paper':

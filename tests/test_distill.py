@@ -57,3 +57,22 @@ def test_losses_average_over_the_batch():
 def test_supervised_loss_ignores_the_teacher():
   value = distill.supervised_loss(STUDENT, None, LABEL, 8.0, 0.5)
   assert float(value) == pytest.approx(_hand(1.0, 0.0, False), rel=1e-5)
+
+
+@pytest.mark.parametrize('eps', [0.1, 0.3])
+def test_label_smoothing_by_hand(eps):
+  # Smoothed labels over K=3 classes: (1-eps) on the label plus eps/3 on every class.
+  s = STUDENT[0].tolist()
+  log_p = [math.log(p) for p in _softmax(s)]
+  targets = [eps / 3 + (1 - eps) * (k == 1) for k in range(3)]
+  hard = -sum(q * lp for q, lp in zip(targets, log_p))
+  value = distill.microexpnet_loss(STUDENT, TEACHER, LABEL, 8.0, 0.5, eps)
+  soft = _hand(8.0, 1.0, False)
+  assert float(value) == pytest.approx(0.5 * hard + 0.5 * soft, rel=1e-5)
+  assert float(distill.supervised_loss(STUDENT, None, LABEL, 8.0, 0.5, eps)) == pytest.approx(
+      hard, rel=1e-5)
+
+
+def test_no_label_smoothing_is_the_integer_label_cross_entropy():
+  assert float(distill.hard_cross_entropy(STUDENT, LABEL, 0.0)[0]) == float(
+      distill.optax.softmax_cross_entropy_with_integer_labels(STUDENT, LABEL)[0])

@@ -68,3 +68,32 @@ def test_bad_input_names_what_was_expected():
     search.pareto_mask([(1, 2)], ('max', 'minimize'))
   with pytest.raises(ValueError, match=r'expected values of shape \[N, 2\]'):
     search.hypervolume_2d([(1, 2, 3)], (0, 0), ACC_SIZE)
+
+
+def _trial(number, values, runs, state=optuna.trial.TrialState.COMPLETE):
+  trial = optuna.trial.create_trial(
+      state=state, values=values if state == optuna.trial.TrialState.COMPLETE else None,
+      params={}, distributions={}, user_attrs={'run_accuracies': runs})
+  trial.number = number
+  return trial
+
+
+def test_hypervolume_by_trainings_counts_every_run_of_every_finished_trial():
+  from search import pareto
+  reference = (0.0, 10.0)
+  trials = [
+      _trial(0, [0.5, 4.0], [[0.4, 0.6], [0.5, 0.5]]),  # 2 folds x 2 seeds: 4 trainings.
+      _trial(1, None, [[0.1]], optuna.trial.TrialState.PRUNED),  # Pruned after one run.
+      _trial(2, [0.8, 6.0], [[0.8, 0.8], [0.7, 0.9]]),
+      _trial(3, None, [[0.9, 0.9]], optuna.trial.TrialState.FAIL),  # Not finished: not counted.
+  ]
+  steps, values = pareto.hypervolume_by_trainings(trials, reference)
+  assert steps.tolist() == [4, 5, 9]
+  # (0.5 x 6) alone, unchanged by the pruned trial, then the staircase 0.5 x 6 + 0.3 x 4.
+  np.testing.assert_allclose(values, [3.0, 3.0, 3.0 + 0.3 * 4.0])
+  np.testing.assert_allclose(pareto.value_at(steps, values, [4, 8, 9]), [3.0, 3.0, 4.2])
+  read = pareto.value_at(steps, values, [3, 10])
+  assert np.isnan(read).all()  # Before the first trial and beyond what the study spent.
+  assert pareto.budget_to_reach(steps, values, 4.0) == 9
+  assert pareto.budget_to_reach(steps, values, 2.0) == 4
+  assert pareto.budget_to_reach(steps, values, 5.0) is None

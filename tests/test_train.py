@@ -50,6 +50,36 @@ def test_one_train_step_is_finite_and_moves_every_parameter():
   assert int(new_state.step) == 1
 
 
+def test_moving_average_of_the_parameters_by_hand():
+  # After update n (counting from 0) the decay is min(decay, (1+n)/(10+n)): 0.1, then 2/11.
+  state = _student_state()
+  state = state.replace(ema_params=state.params)
+  batch = _batch(8)
+  first, _ = loop.train_step(state, batch, jax.random.key(1), 8.0, 0.5, 0.99, loss='microexpnet')
+  second, _ = loop.train_step(first, batch, jax.random.key(1), 8.0, 0.5, 0.99, loss='microexpnet')
+  leaf = lambda tree: np.asarray(tree['conv2']['kernel'], np.float64)
+  p0, p1, p2 = leaf(state.params), leaf(first.params), leaf(second.params)
+  ema1 = 0.1 * p0 + 0.9 * p1
+  np.testing.assert_allclose(leaf(first.ema_params), ema1, rtol=1e-5, atol=1e-7)
+  np.testing.assert_allclose(leaf(second.ema_params), 2 / 11 * ema1 + 9 / 11 * p2, rtol=1e-5,
+                             atol=1e-7)
+  assert float(loop.ema_decay_at(0.99, 10_000)) == pytest.approx(0.99)
+  # Evaluation uses the average: logits of the state equal the model's on the averaged weights.
+  images = batch['image']
+  expected = second.apply_fn({'params': second.ema_params}, images.astype(np.float32) / 255.0,
+                             train=False)
+  np.testing.assert_allclose(loop.predict(second, images, 8), expected, rtol=1e-5, atol=1e-5)
+  assert not np.allclose(loop.predict(second.replace(ema_params={}), images, 8), expected,
+                         atol=1e-5)
+
+
+def test_a_state_without_an_average_is_evaluated_with_its_parameters():
+  state = _student_state()
+  assert loop.evaluated_params(state) is state.params
+  assert loop.evaluated_params({'params': 1, 'ema_params': {}}) == 1
+  assert loop.evaluated_params({'params': 1, 'ema_params': 2}) == 2
+
+
 def test_dropout_key_is_derived_from_the_step():
   state = _student_state()
   batch = _batch(8)
@@ -99,6 +129,31 @@ def test_same_config_and_seed_give_the_same_numbers(test_config, tmp_path):
   assert written['size_bytes'] == 4 * first.params
 
 
+def test_a_run_with_a_moving_average_is_evaluated_with_the_average(test_config, tmp_path):
+  test_config.student.ema_decay = 0.9
+  result = train.train_and_evaluate(test_config, str(tmp_path))
+  restored = _checkpoint_params_and_average(result.workdir)
+  assert set(restored['ema_params']) == set(restored['params'])
+  assert not np.allclose(restored['ema_params']['fc']['kernel'], restored['params']['fc']['kernel'])
+  again = train.evaluate(test_config, str(tmp_path))
+  assert again.accuracy == result.accuracy
+  # The same checkpoint evaluated with its raw parameters scores differently on at least one
+  # image's logits: the average is what was evaluated.
+  spec = train.student_spec(test_config, 8)
+  from jaxfer import data as data_lib
+  dataset = data_lib.load(test_config.data)
+  state, _ = loop.initial_state(spec, dataset)
+  state, _ = loop.checkpoints.restore_newest_intact(result.workdir, state, 'student')
+  with_average = loop.predict(state, dataset.test['image'], 64)
+  raw = loop.predict(state.replace(ema_params={}), dataset.test['image'], 64)
+  assert not np.allclose(with_average, raw, atol=1e-4)
+
+
+def _checkpoint_params_and_average(model_dir):
+  with ocp.CheckpointManager(os.path.join(model_dir, 'checkpoints')) as manager:
+    return manager.restore(manager.latest_step(), args=ocp.args.StandardRestore())
+
+
 def test_student_without_distillation_needs_no_teacher(test_config, tmp_path):
   test_config.distill.loss = 'none'
   result = train.train_and_evaluate(test_config, str(tmp_path))
@@ -123,6 +178,9 @@ def test_non_finite_loss_stops_the_run(test_config, tmp_path):
     ('teacher.model', 'vgg', 'inception_v3, resnet_small'),
     ('student.optimizer.schedule', 'step', 'constant, cosine, warmup_cosine'),
     ('teacher.num_epochs', 0, 'config.teacher.num_epochs = 0'),
+    ('student.ema_decay', 1.0, r'config.student.ema_decay = 1.0 is not allowed; expected a '
+     'number >= 0 and <= 0.9999'),
+    ('teacher.label_smoothing', -0.1, 'config.teacher.label_smoothing = -0.1'),
 ])
 def test_bad_config_value_names_the_field_and_choices(test_config, tmp_path, field, value,
                                                       message):
