@@ -77,3 +77,38 @@ def holm_rejections(p_values: Sequence[float], alpha: float = 1 - CONFIDENCE) ->
       break
     rejected[k] = True
   return rejected
+
+
+class PooledNoise(NamedTuple):
+  """One run's seed noise pooled over groups, and the least difference it makes significant."""
+  sd: float  # Standard deviation of one run about its group's mean.
+  df: int  # Degrees of freedom: sum over groups of (runs - 1).
+  groups: int  # Groups with 2 or more runs.
+
+
+def pooled_seed_noise(groups: Sequence[Sequence[float]]) -> PooledNoise:
+  """The pooled standard deviation of runs about their group's mean,
+  sqrt(sum_g sum_r (x_gr - mean_g)^2 / sum_g (n_g - 1)), over the groups with 2+ runs.
+
+  A group is one trial's seeds on one fold, so the spread is the seed's alone, and pooling the
+  study's trials gives it far more degrees of freedom than any one trial's 2 or 3 runs have. It
+  assumes the seed noise is about the same at every point of the space. NaN when no group has
+  2 runs.
+  """
+  squares, df, used = 0.0, 0, 0
+  for group in groups:
+    values = np.asarray(group, dtype=np.float64)
+    if len(values) >= 2:
+      squares += float(np.sum((values - values.mean())**2))
+      df += len(values) - 1
+      used += 1
+  return PooledNoise(math.sqrt(squares / df) if df else math.nan, df, used)
+
+
+def least_significant_difference(noise: PooledNoise, runs: int) -> float:
+  """Fisher's least significant difference at 5% between two means of `runs` runs each:
+  t(0.975, df) * sd * sqrt(2 / runs). Smaller differences are within what seed noise alone
+  gives 95% of the time."""
+  if not noise.df or math.isnan(noise.sd):
+    return math.nan
+  return float(stats.t.ppf(0.5 + CONFIDENCE / 2, noise.df) * noise.sd * math.sqrt(2 / runs))

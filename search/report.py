@@ -327,7 +327,25 @@ def _neighbours(trials: Sequence[optuna.trial.FrozenTrial], info: FrontInfo,
     lines.append(f'- trial {info.numbers[smaller]} ({100 * info.accuracy[smaller]:.1f}%) and '
                  f'trial {info.numbers[larger]} ({100 * info.accuracy[larger]:.1f}%): '
                  f'{verdict}{p_text}')
-  return lines + ['']
+  return lines + [''] + _seed_noise(trials, max(len(r) for r in runs))
+
+
+def _seed_noise(trials: Sequence[optuna.trial.FrozenTrial], runs: int) -> list[str]:
+  """report.md lines: the seed noise pooled over the study's trials, and the least difference
+  between two front points it makes significant."""
+  groups = [fold for t in trials if t.state in pareto.FINISHED
+            for fold in t.user_attrs.get('run_accuracies', [])]
+  noise = intervals.pooled_seed_noise(groups)
+  if not noise.df:
+    return []
+  lsd = intervals.least_significant_difference(noise, runs)
+  return [f'Seed noise pooled over the study ({noise.groups} trial folds with 2 or more seeds, '
+          f'{noise.df} degrees of freedom): one student\'s accuracy varies by {100 * noise.sd:.2f} '
+          f'points (standard deviation) with its seed alone. Two trials of {runs} runs each '
+          f'differ by less than {100 * lsd:.2f} points 95% of the time when they are equally '
+          'good (least significant difference, assuming equal seed noise everywhere): smaller '
+          f'gaps along the front may be noise. The intervals in the table use each trial\'s own '
+          f'{runs} runs alone (t with {runs - 1} degrees of freedom), so they are wider.', '']
 
 
 def report_markdown(name: str, trials: Sequence[optuna.trial.FrozenTrial], info: FrontInfo,

@@ -122,3 +122,30 @@ def test_figures_draw_the_intervals_as_error_bars(tmp_path):
   html = (with_bars / 'pareto.html').read_text()
   assert '95% interval' in html and '"error_y"' in html
   assert '95% interval' not in (without / 'pareto.html').read_text()
+
+
+def test_pooled_seed_noise_by_hand():
+  # Groups (trial x fold) of seeds: squares about each mean are 2*0.01^2 = 0.0002, then
+  # (0.02^2 + 0 + 0.02^2) = 0.0008; the single run adds nothing. df = 1 + 2 = 3.
+  noise = intervals.pooled_seed_noise([[0.50, 0.52], [0.60, 0.62, 0.64], [0.9]])
+  assert noise.df == 3 and noise.groups == 2
+  assert noise.sd == pytest.approx(math.sqrt((0.0002 + 0.0008) / 3))
+  # t(0.975, 3) = 3.1824; two means of 2 runs each: sd * sqrt(2 / 2).
+  assert intervals.least_significant_difference(noise, 2) == pytest.approx(
+      3.18245 * noise.sd, rel=1e-4)
+  empty = intervals.pooled_seed_noise([[0.5], [0.7]])
+  assert math.isnan(empty.sd) and empty.df == 0
+  assert math.isnan(intervals.least_significant_difference(empty, 2))
+
+
+def test_report_gives_the_pooled_seed_noise_and_least_significant_difference(tmp_path):
+  report.write_report(_replicated_study(), str(tmp_path), 1_000_000)
+  text = (tmp_path / 'report.md').read_text()
+  groups = [fold for runs in RUNS.values() for fold in runs]
+  squares = sum(sum((a - np.mean(g)) ** 2 for a in g) for g in groups)
+  df = sum(len(g) - 1 for g in groups)
+  sd = math.sqrt(squares / df)
+  lsd = stats.t.ppf(0.975, df) * sd * math.sqrt(2 / 4)  # Front points have 2 folds x 2 seeds.
+  assert (f'({len(groups)} trial folds with 2 or more seeds, {df} degrees of freedom): one '
+          f"student's accuracy varies by {100 * sd:.2f} points") in text
+  assert f'Two trials of 4 runs each differ by less than {100 * lsd:.2f} points' in text
