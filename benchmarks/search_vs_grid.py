@@ -4,8 +4,9 @@ r"""Optuna samplers against the paper's 28-point grid at equal compute, with ban
         --run_dir runs/hv_synthetic --samplers size-aware,tpe,gp --study_seeds 0,1,2 \
         --n_trials 10 --workers 2
 
-Runs (or resumes) in RUN_DIR's storage, sharing the fold teachers: `grid` (sampler grid-paper,
-the paper's 7 temperatures x 4 sizes, 28 trials) and, for every sampler and study seed, a study
+Runs (or resumes; with --summarize_only, only reads) in RUN_DIR's storage, sharing the fold
+teachers: `grid` (sampler grid-paper, the paper's 7 temperatures x 4 sizes, 28 trials) and, for
+every sampler and study seed, a study
 `SAMPLER_seedS` of N_TRIALS trials. --workers processes run at once, each one study at a time,
 the grid first. Compute is counted in student trainings (trials x replicates x folds; a pruned
 trial counts what it trained), not trials. Prints the hypervolume of each study against the
@@ -149,6 +150,8 @@ def main(argv: list[str]) -> None:
   parser.add_argument('--study_seeds', default='0,1,2')
   parser.add_argument('--n_trials', type=int, default=10, help='trials of each sampler study')
   parser.add_argument('--workers', type=int, default=2, help='studies running at once')
+  parser.add_argument('--summarize_only', action='store_true',
+                      help='train nothing: summarize the studies already in RUN_DIR')
   parser.add_argument('--every', type=int, default=0,
                       help='table row every this many trainings (default: replicates x folds)')
   args, args.overrides = parser.parse_known_args(argv)  # --config.FIELD=VALUE, for all.
@@ -165,18 +168,28 @@ def main(argv: list[str]) -> None:
   except ValueError:
     parser.error(f'--study_seeds {args.study_seeds!r}: expected integers separated by commas')
   config = cli.read_config(args.config, args.overrides)
-  os.makedirs(args.run_dir, exist_ok=True)
-  log_dir = os.path.join(args.run_dir, 'logs')
-  os.makedirs(log_dir, exist_ok=True)
   start = time.perf_counter()
-  _run(_commands(args), args.workers, log_dir)
+  if not args.summarize_only:
+    log_dir = os.path.join(args.run_dir, 'logs')
+    os.makedirs(log_dir, exist_ok=True)
+    _run(_commands(args), args.workers, log_dir)
   minutes = (time.perf_counter() - start) / 60
 
   reference = pareto.reference_point(space.size_limit(config))
   names = [GRID] + [study_name(s, seed) for seed in args.study_seeds for s in args.samplers]
-  curves = {name: pareto.hypervolume_by_trainings(
-      storage_lib.load_study(name, args.run_dir, config.search.storage).get_trials(
-          deepcopy=False), reference) for name in names}
+  curves, finished = {}, {}
+  for name in names:
+    try:
+      trials = storage_lib.load_study(name, args.run_dir, config.search.storage).get_trials(
+          deepcopy=False)
+    except ValueError as error:
+      sys.exit(f'{error}; run without --summarize_only first')
+    curves[name] = pareto.hypervolume_by_trainings(trials, reference)
+    finished[name] = len(curves[name][0])
+  short = {name: count for name, count in finished.items() if count < (
+      space.PAPER_GRID_TRIALS if name == GRID else args.n_trials)}
+  if short:
+    print('not finished (trials): ' + ', '.join(f'{n} {c}' for n, c in short.items()))
   per_trial = config.search.replicates * config.search.folds_per_trial
   every = args.every or per_trial
   last = max(int(steps[-1]) for steps, _ in curves.values())
