@@ -233,8 +233,7 @@ class Objective:
             trial.set_user_attr('pruned_reason', reason)
             logger.info('trial %d pruned: %s', trial.number, reason)
             raise optuna.TrialPruned(reason)
-    interval = intervals.accuracy_interval(
-        [a for fold_runs in run_accuracies for a in fold_runs])
+    interval = intervals.accuracy_interval(done)  # Every run, after the last.
     for name, value in intervals.as_attrs(interval).items():
       trial.set_user_attr(name, value)
     objectives = [interval.mean, float(result.size_bytes)]

@@ -191,10 +191,12 @@ def hypervolume_by_trainings(trials: Sequence[optuna.trial.FrozenTrial],
 def value_at(steps: np.ndarray, values: np.ndarray, budgets: Sequence[float]) -> np.ndarray:
   """The step curve (steps[i], values[i]) read at each budget: the value of the last step at or
   below it, NaN before the first step and beyond the last (the study never spent that much)."""
-  steps, values = np.asarray(steps), np.asarray(values, dtype=np.float64)
+  steps, values, budgets = np.asarray(steps), np.asarray(values, np.float64), np.asarray(budgets)
+  if not len(steps):
+    return np.full(budgets.shape, np.nan)
   index = np.searchsorted(steps, budgets, side='right') - 1
-  out = np.where(index >= 0, values[np.clip(index, 0, None)] if len(values) else np.nan, np.nan)
-  return np.where(np.asarray(budgets) > (steps[-1] if len(steps) else -1), np.nan, out)
+  inside = (index >= 0) & (budgets <= steps[-1])
+  return np.where(inside, values[np.clip(index, 0, None)], np.nan)
 
 
 def budget_to_reach(steps: np.ndarray, values: np.ndarray, target: float) -> int | None:

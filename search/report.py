@@ -345,7 +345,7 @@ def _seed_noise(trials: Sequence[optuna.trial.FrozenTrial], runs: int) -> list[s
           f'differ by less than {100 * lsd:.2f} points 95% of the time when they are equally '
           'good (least significant difference, assuming equal seed noise everywhere): smaller '
           f'gaps along the front may be noise. The intervals in the table use each trial\'s own '
-          f'{runs} runs alone (t with {runs - 1} degrees of freedom), so they are wider.', '']
+          f'{runs} runs alone (t with {runs - 1} degrees of freedom), so they are wider.']
 
 
 def report_markdown(name: str, trials: Sequence[optuna.trial.FrozenTrial], info: FrontInfo,
