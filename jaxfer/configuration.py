@@ -149,22 +149,34 @@ def record_or_compare(directory: str, settings: dict, what: str) -> None:
                      f'{", config.".join(changed)} differ); delete it or use another directory')
 
 
+# Settings added to jaxfer after runs had been recorded without them, with the value that does
+# what jaxfer did before each existed. A recorded run that lacks one was trained with that value,
+# so resuming it (or joining its study) with another value is a change, not a new default.
+ADDED_SETTINGS = {
+    'teacher.ema_decay': 0.0, 'teacher.label_smoothing': 0.0,
+    'student.ema_decay': 0.0, 'student.label_smoothing': 0.0,
+    'search.replicates': 1,
+}
+
+
 def changed_fields(previous: Any, current: Any, prefix: str = '', *,
                    strict: bool = False) -> list[str]:
   """Dotted names of the settings of a recorded run (`previous`) that `current` changes.
 
-  Unless `strict`, only fields both know are compared: a field missing from `previous` was added
-  to jaxfer after that run began (its default keeps the old behaviour), one missing from
+  Unless `strict`, a field missing from `previous` was added to jaxfer after that run began: it
+  is a change only when `current` gives it another value than the one in `ADDED_SETTINGS` (the
+  old behaviour; fields not listed there are taken to keep it by default). A field missing from
   `current` is no longer a setting. With `strict` (for descriptions of data), a field only one
   side has is a change too.
   """
   if not isinstance(previous, dict) or not isinstance(current, dict):
     return [] if previous == current else [prefix.rstrip('.')]
   keys = set(previous) | set(current) if strict else set(previous) & set(current)
-  changed = []
-  for key in sorted(keys):
+  changed = [prefix + key for key in set(current) - set(previous) if not strict
+             and ADDED_SETTINGS.get(prefix + key, current[key]) != current[key]]
+  for key in keys:
     if key not in previous or key not in current:
       changed.append(prefix + key)
     else:
       changed += changed_fields(previous[key], current[key], f'{prefix}{key}.', strict=strict)
-  return changed
+  return sorted(changed)

@@ -214,6 +214,25 @@ def test_changed_settings_in_an_old_workdir_are_refused(test_config, tmp_path):
   assert again.accuracy == first['accuracy'] and again.train_seconds == 0
 
 
+def test_a_run_recorded_before_the_moving_average_refuses_to_resume_with_one(test_config,
+                                                                            tmp_path):
+  test_config.distill.loss = 'none'
+  train.train_and_evaluate(test_config, str(tmp_path))
+  path = tmp_path / 'student' / 'config.json'
+  recorded = json.loads(path.read_text())
+  del recorded['student']['ema_decay']  # As recorded before the setting existed: no average.
+  path.write_text(json.dumps(recorded))
+  checkpoints_before = sorted(os.listdir(tmp_path / 'student' / 'checkpoints'))
+  test_config.student.ema_decay = 0.99
+  with pytest.raises(ValueError, match=r'\(config.student.ema_decay differ\)'):
+    train.train_and_evaluate(test_config, str(tmp_path))
+  # Refused before restoring: no checkpoint was set aside as damaged.
+  assert sorted(os.listdir(tmp_path / 'student' / 'checkpoints')) == checkpoints_before
+  assert not (tmp_path / 'student' / 'damaged_checkpoints').exists()
+  test_config.student.ema_decay = 0.0  # The behaviour the run was trained with: it resumes.
+  assert train.train_and_evaluate(test_config, str(tmp_path)).train_seconds == 0
+
+
 def test_evaluate_without_a_checkpoint_says_what_to_run(test_config, tmp_path):
   with pytest.raises(FileNotFoundError, match='jaxfer distill'):
     train.evaluate(test_config, str(tmp_path))
