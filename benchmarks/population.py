@@ -4,7 +4,11 @@ Trains R MicroExpNet students (84x84, batch 64, KD loss, Adam; the set-up of `sp
 same batches, either one after another (R calls of `jaxfer.loop.train_step` per batch) or as
 one population (`jax.vmap` of `train_step` over R stacked train states and dropout keys, the
 batch shared, jitted once). Prints student-images per second (R x batch x steps / seconds) of
-both for each R, alternating within each round, medians over rounds, as markdown.
+both for each R, alternating within each round, medians over rounds, as markdown. A third column
+trains one student on batches of R x 64 images: the same arithmetic as R students on a shared
+batch of 64, in the layout one student's program runs at, so roughly the most any population
+program could reach on this machine; where it is no faster than 64 in turn, there is nothing
+for a population to win.
 
     PYTHONPATH=. python benchmarks/population.py --populations 1,2,4,8 --rounds 3
 """
@@ -67,7 +71,11 @@ def main():
 
     for fn in (in_turn, population):
       jax.block_until_ready(fn())  # Compiles; warms up.
-    calls[r] = {'in turn': in_turn, 'population (vmap)': population}
+    wide = speed.JaxferBench(argparse.Namespace(
+        batch=r * 64, steps=a.steps, size=84, classes=8, conv_impl=None, feed='device'),
+        inference=False)
+    calls[r] = {'in turn': in_turn, 'population (vmap)': population,
+                'one student, batch R x 64': lambda wide=wide: wide._train(wide.batches)}  # pylint: disable=protected-access
   results = {(r, kind): [] for r, kinds in calls.items() for kind in kinds}
   for _ in range(a.rounds):
     for r, kinds in calls.items():
@@ -77,12 +85,14 @@ def main():
         results[r, kind].append(r * 64 * a.steps / (time.perf_counter() - start))
   print(f'jax {jax.__version__}, MicroExpNet, batch 64, {a.steps} steps, {a.rounds} rounds, '
         'median student-images/s\n')
-  print('| R | in turn | population (vmap) | ratio |')
-  print('| ---: | ---: | ---: | ---: |')
+  print('| R | in turn | population (vmap) | ratio | one student, batch R x 64 | ratio |')
+  print('| ---: | ---: | ---: | ---: | ---: | ---: |')
   for r in calls:
     turn = statistics.median(results[r, 'in turn'])
     vmapped = statistics.median(results[r, 'population (vmap)'])
-    print(f'| {r} | {turn:,.0f} | {vmapped:,.0f} | {vmapped / turn:.2f} |')
+    wide = statistics.median(results[r, 'one student, batch R x 64'])
+    print(f'| {r} | {turn:,.0f} | {vmapped:,.0f} | {vmapped / turn:.2f} | {wide:,.0f} | '
+          f'{wide / turn:.2f} |')
 
 
 if __name__ == '__main__':

@@ -17,7 +17,9 @@ def search_settings() -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(dict(
       study_name='default',
       storage='',  # '' = sqlite in the run directory; 'journal:PATH'; 'postgresql://...'.
-      sampler='tpe',  # size-aware, tpe, nsga2, gp, random or grid-paper (the paper's 28).
+      # size-aware, tpe, nsga2, gp, random, grid-paper (the paper's 28) or grid (every
+      # combination of the space's choices).
+      sampler='tpe',
       seed=0,
       n_trials=10,
       objectives=('accuracy', 'size'),  # Add 'latency' for batch-1 inference milliseconds.
@@ -32,12 +34,23 @@ def search_settings() -> ml_collections.ConfigDict:
       # Student seeds per fold: the accuracy objective is the mean over seeds and folds, and
       # each trial records its 95% interval (search/intervals.py).
       replicates=2,
+      # Seeds from (study seed, replicate) instead of (study seed, trial, replicate): every
+      # trial's replicate r starts alike, so trials pair by fold and seed (the ablations).
+      paired_seeds=False,
       prune=True,  # Stop a trial that can no longer reach the Pareto front at its size.
       latency_repeats=50,
       # RDB storages (SQLite, PostgreSQL): a trial whose worker stopped beating for twice this
       # many seconds is marked FAIL and queued again, at most max_retry times.
       heartbeat_interval=60,
       max_retry=2,
+      # The cells of `jaxfer-search ablate KIND` (search/ablation.py): the paper's sizes at
+      # width 1, or `widths` at the config's squeeze instead when given.
+      ablation=dict(
+          sizes=('M', 'S', 'XS', 'XXS'),
+          widths=(),
+          poolings=('v', 'p1', 'p2', 'p12'),
+          temperatures=(1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0),
+      ),
   ))
 
 

@@ -155,7 +155,7 @@ def record_or_compare(directory: str, settings: dict, what: str) -> None:
 ADDED_SETTINGS = {
     'teacher.ema_decay': 0.0, 'teacher.label_smoothing': 0.0,
     'student.ema_decay': 0.0, 'student.label_smoothing': 0.0,
-    'search.replicates': 1,
+    'search.replicates': 1, 'search.paired_seeds': False,
 }
 
 

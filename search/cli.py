@@ -6,6 +6,7 @@
     jaxfer-search report --config configs/search_default.py --run_dir runs/search
     jaxfer-search export-best --config configs/search_default.py --run_dir runs/search --knee \
         --out runs/search/best
+    jaxfer-search ablate pooling --config configs/search_default.py --run_dir runs/search
 
 Any mistake in the input is one line on stderr and exit status 2, with storage passwords
 masked; `report` and `export-best` read the study and never create one.
@@ -26,10 +27,13 @@ COMMANDS = {
     'worker': 'join the study --study in --storage and run trials until it has n_trials',
     'report': 'write trials.csv, pareto.csv/png/html, hypervolume.png and report.md',
     'export-best': 'write one front student (--knee, --max_size or --min_accuracy) to --out',
+    'ablate': 'ablate KIND (pooling, kd or temperature): run (or resume) its cells, then write '
+              'ablation_KIND.csv/md/png',
 }
 USAGE = ('usage: jaxfer-search {' + ','.join(COMMANDS) + '} --config PATH --run_dir DIR '
          '[--config.FIELD=VALUE ...] [options]\n\n' +
-         '\n'.join(f'  {name:12s} {text}' for name, text in COMMANDS.items()))
+         '\n'.join(f'  {name:12s} {text}' for name, text in COMMANDS.items()) +
+         '\n\n  worker and report take --ablation KIND to join or report an ablation.')
 # Mistakes in what the user gave: printed as one line, exit status 2.
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, FloatingPointError)
 
@@ -56,12 +60,16 @@ def _define_flags(values: flags.FlagValues) -> None:
   flags.DEFINE_float('min_accuracy', None, 'export-best: the smallest front student with at '
                      'least this accuracy (0..1).', flag_values=values)
   flags.DEFINE_string('out', None, 'export-best: output directory.', flag_values=values)
+  flags.DEFINE_string('ablation', None, 'worker, report: the ablation KIND (pooling, kd or '
+                      'temperature) whose study to join or report; ablate KIND sets it.',
+                      flag_values=values)
 
 
 def parse(argv: list[str]):
   """(command, config, flag values) from the command line; the config has --study and
   --storage applied."""
   values = flags.FlagValues()
+  argv = _ablation_kind_as_flag(argv)
   rest = config_file.define(values, argv)
   _define_flags(values)
   command = config_file.parse_command(values, rest, COMMANDS, 'run_dir',
@@ -73,11 +81,34 @@ def parse(argv: list[str]):
   if 'search' not in config:
     raise config_file.ConfigError('the config has no search section; use a search config such '
                                   'as configs/search_default.py')
-  if values.study:
-    config.search.study_name = values.study
+  if values.ablation is not None and command not in ('ablate', 'worker', 'report'):
+    raise config_file.UsageError(f'--ablation is for ablate, worker and report, not {command}')
   if values.storage is not None:
     config.search.storage = values.storage
+  if values.ablation is not None:
+    from search import ablation  # pylint: disable=g-import-not-at-top
+    if 'search' in config and 'ablation' not in config.search:
+      raise config_file.ConfigError('config.search has no ablation section; derive the config '
+                                    'from configs/search_default.py, which sets it')
+    return command, ablation.study_config(config, values.ablation, values.study), values
+  if values.study:
+    config.search.study_name = values.study
   return command, config, values
+
+
+def _ablation_kind_as_flag(argv: list[str]) -> list[str]:
+  """`ablate KIND ...` as `ablate --ablation KIND ...`; UsageError without a KIND."""
+  if 'ablate' not in argv:
+    return argv
+  index = argv.index('ablate')
+  kind = argv[index + 1] if index + 1 < len(argv) else ''
+  if kind in ('--ablation', '-ablation'):
+    return argv
+  if not kind or kind.startswith('-'):
+    raise config_file.UsageError('ablate needs a KIND: pooling, kd or temperature, e.g. '
+                                 'jaxfer-search ablate pooling --config '
+                                 'configs/search_default.py --run_dir runs/search')
+  return [*argv[:index + 1], '--ablation', kind, *argv[index + 2:]]
 
 
 def read_config(path: str, overrides: list[str] | tuple[str, ...] = ()):
@@ -95,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
   command = next((arg for arg in argv if arg in COMMANDS), '')
   storage = ''
   try:
+    argv = _ablation_kind_as_flag(argv)  # Workers of `ablate` get the kind as --ablation.
     command, config, values = parse(argv)
     storage = config.search.storage
     # Imported here: keeps --help and command-line errors fast.
@@ -113,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     xla_cache.enable()
     from jaxfer import interrupts  # pylint: disable=g-import-not-at-top
     interrupts.install()  # A Ctrl-C during training is acted on even if Python drops it.
-    if command == 'run':
+    if command in ('run', 'ablate'):
       return _run(config, values, argv)
     if command == 'worker':
       return _worker(config, values)
@@ -150,8 +182,8 @@ def _run(config, values, argv: list[str]) -> int:
   finally:
     failed = [k + 1 for k, helper in enumerate(helpers) if helper.wait()]
   if failed:
-    print(f'jaxfer-search run: worker(s) {failed} failed; see '
-          f'{", ".join(os.path.join(values.run_dir, f"worker_{k}.log") for k in failed)}',
+    print(f'jaxfer-search {"ablate" if values.ablation else "run"}: worker(s) {failed} failed; '
+          f'see {", ".join(os.path.join(values.run_dir, f"worker_{k}.log") for k in failed)}',
           file=sys.stderr)
     return 1
   return _report(config, values, *_existing_studies(config, values))
@@ -167,7 +199,7 @@ def _worker_arguments(argv: list[str]) -> list[str]:
       skip = True
     elif arg.lstrip('-').startswith('workers='):
       pass
-    elif arg == 'run' and not command_seen:
+    elif arg in ('run', 'ablate') and not command_seen:
       command_seen = True
     else:
       arguments.append(arg)
@@ -198,6 +230,14 @@ def _report(config, values, study, baseline) -> int:
   from search import report  # pylint: disable=g-import-not-at-top
   from search import space  # pylint: disable=g-import-not-at-top
   configuration.make_writable_dir(values.run_dir, 'the run directory')
+  if values.ablation:
+    from search import ablation  # pylint: disable=g-import-not-at-top
+    paths = ablation.write_ablation(study, values.ablation, values.run_dir,
+                                    config.search.n_trials)
+    with open(paths['md']) as f:
+      print(f.read())
+    print('\n'.join(f'wrote {path}' for path in paths.values()))
+    return 0
   paths = report.write_report(study, values.run_dir, space.size_limit(config), baseline)
   with open(paths['report.md']) as f:
     print(f.read())

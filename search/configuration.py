@@ -6,6 +6,7 @@ from typing import Any, Mapping
 
 from jaxfer import bounds
 from jaxfer import configuration
+from jaxfer import models
 from search import pareto
 from search import samplers
 from search import space as space_lib
@@ -13,8 +14,9 @@ from search import storage as storage_lib
 
 # config.search fields (see configs/search_default.py:search_settings).
 FIELDS = ('study_name', 'storage', 'sampler', 'seed', 'n_trials', 'objectives', 'space',
-          'folds_per_trial', 'replicates', 'prune', 'latency_repeats', 'heartbeat_interval',
-          'max_retry')
+          'folds_per_trial', 'replicates', 'paired_seeds', 'prune', 'latency_repeats',
+          'heartbeat_interval', 'max_retry', 'ablation')
+ABLATION_FIELDS = ('sizes', 'widths', 'poolings', 'temperatures')
 
 
 def _check_space_values(config: Any) -> None:
@@ -70,12 +72,38 @@ def validate(config: Any) -> None:
                      f'config.data.num_folds = {num_folds}')
   bounds.check_number('config.search.replicates', search.replicates, low=1, low_inclusive=True,
                        integer=True)
-  if not isinstance(search.prune, bool):
-    raise ValueError(f'config.search.prune = {search.prune!r} is not allowed; expected True or '
-                     'False')
+  if search.sampler == 'grid':
+    space_lib.grid_choices(search.space)
+  for field in ('paired_seeds', 'prune'):
+    if not isinstance(search[field], bool):
+      raise ValueError(f'config.search.{field} = {search[field]!r} is not allowed; expected '
+                       'True or False')
+  _check_ablation(search.ablation)
   bounds.check_number('config.search.latency_repeats', search.latency_repeats, low=1,
                        low_inclusive=True, integer=True)
   bounds.check_number('config.search.heartbeat_interval', search.heartbeat_interval, low=1,
                        low_inclusive=True, integer=True)
   bounds.check_number('config.search.max_retry', search.max_retry, low=0, low_inclusive=True,
                        integer=True)
+
+
+def _check_ablation(ablation: Any) -> None:
+  """config.search.ablation: known fields, and sizes, widths, poolings and temperatures that
+  exist."""
+  ablation = space_lib.plain(ablation) if hasattr(ablation, 'to_dict') else ablation
+  if not isinstance(ablation, Mapping) or set(ablation) != set(ABLATION_FIELDS):
+    got = sorted(ablation) if isinstance(ablation, Mapping) else repr(ablation)
+    raise ValueError(f'config.search.ablation must have exactly the fields '
+                     f'{", ".join(ABLATION_FIELDS)}, got {got}')
+  choices = {'sizes': tuple(models.SIZES), 'poolings': models.POOLINGS}
+  for field, allowed in choices.items():
+    values = ablation[field]
+    if not values or not set(values) <= set(allowed):
+      raise ValueError(f'config.search.ablation.{field} = {tuple(values)!r} is not allowed; '
+                       f'expected some of: {", ".join(allowed)}')
+  for field in ('widths', 'temperatures'):
+    for value in ablation[field]:
+      bounds.check_number(f'config.search.ablation.{field}', value, low=0)
+  if not ablation['temperatures']:
+    raise ValueError('config.search.ablation.temperatures is empty; expected one or more '
+                     'temperatures > 0')

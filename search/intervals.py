@@ -79,6 +79,17 @@ def holm_rejections(p_values: Sequence[float], alpha: float = 1 - CONFIDENCE) ->
   return rejected
 
 
+def holm_adjusted(p_values: Sequence[float]) -> list[float]:
+  """Holm's adjusted p-values: p_(i) -> max over j <= i of min(1, (m - j + 1) p_(j)), in the
+  input order; one is below `alpha` exactly when `holm_rejections` rejects it. NaN stays NaN."""
+  order = sorted((p, k) for k, p in enumerate(p_values) if not math.isnan(p))
+  adjusted, running = [math.nan] * len(p_values), 0.0
+  for rank, (p, k) in enumerate(order):
+    running = max(running, min(1.0, (len(order) - rank) * p))
+    adjusted[k] = running
+  return adjusted
+
+
 class PooledNoise(NamedTuple):
   """One run's seed noise pooled over groups, and the least difference it makes significant."""
   sd: float  # Standard deviation of one run about its group's mean.
@@ -112,3 +123,49 @@ def least_significant_difference(noise: PooledNoise, runs: int) -> float:
   if not noise.df or math.isnan(noise.sd):
     return math.nan
   return float(stats.t.ppf(0.5 + CONFIDENCE / 2, noise.df) * noise.sd * math.sqrt(2 / runs))
+
+
+class PairedDifference(NamedTuple):
+  """Mean of first minus second over paired units, its 95% interval, and a paired t-test."""
+  mean: float
+  low: float
+  high: float
+  t: float
+  p_value: float
+  effect_size: float  # Cohen's d_z: mean difference / standard deviation of the differences.
+  n: int  # Units: folds, or seeds when there is one fold.
+  unit: str  # 'fold' or 'seed'.
+
+
+def paired_difference(first: Sequence[Sequence[float]],
+                      second: Sequence[Sequence[float]]) -> PairedDifference:
+  """The paired t-test of two cells' runs, `first[k][r]` and `second[k][r]` (fold k, seed r).
+
+  Runs pair by fold and seed (ablation trials share their seeds: config.search.paired_seeds).
+  With 2+ folds the unit is the fold: the seed-paired differences are averaged within each fold,
+  and the test is Student's t on those F fold differences (F - 1 degrees of freedom), because
+  folds are the independent draws (different test subjects) while seeds within a fold share
+  them. With one fold the unit is the seed. A paired test, because the folds' difficulty (7
+  points of spread on CK+48) cancels in a difference and would swamp an unpaired one. NaN
+  statistics with fewer than 2 units; differences all equal give p 1 (zero) or 0 (non-zero),
+  with the interval shrunk to the mean.
+  """
+  a, b = np.asarray(first, dtype=np.float64), np.asarray(second, dtype=np.float64)
+  if a.shape != b.shape or a.ndim != 2:
+    raise ValueError(f'paired_difference needs runs of the same [fold][seed] shape, got '
+                     f'{a.shape} and {b.shape}')
+  unit = 'fold' if a.shape[0] >= 2 else 'seed'
+  differences = (a - b).mean(axis=1) if unit == 'fold' else (a - b)[0]
+  n, mean = len(differences), float(differences.mean())
+  if n < 2:
+    return PairedDifference(mean, math.nan, math.nan, math.nan, math.nan, math.nan, n, unit)
+  sd = float(differences.std(ddof=1))
+  if sd < 1e-12:  # Equal differences, up to the rounding of accuracies (k / test images).
+    return PairedDifference(mean, mean, mean, math.copysign(math.inf, mean) if mean else 0.0,
+                            0.0 if mean else 1.0, math.copysign(math.inf, mean) if mean else 0.0,
+                            n, unit)
+  sem = sd / math.sqrt(n)
+  test = stats.ttest_1samp(differences, 0.0)
+  low, high = stats.t.interval(CONFIDENCE, n - 1, loc=mean, scale=sem)
+  return PairedDifference(mean, float(low), float(high), float(test.statistic),
+                          float(test.pvalue), mean / sd, n, unit)

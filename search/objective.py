@@ -63,8 +63,10 @@ def public_config(config: ml_collections.ConfigDict) -> dict[str, Any]:
 
 
 def comparable_config(config: ml_collections.ConfigDict) -> dict[str, Any]:
-  """The recorded config without `LOCATION_FIELDS`: what must match for trials to compare."""
+  """The recorded config without `LOCATION_FIELDS` and the ablation settings (an ablation's
+  cells are its study's space): what must match for trials to compare."""
   record = public_config(config)
+  record.get('search', {}).pop('ablation', None)
   for field in LOCATION_FIELDS:
     *parents, leaf = field.split('.')
     node = record
@@ -109,7 +111,13 @@ def trial_config(config: ml_collections.ConfigDict, values: dict[str, Any], tria
   # The student's random keys and data order derive from (study seed, trial number) for the
   # first replicate, and from (study seed, trial number, replicate) for the others; the
   # teachers keep `config.seed`, so every trial shares them.
-  numbers = (trial_number, replicate) if replicate else (trial_number,)
+  # With `paired_seeds` (ablations) they derive from (study seed, replicate) alone: replicate r
+  # of every trial starts from the same key and sees the data in the same order, so two trials'
+  # runs pair by fold and seed.
+  if config.search.paired_seeds:
+    numbers = (replicate,)
+  else:
+    numbers = (trial_number, replicate) if replicate else (trial_number,)
   run.student.seed = samplers.derived_seed(config.search.seed, *numbers)
   run.teacher.artifact = teachers_template(run_dir) if train.needs_teacher(config) else ''
   return run

@@ -14,7 +14,9 @@ import optuna
 
 from search import space as space_lib
 
-SAMPLERS = ('size-aware', 'tpe', 'nsga2', 'gp', 'random', 'grid-paper')
+SAMPLERS = ('size-aware', 'tpe', 'nsga2', 'gp', 'random', 'grid-paper', 'grid')
+# Samplers that visit a finite grid, each point once, in a seeded order.
+GRIDS = ('grid-paper', 'grid')
 # The search parameter that sets the student's size; 'size-aware' spreads it, learns the rest.
 SPREAD_PARAM = 'width'
 
@@ -137,11 +139,10 @@ def make_sampler(name: str, seed: int, space: Mapping[str, Any] | None = None,
                        f'({error.name} is missing): pip install -e ".[gp]", or choose tpe, '
                        'nsga2 or random') from None
     return optuna.samplers.GPSampler(seed=seed)
-  if name == 'grid-paper':
-    grid = space_lib.paper_grid(space or {})
-    search_space = {key: list(spec['choices']) for key, spec in grid.items()
-                    if isinstance(spec, Mapping)}
-    return optuna.samplers.GridSampler(search_space, seed=seed)
+  if name in GRIDS:  # grid: every combination of the space's choices (ablations).
+    grid = space_lib.paper_grid(space or {}) if name == 'grid-paper' else space_lib.plain(
+        space or {})
+    return optuna.samplers.GridSampler(space_lib.grid_choices(grid), seed=seed)
   raise ValueError(f'config.search.sampler = {name!r} is not allowed; choose one of: '
                    f'{", ".join(SAMPLERS)}')
 
@@ -161,7 +162,7 @@ class TrialSeededSampler(optuna.samplers.BaseSampler):
   def before_trial(self, study, trial):
     # The grid keeps the study seed: GridSampler already gives trial n point n of its seeded
     # order, which a seed per trial would break (two trials could take the same point).
-    if self._name != 'grid-paper':
+    if self._name not in GRIDS:
       self._sampler = make_sampler(self._name, derived_seed(self._seed, trial.number),
                                    self._space)
     self._sampler.before_trial(study, trial)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 import ml_collections
+import numpy as np
 
 from jaxfer import models
 
@@ -21,6 +22,7 @@ FIELDS = {
     'size': 'student.squeeze',
     'pooling': 'student.pooling',
     'learning_rate': 'student.optimizer.learning_rate',
+    'loss': 'distill.loss',  # 'none' trains without distillation (the ablations' baseline).
 }
 # The paper's grid: 7 temperatures x the 4 original sizes (28 trials).
 PAPER_TEMPERATURES = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
@@ -69,6 +71,24 @@ def paper_grid(space: Mapping[str, Any]) -> dict[str, Any]:
   grid.update(temperature={'choices': PAPER_TEMPERATURES}, size={'choices': PAPER_SIZES},
               width=1.0)
   return grid
+
+
+def grid_choices(space: Mapping[str, Any]) -> dict[str, list[Any]]:
+  """The choices of every chosen parameter of `space`, for a grid over them; ValueError naming
+  a parameter given as a range, which a grid cannot enumerate."""
+  choices = {}
+  for name, spec in plain(space).items():
+    if isinstance(spec, Mapping) and 'choices' not in spec:
+      raise ValueError(f'config.search.space.{name} = {dict(spec)} is a range; a grid needs '
+                       'dict(choices=(...)) or a fixed value')
+    if isinstance(spec, Mapping):
+      choices[name] = list(spec['choices'])
+  return choices
+
+
+def grid_size(space: Mapping[str, Any]) -> int:
+  """Points of the grid over the choices of `space`."""
+  return int(np.prod([len(values) for values in grid_choices(space).values()]))
 
 
 def suggest(trial, space: Mapping[str, Any]) -> dict[str, Any]:

@@ -155,6 +155,8 @@ def run_study(config: ml_collections.ConfigDict, run_dir: str, *, n_trials: int 
   target = n_trials or config.search.n_trials
   if config.search.sampler == 'grid-paper':  # The grid is finished after its 28 points.
     target = min(target, space_lib.PAPER_GRID_TRIALS)
+  elif config.search.sampler == 'grid':
+    target = min(target, space_lib.grid_size(config.search.space))
   objective = objective_lib.Objective(config, run_dir, target)
   journal = storage_lib.storage_url(config.search.storage if storage is None else storage,
                                     run_dir).startswith(storage_lib.JOURNAL)

@@ -1,0 +1,242 @@
+"""Ablations: paired statistics by hand, the comparisons of each kind on hand-built cells, and
+`jaxfer-search ablate` end to end on the tiny test config."""
+import csv
+import json
+import math
+import os
+import subprocess
+
+import numpy as np
+import optuna
+import pytest
+
+from conftest import REPO, search_command
+from configs import search_test
+from search import ablation
+from search import configuration
+from search import intervals
+from search import storage
+
+
+def test_paired_difference_over_folds_by_hand():
+  first = [[0.60, 0.70], [0.80, 0.90], [0.50, 0.55]]
+  second = [[0.50, 0.60], [0.70, 0.70], [0.50, 0.50]]
+  # Seed-paired differences averaged within each fold: 0.1, 0.15, 0.025.
+  d = [0.1, 0.15, 0.025]
+  mean = sum(d) / 3
+  sd = math.sqrt(sum((x - mean)**2 for x in d) / 2)
+  t = mean / (sd / math.sqrt(3))
+  found = intervals.paired_difference(first, second)
+  assert found.unit == 'fold' and found.n == 3
+  assert found.mean == pytest.approx(mean)
+  assert found.t == pytest.approx(t)
+  # Student's t with 2 degrees of freedom has a closed form: two-sided p = 1 - |t|/sqrt(2+t^2).
+  assert found.p_value == pytest.approx(1 - abs(t) / math.sqrt(2 + t * t))
+  # t(0.975, 2) = 4.302653.
+  assert found.low == pytest.approx(mean - 4.302653 * sd / math.sqrt(3), abs=1e-6)
+  assert found.high == pytest.approx(mean + 4.302653 * sd / math.sqrt(3), abs=1e-6)
+  assert found.effect_size == pytest.approx(mean / sd)
+
+
+def test_paired_difference_with_one_fold_pairs_the_seeds():
+  found = intervals.paired_difference([[0.5, 0.7, 0.6]], [[0.4, 0.5, 0.6]])
+  d = [0.1, 0.2, 0.0]
+  mean, sd = 0.1, math.sqrt(sum((x - 0.1)**2 for x in d) / 2)
+  assert found.unit == 'seed' and found.n == 3
+  assert found.mean == pytest.approx(mean)
+  assert found.t == pytest.approx(mean / (sd / math.sqrt(3)))
+
+
+def test_paired_difference_refuses_runs_that_do_not_pair():
+  with pytest.raises(ValueError, match='same \\[fold\\]\\[seed\\] shape'):
+    intervals.paired_difference([[0.5, 0.6]], [[0.5], [0.6]])
+
+
+def test_holm_adjusted_p_values_by_hand_agree_with_the_rejections():
+  p_values = [0.01, 0.04, 0.03, math.nan]
+  # Sorted: 0.01 x 3 = 0.03; 0.03 x 2 = 0.06; 0.04 x 1 = 0.04, raised to the running 0.06.
+  adjusted = intervals.holm_adjusted(p_values)
+  assert adjusted[:3] == pytest.approx([0.03, 0.06, 0.06])
+  assert math.isnan(adjusted[3])
+  assert [p < 0.05 for p in adjusted[:3]] == intervals.holm_rejections(p_values)[:3]
+
+
+def _cell(number, size_bytes, runs, **params):
+  return ablation.Cell(number, params, float(size_bytes), runs)
+
+
+def test_kd_comparisons_pair_each_size_and_correct_for_both():
+  cells = [
+      _cell(0, 900, [[0.80, 0.82], [0.70, 0.74]], size='S', loss='microexpnet'),
+      _cell(1, 900, [[0.78, 0.80], [0.70, 0.70]], size='S', loss='none'),
+      _cell(2, 200, [[0.70, 0.75], [0.60, 0.65]], size='XXS', loss='microexpnet'),
+      _cell(3, 200, [[0.60, 0.60], [0.50, 0.55]], size='XXS', loss='none'),
+  ]
+  found = ablation.comparisons('kd', cells)
+  assert [(c.group, c.first, c.second) for c in found] == [
+      ('S', 'distilled', 'not distilled'), ('XXS', 'distilled', 'not distilled')]
+  # Fold means of the paired differences: S 0.02, 0.02 (gain 2 points, no spread);
+  # XXS 0.125, 0.10.
+  assert found[0].difference.mean == pytest.approx(0.02)
+  assert found[0].difference.p_value == 0.0
+  assert found[1].difference.mean == pytest.approx(0.1125)
+  t = 0.1125 / (math.sqrt(2 * 0.0125**2) / math.sqrt(2))
+  assert found[1].difference.t == pytest.approx(t)
+  p = 1 - 2 * math.atan(t) / math.pi  # Student's t with 1 degree of freedom is Cauchy.
+  assert found[1].difference.p_value == pytest.approx(p)
+  # Holm: the smaller p (S's, 0) is multiplied by 2, the larger by 1.
+  assert found[0].p_holm == 0.0 and found[1].p_holm == pytest.approx(p)
+  text = ablation.markdown('kd', cells, found, expected_cells=4)
+  assert '4 of 4 cells finished; 2 fold(s) x 2 seed(s) per cell.' in text
+  assert '| XXS | distilled | not distilled | +11.2 |' in text
+
+
+def test_pooling_compares_every_variant_with_no_pooling_at_each_size_and_loss():
+  runs = [[0.5, 0.5]]
+  cells = [_cell(k, 100, [[0.5 + 0.01 * k, 0.5]], size='XXS', pooling=pooling, loss=loss)
+           for k, (pooling, loss) in enumerate(
+               (p, l) for l in ('microexpnet', 'none') for p in ('v', 'p1', 'p12'))]
+  cells.append(_cell(9, 50, runs, size='XS', pooling='p1', loss='none'))  # No v to pair with.
+  found = ablation.comparisons('pooling', cells)
+  assert [(c.group, c.first, c.second) for c in found] == [
+      ('XXS, distilled (microexpnet)', 'p1', 'v'), ('XXS, distilled (microexpnet)', 'p12', 'v'),
+      ('XXS, without distillation', 'p1', 'v'), ('XXS, without distillation', 'p12', 'v')]
+  # One fold: the seeds pair; p1 of the distilled row differs from v by 0.01 in seed 0 only.
+  assert found[0].difference.mean == pytest.approx(0.005)
+  assert found[0].difference.unit == 'seed'
+
+
+def test_temperature_compares_the_best_with_each_other_and_names_the_plateau():
+  cells = [
+      _cell(0, 100, [[0.60, 0.62], [0.58, 0.61]], size='XXS', temperature=1.0),
+      _cell(1, 100, [[0.70, 0.72], [0.68, 0.71]], size='XXS', temperature=4.0),
+      _cell(2, 100, [[0.69, 0.73], [0.69, 0.69]], size='XXS', temperature=16.0),
+  ]
+  found = ablation.comparisons('temperature', cells)
+  assert [(c.first, c.second) for c in found] == [('T=4', 'T=1'), ('T=4', 'T=16')]
+  # T=4 beats T=1 by 10 points on both folds (p 0); against T=16 the fold differences are 0
+  # and 0.005.
+  assert found[0].difference.mean == pytest.approx(0.1)
+  assert found[0].p_holm == 0.0
+  assert found[1].difference.mean == pytest.approx(0.0025)
+  text = ablation.markdown('temperature', cells, found, expected_cells=3)
+  assert 'XXS: best T=4 (70.2%), means span 10.0 points' in text
+  assert 'not distinguishable from the best: T=16.' in text
+
+
+def test_study_config_builds_the_cells_of_each_kind():
+  config = search_test.get_config()
+  config.search.ablation.update(sizes=('S', 'XXS'), poolings=('v', 'p12'),
+                                temperatures=(2.0, 8.0, 32.0))
+  expected = {'pooling': 2 * 2 * 2, 'kd': 2 * 2, 'temperature': 2 * 3}
+  for kind, cells in expected.items():
+    study = ablation.study_config(config, kind)
+    configuration.validate(study)
+    assert study.search.n_trials == cells
+    assert study.search.study_name == f'ablation_{kind}'
+    assert (study.search.sampler, study.search.paired_seeds, study.search.prune) == (
+        'grid', True, False)
+  widths = config.copy_and_resolve_references()
+  widths.search.ablation.widths = (0.5, 1.0, 2.0)
+  space = ablation.study_config(widths, 'kd').search.space
+  assert space.width.choices == (0.5, 1.0, 2.0) and 'size' not in space
+  with pytest.raises(ValueError, match="the ablation 'dropout' does not exist"):
+    ablation.study_config(config, 'dropout')
+  config.distill.loss = 'none'
+  with pytest.raises(ValueError, match="config.distill.loss = 'none'"):
+    ablation.study_config(config, 'kd')
+
+
+@pytest.mark.parametrize('field, value, message', [
+    ('sizes', ('XXL',), "config.search.ablation.sizes = \\('XXL',\\) is not allowed"),
+    ('poolings', (), 'config.search.ablation.poolings = \\(\\) is not allowed'),
+    ('widths', (0.0,), 'config.search.ablation.widths = 0.0 is not allowed'),
+])
+def test_bad_ablation_settings_name_the_field(field, value, message):
+  config = search_test.get_config()
+  config.search.ablation[field] = value
+  with pytest.raises(ValueError, match=message):
+    configuration.validate(config)
+
+
+def _ablate(kind, run_dir, data_dir, *extra):
+  return subprocess.run(search_command(
+      'ablate', kind, '--config', 'configs/search_test.py', '--run_dir', str(run_dir),
+      f'--config.data.data_dir={data_dir}', '--workers=1', *extra), cwd=REPO,
+      capture_output=True, text=True, timeout=900)
+
+
+@pytest.mark.slow
+def test_ablate_kd_runs_paired_cells_tables_them_and_skips_them_when_run_again(tmp_path,
+                                                                                data_dir):
+  extra = ['--config.search.replicates=2', "--config.search.ablation.sizes=('S','XXS')"]
+  done = _ablate('kd', tmp_path, data_dir, *extra)
+  assert done.returncode == 0, done.stderr[-3000:]
+  study = optuna.load_study(study_name='ablation_kd',
+                            storage=storage.storage_url('', str(tmp_path)))
+  trials = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+  assert sorted((t.params['size'], t.params['loss']) for t in trials) == [
+      ('S', 'microexpnet'), ('S', 'none'), ('XXS', 'microexpnet'), ('XXS', 'none')]
+  # Replicate r of every cell has the same student seed: the cells pair by fold and seed.
+  seeds = {}
+  for trial in trials:
+    for replicate, name in enumerate(('fold_0', 'fold_0_replicate_1')):
+      with open(os.path.join(trial.user_attrs['trial_dir'], name, 'student',
+                             'config.json')) as f:
+        seeds.setdefault(replicate, set()).add(json.load(f)['student']['seed'])
+  assert all(len(s) == 1 for s in seeds.values()) and seeds[0] != seeds[1]
+  # The table's intervals are those of the recorded runs.
+  with open(tmp_path / 'ablation_kd.csv') as f:
+    rows = {int(r['trial']): r for r in csv.DictReader(f)}
+  for trial in trials:
+    runs = np.ravel(trial.user_attrs['run_accuracies'])
+    assert len(runs) == 4  # 2 folds x 2 seeds.
+    half = 3.182446 * runs.std(ddof=1) / 2  # t(0.975, 3) x s / sqrt(4).
+    row = rows[trial.number]
+    assert float(row['accuracy_mean']) == pytest.approx(runs.mean())
+    if half:
+      assert float(row['accuracy_ci95_low']) == pytest.approx(runs.mean() - half, abs=1e-6)
+      assert float(row['accuracy_ci95_high']) == pytest.approx(runs.mean() + half, abs=1e-6)
+  text = (tmp_path / 'ablation_kd.md').read_text()
+  assert '4 of 4 cells finished' in text and '| S | distilled | not distilled |' in text
+  assert (tmp_path / 'ablation_kd.png').stat().st_size > 0
+  # Run again: every cell is finished, so nothing is trained and the study is unchanged.
+  again = _ablate('kd', tmp_path, data_dir, *extra)
+  assert again.returncode == 0, again.stderr[-3000:]
+  assert 'student epoch' not in again.stdout + again.stderr
+  assert len(optuna.load_study(study_name='ablation_kd', storage=storage.storage_url(
+      '', str(tmp_path))).trials) == len(study.trials)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('kind, extra, cells', [
+    ('pooling', ["--config.search.ablation.sizes=('XXS',)",
+                 "--config.search.ablation.poolings=('v','p12')"], 4),
+    ('temperature', ["--config.search.ablation.sizes=('XXS',)",
+                     '--config.search.ablation.temperatures=(2.0,16.0)'], 2),
+])
+def test_ablate_pooling_and_temperature_end_to_end(tmp_path, data_dir, kind, extra, cells):
+  done = _ablate(kind, tmp_path, data_dir, *extra)
+  assert done.returncode == 0, done.stderr[-3000:]
+  with open(tmp_path / f'ablation_{kind}.csv') as f:
+    rows = list(csv.DictReader(f))
+  assert len(rows) == cells
+  text = (tmp_path / f'ablation_{kind}.md').read_text()
+  assert f'{cells} of {cells} cells finished' in text
+  comparisons = cells // 2 if kind == 'pooling' else cells - 1
+  assert f'over the {comparisons} comparisons' in text
+
+
+@pytest.mark.parametrize('args, message', [
+    ([], 'ablate needs a KIND: pooling, kd or temperature'),
+    (['dropout'], "the ablation 'dropout' does not exist; choose one of: pooling, kd, "
+                  'temperature'),
+])
+def test_ablate_without_a_known_kind_is_one_line_and_creates_nothing(tmp_path, args, message):
+  run_dir = tmp_path / 'run'
+  done = subprocess.run(search_command('ablate', *args, '--config', 'configs/search_test.py',
+                                       '--run_dir', str(run_dir)), cwd=REPO,
+                        capture_output=True, text=True, timeout=120)
+  assert done.returncode == 2
+  assert message in done.stderr and 'Traceback' not in done.stderr
+  assert not run_dir.exists()
