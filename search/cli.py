@@ -7,6 +7,7 @@
     jaxfer-search export-best --config configs/search_default.py --run_dir runs/search --knee \
         --out runs/search/best
     jaxfer-search ablate pooling --config configs/search_default.py --run_dir runs/search
+    jaxfer-search compare runs/pooled runs/search:default --out runs/compare
 
 Any mistake in the input is one line on stderr and exit status 2, with storage passwords
 masked; `report` and `export-best` read the study and never create one.
@@ -30,10 +31,16 @@ COMMANDS = {
     'ablate': 'ablate KIND (pooling, kd or temperature): run (or resume) its cells, then write '
               'ablation_KIND.csv/md/png',
 }
+COMPARE_USAGE = ('usage: jaxfer-search compare SOURCE [SOURCE ...] --out DIR [--storage URL] '
+                 '[--run_dir DIR] [--reference_size BYTES]\n\n  compare      overlay the '
+                 'Pareto fronts of several studies and give their hypervolumes with intervals; '
+                 'a SOURCE is a run directory holding one study, RUN_DIR:STUDY, or a study name '
+                 'in --storage or --run_dir')
 USAGE = ('usage: jaxfer-search {' + ','.join(COMMANDS) + '} --config PATH --run_dir DIR '
          '[--config.FIELD=VALUE ...] [options]\n\n' +
          '\n'.join(f'  {name:12s} {text}' for name, text in COMMANDS.items()) +
-         '\n\n  worker and report take --ablation KIND to join or report an ablation.')
+         '\n\n  worker and report take --ablation KIND to join or report an ablation.\n\n' +
+         COMPARE_USAGE)
 # Mistakes in what the user gave: printed as one line, exit status 2.
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, FloatingPointError)
 
@@ -123,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
   if not argv or argv[0] in ('-h', '--help', 'help'):
     print(USAGE)
     return 0
+  if argv[0] == 'compare':
+    return _compare(argv[1:])
   command = next((arg for arg in argv if arg in COMMANDS), '')
   storage = ''
   try:
@@ -253,6 +262,41 @@ def _export_best(config, values, study, baseline) -> int:
   paths = export.export(trial, values.out)
   print(json.dumps({'trial': trial.number, 'accuracy': trial.values[0],
                     'size_bytes': trial.values[1], 'params': trial.params, **paths}, indent=2))
+  return 0
+
+
+def _compare(argv: list[str]) -> int:
+  """`jaxfer-search compare`: reads the studies (creating nothing), then writes into --out."""
+  values = flags.FlagValues()
+  flags.DEFINE_string('out', None, 'Directory for compare.csv, compare.md and compare.png.',
+                      flag_values=values)
+  flags.DEFINE_string('storage', '', 'Storage of the studies named by name.', flag_values=values)
+  flags.DEFINE_string('run_dir', '', 'Run directory whose storage holds the studies named by '
+                      'name.', flag_values=values)
+  flags.DEFINE_float('reference_size', None, 'Hypervolume reference size in bytes (default: '
+                     'the largest student of the studies).', lower_bound=1, flag_values=values)
+  storage = ''
+  try:
+    sources = config_file.parse(values, argv)
+    storage = values.storage
+    if not sources or not values.out:
+      raise config_file.UsageError('compare needs one or more SOURCEs and --out DIR')
+    from search import compare  # pylint: disable=g-import-not-at-top
+    from jaxfer import configuration  # pylint: disable=g-import-not-at-top
+    studies = compare.resolve(sources, values.storage, values.run_dir)
+    configuration.make_writable_dir(values.out, 'the output directory (--out)')
+    paths = compare.write_comparison(studies, values.out, values.reference_size)
+  except config_file.UsageError as error:
+    print(f'jaxfer-search: {error}\n\n{COMPARE_USAGE}', file=sys.stderr)
+    return 2
+  except (config_file.ConfigError, *USER_ERRORS) as error:
+    from search import storage as storage_lib  # pylint: disable=g-import-not-at-top
+    message = storage_lib.redact(' '.join(str(error).split()), storage)
+    print(f'jaxfer-search compare: error: {message}', file=sys.stderr)
+    return 2
+  with open(paths['md']) as f:
+    print(f.read())
+  print('\n'.join(f'wrote {path}' for path in paths.values()))
   return 0
 
 

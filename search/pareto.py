@@ -203,3 +203,24 @@ def budget_to_reach(steps: np.ndarray, values: np.ndarray, target: float) -> int
   """The fewest students trained after which the curve is at or above `target`, else None."""
   reached = np.flatnonzero(np.asarray(values) >= target)
   return int(np.asarray(steps)[reached[0]]) if len(reached) else None
+
+
+def hypervolume_bootstrap(runs: Sequence[Sequence[float]], sizes: Sequence[float],
+                          reference: Sequence[float], samples: int = 1000,
+                          seed: int = 0) -> np.ndarray:
+  """Hypervolumes of the front when each trial's runs (seeds and folds) are resampled.
+
+  Each sample draws every trial's runs with replacement, takes their mean as its accuracy and
+  computes the hypervolume of (accuracy, size) at `reference`; the spread of the samples is how
+  much the front's hypervolume owes to seed and fold noise. Trials with one run stay fixed.
+  """
+  rng = np.random.default_rng(seed)
+  points = np.empty((len(runs), 2))
+  points[:, 1] = sizes
+  found = np.empty(samples)
+  for sample in range(samples):
+    for k, values in enumerate(runs):
+      values = np.asarray(values, dtype=np.float64)
+      points[k, 0] = values[rng.integers(0, len(values), len(values))].mean()
+    found[sample] = hypervolume_2d(points, reference, ACCURACY_SIZE)
+  return found

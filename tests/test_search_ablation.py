@@ -15,6 +15,7 @@ from configs import search_test
 from search import ablation
 from search import configuration
 from search import intervals
+from search import pareto
 from search import storage
 
 
@@ -200,6 +201,16 @@ def test_ablate_kd_runs_paired_cells_tables_them_and_skips_them_when_run_again(t
   text = (tmp_path / 'ablation_kd.md').read_text()
   assert '4 of 4 cells finished' in text and '| S | distilled | not distilled |' in text
   assert (tmp_path / 'ablation_kd.png').stat().st_size > 0
+  # compare reads the same study: its hypervolume is that of the cells' (mean, size) points.
+  shown = subprocess.run(search_command('compare', f'{tmp_path}:ablation_kd', '--out',
+                                        str(tmp_path / 'compare')), cwd=REPO,
+                         capture_output=True, text=True, timeout=300)
+  assert shown.returncode == 0, shown.stderr[-3000:]
+  points = [t.values for t in trials]
+  largest = max(size for _, size in points)
+  hypervolume = pareto.hypervolume_2d(points, (0.0, largest), pareto.ACCURACY_SIZE)
+  assert f'| {tmp_path}:ablation_kd | 4 | 4 |' in (tmp_path / 'compare' / 'compare.md').read_text()
+  assert f'{hypervolume:.4g} |' in (tmp_path / 'compare' / 'compare.md').read_text()
   # Run again: every cell is finished, so nothing is trained and the study is unchanged.
   again = _ablate('kd', tmp_path, data_dir, *extra)
   assert again.returncode == 0, again.stderr[-3000:]
