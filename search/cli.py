@@ -163,10 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f'jaxfer-search: {error}\n\n{USAGE}', file=sys.stderr)
     return 2
   except (config_file.ConfigError, *USER_ERRORS) as error:
-    from search import storage as storage_lib  # pylint: disable=g-import-not-at-top
-    message = storage_lib.redact(' '.join(str(error).split()), storage)
-    print(f'jaxfer-search {command}: error: {message}', file=sys.stderr)
-    return 2
+    return _user_error(command, error, storage)
   except KeyboardInterrupt:
     print(f'jaxfer-search {command}: interrupted; run the same command again to resume',
           file=sys.stderr)
@@ -241,17 +238,10 @@ def _report(config, values, study, baseline) -> int:
   configuration.make_writable_dir(values.run_dir, 'the run directory')
   if values.ablation:
     from search import ablation  # pylint: disable=g-import-not-at-top
-    paths = ablation.write_ablation(study, values.ablation, values.run_dir,
-                                    config.search.n_trials)
-    with open(paths['md']) as f:
-      print(f.read())
-    print('\n'.join(f'wrote {path}' for path in paths.values()))
-    return 0
-  paths = report.write_report(study, values.run_dir, space.size_limit(config), baseline)
-  with open(paths['report.md']) as f:
-    print(f.read())
-  print('\n'.join(f'wrote {path}' for path in paths.values()))
-  return 0
+    return _show(ablation.write_ablation(study, values.ablation, values.run_dir,
+                                         config.search.n_trials), 'md')
+  return _show(report.write_report(study, values.run_dir, space.size_limit(config), baseline),
+               'report.md')
 
 
 def _export_best(config, values, study, baseline) -> int:
@@ -290,11 +280,21 @@ def _compare(argv: list[str]) -> int:
     print(f'jaxfer-search: {error}\n\n{COMPARE_USAGE}', file=sys.stderr)
     return 2
   except (config_file.ConfigError, *USER_ERRORS) as error:
-    from search import storage as storage_lib  # pylint: disable=g-import-not-at-top
-    message = storage_lib.redact(' '.join(str(error).split()), storage)
-    print(f'jaxfer-search compare: error: {message}', file=sys.stderr)
-    return 2
-  with open(paths['md']) as f:
+    return _user_error('compare', error, storage)
+  return _show(paths, 'md')
+
+
+def _user_error(command: str, error: Exception, storage: str) -> int:
+  """Prints a mistake in the input as one line, storage passwords masked; returns 2."""
+  from search import storage as storage_lib  # pylint: disable=g-import-not-at-top
+  message = storage_lib.redact(' '.join(str(error).split()), storage)
+  print(f'jaxfer-search {command}: error: {message}', file=sys.stderr)
+  return 2
+
+
+def _show(paths: dict[str, str], report_key: str) -> int:
+  """Prints the Markdown report `paths[report_key]`, then the files written; returns 0."""
+  with open(paths[report_key]) as f:
     print(f.read())
   print('\n'.join(f'wrote {path}' for path in paths.values()))
   return 0
