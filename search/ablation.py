@@ -24,6 +24,8 @@ KINDS = ('pooling', 'kd', 'temperature')
 WITHOUT_KD = 'none'
 # The pooling variant the others are compared with: no pooling, the paper's question.
 NO_POOLING = 'v'
+# The parameters a study's cells must vary to hold each ablation.
+NEEDS = {'pooling': {'pooling', 'loss'}, 'kd': {'loss'}, 'temperature': {'temperature'}}
 
 
 def study_config(config: ml_collections.ConfigDict, kind: str,
@@ -108,6 +110,11 @@ def _groups(cells: Sequence[Cell], key) -> dict[Any, list[Cell]]:
   return groups
 
 
+def _size_and_pooling(cell: Cell) -> str:
+  """'S', or 'S, p12' where the pooling variant is one of the cell's parameters."""
+  return cell.size_label + (f', {cell.params["pooling"]}' if 'pooling' in cell.params else '')
+
+
 def _kd_label(loss: str) -> str:
   return 'without distillation' if loss == WITHOUT_KD else f'distilled ({loss})'
 
@@ -131,11 +138,12 @@ def comparisons(kind: str, cells: Sequence[Cell]) -> list[Comparison]:
           pairs.append((f'{size}, {_kd_label(loss)}', cell, base, cell.params['pooling'],
                         NO_POOLING))
   elif kind == 'kd':
-    for size, group in _groups(cells, lambda c: c.size_label).items():
+    # Read from a pooling ablation's study, the gain is given for each pooling variant too.
+    for at, group in _groups(cells, _size_and_pooling).items():
       distilled = [c for c in group if c.params['loss'] != WITHOUT_KD]
       plain = [c for c in group if c.params['loss'] == WITHOUT_KD]
       if distilled and plain:
-        pairs.append((size, distilled[0], plain[0], 'distilled', 'not distilled'))
+        pairs.append((at, distilled[0], plain[0], 'distilled', 'not distilled'))
   elif kind == 'temperature':
     for size, group in _groups(cells, lambda c: c.size_label).items():
       best = max(group, key=lambda c: (c.interval.mean, -c.params['temperature']))
@@ -175,7 +183,8 @@ def _cell_name(kind: str, cell: Cell) -> str:
   if kind == 'pooling':
     return f'{cell.params["pooling"]}, {_kd_label(cell.params["loss"])}'
   if kind == 'kd':
-    return _kd_label(cell.params['loss'])
+    pooling = f'{cell.params["pooling"]}, ' if 'pooling' in cell.params else ''
+    return pooling + _kd_label(cell.params['loss'])
   return f'T={cell.params["temperature"]:g}'
 
 
@@ -264,13 +273,18 @@ def plot(kind: str, path: str, cells: Sequence[Cell], found: Sequence[Comparison
     axes[0][0].set_ylabel('test accuracy (%)')
   elif kind == 'kd':
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    sizes = {c.size_label: c.size_bytes for c in cells}
-    points = sorted((sizes[c.group], c.difference) for c in found)
-    x = [size for size, _ in points]
+    sizes = {_size_and_pooling(c): c.size_bytes for c in cells}
+    poolings = {_size_and_pooling(c): c.params.get('pooling', '') for c in cells}
     ax.axhline(0, color='0.6', lw=0.8)
-    ax.plot(x, [100 * d.mean for _, d in points], 'o-', label='distilled - not distilled')
-    ax.fill_between(x, [100 * d.low for _, d in points], [100 * d.high for _, d in points],
-                    alpha=0.25, label='95% interval (paired)')
+    for pooling in sorted(set(poolings.values())):
+      points = sorted((sizes[c.group], c.difference) for c in found
+                      if poolings[c.group] == pooling)
+      x = [size for size, _ in points]
+      line, = ax.plot(x, [100 * d.mean for _, d in points], 'o-',
+                      label=f'{pooling + ": " if pooling else ""}distilled - not distilled')
+      ax.fill_between(x, [100 * d.low for _, d in points], [100 * d.high for _, d in points],
+                      color=line.get_color(), alpha=0.2)
+    ax.plot([], [], lw=6, alpha=0.3, c='0.5', label='95% interval (paired)')
     ax.set(xscale='log', xlabel='student size (bytes)', ylabel='distillation gain (points)')
   else:
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
@@ -297,10 +311,18 @@ def _line(ax, x: Sequence[float], found: Sequence[intervals.Interval], label: st
                     color=line.get_color(), alpha=0.2)
 
 
-def write_ablation(study: optuna.Study, kind: str, out_dir: str,
-                   expected_cells: int) -> dict[str, str]:
-  """Writes ablation_KIND.csv, .md and .png in `out_dir`; returns their paths."""
+def write_ablation(study: optuna.Study, kind: str, out_dir: str) -> dict[str, str]:
+  """Writes ablation_KIND.csv, .md and .png in `out_dir`; returns their paths.
+
+  `study` is an ablation's study; `kd` also reads a `pooling` ablation's (its cells hold both).
+  """
   cells = cells_of(study.get_trials(deepcopy=False))
+  lacking = sorted(NEEDS[kind] - set(cells[0].params)) if cells else []
+  if lacking:
+    raise ValueError(f'the study {study.study_name!r} does not vary {", ".join(lacking)}, so it '
+                     f'holds no {kind} ablation; report the study `jaxfer-search ablate {kind}` '
+                     'made')
+  expected_cells = space_lib.grid_size(study.user_attrs['search_config']['space'])
   found = comparisons(kind, cells)
   paths = {suffix: os.path.join(out_dir, f'ablation_{kind}.{suffix}')
            for suffix in ('csv', 'md', 'png')}

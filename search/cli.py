@@ -238,8 +238,7 @@ def _report(config, values, study, baseline) -> int:
   configuration.make_writable_dir(values.run_dir, 'the run directory')
   if values.ablation:
     from search import ablation  # pylint: disable=g-import-not-at-top
-    return _show(ablation.write_ablation(study, values.ablation, values.run_dir,
-                                         config.search.n_trials), 'md')
+    return _show(ablation.write_ablation(study, values.ablation, values.run_dir), 'md')
   return _show(report.write_report(study, values.run_dir, space.size_limit(config), baseline),
                'report.md')
 

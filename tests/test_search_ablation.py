@@ -107,6 +107,16 @@ def test_pooling_compares_every_variant_with_no_pooling_at_each_size_and_loss():
   assert found[0].difference.unit == 'seed'
 
 
+def test_kd_read_from_pooling_cells_gives_the_gain_of_each_variant():
+  cells = [_cell(k, 100, [[0.5 + 0.1 * (loss != 'none') + 0.01 * (pooling == 'v')]],
+                 size='XXS', pooling=pooling, loss=loss)
+           for k, (pooling, loss) in enumerate(
+               (p, l) for p in ('v', 'p12') for l in ('microexpnet', 'none'))]
+  found = ablation.comparisons('kd', cells)
+  assert [c.group for c in found] == ['XXS, v', 'XXS, p12']
+  assert [c.difference.mean for c in found] == pytest.approx([0.1, 0.1])
+
+
 def test_temperature_compares_the_best_with_each_other_and_names_the_plateau():
   cells = [
       _cell(0, 100, [[0.60, 0.62], [0.58, 0.61]], size='XXS', temperature=1.0),
