@@ -16,6 +16,7 @@ import ml_collections
 import numpy as np
 import optuna
 
+from search import configuration
 from search import intervals
 from search import report
 from search import space as space_lib
@@ -42,6 +43,7 @@ def study_config(config: ml_collections.ConfigDict, kind: str,
   """
   if kind not in KINDS:
     raise ValueError(f'the ablation {kind!r} does not exist; choose one of: {", ".join(KINDS)}')
+  configuration.check_ablation(config.search.ablation)  # Named as given, before the cells.
   settings = config.search.ablation
   loss = config.distill.loss
   if loss == WITHOUT_KD:

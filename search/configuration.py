@@ -78,7 +78,7 @@ def validate(config: Any) -> None:
     if not isinstance(search[field], bool):
       raise ValueError(f'config.search.{field} = {search[field]!r} is not allowed; expected '
                        'True or False')
-  _check_ablation(search.ablation)
+  check_ablation(search.ablation)
   bounds.check_number('config.search.latency_repeats', search.latency_repeats, low=1,
                        low_inclusive=True, integer=True)
   bounds.check_number('config.search.heartbeat_interval', search.heartbeat_interval, low=1,
@@ -87,7 +87,7 @@ def validate(config: Any) -> None:
                        integer=True)
 
 
-def _check_ablation(ablation: Any) -> None:
+def check_ablation(ablation: Any) -> None:
   """config.search.ablation: known fields, and sizes, widths, poolings and temperatures that
   exist."""
   ablation = space_lib.plain(ablation) if hasattr(ablation, 'to_dict') else ablation

@@ -250,10 +250,12 @@ def test_ablate_pooling_and_temperature_end_to_end(tmp_path, data_dir, kind, ext
 
 @pytest.mark.parametrize('args, message', [
     ([], 'ablate needs a KIND: pooling, kd or temperature'),
+    (['kd', "--config.search.ablation.sizes=('XXL',)"],
+     "config.search.ablation.sizes = ('XXL',) is not allowed; expected some of: M, S, XS, XXS"),
     (['dropout'], "the ablation 'dropout' does not exist; choose one of: pooling, kd, "
                   'temperature'),
 ])
-def test_ablate_without_a_known_kind_is_one_line_and_creates_nothing(tmp_path, args, message):
+def test_ablate_without_a_known_kind_or_with_bad_cells_is_one_line_and_creates_nothing(tmp_path, args, message):
   run_dir = tmp_path / 'run'
   done = subprocess.run(search_command('ablate', *args, '--config', 'configs/search_test.py',
                                        '--run_dir', str(run_dir)), cwd=REPO,
