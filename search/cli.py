@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 
@@ -173,7 +174,11 @@ def main(argv: list[str] | None = None) -> int:
 def _run(config, values, argv: list[str]) -> int:
   from search import workers  # pylint: disable=g-import-not-at-top
   # The study is opened (created) once here before other workers join, so they find it.
-  workers.open_study(config, values.run_dir)
+  study = workers.open_study(config, values.run_dir)
+  # What was run, for reports that cite it (docs/reproduction.md); passwords masked.
+  from search import storage as storage_lib  # pylint: disable=g-import-not-at-top
+  study.set_user_attr('command', storage_lib.redact(shlex.join(['jaxfer-search', *argv]),
+                                                    config.search.storage))
   count = values.workers or workers.default_worker_count()
   workers.logger.info('%d worker(s) on this machine%s', count,
                       '' if values.workers else ' (one per core; --workers to choose)')
