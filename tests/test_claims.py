@@ -6,7 +6,6 @@ import sys
 
 import numpy as np
 import optuna
-import pytest
 
 from conftest import REPO
 from search import ablation
