@@ -50,6 +50,11 @@ def search_settings() -> ml_collections.ConfigDict:
           widths=(),
           poolings=('v', 'p1', 'p2', 'p12'),
           temperatures=(1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0),
+          # A finished study in the same storage: each size then distills with the temperature
+          # and lambda of that study's front point nearest to it in size, instead of the
+          # config's (the ablation fills `tuned` with (size, temperature, lambda) rows).
+          tuned_from='',
+          tuned=(),
       ),
   ))
 

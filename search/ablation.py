@@ -16,8 +16,10 @@ import ml_collections
 import numpy as np
 import optuna
 
+from jaxfer import models
 from search import configuration
 from search import intervals
+from search import pareto
 from search import report
 from search import space as space_lib
 
@@ -70,6 +72,53 @@ def study_config(config: ml_collections.ConfigDict, kind: str,
   return ablation
 
 
+def _cell_key(values: dict[str, Any]) -> str:
+  """The size of a cell as `tuned` names it: 'XXS', or the width ('0.5')."""
+  return str(values['size']) if 'size' in values else f'{float(values["width"]):g}'
+
+
+def tuned_values(config: ml_collections.ConfigDict, values: dict[str, Any]) -> dict[str, Any]:
+  """The temperature and lambda `config.search.ablation.tuned` gives the cell `values`, for
+  those the ablation's grid does not vary; {} without a row for the cell's size."""
+  ablation_config = config.search.get('ablation')
+  rows = {row[0]: row for row in (ablation_config.tuned if ablation_config else ())}
+  if not rows or ('size' not in values and 'width' not in values):
+    return {}
+  row = rows.get(_cell_key(values))
+  if row is None:
+    return {}
+  varied = {name for name, spec in space_lib.plain(config.search.space).items()
+            if isinstance(spec, dict)}
+  return {name: float(value) for name, value in zip(('temperature', 'lam'), row[1:])
+          if name not in varied}
+
+
+def tuned_table(config: ml_collections.ConfigDict,
+                trials: Sequence[optuna.trial.FrozenTrial]) -> tuple[tuple[str, float, float],
+                                                                     ...]:
+  """(size, temperature, lambda) for each size of the ablation: those of the completed front
+  trial nearest to that size's student in log size (a trial without a sampled temperature or
+  lambda had the config's)."""
+  info = pareto.front_info(trials)
+  by_number = {t.number: t for t in trials}
+  front = [by_number[info.numbers[k]] for k in np.flatnonzero(info.on_front)]
+  if not front:
+    raise ValueError('config.search.ablation.tuned_from: that study has no completed trial to '
+                     'take a temperature and lambda from')
+  settings = config.search.ablation
+  cells = ([{'width': float(w)} for w in settings.widths] if settings.widths
+           else [{'size': s, 'width': 1.0} for s in settings.sizes])
+  rows = []
+  for values in cells:
+    size = models.student_size_bytes(space_lib.apply(config, values).student,
+                                     config.data.image_size)
+    nearest = min(front, key=lambda t: abs(math.log(t.values[1] / size)))
+    rows.append((_cell_key(values),
+                 float(nearest.params.get('temperature', config.distill.temperature)),
+                 float(nearest.params.get('lam', config.distill.lam))))
+  return tuple(rows)
+
+
 class Cell(NamedTuple):
   """One finished cell: its trial, parameters, student size and runs[fold][seed]."""
   number: int
@@ -89,7 +138,7 @@ class Cell(NamedTuple):
 
 def cells_of(trials: Sequence[optuna.trial.FrozenTrial]) -> list[Cell]:
   """The completed cells, largest student first (ties: trial number)."""
-  cells = [Cell(t.number, dict(t.params), float(t.values[1]),
+  cells = [Cell(t.number, {**t.params, **t.user_attrs.get('tuned', {})}, float(t.values[1]),
                 [list(fold) for fold in t.user_attrs['run_accuracies']])
            for t in trials if t.state == optuna.trial.TrialState.COMPLETE
            and 'run_accuracies' in t.user_attrs]

@@ -142,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     # Imported here: keeps --help and command-line errors fast.
     from search import configuration  # pylint: disable=g-import-not-at-top
     configuration.validate(config)  # Before anything is logged, created or trained.
+    if values.ablation and config.search.ablation.tuned_from:
+      _tune(config, values.run_dir)
     studies = None
     if command in ('report', 'export-best'):  # Read-only: a wrong name or path creates nothing.
       studies = _existing_studies(config, values)
@@ -286,6 +288,15 @@ def _compare(argv: list[str]) -> int:
   except (config_file.ConfigError, *USER_ERRORS) as error:
     return _user_error('compare', error, storage)
   return _show(paths, 'md')
+
+
+def _tune(config, run_dir: str) -> None:
+  """Fills config.search.ablation.tuned from the front of the study `tuned_from` (read only)."""
+  from search import ablation  # pylint: disable=g-import-not-at-top
+  from search import storage as storage_lib  # pylint: disable=g-import-not-at-top
+  source = storage_lib.load_study(config.search.ablation.tuned_from, run_dir,
+                                  config.search.storage)
+  config.search.ablation.tuned = ablation.tuned_table(config, source.get_trials(deepcopy=False))
 
 
 def _user_error(command: str, error: Exception, storage: str) -> int:

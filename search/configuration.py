@@ -16,7 +16,7 @@ from search import storage as storage_lib
 FIELDS = ('study_name', 'storage', 'sampler', 'seed', 'n_trials', 'objectives', 'space',
           'folds_per_trial', 'replicates', 'paired_seeds', 'prune', 'latency_repeats',
           'heartbeat_interval', 'max_retry', 'ablation')
-ABLATION_FIELDS = ('sizes', 'widths', 'poolings', 'temperatures')
+ABLATION_FIELDS = ('sizes', 'widths', 'poolings', 'temperatures', 'tuned_from', 'tuned')
 
 
 def _check_space_values(config: Any) -> None:
@@ -104,6 +104,10 @@ def check_ablation(ablation: Any) -> None:
   for field in ('widths', 'temperatures'):
     for value in ablation[field]:
       bounds.check_number(f'config.search.ablation.{field}', value, low=0)
+  if not isinstance(ablation['tuned_from'], str):
+    raise ValueError(f'config.search.ablation.tuned_from = {ablation["tuned_from"]!r} is not '
+                     "allowed; expected a study name, or '' for the config's temperature and "
+                     'lambda')
   if not ablation['temperatures']:
     raise ValueError('config.search.ablation.temperatures is empty; expected one or more '
                      'temperatures > 0')

@@ -23,6 +23,7 @@ import optuna
 from jaxfer import crossval
 from jaxfer import models
 from jaxfer import train
+from search import ablation
 from search import intervals
 from search import pareto
 from search import samplers
@@ -63,10 +64,11 @@ def public_config(config: ml_collections.ConfigDict) -> dict[str, Any]:
 
 
 def comparable_config(config: ml_collections.ConfigDict) -> dict[str, Any]:
-  """The recorded config without `LOCATION_FIELDS` and the ablation settings (an ablation's
-  cells are its study's space): what must match for trials to compare."""
+  """The recorded config without `LOCATION_FIELDS` and the ablation's cells (they are its
+  study's space already): what must match for trials to compare."""
   record = public_config(config)
-  record.get('search', {}).pop('ablation', None)
+  for field in ('sizes', 'widths', 'poolings', 'temperatures'):
+    record.get('search', {}).get('ablation', {}).pop(field, None)
   for field in LOCATION_FIELDS:
     *parents, leaf = field.split('.')
     node = record
@@ -202,6 +204,10 @@ class Objective:
     trial.set_user_attr('worker', this_worker())
     check_not_surplus(trial, self.target)
     values = space_lib.suggest(trial, self.space)
+    tuned = ablation.tuned_values(self.config, values)  # Per size, from a finished study.
+    if tuned:
+      trial.set_user_attr('tuned', tuned)
+      values.update(tuned)
     # A retry (of a dead worker's or an interrupted trial) carries the original's attributes:
     # it takes the original's seeds and directory and resumes from its last checkpoints.
     origin = trial.user_attrs.get('origin_trial', trial.number)

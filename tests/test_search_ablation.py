@@ -12,10 +12,12 @@ import pytest
 
 from conftest import REPO, search_command
 from configs import search_test
+from jaxfer import models
 from search import ablation
 from search import configuration
 from search import intervals
 from search import pareto
+from search import space as space_lib
 from search import storage
 
 
@@ -158,6 +160,43 @@ def test_study_config_builds_the_cells_of_each_kind():
     ablation.study_config(config, 'kd')
 
 
+def _front_trial(accuracy, size_bytes, **params):
+  distributions = {name: optuna.distributions.FloatDistribution(0.0, 100.0) for name in params}
+  return optuna.trial.create_trial(values=[accuracy, float(size_bytes)], params=params,
+                                   distributions=distributions)
+
+
+def test_tuned_table_takes_each_size_from_the_front_point_nearest_in_log_size():
+  config = search_test.get_config()
+  config.search.ablation.sizes = ('S', 'XXS')
+  size = {name: models.student_size_bytes(space_lib.apply(config, {'size': name}).student,
+                                          config.data.image_size) for name in ('S', 'XXS')}
+  trials = [_front_trial(0.8, size['S'] * 1.5, temperature=2.0, lam=0.3),
+            _front_trial(0.5, size['S'] * 1.05, temperature=64.0, lam=0.9),  # Dominated.
+            _front_trial(0.7, size['XXS'] * 0.8, temperature=16.0, lam=0.7)]
+  for number, trial in enumerate(trials):
+    trial.number = number
+  assert ablation.tuned_table(config, trials) == (('S', 2.0, 0.3), ('XXS', 16.0, 0.7))
+  # Without the point below XXS, XXS takes the front point just below the geometric middle of
+  # the two sizes, nearer to it in log size than the one at 1.5 x S; that study fixed its
+  # temperature, so the config's is taken.
+  middle = math.sqrt(size['S'] * size['XXS'])
+  trials = [trials[0], _front_trial(0.75, middle * 0.99, lam=0.5)]
+  trials[1].number = 1
+  assert ablation.tuned_table(config, trials)[1] == ('XXS', config.distill.temperature, 0.5)
+
+
+def test_tuned_values_set_only_what_the_ablation_grid_does_not_vary():
+  config = search_test.get_config()
+  config.search.ablation.update(sizes=('S', 'XXS'), tuned=(('S', 2.0, 0.3),))
+  kd = ablation.study_config(config, 'kd')
+  assert ablation.tuned_values(kd, {'size': 'S', 'loss': 'none'}) == {'temperature': 2.0,
+                                                                      'lam': 0.3}
+  assert ablation.tuned_values(kd, {'size': 'XXS', 'loss': 'none'}) == {}
+  temperature = ablation.study_config(config, 'temperature')
+  assert ablation.tuned_values(temperature, {'size': 'S', 'temperature': 8.0}) == {'lam': 0.3}
+
+
 @pytest.mark.parametrize('field, value, message', [
     ('sizes', ('XXL',), "config.search.ablation.sizes = \\('XXL',\\) is not allowed"),
     ('poolings', (), 'config.search.ablation.poolings = \\(\\) is not allowed'),
@@ -227,6 +266,34 @@ def test_ablate_kd_runs_paired_cells_tables_them_and_skips_them_when_run_again(t
   assert 'student epoch' not in again.stdout + again.stderr
   assert len(optuna.load_study(study_name='ablation_kd', storage=storage.storage_url(
       '', str(tmp_path))).trials) == len(study.trials)
+
+
+@pytest.mark.slow
+def test_ablate_with_tuned_from_distills_each_size_with_its_front_neighbours_settings(
+    tmp_path, data_dir):
+  search = subprocess.run(search_command(
+      'run', '--config', 'configs/search_test.py', '--run_dir', str(tmp_path),
+      f'--config.data.data_dir={data_dir}', '--workers=1'), cwd=REPO, capture_output=True,
+      text=True, timeout=900)
+  assert search.returncode == 0, search.stderr[-3000:]
+  done = _ablate('kd', tmp_path, data_dir, "--config.search.ablation.sizes=('XXS',)",
+                 '--config.search.ablation.tuned_from=test')
+  assert done.returncode == 0, done.stderr[-3000:]
+  url = storage.storage_url('', str(tmp_path))
+  config = search_test.get_config()
+  config.search.ablation.sizes = ('XXS',)
+  (size, temperature, lam), = ablation.tuned_table(
+      config, optuna.load_study(study_name='test', storage=url).trials)
+  assert size == 'XXS'
+  cells = optuna.load_study(study_name='ablation_kd', storage=url).trials
+  assert len(cells) == 2
+  for cell in cells:
+    assert cell.user_attrs['tuned'] == {'temperature': temperature, 'lam': lam}
+    recorded = cell.user_attrs['config']['distill']
+    assert (recorded['temperature'], recorded['lam']) == (temperature, lam)
+  with open(tmp_path / 'ablation_kd.csv') as f:
+    assert {(float(r['temperature']), float(r['lam'])) for r in csv.DictReader(f)} == {
+        (temperature, lam)}
 
 
 @pytest.mark.slow
