@@ -1,6 +1,8 @@
-"""The `jaxfer` command: train-teacher, distill and evaluate, each a thin door to `jaxfer.train`.
+"""The `jaxfer` command: train-teacher, distill and evaluate, thin doors to `jaxfer.train`, and
+import-tf, a door to `jaxfer.tf_import`.
 
     jaxfer distill --config configs/default.py --workdir runs/default --config.distill.temperature=4
+    jaxfer import-tf ../shared/data/microexpnet-tf/Models/CK --out runs/microexpnet_ck
 
 Any mistake in the input (config file, override, directory, dataset folder) is one line on
 stderr and exit status 2, before anything is created or trained.
@@ -26,7 +28,10 @@ USAGE = ('usage: jaxfer {' + ','.join(COMMANDS) + '} --config PATH [--config.FIE
          '--workdir DIR [--cv]\n\n' +
          '\n'.join(f'  {name:14s} {text}' for name, text in COMMANDS.items()) +
          '\n\n  --cv           train and evaluate on every fold of config.data.num_folds (a '
-         'teacher\n                 per fold), then report mean and std')
+         'teacher\n                 per fold), then report mean and std' +
+         '\n\nusage: jaxfer import-tf CHECKPOINT_DIR --out DIR\n\n  import-tf      write the '
+         'authors\' TensorFlow MicroExpNet checkpoint as a jaxfer\n                 student '
+         '(params.msgpack, config.json); no TensorFlow needed')
 
 # Mistakes in what the user gave: printed as one line, exit status 2.
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, FloatingPointError)
@@ -87,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
   if not argv or argv[0] in ('-h', '--help', 'help'):
     print(USAGE)
     return 0
+  if argv[0] == 'import-tf':
+    return _import_tf(argv[1:])
   command = next((arg for arg in argv if arg in COMMANDS), 'jaxfer')
   try:
     command, config, workdir, cv = parse(argv)
@@ -123,6 +130,35 @@ def main(argv: list[str] | None = None) -> int:
   print(json.dumps(summary, indent=2))
   if cv:
     _print_cv(result)
+  return 0
+
+
+def _import_tf(argv: list[str]) -> int:
+  """`jaxfer import-tf CHECKPOINT_DIR --out DIR`; writes nothing unless the checkpoint reads."""
+  values = flags.FlagValues()
+  flags.DEFINE_string('out', None, 'Directory for the imported student (new or empty).',
+                      flag_values=values)
+  try:
+    sources = config_file.parse(values, argv)
+    if len(sources) != 1 or not values.out:
+      raise config_file.UsageError('import-tf needs one CHECKPOINT_DIR and --out DIR')
+    import os  # pylint: disable=g-import-not-at-top
+    if not os.path.isdir(sources[0]):
+      raise FileNotFoundError(f'{sources[0]} is not a directory; expected the folder of a '
+                              'TensorFlow checkpoint (MODEL.index, MODEL.data-00000-of-00001)')
+    if os.path.isdir(values.out) and os.listdir(values.out):
+      raise ValueError(f'--out {values.out} is not empty; choose a new directory, so that '
+                       'nothing in it is overwritten')
+    from configs import default  # pylint: disable=g-import-not-at-top
+    from jaxfer import tf_import  # pylint: disable=g-import-not-at-top
+    paths = tf_import.import_checkpoint(sources[0], values.out, default.get_config())
+  except config_file.UsageError as error:
+    print(f'jaxfer: {error}\n\n{USAGE}', file=sys.stderr)
+    return 2
+  except (config_file.ConfigError, *USER_ERRORS) as error:
+    print(f'jaxfer import-tf: error: {" ".join(str(error).split())}', file=sys.stderr)
+    return 2
+  print(json.dumps(paths, indent=2))
   return 0
 
 

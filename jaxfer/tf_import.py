@@ -1,0 +1,80 @@
+"""The authors' pre-trained MicroExpNet (TensorFlow 1 checkpoints) as a jaxfer student.
+
+The original network (MicroExpNet.py, v1.7) is jaxfer's `ExpNet` with pooling 'p12', squeeze 16
+and width 1: 8x8 stride-2 SAME convolution, ReLU, 2x2 SAME max-pool, 4x4 stride-2 convolution,
+ReLU, max-pool, flatten (NHWC order, as tf.reshape), FC 48 with ReLU, FC 8. It sees raw 0-255
+grey pixels, where jaxfer's students see pixels / 255; the convolution is linear in its input,
+so the imported conv1 kernel is the original times 255 and the logits are the original's.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from jaxfer import models
+from jaxfer import tf_checkpoint
+
+# The checkpoint's variable of each jaxfer parameter.
+VARIABLES = {('conv1', 'kernel'): 'wc1', ('conv1', 'bias'): 'bc1',
+             ('conv2', 'kernel'): 'wc2', ('conv2', 'bias'): 'bc2',
+             ('fc', 'kernel'): 'wfc', ('fc', 'bias'): 'bfc',
+             ('out', 'kernel'): 'wo', ('out', 'bias'): 'bo'}
+# The original's labels, in its order (exampleUsage.py).
+CLASS_NAMES = ('neutral', 'anger', 'contempt', 'disgust', 'fear', 'happy', 'sadness', 'surprise')
+PIXEL_SCALE = 255.0  # The original's input range over jaxfer's.
+
+
+def student_config(base: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """`base` (configs/default.py) with the original MicroExpNet as its student."""
+  config = ml_collections.ConfigDict(base.to_dict())
+  config.data.image_size = 84
+  config.student.update(pooling='p12', squeeze=16.0, width=1.0, dropout=0.0, standardize=False)
+  return config
+
+
+def params_from_checkpoint(arrays: dict[str, np.ndarray], config: ml_collections.ConfigDict):
+  """jaxfer parameters from the checkpoint's arrays; ValueError naming a variable whose shape is
+  not MicroExpNet's."""
+  model = models.make_student(config.student, len(CLASS_NAMES))
+  image = jnp.zeros((1, config.data.image_size, config.data.image_size, 1))
+  shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), image))['params']
+  params = {}
+  for (layer, name), variable in VARIABLES.items():
+    expected = tuple(shapes[layer][name].shape)
+    value = np.asarray(arrays[variable], np.float32)
+    if value.shape != expected:
+      raise ValueError(f'the checkpoint\'s {variable} has the shape {value.shape}; MicroExpNet\'s '
+                       f'{layer} {name} is {expected}: not a MicroExpNet checkpoint')
+    if (layer, name) == ('conv1', 'kernel'):
+      value = value * np.float32(PIXEL_SCALE)
+    params.setdefault(layer, {})[name] = value
+  return params
+
+
+def import_checkpoint(checkpoint_dir: str, out_dir: str,
+                      base: ml_collections.ConfigDict) -> dict[str, str]:
+  """Writes the checkpoint of `checkpoint_dir` as params.msgpack, config.json and source.json in
+  `out_dir`; returns their paths by name."""
+  import flax.serialization  # pylint: disable=g-import-not-at-top
+  prefix = tf_checkpoint.prefix_in(checkpoint_dir)
+  arrays = tf_checkpoint.read(prefix, sorted(VARIABLES.values()))
+  config = student_config(base)
+  params = params_from_checkpoint(arrays, config)
+  os.makedirs(out_dir, exist_ok=True)
+  paths = {name: os.path.join(out_dir, name)
+           for name in ('params.msgpack', 'config.json', 'source.json')}
+  with open(paths['params.msgpack'], 'wb') as f:
+    f.write(flax.serialization.msgpack_serialize(params))
+  with open(paths['config.json'], 'w') as f:
+    f.write(config.to_json(indent=2))
+  with open(paths['source.json'], 'w') as f:
+    json.dump({'checkpoint': os.path.abspath(prefix), 'class_names': CLASS_NAMES,
+               'input': 'grey 84x84 face crops; pixels 0-255 as uint8 (jaxfer divides by 255 '
+                        'and the conv1 kernel is scaled by 255 to match the original)'}, f,
+              indent=2)
+  return paths
