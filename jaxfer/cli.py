@@ -119,12 +119,8 @@ def main(argv: list[str] | None = None) -> int:
       result = train.evaluate(config, workdir)
     else:
       result = train.train_and_evaluate(config, workdir)
-  except config_file.UsageError as error:
-    print(f'jaxfer: {error}\n\n{USAGE}', file=sys.stderr)
-    return 2
-  except (config_file.ConfigError, *USER_ERRORS) as error:
-    print(f'jaxfer {command}: error: {" ".join(str(error).split())}', file=sys.stderr)
-    return 2
+  except (config_file.UsageError, config_file.ConfigError, *USER_ERRORS) as error:
+    return _user_error(command, error)
   summary = {key: value for key, value in dataclasses.asdict(result).items()
              if key not in ('confusion_matrix', 'data', 'class_names')}
   print(json.dumps(summary, indent=2))
@@ -152,14 +148,19 @@ def _import_tf(argv: list[str]) -> int:
     from configs import default  # pylint: disable=g-import-not-at-top
     from jaxfer import tf_import  # pylint: disable=g-import-not-at-top
     paths = tf_import.import_checkpoint(sources[0], values.out, default.get_config())
-  except config_file.UsageError as error:
-    print(f'jaxfer: {error}\n\n{USAGE}', file=sys.stderr)
-    return 2
-  except (config_file.ConfigError, *USER_ERRORS) as error:
-    print(f'jaxfer import-tf: error: {" ".join(str(error).split())}', file=sys.stderr)
-    return 2
+  except (config_file.UsageError, config_file.ConfigError, *USER_ERRORS) as error:
+    return _user_error('import-tf', error)
   print(json.dumps(paths, indent=2))
   return 0
+
+
+def _user_error(command: str, error: Exception) -> int:
+  """Prints a mistake in the input as one line (a usage mistake with the usage); returns 2."""
+  if isinstance(error, config_file.UsageError):
+    print(f'jaxfer: {error}\n\n{USAGE}', file=sys.stderr)
+  else:
+    print(f'jaxfer {command}: error: {" ".join(str(error).split())}', file=sys.stderr)
+  return 2
 
 
 if __name__ == '__main__':
