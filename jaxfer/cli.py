@@ -1,8 +1,9 @@
-"""The `jaxfer` command: train-teacher, distill and evaluate, thin doors to `jaxfer.train`, and
-import-tf, a door to `jaxfer.tf_import`.
+"""The `jaxfer` command: train-teacher, distill and evaluate, thin doors to `jaxfer.train`;
+import-tf (`jaxfer.tf_import`) and predict (`jaxfer.predict`).
 
     jaxfer distill --config configs/default.py --workdir runs/default --config.distill.temperature=4
     jaxfer import-tf ../shared/data/microexpnet-tf/Models/CK --out runs/microexpnet_ck
+    jaxfer predict --model runs/microexpnet_ck photos/ --output faces.csv --annotate annotated/
 
 Any mistake in the input (config file, override, directory, dataset folder) is one line on
 stderr and exit status 2, before anything is created or trained.
@@ -24,6 +25,11 @@ COMMANDS = {
     'evaluate': 'evaluate the latest checkpoint of config.target in WORKDIR',
 }
 
+PREDICT_USAGE = (
+    '\n\nusage: jaxfer predict --model DIR IMAGES_OR_FOLDERS... [--output FILE.csv|FILE.jsonl] '
+    '[--annotate DIR] [--no-detect] [--whole-image-fallback] [--batch_size N]\n\n  predict  '
+    '      label every face (OpenCV\'s Haar cascade, as the paper) in the images with a\n'
+    '                 student: trained (WORKDIR), exported (export-best) or imported')
 USAGE = ('usage: jaxfer {' + ','.join(COMMANDS) + '} --config PATH [--config.FIELD=VALUE ...] '
          '--workdir DIR [--cv]\n\n' +
          '\n'.join(f'  {name:14s} {text}' for name, text in COMMANDS.items()) +
@@ -31,7 +37,7 @@ USAGE = ('usage: jaxfer {' + ','.join(COMMANDS) + '} --config PATH [--config.FIE
          'teacher\n                 per fold), then report mean and std' +
          '\n\nusage: jaxfer import-tf CHECKPOINT_DIR --out DIR\n\n  import-tf      write the '
          'authors\' TensorFlow MicroExpNet checkpoint as a jaxfer\n                 student '
-         '(params.msgpack, config.json); no TensorFlow needed')
+         '(params.msgpack, config.json); no TensorFlow needed' + PREDICT_USAGE)
 
 # Mistakes in what the user gave: printed as one line, exit status 2.
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, FloatingPointError)
@@ -73,10 +79,11 @@ def _print_cv(result) -> None:
   print(f'  confusion matrix: {result.workdir}/confusion.csv and confusion.png')
 
 
-def configure_logging(*filters: logging.Filter) -> None:
-  """INFO lines with a time on stdout (through `filters`), without the libraries' chatter."""
+def configure_logging(*filters: logging.Filter, stream=None) -> None:
+  """INFO lines with a time on `stream` (default stdout; through `filters`), without the
+  libraries' chatter."""
   logging.basicConfig(level=logging.INFO, format='%(asctime)s %(message)s', datefmt='%H:%M:%S',
-                      stream=sys.stdout, force=True)
+                      stream=stream or sys.stdout, force=True)
   for handler in logging.getLogger().handlers:
     for log_filter in filters:
       handler.addFilter(log_filter)
@@ -94,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
   if argv[0] == 'import-tf':
     return _import_tf(argv[1:])
+  if argv[0] == 'predict':
+    return _predict(argv[1:])
   command = next((arg for arg in argv if arg in COMMANDS), 'jaxfer')
   try:
     command, config, workdir, cv = parse(argv)
@@ -151,6 +160,57 @@ def _import_tf(argv: list[str]) -> int:
   except (config_file.UsageError, config_file.ConfigError, *USER_ERRORS) as error:
     return _user_error('import-tf', error)
   print(json.dumps(paths, indent=2))
+  return 0
+
+
+def _predict(argv: list[str]) -> int:
+  """`jaxfer predict`: reads the model and the images; writes only --output and --annotate."""
+  values = flags.FlagValues()
+  flags.DEFINE_string('model', None, 'The student: a trained WORKDIR (or WORKDIR/student), an '
+                      'export-best or an import-tf directory.', flag_values=values)
+  flags.DEFINE_string('output', None, 'FILE.csv or FILE.jsonl (default: CSV on stdout).',
+                      flag_values=values)
+  flags.DEFINE_string('annotate', None, 'Directory for copies of the images with each face\'s '
+                      'box and label drawn.', flag_values=values)
+  flags.DEFINE_bool('detect', True, 'Detect faces (--no-detect: each image is one face crop).',
+                    flag_values=values)
+  flags.DEFINE_bool('whole_image_fallback', False, 'Label the whole image when no face is '
+                    'found, as the original did.', flag_values=values)
+  flags.DEFINE_integer('batch_size', 256, 'Faces classified at once.', lower_bound=1,
+                       flag_values=values)
+  spelled = {'--no-detect': '--nodetect', '--whole-image-fallback': '--whole_image_fallback'}
+  try:
+    inputs = config_file.parse(values, [spelled.get(arg, arg) for arg in argv])
+    if not inputs or not values.model:
+      raise config_file.UsageError('predict needs --model DIR and one or more images or folders')
+    if values.output and not values.output.endswith(('.csv', '.jsonl')):
+      raise ValueError(f'--output {values.output}: expected a name ending in .csv or .jsonl')
+    from jaxfer import configuration  # pylint: disable=g-import-not-at-top
+    from jaxfer import model_files  # pylint: disable=g-import-not-at-top
+    from jaxfer import predict  # pylint: disable=g-import-not-at-top
+    paths = predict.image_paths(inputs)
+    student = model_files.load(values.model)
+    import os  # pylint: disable=g-import-not-at-top
+    for target in [os.path.dirname(os.path.abspath(values.output or '.')), values.annotate]:
+      if target:
+        configuration.make_writable_dir(target, 'the output directory')
+  except (config_file.UsageError, config_file.ConfigError, *USER_ERRORS) as error:
+    return _user_error('predict', error)
+  configure_logging(stream=sys.stderr)  # stdout may carry the CSV.
+  outcome = predict.predict_images(student, paths, detect=values.detect,
+                                   whole_image_fallback=values.whole_image_fallback,
+                                   batch_size=values.batch_size, progress=True)
+  if values.output:
+    predict.write(values.output, outcome.faces, student.class_names)
+  else:
+    predict.write('/dev/stdout', outcome.faces, student.class_names)
+  if values.annotate:
+    root = os.path.commonpath([os.path.abspath(i) for i in inputs])
+    predict.annotate(values.annotate, outcome.faces, root if os.path.isdir(root) else '')
+  print(f'{len(outcome.faces)} face(s) in {outcome.images} image(s); {len(outcome.without_face)} '
+        f'image(s) without a face, {len(outcome.unreadable)} unreadable'
+        + (f'; wrote {values.output}' if values.output else '')
+        + (f' and {values.annotate}' if values.annotate else ''), file=sys.stderr)
   return 0
 
 

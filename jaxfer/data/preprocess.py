@@ -52,7 +52,7 @@ def resize(image: np.ndarray, size: int) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=1)
-def _face_cascade() -> cv2.CascadeClassifier:
+def face_cascade() -> cv2.CascadeClassifier:
   path = cv2.data.haarcascades + 'haarcascade_frontalface_default.xml'
   cascade = cv2.CascadeClassifier(path)
   if cascade.empty():
@@ -63,7 +63,7 @@ def _face_cascade() -> cv2.CascadeClassifier:
 
 def detect_face(gray: np.ndarray) -> tuple[int, int, int, int] | None:
   """(x, y, w, h) of the largest face the Haar cascade finds, or None."""
-  faces = _face_cascade().detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5,
+  faces = face_cascade().detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5,
                                            minSize=(max(24, min(gray.shape) // 8),) * 2)
   if len(faces) == 0:
     return None

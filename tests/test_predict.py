@@ -1,0 +1,139 @@
+"""`jaxfer predict`: students loaded from every form jaxfer writes, faces found as the paper
+did, labels and probabilities in CSV or JSON lines, annotated copies, and bad input refused."""
+import csv
+import json
+import os
+import subprocess
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import CKPLUS48, REPO, jaxfer_command
+from configs import default
+from jaxfer import model_files
+from jaxfer import predict
+from jaxfer import tf_import
+from jaxfer import train
+from jaxfer.data import preprocess
+
+MODELS = os.path.join(os.path.dirname(REPO), 'shared', 'data', 'microexpnet-tf', 'Models')
+needs_shared = pytest.mark.skipif(
+    not (os.path.isdir(MODELS) and os.path.isdir(CKPLUS48)),
+    reason=f'the authors\' checkpoints ({MODELS}) or CK+48 ({CKPLUS48}) are absent')
+
+
+@pytest.fixture(scope='module')
+def imported(tmp_path_factory):
+  if not os.path.isdir(MODELS):
+    pytest.skip(f'the authors\' checkpoints are not at {MODELS}')
+  out = str(tmp_path_factory.mktemp('imported'))
+  tf_import.import_checkpoint(os.path.join(MODELS, 'CK'), out, default.get_config())
+  return out
+
+
+def _ck_face(name):
+  folder = os.path.join(CKPLUS48, name)
+  return os.path.join(folder, sorted(os.listdir(folder))[0])
+
+
+def _photo(tmp_path):
+  """A grey 400x800 photo with a happy CK+48 face enlarged to 300x300 at (450, 50)."""
+  face = cv2.imread(os.path.join(CKPLUS48, 'happy', 'S010_006_00000015.png'), 0)
+  canvas = np.full((400, 800), 128, np.uint8)
+  canvas[50:350, 450:750] = cv2.resize(face, (300, 300))
+  path = str(tmp_path / 'photo.jpg')
+  cv2.imwrite(path, canvas)
+  return path
+
+
+def test_a_trained_student_predicts_what_its_checkpoint_computes(test_config, tmp_path):
+  test_config.distill.loss = 'none'
+  result = train.train_and_evaluate(test_config, str(tmp_path))
+  student = model_files.load(str(tmp_path))  # WORKDIR: its student/ is found.
+  assert student.class_names == tuple(result.class_names)
+  rng = np.random.default_rng(0)
+  paths = []
+  for k in range(3):
+    paths.append(str(tmp_path / f'face_{k}.png'))
+    cv2.imwrite(paths[-1], rng.integers(0, 256, (60, 50), dtype=np.uint8))
+  outcome = predict.predict_images(student, paths, detect=False, batch_size=2)
+  assert [f.path for f in outcome.faces] == paths and outcome.images == 3
+  # By hand: the whole image is the face, given the student's test-time view.
+  crops = np.stack([preprocess.eval_view(cv2.imread(p, 0), student.image_size,
+                                         student.eval_crop) for p in paths])
+  logits = student.model.apply({'params': student.params},
+                               crops[..., None].astype(np.float32) / 255.0)
+  probabilities = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+  np.testing.assert_allclose([f.probabilities for f in outcome.faces], probabilities,
+                             atol=1e-5)
+  assert [f.label for f in outcome.faces] == [student.class_names[k]
+                                              for k in probabilities.argmax(1)]
+  assert all(f.box == (0, 0, 50, 60) for f in outcome.faces)
+
+
+@needs_shared
+def test_faces_are_found_in_a_photo_and_a_faceless_image_is_reported(imported, tmp_path):
+  photo = _photo(tmp_path)
+  blank = str(tmp_path / 'blank.png')
+  cv2.imwrite(blank, np.full((200, 200), 90, np.uint8))
+  student = model_files.load(imported)
+  outcome = predict.predict_images(student, [photo, blank])
+  (face,) = outcome.faces
+  x, y, w, h = face.box
+  assert 430 <= x and x + w <= 770 and 30 <= y and y + h <= 370  # On the pasted face.
+  assert face.label == 'happy' and max(face.probabilities) == face.probabilities[5]
+  assert outcome.without_face == [blank]
+  fallback = predict.predict_images(student, [blank], whole_image_fallback=True)
+  assert [f.box for f in fallback.faces] == [(0, 0, 200, 200)]
+
+
+@needs_shared
+def test_predict_from_the_command_line_writes_csv_jsonl_and_annotated_copies(imported, tmp_path):
+  photos = tmp_path / 'photos'
+  (photos / 'sub').mkdir(parents=True)
+  photo = _photo(photos)
+  surprise = str(photos / 'sub' / 'surprise.png')
+  cv2.imwrite(surprise, cv2.imread(_ck_face('surprise'), 0))
+  (photos / 'broken.png').write_bytes(b'not an image')
+  out = tmp_path / 'out'
+  done = subprocess.run(jaxfer_command('predict', '--model', imported, str(photos), '--output',
+                                       str(out / 'faces.csv'), '--annotate', str(out / 'seen'),
+                                       '--whole-image-fallback'), cwd=REPO,
+                        capture_output=True, text=True, timeout=300)
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert ('2 face(s) in 2 image(s); 0 image(s) without a face, 1 unreadable'
+          in done.stderr)
+  with open(out / 'faces.csv') as f:
+    rows = list(csv.DictReader(f))
+  assert [r['image'] for r in rows] == [photo, surprise]
+  assert list(rows[0])[:7] == ['image', 'face', 'x', 'y', 'width', 'height', 'label']
+  assert rows[0]['label'] == 'happy'
+  assert (rows[1]['x'], rows[1]['width']) == ('0', '48')  # No face found: the whole image.
+  for row in rows:
+    assert sum(float(row[f'p_{n}']) for n in tf_import.CLASS_NAMES) == pytest.approx(1, abs=1e-4)
+  seen = cv2.imread(str(out / 'seen' / 'photo.png'))
+  assert seen is not None and (out / 'seen' / 'sub' / 'surprise.png').exists()
+  x, y = int(rows[0]['x']), int(rows[0]['y'])
+  assert tuple(seen[y + 5, x]) == (0, 200, 0)  # The box is drawn in green on the face's edge.
+  jsonl = subprocess.run(jaxfer_command('predict', '--model', imported, photo, '--output',
+                                        str(out / 'faces.jsonl')), cwd=REPO,
+                         capture_output=True, text=True, timeout=300)
+  assert jsonl.returncode == 0, jsonl.stderr[-3000:]
+  (record,) = [json.loads(line) for line in (out / 'faces.jsonl').read_text().splitlines()]
+  assert record['label'] == 'happy' and record['face'] == 0
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--model', '{tmp}', '{tmp}'], 'holds no student: expected params.msgpack and config.json'),
+    (['--model', '{tmp}', '{tmp}/missing.png'], 'missing.png does not exist'),
+    (['--model', '{tmp}', '{tmp}', '--output', '{tmp}/out/faces.txt'],
+     'expected a name ending in .csv or .jsonl'),
+])
+def test_predict_with_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message):
+  (tmp_path / 'face.png').write_bytes(cv2.imencode('.png', np.zeros((8, 8), np.uint8))[1])
+  done = subprocess.run(jaxfer_command('predict', *[a.format(tmp=tmp_path) for a in args]),
+                        cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert done.returncode == 2
+  assert message in done.stderr and 'Traceback' not in done.stderr
+  assert sorted(os.listdir(tmp_path)) == ['face.png']
