@@ -1,9 +1,10 @@
 """The `jaxfer` command: train-teacher, distill and evaluate, thin doors to `jaxfer.train`;
-import-tf (`jaxfer.tf_import`) and predict (`jaxfer.predict`).
+import-tf (`jaxfer.tf_import`), predict (`jaxfer.predict`) and export (`jaxfer.onnx_export`).
 
     jaxfer distill --config configs/default.py --workdir runs/default --config.distill.temperature=4
     jaxfer import-tf ../shared/data/microexpnet-tf/Models/CK --out runs/microexpnet_ck
     jaxfer predict --model runs/microexpnet_ck photos/ --output faces.csv --annotate annotated/
+    jaxfer export --model runs/microexpnet_ck --format onnx --out microexpnet_ck.onnx
 
 Any mistake in the input (config file, override, directory, dataset folder) is one line on
 stderr and exit status 2, before anything is created or trained.
@@ -29,7 +30,10 @@ PREDICT_USAGE = (
     '\n\nusage: jaxfer predict --model DIR IMAGES_OR_FOLDERS... [--output FILE.csv|FILE.jsonl] '
     '[--annotate DIR] [--no-detect] [--whole-image-fallback] [--batch_size N]\n\n  predict  '
     '      label every face (OpenCV\'s Haar cascade, as the paper) in the images with a\n'
-    '                 student: trained (WORKDIR), exported (export-best) or imported')
+    '                 student: trained (WORKDIR), exported (export-best) or imported'
+    '\n\nusage: jaxfer export --model DIR --format onnx --out FILE.onnx\n\n  export     '
+    '    write a student as ONNX (pip install -e ".[onnx]"): input float32\n'
+    '                 pixels 0-255 [batch, size, size, 1], output logits')
 USAGE = ('usage: jaxfer {' + ','.join(COMMANDS) + '} --config PATH [--config.FIELD=VALUE ...] '
          '--workdir DIR [--cv]\n\n' +
          '\n'.join(f'  {name:14s} {text}' for name, text in COMMANDS.items()) +
@@ -103,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     return _import_tf(argv[1:])
   if argv[0] == 'predict':
     return _predict(argv[1:])
+  if argv[0] == 'export':
+    return _export(argv[1:])
   command = next((arg for arg in argv if arg in COMMANDS), 'jaxfer')
   try:
     command, config, workdir, cv = parse(argv)
@@ -211,6 +217,33 @@ def _predict(argv: list[str]) -> int:
         f'image(s) without a face, {len(outcome.unreadable)} unreadable'
         + (f'; wrote {values.output}' if values.output else '')
         + (f' and {values.annotate}' if values.annotate else ''), file=sys.stderr)
+  return 0
+
+
+def _export(argv: list[str]) -> int:
+  """`jaxfer export --model DIR --format onnx --out FILE`."""
+  values = flags.FlagValues()
+  flags.DEFINE_string('model', None, 'The student (as for predict).', flag_values=values)
+  flags.DEFINE_enum('format', 'onnx', ['onnx'], 'The format written.', flag_values=values)
+  flags.DEFINE_string('out', None, 'The file written (FILE.onnx).', flag_values=values)
+  try:
+    if config_file.parse(values, argv) or not values.model or not values.out:
+      raise config_file.UsageError('export needs --model DIR and --out FILE.onnx, and nothing '
+                                   'else')
+    import os  # pylint: disable=g-import-not-at-top
+    from jaxfer import configuration  # pylint: disable=g-import-not-at-top
+    from jaxfer import model_files  # pylint: disable=g-import-not-at-top
+    from jaxfer import onnx_export  # pylint: disable=g-import-not-at-top
+    onnx_export.require()
+    if os.path.exists(values.out):
+      raise ValueError(f'--out {values.out} exists; choose a new file, so that nothing is '
+                       'overwritten')
+    student = model_files.load(values.model)
+    configuration.make_writable_dir(os.path.dirname(os.path.abspath(values.out)),
+                                    'the output directory')
+  except (config_file.UsageError, config_file.ConfigError, *USER_ERRORS) as error:
+    return _user_error('export', error)
+  print(onnx_export.export(student, values.out))
   return 0
 
 

@@ -5,7 +5,7 @@
         --storage postgresql://user@host/db --study default
     jaxfer-search report --config configs/search_default.py --run_dir runs/search
     jaxfer-search export-best --config configs/search_default.py --run_dir runs/search --knee \
-        --out runs/search/best
+        --out runs/search/best [--format onnx]
     jaxfer-search ablate pooling --config configs/search_default.py --run_dir runs/search
     jaxfer-search compare runs/pooled runs/search:default --out runs/compare
 
@@ -68,6 +68,8 @@ def _define_flags(values: flags.FlagValues) -> None:
   flags.DEFINE_float('min_accuracy', None, 'export-best: the smallest front student with at '
                      'least this accuracy (0..1).', flag_values=values)
   flags.DEFINE_string('out', None, 'export-best: output directory.', flag_values=values)
+  flags.DEFINE_enum('format', 'msgpack', ['msgpack', 'onnx'], 'export-best: onnx also writes '
+                    'model.onnx (pip install -e ".[onnx]").', flag_values=values)
   flags.DEFINE_string('ablation', None, 'worker, report: the ablation KIND (pooling, kd or '
                       'temperature) whose study to join or report; ablate KIND sets it.',
                       flag_values=values)
@@ -82,6 +84,11 @@ def parse(argv: list[str]):
   _define_flags(values)
   command = config_file.parse_command(values, rest, COMMANDS, 'run_dir',
                                       '--config configs/search_default.py --run_dir runs/search')
+  if values.format == 'onnx' and command != 'export-best':
+    raise config_file.UsageError(f'--format is for export-best, not {command}')
+  if values.format == 'onnx':
+    from jaxfer import onnx_export  # pylint: disable=g-import-not-at-top
+    onnx_export.require()
   if command == 'export-best' and not values.out:
     raise config_file.UsageError('export-best needs --out DIR (and --knee, --max_size or '
                                  '--min_accuracy)')
@@ -256,6 +263,11 @@ def _export_best(config, values, study, baseline) -> int:
   trial = export.pick(study, knee=values.knee, max_size=values.max_size,
                       min_accuracy=values.min_accuracy)
   paths = export.export(trial, values.out)
+  if values.format == 'onnx':
+    from jaxfer import model_files  # pylint: disable=g-import-not-at-top
+    from jaxfer import onnx_export  # pylint: disable=g-import-not-at-top
+    paths['model.onnx'] = onnx_export.export(model_files.load(values.out),
+                                             os.path.join(values.out, 'model.onnx'))
   print(json.dumps({'trial': trial.number, 'accuracy': trial.values[0],
                     'size_bytes': trial.values[1], 'params': trial.params, **paths}, indent=2))
   return 0

@@ -212,6 +212,28 @@ def test_report_and_export_best_from_the_command_line(study_run, tmp_path):
   assert done.returncode == 2 and 'no front trial is at most 10 bytes; the front:' in done.stderr
 
 
+def test_export_best_as_onnx_gives_the_exported_students_logits(study_run, tmp_path):
+  ort = pytest.importorskip('onnxruntime', reason='the onnx extra is not installed: '
+                            'pip install -e ".[onnx]"')
+  pytest.importorskip('jax2onnx', reason='the onnx extra is not installed')
+  from jaxfer import model_files  # pylint: disable=g-import-not-at-top
+  config, run_dir, _, _ = study_run
+  done = subprocess.run(search_command(
+      'export-best', '--config', 'configs/search_test.py', '--run_dir', run_dir,
+      f'--config.data.data_dir={config.data.data_dir}', '--knee', '--format', 'onnx', '--out',
+      str(tmp_path / 'best')), cwd=REPO, capture_output=True, text=True, timeout=600)
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert json.loads(done.stdout)['model.onnx'] == str(tmp_path / 'best' / 'model.onnx')
+  student = model_files.load(str(tmp_path / 'best'))
+  images = np.random.default_rng(1).integers(0, 256, (4, student.image_size,
+                                                      student.image_size, 1))
+  session = ort.InferenceSession(str(tmp_path / 'best' / 'model.onnx'),
+                                 providers=['CPUExecutionProvider'])
+  onnx_logits = session.run(None, {session.get_inputs()[0].name: images.astype(np.float32)})[0]
+  expected = student.model.apply({'params': student.params}, images.astype(np.float32) / 255.0)
+  np.testing.assert_allclose(onnx_logits, np.asarray(expected), rtol=0, atol=1e-4)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize('prune', [True, False])
 def test_a_trial_that_cannot_reach_the_front_is_pruned_after_its_first_fold(tmp_path, data_dir,

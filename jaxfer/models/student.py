@@ -265,7 +265,7 @@ class ExpNet(nn.Module):
   def _pool(self, x: jax.Array) -> jax.Array:
     """2x2 stride-2 max-pool with TensorFlow's SAME padding (odd sizes round up)."""
     if resolve_conv_impl(self.conv_impl) == 'xla':
-      return nn.max_pool(x, (2, 2), strides=(2, 2), padding='SAME')
+      return nn.max_pool(x, window_shape=(2, 2), strides=(2, 2), padding='SAME')
     return max_pool_2x2(x)
 
   def _conv(self, features: int, kernel: int, stride: int, name: str):

@@ -1,0 +1,53 @@
+"""A student as an ONNX model, through jax2onnx (the `onnx` extra: pip install -e ".[onnx]").
+
+The exported graph takes what `jaxfer predict` feeds the student after preprocessing: grey
+face crops of the student's input size as float32 pixels 0-255, [batch, size, size, 1], with a
+dynamic batch; it returns the logits [batch, classes]. It is traced with the student's 'xla'
+convolutions and pooling (`nn.Conv`, `nn.max_pool`: the same parameters and results as the
+CPU-tuned 'matmul' ones, whose custom gradients ONNX has no use for).
+"""
+from __future__ import annotations
+
+import os
+
+import jax
+import jax.numpy as jnp
+
+from jaxfer import model_files
+
+BATCH = 'B'  # The dynamic batch dimension's name in the graph.
+
+
+def require() -> None:
+  """ValueError saying how to install the converter when it is missing."""
+  try:
+    import jax2onnx  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+  except ImportError:
+    raise ValueError('export to ONNX needs jax2onnx: pip install -e ".[onnx]"') from None
+
+
+def logits_fn(student: model_files.Student):
+  """The function exported: pixels 0-255 [B, size, size, 1] -> logits, with 'xla' layers."""
+  model = student.model.clone(conv_impl='xla')
+  params = jax.tree.map(jnp.asarray, student.params)
+  return lambda images: model.apply({'params': params}, images.astype(jnp.float32) / 255.0)
+
+
+def export(student: model_files.Student, path: str) -> str:
+  """Writes `student` as ONNX to `path`; returns the path."""
+  require()
+  import logging  # pylint: disable=g-import-not-at-top
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  size = student.image_size
+  # jax2onnx logs its parameters and optional plugins at INFO on the root logger, and onnx_ir
+  # warns about every shape constant it leaves untyped (the model is unaffected): neither is
+  # for the user, whose INFO log (and stdout) they would fill.
+  root, level = logging.getLogger(), logging.getLogger().level
+  logging.getLogger('onnx_ir').setLevel(logging.ERROR)
+  root.setLevel(logging.WARNING)
+  try:
+    from jax2onnx import to_onnx  # pylint: disable=g-import-not-at-top
+    to_onnx(logits_fn(student), [(BATCH, size, size, 1)], return_mode='file', output_path=path)
+  finally:
+    root.setLevel(level)
+  return path

@@ -1,0 +1,77 @@
+"""`jaxfer export --format onnx`: ONNX Runtime's logits equal jaxfer's, on real faces."""
+import os
+import subprocess
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import CKPLUS48, REPO, jaxfer_command
+from configs import default
+from jaxfer import model_files
+from jaxfer import onnx_export
+from jaxfer import tf_import
+from jaxfer import train
+from jaxfer.data import preprocess
+
+ort = pytest.importorskip('onnxruntime', reason='the onnx extra is not installed: '
+                          'pip install -e ".[onnx]"')
+pytest.importorskip('jax2onnx', reason='the onnx extra is not installed: pip install -e ".[onnx]"')
+MODELS = os.path.join(os.path.dirname(REPO), 'shared', 'data', 'microexpnet-tf', 'Models')
+
+
+def _onnx_logits(path, images):
+  session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+  return session.run(None, {session.get_inputs()[0].name: images.astype(np.float32)})[0]
+
+
+def _jaxfer_logits(student, images):
+  """What `jaxfer predict` computes (the student's own convolutions), before the softmax."""
+  return np.asarray(student.model.apply({'params': student.params},
+                                        images.astype(np.float32) / 255.0))
+
+
+@pytest.mark.skipif(not (os.path.isdir(MODELS) and os.path.isdir(CKPLUS48)),
+                    reason=f'the authors\' checkpoints ({MODELS}) or CK+48 are absent')
+def test_onnx_runtime_gives_the_imported_models_logits_on_real_faces(tmp_path):
+  tf_import.import_checkpoint(os.path.join(MODELS, 'CK'), str(tmp_path / 'ck'),
+                              default.get_config())
+  student = model_files.load(str(tmp_path / 'ck'))
+  path = onnx_export.export(student, str(tmp_path / 'ck.onnx'))
+  faces = []
+  for name in sorted(os.listdir(CKPLUS48)):
+    folder = os.path.join(CKPLUS48, name)
+    for file in sorted(os.listdir(folder))[:3]:
+      gray = cv2.imread(os.path.join(folder, file), cv2.IMREAD_GRAYSCALE)
+      faces.append(preprocess.eval_view(gray, student.image_size, student.eval_crop))
+  images = np.stack(faces)[..., None]  # 21 faces, as predict feeds the student.
+  expected = _jaxfer_logits(student, images)
+  np.testing.assert_allclose(_onnx_logits(path, images), expected, rtol=0, atol=1e-4)
+  np.testing.assert_allclose(_onnx_logits(path, images[:1]), expected[:1], rtol=0, atol=1e-4)
+
+
+def test_a_trained_student_exports_from_the_command_line_and_never_overwrites(test_config,
+                                                                             tmp_path):
+  test_config.distill.loss = 'none'
+  train.train_and_evaluate(test_config, str(tmp_path / 'run'))
+  out = tmp_path / 'student.onnx'
+  done = subprocess.run(jaxfer_command('export', '--model', str(tmp_path / 'run'), '--format',
+                                       'onnx', '--out', str(out)), cwd=REPO,
+                        capture_output=True, text=True, timeout=600)
+  assert done.returncode == 0, done.stderr[-3000:]
+  student = model_files.load(str(tmp_path / 'run'))
+  images = np.random.default_rng(0).integers(0, 256, (5, student.image_size,
+                                                      student.image_size, 1))
+  np.testing.assert_allclose(_onnx_logits(str(out), images), _jaxfer_logits(student, images),
+                             rtol=0, atol=1e-4)
+  before = out.read_bytes()
+  again = subprocess.run(jaxfer_command('export', '--model', str(tmp_path / 'run'), '--out',
+                                        str(out)), cwd=REPO, capture_output=True, text=True,
+                         timeout=600)
+  assert again.returncode == 2 and 'exists; choose a new file' in again.stderr
+  assert out.read_bytes() == before
+  missing = subprocess.run(jaxfer_command('export', '--model', str(tmp_path / 'none'), '--out',
+                                          str(tmp_path / 'x.onnx')), cwd=REPO,
+                           capture_output=True, text=True, timeout=600)
+  assert missing.returncode == 2 and 'holds no student' in missing.stderr
+  assert not (tmp_path / 'x.onnx').exists()
