@@ -8,6 +8,7 @@ CPU-tuned 'matmul' ones, whose custom gradients ONNX has no use for).
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import jax
@@ -20,10 +21,8 @@ BATCH = 'B'  # The dynamic batch dimension's name in the graph.
 
 def require() -> None:
   """ValueError saying how to install the converter when it is missing."""
-  try:
-    import jax2onnx  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
-  except ImportError:
-    raise ValueError('export to ONNX needs jax2onnx: pip install -e ".[onnx]"') from None
+  if importlib.util.find_spec('jax2onnx') is None:
+    raise ValueError('export to ONNX needs jax2onnx: pip install -e ".[onnx]"')
 
 
 def logits_fn(student: model_files.Student):
