@@ -138,7 +138,9 @@ def make_sampler(name: str, seed: int, space: Mapping[str, Any] | None = None,
       raise ValueError(f"config.search.sampler = 'gp' needs Optuna's GPSampler dependencies "
                        f'({error.name} is missing): pip install -e ".[gp]", or choose tpe, '
                        'nsga2 or random') from None
-    return optuna.samplers.GPSampler(seed=seed)
+    # 4 random trials before the Gaussian process, as TPE's; Optuna's default of 10 made every
+    # trial of a 9-trial study random (benchmarks/RESULTS.md, CK+48 comparison).
+    return optuna.samplers.GPSampler(seed=seed, n_startup_trials=4)
   if name in GRIDS:  # grid: every combination of the space's choices (ablations).
     grid = space_lib.paper_grid(space or {}) if name == 'grid-paper' else space_lib.plain(
         space or {})
