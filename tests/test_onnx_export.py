@@ -33,6 +33,7 @@ def _jaxfer_logits(student, images):
 
 @pytest.mark.skipif(not (os.path.isdir(MODELS) and os.path.isdir(CKPLUS48)),
                     reason=f'the authors\' checkpoints ({MODELS}) or CK+48 are absent')
+@pytest.mark.slow
 def test_onnx_runtime_gives_the_imported_models_logits_on_real_faces(tmp_path):
   tf_import.import_checkpoint(os.path.join(MODELS, 'CK'), str(tmp_path / 'ck'),
                               default.get_config())
@@ -50,6 +51,7 @@ def test_onnx_runtime_gives_the_imported_models_logits_on_real_faces(tmp_path):
   np.testing.assert_allclose(_onnx_logits(path, images[:1]), expected[:1], rtol=0, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_a_trained_student_exports_from_the_command_line_and_never_overwrites(test_config,
                                                                              tmp_path):
   test_config.distill.loss = 'none'

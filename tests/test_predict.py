@@ -47,6 +47,7 @@ def _photo(tmp_path):
   return path
 
 
+@pytest.mark.slow
 def test_a_trained_student_predicts_what_its_checkpoint_computes(test_config, tmp_path):
   test_config.distill.loss = 'none'
   result = train.train_and_evaluate(test_config, str(tmp_path))
@@ -89,6 +90,7 @@ def test_faces_are_found_in_a_photo_and_a_faceless_image_is_reported(imported, t
 
 
 @needs_shared
+@pytest.mark.slow
 def test_predict_from_the_command_line_writes_csv_jsonl_and_annotated_copies(imported, tmp_path):
   photos = tmp_path / 'photos'
   (photos / 'sub').mkdir(parents=True)

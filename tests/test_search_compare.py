@@ -46,6 +46,7 @@ def test_bootstrap_of_equal_runs_is_the_hypervolume_and_samples_stay_between_ext
   assert samples.min() < samples.max()  # The runs differ, so the resamples do.
 
 
+@pytest.mark.slow
 def test_compare_writes_both_fronts_and_hypervolumes_at_a_shared_reference(tmp_path):
   _make_studies(tmp_path / 'run')
   before = file_times(tmp_path / 'run')

@@ -212,6 +212,7 @@ def test_report_and_export_best_from_the_command_line(study_run, tmp_path):
   assert done.returncode == 2 and 'no front trial is at most 10 bytes; the front:' in done.stderr
 
 
+@pytest.mark.slow
 def test_export_best_as_onnx_gives_the_exported_students_logits(study_run, tmp_path):
   ort = pytest.importorskip('onnxruntime', reason='the onnx extra is not installed: '
                             'pip install -e ".[onnx]"')
