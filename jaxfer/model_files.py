@@ -70,12 +70,12 @@ def load(directory: str) -> Student:
     with open(packed, 'rb') as f:
       params = flax.serialization.msgpack_restore(f.read())
   else:
-    params = _restore_trained(directory)
+    params = restore_params(directory)
   return Student(model, params, class_names, int(recorded.data.image_size),
                  str(recorded.data.get('eval_crop', 'full')), os.path.abspath(directory))
 
 
-def _restore_trained(directory: str):
+def restore_params(directory: str):
   """The evaluated parameters (the average where kept) of the newest checkpoint."""
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
   from jaxfer import loop  # pylint: disable=g-import-not-at-top

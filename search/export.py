@@ -44,8 +44,7 @@ def export(trial: optuna.trial.FrozenTrial, out_dir: str) -> dict[str, str]:
   Returns the written paths by name.
   """
   import flax.serialization  # pylint: disable=g-import-not-at-top
-  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
-  from jaxfer import loop  # pylint: disable=g-import-not-at-top
+  from jaxfer import model_files  # pylint: disable=g-import-not-at-top
   trial_dir = trial.user_attrs.get('trial_dir', '')
   folds = sorted(f for f in os.listdir(trial_dir) if f.startswith('fold_')) if os.path.isdir(
       trial_dir) else []
@@ -54,13 +53,12 @@ def export(trial: optuna.trial.FrozenTrial, out_dir: str) -> dict[str, str]:
   if epoch is None:
     raise FileNotFoundError(f'trial {trial.number} has no student checkpoint in {trial_dir!r}; '
                             'was the run directory moved or cleaned?')
-  with ocp.CheckpointManager(checkpoints.directory(fold_dir)) as reader:
-    restored = reader.restore(epoch)
+  params = model_files.restore_params(fold_dir)
   os.makedirs(out_dir, exist_ok=True)
   paths = {name: os.path.join(out_dir, name) for name in
            ('params.msgpack', 'config.json', 'result.json')}
   with open(paths['params.msgpack'], 'wb') as f:
-    f.write(flax.serialization.msgpack_serialize(loop.evaluated_params(restored)))
+    f.write(flax.serialization.msgpack_serialize(params))
   with open(paths['config.json'], 'w') as f:
     # Recorded with passwords masked; masked again for trials recorded before they were.
     f.write(storage_lib.redact(json.dumps(trial.user_attrs['config'], indent=2)))
