@@ -5,6 +5,7 @@ import-tf (`jaxfer.tf_import`), predict (`jaxfer.predict`) and export (`jaxfer.o
     jaxfer import-tf ../shared/data/microexpnet-tf/Models/CK --out runs/microexpnet_ck
     jaxfer predict --model runs/microexpnet_ck photos/ --output faces.csv --annotate annotated/
     jaxfer export --model runs/microexpnet_ck --format onnx --out microexpnet_ck.onnx
+    jaxfer evaluate --model runs/microexpnet_ck --config configs/ckplus48.py
 
 Any mistake in the input (config file, override, directory, dataset folder) is one line on
 stderr and exit status 2, before anything is created or trained.
@@ -39,6 +40,9 @@ USAGE = ('usage: jaxfer {' + ','.join(COMMANDS) + '} --config PATH [--config.FIE
          '\n'.join(f'  {name:14s} {text}' for name, text in COMMANDS.items()) +
          '\n\n  --cv           train and evaluate on every fold of config.data.num_folds (a '
          'teacher\n                 per fold), then report mean and std' +
+         '\n\nusage: jaxfer evaluate --model DIR --config PATH [--config.FIELD=VALUE ...]\n\n'
+         '  evaluate       score a trained, exported (export-best) or imported student on the\n'
+         '                 test split of config.data, at the student\'s own input size and view'
          '\n\nusage: jaxfer import-tf CHECKPOINT_DIR --out DIR\n\n  import-tf      write the '
          'authors\' TensorFlow MicroExpNet checkpoint as a jaxfer\n                 student '
          '(params.msgpack, config.json); no TensorFlow needed' + PREDICT_USAGE)
@@ -48,22 +52,32 @@ USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, FloatingPointE
 
 
 def parse(argv: list[str]):
-  """(command, config, workdir, cv) from the command line."""
+  """(command, config, workdir, cv, model) from the command line; `model` (evaluate only) is a
+  student directory to score instead of WORKDIR's checkpoint, or None."""
   flag_values = flags.FlagValues()
   rest = config_file.define(flag_values, argv)
   flags.DEFINE_string('workdir', None, 'Directory for checkpoints and results.',
                       flag_values=flag_values)
   flags.DEFINE_bool('cv', False, 'Cross-validate over config.data.num_folds folds.',
                     flag_values=flag_values)
-  command = config_file.parse_command(flag_values, rest, COMMANDS, 'workdir',
+  flags.DEFINE_string('model', None, 'evaluate: a trained, exported or imported student '
+                      'directory, scored instead of WORKDIR.', flag_values=flag_values)
+  with_model = any(arg == '--model' or arg.startswith('--model=') for arg in rest)
+  command = config_file.parse_command(flag_values, rest, COMMANDS,
+                                      'model' if with_model else 'workdir',
                                       '--config configs/default.py --workdir runs/default')
+  if with_model and command != 'evaluate':
+    raise config_file.UsageError(f'--model is for evaluate (and predict, export); {command} '
+                                 'takes --workdir DIR')
+  if with_model and flag_values.workdir is not None:
+    raise config_file.UsageError('evaluate takes --workdir DIR or --model DIR, not both')
   if command == 'evaluate' and flag_values.cv:
     raise config_file.UsageError('evaluate has no --cv; `jaxfer distill --cv` evaluates every '
                                  'fold (and resumes the folds already trained)')
   config = flag_values.config
   if command == 'train-teacher':
     config.target = 'teacher'
-  return command, config, flag_values.workdir, flag_values.cv
+  return command, config, flag_values.workdir, flag_values.cv, flag_values.model
 
 
 def _print_cv(result) -> None:
@@ -111,13 +125,16 @@ def main(argv: list[str] | None = None) -> int:
     return _export(argv[1:])
   command = next((arg for arg in argv if arg in COMMANDS), 'jaxfer')
   try:
-    command, config, workdir, cv = parse(argv)
+    command, config, workdir, cv, model = parse(argv)
     # Imported here: keeps --help and command-line errors fast.
     from jaxfer import configuration  # pylint: disable=g-import-not-at-top
     configuration.validate(config)  # Before anything is logged, created or trained.
     from jaxfer import crossval  # pylint: disable=g-import-not-at-top
     from jaxfer import train  # pylint: disable=g-import-not-at-top
-    if command == 'evaluate':  # Reads WORKDIR, and creates nothing if it is mistyped.
+    if model is not None:  # Reads the student and the dataset; writes nothing.
+      from jaxfer import model_files  # pylint: disable=g-import-not-at-top
+      student = model_files.load(model)
+    elif command == 'evaluate':  # Reads WORKDIR, and creates nothing if it is mistyped.
       train.require_checkpoint(config, workdir)
     else:  # A teacher named by config.teacher.artifact must exist, for every fold to run.
       for fold in range(config.data.num_folds) if cv else [config.data.fold]:
@@ -130,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     interrupts.install()  # A Ctrl-C during training is acted on even if Python drops it.
     if cv:
       result = crossval.cross_validate(config, workdir)
+    elif model is not None:
+      result = train.evaluate_model(student, config)
     elif command == 'evaluate':
       result = train.evaluate(config, workdir)
     else:
@@ -138,6 +157,13 @@ def main(argv: list[str] | None = None) -> int:
     return _user_error(command, error)
   summary = {key: value for key, value in dataclasses.asdict(result).items()
              if key not in ('confusion_matrix', 'data', 'class_names')}
+  if model is not None:  # Nothing was trained: say what was scored, on what, and how seen.
+    summary = {'model': result.workdir, 'accuracy': result.accuracy,
+               'test_images': int(sum(map(sum, result.confusion_matrix))),
+               **{key: result.data[key] for key in ('dataset', 'fold', 'fold_hash', 'test_split')
+                  if key in result.data},
+               **{key: result.data['preprocessing'][key] for key in ('image_size', 'eval_crop')},
+               **{key: summary[key] for key in ('per_class_accuracy', 'params', 'size_bytes')}}
   print(json.dumps(summary, indent=2))
   if cv:
     _print_cv(result)

@@ -10,11 +10,13 @@ Either way the config gives the network (`student`) and its input (`data.image_s
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 from typing import Any, NamedTuple
 
 import ml_collections
+import numpy as np
 
 from jaxfer import checkpoints
 from jaxfer import models
@@ -73,6 +75,32 @@ def load(directory: str) -> Student:
     params = restore_params(directory)
   return Student(model, params, class_names, int(recorded.data.image_size),
                  str(recorded.data.get('eval_crop', 'full')), os.path.abspath(directory))
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled_apply(model):
+  """`model`'s forward pass on uint8 pixels, compiled once per network (modules hash by their
+  settings)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  # Pixels are divided by 255 as in training (jaxfer.loop); the imported model's first kernel
+  # was multiplied by 255 to keep the original's arithmetic on raw pixels.
+  return jax.jit(lambda params, images: model.apply({'params': params},
+                                                    images.astype(jnp.float32) / 255.0))
+
+
+def logits(student: Student, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+  """The student's logits for uint8 images [N, size, size, 1] already in its test-time view;
+  the last batch is padded so that one shape is compiled."""
+  apply = _compiled_apply(student.model)
+  outputs = []
+  for start in range(0, len(images), batch_size):
+    chunk = images[start:start + batch_size]
+    if len(chunk) < batch_size:
+      chunk = np.concatenate([chunk, np.zeros((batch_size - len(chunk), *chunk.shape[1:]),
+                                              chunk.dtype)])
+    outputs.append(np.asarray(apply(student.params, chunk))[:len(images) - start])
+  return np.concatenate(outputs) if outputs else np.zeros((0, len(student.class_names)))
 
 
 def restore_params(directory: str):

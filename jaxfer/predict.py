@@ -16,9 +16,8 @@ import os
 from typing import Iterable, NamedTuple, Sequence
 
 import cv2
-import jax
-import jax.numpy as jnp
 import numpy as np
+import scipy.special
 
 from jaxfer import model_files
 from jaxfer.data import preprocess
@@ -79,8 +78,6 @@ class _Batcher:
     self.student, self.batch_size = student, batch_size
     self.pending: list[tuple[str, int, tuple[int, int, int, int], np.ndarray]] = []
     self.faces: list[Face] = []
-    self._probabilities = jax.jit(lambda params, images: jax.nn.softmax(
-        student.model.apply({'params': params}, images.astype(jnp.float32) / 255.0)))
 
   def add(self, path: str, index: int, box: tuple[int, int, int, int], crop: np.ndarray):
     self.pending.append((path, index, box, crop))
@@ -91,9 +88,9 @@ class _Batcher:
     if not self.pending:
       return
     images = np.stack([crop for *_, crop in self.pending])[..., None]
-    padded = np.concatenate([images, np.zeros((self.batch_size - len(images),
-                                               *images.shape[1:]), images.dtype)])
-    probabilities = np.asarray(self._probabilities(self.student.params, padded))
+    # Padded to the full batch inside, so every flush runs the one compiled shape.
+    probabilities = scipy.special.softmax(
+        model_files.logits(self.student, images, self.batch_size).astype(np.float64), axis=1)
     for (path, index, box, _), p in zip(self.pending, probabilities):
       self.faces.append(Face(path, index, box, self.student.class_names[int(p.argmax())],
                              tuple(float(v) for v in p)))

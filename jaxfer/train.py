@@ -12,6 +12,7 @@ import json
 import logging
 import os
 
+import jax
 import ml_collections
 import numpy as np
 
@@ -19,6 +20,7 @@ from jaxfer import checkpoints
 from jaxfer import configuration
 from jaxfer import data as data_lib
 from jaxfer import loop
+from jaxfer import model_files
 from jaxfer import models
 from jaxfer import teacher as teacher_lib
 
@@ -168,3 +170,28 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> loop.Result:
   result.epochs = epoch
   _write_result(result, os.path.join(workdir, 'evaluation.json'))
   return result
+
+
+def evaluate_model(student: model_files.Student,
+                   config: ml_collections.ConfigDict) -> loop.Result:
+  """Scores a student on disk (trained, exported or imported) on the test split of `config.data`.
+
+  The test images are given the student's own input size and test-time view (its config.json),
+  whatever `config.data` says, so an imported MicroExpNet sees the original's 224/256 window.
+  Writes nothing; ValueError when the student's classes are not the dataset's.
+  """
+  configuration.validate(config)
+  data_config = ml_collections.ConfigDict(config.data.to_dict())
+  data_config.update(image_size=student.image_size, eval_crop=student.eval_crop)
+  dataset = data_lib.load(data_config)
+  if tuple(student.class_names) != tuple(dataset.class_names):
+    raise ValueError(f'{student.directory} classifies {", ".join(student.class_names)}, but '
+                     f'{config.data.name} has the classes {", ".join(dataset.class_names)}; '
+                     'evaluate it on a dataset with the same classes in the same order')
+  logits = model_files.logits(student, dataset.test['image'], config.eval_batch_size)
+  metrics = loop.evaluate_logits(logits, dataset.test['label'], dataset.class_names)
+  return loop.Result(target='student', params=models.count_params(student.params),
+                     size_bytes=int(sum(x.nbytes for x in jax.tree.leaves(student.params))),
+                     epochs=0, train_seconds=0.0, workdir=student.directory, checkpoint_dir='',
+                     class_names=list(dataset.class_names), fold_hash=dataset.fold_hash,
+                     data=dataset.identity, **metrics)

@@ -5,12 +5,17 @@ exit status 2, no traceback, and create nothing.
 """
 import json
 import os
+import shutil
 import subprocess
 
+import flax.serialization
+import jax
+import numpy as np
 import pytest
 
 from conftest import REPO, jaxfer_command
 from jaxfer import cli
+from jaxfer import model_files
 
 
 def _run(*args):
@@ -40,6 +45,25 @@ def test_distill_then_evaluate_then_train_teacher(data_dir, tmp_path):
   with open(os.path.join(workdir, 'evaluation.json')) as f:
     evaluation = json.load(f)
   assert evaluation['accuracy'] == result['accuracy'] and evaluation['epochs'] == 3
+
+  # --model scores the student from its files, as a trained WORKDIR and as params.msgpack (the
+  # form export-best and import-tf write): the same test images, the same accuracy.
+  exported = tmp_path / 'exported'
+  exported.mkdir()
+  student = model_files.load(workdir)
+  (exported / 'params.msgpack').write_bytes(flax.serialization.msgpack_serialize(
+      jax.tree.map(np.asarray, student.params)))
+  for name in ('config.json', 'result.json'):
+    shutil.copy(os.path.join(workdir, 'student', name), exported / name)
+  for model in (workdir, str(exported)):
+    scored = _run('evaluate', '--model', model, '--config', 'configs/test.py',
+                  f'--config.data.data_dir={data_dir}')
+    assert scored.returncode == 0, scored.stderr
+    printed = json.loads(scored.stdout[scored.stdout.index('{\n'):])
+    assert printed['accuracy'] == result['accuracy']
+    assert printed['test_images'] == sum(map(sum, result['confusion_matrix']))
+    assert printed['per_class_accuracy'] == result['per_class_accuracy']
+  assert sorted(os.listdir(exported)) == ['config.json', 'params.msgpack', 'result.json']
 
   # The teacher of that run is a finished artifact: train-teacher reports it, trains nothing.
   teacher = _run('train-teacher', *common)
@@ -159,3 +183,31 @@ def test_unknown_command_prints_usage(capsys):
   err = capsys.readouterr().err
   assert "expected one command, got ['fit']" in err
   assert 'train-teacher' in err and 'distill' in err
+
+
+# evaluate --model: (arguments after `evaluate`, what the error says); {tmp} is the test's folder.
+BAD_MODEL_INPUT = {
+    'a model directory that does not exist': (
+        ['--model', '{tmp}/nowhere', '--config', 'configs/test.py'],
+        'jaxfer evaluate: error: {tmp}/nowhere holds no student: expected params.msgpack and '
+        'config.json'),
+    'a model directory and a workdir': (
+        ['--model', '{tmp}', '--workdir', '{tmp}/run', '--config', 'configs/test.py'],
+        'evaluate takes --workdir DIR or --model DIR, not both'),
+    'a model given to distill': (
+        ['--model', '{tmp}', '--config', 'configs/test.py'],
+        '--model is for evaluate (and predict, export); distill takes --workdir DIR'),
+}
+
+
+@pytest.mark.parametrize('case', list(BAD_MODEL_INPUT))
+def test_evaluate_model_bad_input_is_exit_2_without_traceback_and_creates_nothing(
+    case, tmp_path, data_dir, capsys):
+  arguments, expected = BAD_MODEL_INPUT[case]
+  command = 'distill' if 'distill' in case else 'evaluate'
+  status = cli.main([command, *[a.replace('{tmp}', str(tmp_path)) for a in arguments],
+                     f'--config.data.data_dir={data_dir}'])
+  err = capsys.readouterr().err
+  assert status == 2 and 'Traceback' not in err
+  assert expected.replace('{tmp}', str(tmp_path)) in err
+  assert os.listdir(tmp_path) == []

@@ -3,6 +3,7 @@ did, labels and probabilities in CSV or JSON lines, annotated copies, and bad in
 import csv
 import json
 import os
+import shutil
 import subprocess
 
 import cv2
@@ -139,3 +140,48 @@ def test_predict_with_bad_input_is_one_line_and_writes_nothing(tmp_path, args, m
   assert done.returncode == 2
   assert message in done.stderr and 'Traceback' not in done.stderr
   assert sorted(os.listdir(tmp_path)) == ['face.png']
+
+
+def _scored(model, tmp_path, *overrides):
+  scored = subprocess.run(
+      jaxfer_command('evaluate', '--model', model, '--config', 'configs/ckplus48.py',
+                     f'--config.data.data_dir={tmp_path / "tfds"}',
+                     f'--config.data.manual_dir={CKPLUS48}', *overrides),
+      cwd=REPO, capture_output=True, text=True)
+  return scored
+
+
+@needs_shared
+def test_evaluate_scores_the_imported_model_on_ckplus48_as_its_files_read_by_hand(imported,
+                                                                                   tmp_path):
+  scored = _scored(imported, tmp_path, '--config.data.num_folds=0',
+                   '--config.data.test_split=train')
+  assert scored.returncode == 0, scored.stderr
+  printed = json.loads(scored.stdout[scored.stdout.index('{\n'):])
+  # By hand: every CK+48 file, the original's 224/256 window at 84x84, the model's argmax.
+  student = model_files.load(imported)
+  names = sorted(os.listdir(CKPLUS48))
+  files = [(os.path.join(CKPLUS48, name, f), student.class_names.index(name))
+           for name in names for f in sorted(os.listdir(os.path.join(CKPLUS48, name)))]
+  crops = np.stack([preprocess.eval_view(cv2.imread(path, 0), 84, 'paper') for path, _ in files])
+  logits = student.model.apply({'params': student.params},
+                               crops[..., None].astype(np.float32) / 255.0)
+  labels = np.array([label for _, label in files])
+  assert printed['test_images'] == len(files) == 981
+  assert printed['eval_crop'] == 'paper' and printed['image_size'] == 84
+  assert printed['accuracy'] == pytest.approx(np.mean(np.argmax(logits, 1) == labels))
+  assert printed['accuracy'] > 0.8  # The authors trained on CK+: far from chance (1/7).
+
+
+@needs_shared
+def test_evaluate_refuses_a_model_whose_classes_are_in_another_order(imported, tmp_path):
+  reordered = tmp_path / 'reordered'
+  shutil.copytree(imported, reordered)
+  with open(reordered / 'source.json') as f:
+    source = json.load(f)
+  source['class_names'] = source['class_names'][::-1]
+  (reordered / 'source.json').write_text(json.dumps(source))
+  scored = _scored(str(reordered), tmp_path)
+  assert scored.returncode == 2 and 'Traceback' not in scored.stderr
+  assert (f'{reordered} classifies surprise, sadness, happy, fear, disgust, contempt, anger, '
+          'neutral, but ckplus48 has the classes neutral, anger,') in scored.stderr
