@@ -66,6 +66,11 @@ def get_config() -> ml_collections.ConfigDict:
   # Smooths the hard labels' cross-entropy by this much (0: none).
   config.teacher.label_smoothing = 0.0
 
+  # 'facenet2expnet': FaceNet2ExpNet's two stages (jaxfer/facenet2expnet.py): the convolutions
+  # first learn to regress a face net's features (config.facenet2expnet), then the whole network
+  # trains with the settings above. 'none': from random values.
+  config.teacher.pretrain = 'none'
+
   # MicroExpNet: pooling after both convs, squeeze 16 (FC 48), 65,000 parameters at 84x84.
   config.student = ml_collections.ConfigDict()
   config.student.pooling = 'p12'
@@ -84,6 +89,32 @@ def get_config() -> ml_collections.ConfigDict:
   config.student.optimizer = optimizer(1e-3)
   config.student.ema_decay = 0.0  # As config.teacher.ema_decay.
   config.student.label_smoothing = 0.0
+
+  config.student.pretrain = 'none'  # As config.teacher.pretrain.
+
+  # FaceNet2ExpNet's stage 1, for a teacher or student with pretrain='facenet2expnet'.
+  config.facenet2expnet = ml_collections.ConfigDict()
+  # 'identity': a teacher architecture trained here to tell the training split's subjects
+  # apart; its pooled last feature map is the target.
+  config.facenet2expnet.face_net = 'identity'
+  # A directory for the face net and its features ('{fold}': the fold number); '' = face_net/
+  # beside the trained model's directory (WORKDIR/face_net).
+  config.facenet2expnet.artifact = ''
+  # The regression loss, not given in the paper beyond a distance: 'l2' (squared) or 'l1'.
+  config.facenet2expnet.loss = 'l2'
+  # Each target dimension at zero mean and unit variance over the training images, so the
+  # loss does not depend on the face net's scale.
+  config.facenet2expnet.standardize_targets = True
+  # Stage 1's training (the targets are of the unshifted images: no augmentation).
+  config.facenet2expnet.stage1 = ml_collections.ConfigDict(dict(
+      num_epochs=10, batch_size=64, augment_shift=0, augment_flip=False,
+      optimizer=optimizer(1e-3, 'warmup_cosine', warmup_epochs=1), ema_decay=0.0,
+      label_smoothing=0.0))
+  # The identity face net: its architecture (settings in config.teacher.<model>) and training.
+  config.facenet2expnet.identity = ml_collections.ConfigDict(dict(
+      model='resnet_small', num_epochs=16, batch_size=64, augment_shift=4, augment_flip=False,
+      optimizer=optimizer(2e-3, 'warmup_cosine', weight_decay=5e-4, warmup_epochs=1),
+      ema_decay=0.0, label_smoothing=0.0))
 
   # The original MicroExpNet loss: (1-lam)*CE(y) + lam*CE(softmax(t/T), softmax(s/T)), no T^2.
   config.distill = ml_collections.ConfigDict()

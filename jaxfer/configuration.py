@@ -98,6 +98,13 @@ def validate(config: Any) -> None:
   _number(config, 'distill.temperature', low=0)
   _number(config, 'distill.lam', low=0, high=1, low_inclusive=True)
   for section in TRAINED:
+    _choice(config, f'{section}.pretrain', models.PRETRAINS)
+  _choice(config, 'facenet2expnet.face_net', models.FACE_NETS)
+  _text(config, 'facenet2expnet.artifact')
+  _choice(config, 'facenet2expnet.loss', sorted(distill.REGRESSION_LOSSES))
+  _choice(config, 'facenet2expnet.standardize_targets', (False, True))
+  _choice(config, 'facenet2expnet.identity.model', sorted(models.TEACHERS))
+  for section in TRAINED + ('facenet2expnet.stage1', 'facenet2expnet.identity'):
     _number(config, f'{section}.num_epochs', low=1, low_inclusive=True, integer=True)
     _number(config, f'{section}.batch_size', low=1, low_inclusive=True, integer=True)
     _number(config, f'{section}.augment_shift', low=0, low_inclusive=True, integer=True)
@@ -156,6 +163,7 @@ ADDED_SETTINGS = {
     'teacher.ema_decay': 0.0, 'teacher.label_smoothing': 0.0,
     'student.ema_decay': 0.0, 'student.label_smoothing': 0.0,
     'search.replicates': 1, 'search.paired_seeds': False,
+    'teacher.pretrain': 'none', 'student.pretrain': 'none',
 }
 
 

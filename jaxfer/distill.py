@@ -60,4 +60,26 @@ def supervised_loss(student_logits: jax.Array, teacher_logits: jax.Array | None,
   return jnp.mean(hard_cross_entropy(student_logits, labels, label_smoothing))
 
 
-LOSS_FNS = {'microexpnet': microexpnet_loss, 'hinton': hinton_loss, 'none': supervised_loss}
+def feature_regression_l2(predicted: jax.Array, targets: jax.Array, labels: jax.Array | None = None,
+                          temperature: float | jax.Array = 1.0, lam: float | jax.Array = 0.0,
+                          label_smoothing: float | jax.Array = 0.0) -> jax.Array:
+  """FaceNet2ExpNet's stage-1 loss: mean over the batch of ||g(x) - G(x)||^2 / D, the squared
+  distance between the expression net's projected features g(x) and the face net's G(x) of the
+  same image, per dimension. Labels and distillation settings are ignored (no labels are used)."""
+  del labels, temperature, lam, label_smoothing
+  return jnp.mean(jnp.square(predicted - targets))
+
+
+def feature_regression_l1(predicted: jax.Array, targets: jax.Array, labels: jax.Array | None = None,
+                          temperature: float | jax.Array = 1.0, lam: float | jax.Array = 0.0,
+                          label_smoothing: float | jax.Array = 0.0) -> jax.Array:
+  """As `feature_regression_l2` with the absolute distance: mean of ||g(x) - G(x)||_1 / D."""
+  del labels, temperature, lam, label_smoothing
+  return jnp.mean(jnp.abs(predicted - targets))
+
+
+# The stage-1 losses by the name config.facenet2expnet.loss takes.
+REGRESSION_LOSSES = {'l2': 'regression_l2', 'l1': 'regression_l1'}
+
+LOSS_FNS = {'microexpnet': microexpnet_loss, 'hinton': hinton_loss, 'none': supervised_loss,
+            'regression_l2': feature_regression_l2, 'regression_l1': feature_regression_l1}

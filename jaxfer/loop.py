@@ -32,6 +32,8 @@ from jaxfer.data import preprocess
 logger = logging.getLogger('jaxfer')
 
 SCHEDULES = ('constant', 'cosine', 'warmup_cosine')
+# Losses whose model outputs features regressed onto targets (FaceNet2ExpNet's stage 1).
+REGRESSION = frozenset(distill.REGRESSION_LOSSES.values())
 
 
 class TrainState(train_state.TrainState):
@@ -92,6 +94,9 @@ class FitSpec:
   checkpoint_every_epochs: int = 1
   eval_every_epochs: int = 5
   eval_batch_size: int = 256
+  # {'params': ..., 'batch_stats': ...} of the network's convolutions trained beforehand
+  # (FaceNet2ExpNet's stage 1): training starts from them instead of their random values.
+  pretrained: Any = dataclasses.field(default=None, compare=False)
 
 
 def make_optimizer(optimizer_config: Any, steps_per_epoch: int,
@@ -219,6 +224,11 @@ def initial_state(spec: FitSpec, dataset: data_lib.Dataset) -> tuple[TrainState,
   rng = jax.random.fold_in(jax.random.key(spec.seed), spec.stream)
   init_rng, dropout_rng = jax.random.split(rng)
   state = create_train_state(spec.model, dataset.train['image'].shape[1:], optimizer, init_rng)
+  if spec.pretrained is not None:
+    state = state.replace(
+        params=models.with_pretrained(state.params, spec.pretrained['params']),
+        batch_stats=models.with_pretrained(state.batch_stats,
+                                           spec.pretrained.get('batch_stats', {})))
   if spec.settings.ema_decay > 0:
     state = state.replace(ema_params=state.params)
   return state, dropout_rng
@@ -273,10 +283,13 @@ def fit(spec: FitSpec, dataset: data_lib.Dataset, model_dir: str,
     if epoch % spec.checkpoint_every_epochs == 0 or epoch == settings.num_epochs:
       manager.save(epoch, args=ocp.args.StandardSave(state))
     train_accuracy = np.sum(jax.device_get(correct)) / (len(losses) * settings.batch_size)
-    line = (f'{spec.name} epoch {epoch:3d}/{settings.num_epochs}  loss {losses.mean():.4f}  '
-            f'train_acc {train_accuracy:.3f}')
+    line = f'{spec.name} epoch {epoch:3d}/{settings.num_epochs}  loss {losses.mean():.4f}'
+    regression = spec.loss in REGRESSION  # Outputs are features: there is no accuracy.
+    if not regression:
+      line += f'  train_acc {train_accuracy:.3f}'
     # The final epoch's test accuracy is computed once, by the caller's summary.
-    if epoch % spec.eval_every_epochs == 0 and epoch != settings.num_epochs:
+    if (epoch % spec.eval_every_epochs == 0 and epoch != settings.num_epochs
+        and not regression):
       test = evaluate_logits(predict(state, dataset.test['image'], spec.eval_batch_size),
                              dataset.test['label'], dataset.class_names)
       line += f'  test_acc {test["accuracy"]:.3f}'

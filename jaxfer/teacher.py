@@ -9,21 +9,20 @@ while it works, so processes asking for the same teacher at once train it once.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl
-import hashlib
 import json
 import logging
 import os
-from typing import Any, Iterator
+from typing import Any
 
 import jax
 import ml_collections
 import numpy as np
 
+from jaxfer import artifacts
 from jaxfer import configuration
 from jaxfer import data as data_lib
+from jaxfer import facenet2expnet
 from jaxfer import loop
 from jaxfer import models
 
@@ -55,42 +54,11 @@ def settings(config: ml_collections.ConfigDict) -> dict[str, Any]:
   """The settings that determine a teacher and its logits, as plain JSON values."""
   teacher = {key: value for key, value in config.teacher.to_dict().items()
              if key != 'artifact' and (key not in models.TEACHERS or key == config.teacher.model)}
-  return {'seed': config.seed, 'data': configuration.data_settings(config), 'teacher': teacher,
-          'eval_batch_size': config.eval_batch_size}
-
-
-def sha256_of_arrays(arrays) -> str:
-  """sha256 over the dtype, shape and bytes of each array, in order."""
-  digest = hashlib.sha256()
-  for array in arrays:
-    array = np.asarray(array)
-    digest.update(str((array.dtype, array.shape)).encode())
-    digest.update(np.ascontiguousarray(array).tobytes())
-  return digest.hexdigest()
-
-
-@contextlib.contextmanager
-def _locked(directory: str) -> Iterator[None]:
-  """An exclusive lock on `directory` (a file inside it), held across processes on this host."""
-  with open(os.path.join(directory, '.lock'), 'a') as lock:  # 'a': reuse changes no mtime.
-    try:
-      fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-      logger.info('teacher: another process is training the teacher in %s; waiting for it',
-                  directory)
-      fcntl.flock(lock, fcntl.LOCK_EX)
-    try:
-      yield
-    finally:
-      fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def _write_json(path: str, value: Any) -> None:
-  """Writes `value` atomically (a temporary file, then a rename)."""
-  temporary = f'{path}.{os.getpid()}.tmp'
-  with open(temporary, 'w') as f:
-    json.dump(value, f, indent=2)
-  os.replace(temporary, path)
+  found = {'seed': config.seed, 'data': configuration.data_settings(config), 'teacher': teacher,
+           'eval_batch_size': config.eval_batch_size}
+  if config.teacher.pretrain != 'none':
+    found['facenet2expnet'] = facenet2expnet.stage_settings(config)
+  return found
 
 
 def _read_manifest(directory: str) -> dict | None:
@@ -112,7 +80,7 @@ def _read_logits(directory: str, manifest: dict) -> np.ndarray | None:
       logits = stored['logits']
   except (OSError, KeyError, ValueError):
     return None
-  return logits if sha256_of_arrays([logits]) == manifest.get('logits_sha256') else None
+  return logits if artifacts.sha256_of_arrays([logits]) == manifest.get('logits_sha256') else None
 
 
 def _check_data(directory: str, manifest: dict, dataset: data_lib.Dataset) -> None:
@@ -169,7 +137,7 @@ def train(config: ml_collections.ConfigDict, directory: str,
   a complete artifact is returned as it is, without evaluating or rewriting anything.
   """
   os.makedirs(directory, exist_ok=True)
-  with _locked(directory):
+  with artifacts.locked(directory, 'teacher'):
     configuration.record_or_compare(directory, settings(config), 'teacher')
     manifest = _read_manifest(directory)
     if manifest is not None:
@@ -184,9 +152,12 @@ def train(config: ml_collections.ConfigDict, directory: str,
                      'from the last checkpoint', LOGITS, directory)
       os.remove(os.path.join(directory, MANIFEST))
     fit_spec = spec(config, dataset.num_classes)
+    if config.teacher.pretrain == 'facenet2expnet':
+      fit_spec = dataclasses.replace(fit_spec, pretrained=facenet2expnet.pretrain(
+          fit_spec, config, dataset, directory))
     state, seconds = loop.fit(fit_spec, dataset, directory)
     result = loop.summarize(fit_spec, state, dataset, directory, seconds)
-    _write_json(os.path.join(directory, 'result.json'), dataclasses.asdict(result))
+    artifacts.write_json(os.path.join(directory, 'result.json'), dataclasses.asdict(result))
     logger.info('teacher: test accuracy %.4f, %d parameters', result.accuracy, result.params)
     logits = np.asarray(loop.predict(state, dataset.train['image'], config.eval_batch_size),
                         np.float32)
@@ -195,11 +166,11 @@ def train(config: ml_collections.ConfigDict, directory: str,
     os.replace(temporary, os.path.join(directory, LOGITS))
     manifest = {
         'data': json.loads(json.dumps(dataset.identity)),
-        'logits_sha256': sha256_of_arrays([logits]),
+        'logits_sha256': artifacts.sha256_of_arrays([logits]),
         'logits_shape': list(logits.shape),
-        'params_sha256': sha256_of_arrays(jax.tree.leaves((state.params, state.batch_stats))),
+        'params_sha256': artifacts.sha256_of_arrays(jax.tree.leaves((state.params, state.batch_stats))),
     }
-    _write_json(os.path.join(directory, MANIFEST), manifest)
+    artifacts.write_json(os.path.join(directory, MANIFEST), manifest)
     logger.info('teacher: logits on %d training images written to %s', len(logits), directory)
     return Teacher(directory=os.path.abspath(directory), logits=logits,
                    logits_sha256=manifest['logits_sha256'], result=result)

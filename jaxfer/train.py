@@ -19,6 +19,7 @@ import numpy as np
 from jaxfer import checkpoints
 from jaxfer import configuration
 from jaxfer import data as data_lib
+from jaxfer import facenet2expnet
 from jaxfer import loop
 from jaxfer import model_files
 from jaxfer import models
@@ -77,9 +78,12 @@ def _soft_label_logits(dataset: data_lib.Dataset) -> np.ndarray:
 def _student_settings(config: ml_collections.ConfigDict,
                       teacher_logits_sha256: str | None) -> dict:
   """What determines a student: its settings, the data, and the teacher's logits."""
-  return {'seed': config.seed, 'data': configuration.data_settings(config),
-          'student': config.student.to_dict(),
-          'distill': config.distill.to_dict(), 'teacher_logits_sha256': teacher_logits_sha256}
+  found = {'seed': config.seed, 'data': configuration.data_settings(config),
+           'student': config.student.to_dict(),
+           'distill': config.distill.to_dict(), 'teacher_logits_sha256': teacher_logits_sha256}
+  if config.student.pretrain != 'none':
+    found['facenet2expnet'] = facenet2expnet.stage_settings(config)
+  return found
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> loop.Result:
@@ -124,6 +128,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> loop.
       student_dir, _student_settings(config, teacher.logits_sha256 if teacher else None),
       'student')
   spec = student_spec(config, dataset.num_classes)
+  if config.student.pretrain == 'facenet2expnet':
+    spec = dataclasses.replace(spec, pretrained=facenet2expnet.pretrain(spec, config, dataset,
+                                                                         student_dir))
   state, seconds = loop.fit(spec, dataset, student_dir, teacher_logits)
   extra = {}
   if teacher is not None:

@@ -115,6 +115,13 @@ BAD_INPUT = {
                           '--config.student.optimizer.schedule=step'],
                          "config.student.optimizer.schedule = 'step' is not allowed; choose one "
                          'of: constant, cosine, warmup_cosine'),
+    'unknown pretraining': (['--config', 'configs/test.py', '--config.teacher.pretrain=vgg'],
+                            "config.teacher.pretrain = 'vgg' is not allowed; choose one of: "
+                            'none, facenet2expnet'),
+    'unknown face net': (['--config', 'configs/test.py',
+                          '--config.facenet2expnet.face_net=vggface'],
+                         "config.facenet2expnet.face_net = 'vggface' is not allowed; choose one "
+                         'of: identity'),
     'teacher artifact with a mistyped placeholder': (
         ['--config', 'configs/test.py', '--config.teacher.artifact=runs/cv/fold_{folds}/teacher'],
         "config.teacher.artifact = 'runs/cv/fold_{folds}/teacher' has the placeholder(s) "

@@ -76,3 +76,15 @@ def test_label_smoothing_by_hand(eps):
 def test_no_label_smoothing_is_the_integer_label_cross_entropy():
   assert float(distill.hard_cross_entropy(STUDENT, LABEL, 0.0)[0]) == float(
       distill.optax.softmax_cross_entropy_with_integer_labels(STUDENT, LABEL)[0])
+
+
+def test_feature_regression_losses_are_the_mean_per_dimension_distances_by_hand():
+  predicted = np.array([[1.0, -2.0, 0.5], [0.0, 3.0, -1.0]], np.float32)
+  targets = np.array([[0.0, -1.0, 0.5], [2.0, 1.0, 1.0]], np.float32)
+  # Squared distances 1 + 1 + 0 = 2 and 4 + 4 + 4 = 12 over 3 dimensions, then the batch mean.
+  assert float(distill.feature_regression_l2(predicted, targets)) == pytest.approx(14 / 6)
+  # Absolute distances 1 + 1 + 0 = 2 and 2 + 2 + 2 = 6.
+  assert float(distill.feature_regression_l1(predicted, targets)) == pytest.approx(8 / 6)
+  # Labels and distillation settings play no part: stage 1 uses no labels.
+  assert float(distill.LOSS_FNS['regression_l2'](predicted, targets, np.array([0, 1]), 8.0,
+                                                 0.5, 0.1)) == pytest.approx(14 / 6)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import file_times
+from jaxfer import artifacts
 from jaxfer import data as data_lib
 from jaxfer import teacher
 from jaxfer import train
@@ -26,7 +27,7 @@ def test_the_artifact_holds_checkpoint_result_logits_and_checksums(teacher_dir, 
   with np.load(os.path.join(teacher_dir, 'logits.npz')) as stored:
     logits = stored['logits']
   assert logits.shape == (len(dataset.train['label']), dataset.num_classes)
-  assert manifest['logits_sha256'] == teacher.sha256_of_arrays([logits])
+  assert manifest['logits_sha256'] == artifacts.sha256_of_arrays([logits])
   assert manifest['data'] == json.loads(json.dumps(dataset.identity))
 
 

@@ -9,6 +9,7 @@ import jax
 import numpy as np
 
 from jaxfer.models.measure import latency_ms, student_size_bytes
+from jaxfer.models.pretraining import FACE_NETS, PRETRAINS, FeatureRegressor, with_pretrained
 from jaxfer.models.student import (CONV_IMPLS, POOLINGS, SIZES, ExpNet, MatmulConv, MicroExpNet,
                                    fc_units, make_student, resolve_conv_impl)
 from jaxfer.models.teachers import InceptionV3, ResNetSmall
@@ -21,9 +22,10 @@ TEACHERS: dict[str, Callable[..., nn.Module]] = {
 }
 
 __all__ = [
-    'CONV_IMPLS', 'POOLINGS', 'SIZES', 'TEACHERS', 'ExpNet', 'InceptionV3', 'MatmulConv',
-    'MicroExpNet', 'ResNetSmall', 'check_teacher_settings', 'count_params', 'fc_units',
-    'latency_ms', 'make_student', 'make_teacher', 'resolve_conv_impl', 'student_size_bytes',
+    'CONV_IMPLS', 'FACE_NETS', 'POOLINGS', 'PRETRAINS', 'SIZES', 'TEACHERS', 'ExpNet', 'FeatureRegressor', 'InceptionV3',
+    'MatmulConv', 'MicroExpNet', 'ResNetSmall', 'check_teacher_settings', 'count_params',
+    'fc_units', 'latency_ms', 'make_student', 'make_teacher', 'resolve_conv_impl',
+    'student_size_bytes', 'with_pretrained',
 ]
 
 

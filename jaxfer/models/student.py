@@ -274,7 +274,10 @@ class ExpNet(nn.Module):
     return MatmulConv(features, (kernel, kernel), (stride, stride), name=name)
 
   @nn.compact
-  def __call__(self, images: jax.Array, *, train: bool = False) -> jax.Array:
+  def __call__(self, images: jax.Array, *, train: bool = False,
+               features: bool = False) -> jax.Array:
+    """Logits; with `features`, the flattened output of the convolutions instead (no FC
+    parameters are created)."""
     if self.pooling not in POOLINGS:
       raise ValueError(f'pooling={self.pooling!r}; expected one of {POOLINGS}')
     c1, c2 = (max(1, round(c * self.width)) for c in self.conv_features)
@@ -289,6 +292,8 @@ class ExpNet(nn.Module):
     if self.pooling in ('p2', 'p12'):
       x = self._pool(x)
     x = x.reshape(x.shape[0], -1)
+    if features:
+      return x
     x = nn.relu(nn.Dense(fc_units(self.pooling, self.squeeze, self.width), name='fc')(x))
     x = nn.Dropout(self.dropout, deterministic=not train)(x)
     return nn.Dense(self.num_classes, name='out')(x)

@@ -57,17 +57,22 @@ class ResNetSmall(nn.Module):
   standardize: bool = True
 
   @nn.compact
-  def __call__(self, images: jax.Array, *, train: bool = False) -> jax.Array:
+  def __call__(self, images: jax.Array, *, train: bool = False,
+               features: bool = False) -> jax.Array:
+    """Logits; with `features`, the pooled last convolutional features instead (no classifier
+    parameters are created)."""
     if self.standardize:  # Per-image zero mean, unit variance: removes global lighting changes.
       mean = jnp.mean(images, axis=(1, 2, 3), keepdims=True)
       images = (images - mean) / (jnp.std(images, axis=(1, 2, 3), keepdims=True) + 1e-6)
     x = ConvBN(self.stage_features[0], (5, 5), (2, 2), use_scale=True)(images, train)
     x = nn.max_pool(x, (3, 3), strides=(2, 2), padding='SAME')
-    for stage, features in enumerate(self.stage_features):
+    for stage, width in enumerate(self.stage_features):
       for block in range(self.blocks_per_stage):
         strides = 2 if stage > 0 and block == 0 else 1
-        x = ResidualBlock(features, strides)(x, train)
+        x = ResidualBlock(width, strides)(x, train)
     x = jnp.mean(x, axis=(1, 2))
+    if features:
+      return x
     x = nn.Dropout(self.dropout, deterministic=not train)(x)
     return nn.Dense(self.num_classes)(x)
 
@@ -164,7 +169,9 @@ class InceptionV3(nn.Module):
   MIN_SIZE = 75
 
   @nn.compact
-  def __call__(self, images: jax.Array, *, train: bool = False) -> jax.Array:
+  def __call__(self, images: jax.Array, *, train: bool = False,
+               features: bool = False) -> jax.Array:
+    """Logits; with `features`, the pooled last convolutional features instead."""
     batch, height, width, channels = images.shape
     if min(height, width) < self.MIN_SIZE:
       images = jax.image.resize(images, (batch, max(height, self.MIN_SIZE),
@@ -185,5 +192,7 @@ class InceptionV3(nn.Module):
     x = InceptionE()(x, train)
     x = InceptionE()(x, train)
     x = jnp.mean(x, axis=(1, 2))
+    if features:
+      return x
     x = nn.Dropout(self.dropout, deterministic=not train)(x)
     return nn.Dense(self.num_classes)(x)

@@ -1,0 +1,50 @@
+"""What trained artifacts (teachers, face nets) share on disk: a lock across processes, atomic
+JSON files and checksums of arrays."""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+from typing import Any, Iterator
+
+import numpy as np
+
+logger = logging.getLogger('jaxfer')
+
+
+def sha256_of_arrays(arrays) -> str:
+  """sha256 over the dtype, shape and bytes of each array, in order."""
+  digest = hashlib.sha256()
+  for array in arrays:
+    array = np.asarray(array)
+    digest.update(str((array.dtype, array.shape)).encode())
+    digest.update(np.ascontiguousarray(array).tobytes())
+  return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def locked(directory: str, what: str) -> Iterator[None]:
+  """An exclusive lock on `directory` (a file inside it), held across processes on this host;
+  `what` names the artifact in the message logged while another process holds it."""
+  with open(os.path.join(directory, '.lock'), 'a') as lock:  # 'a': reuse changes no mtime.
+    try:
+      fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      logger.info('%s: another process is training the %s in %s; waiting for it', what, what,
+                  directory)
+      fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+      yield
+    finally:
+      fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def write_json(path: str, value: Any) -> None:
+  """Writes `value` atomically (a temporary file, then a rename)."""
+  temporary = f'{path}.{os.getpid()}.tmp'
+  with open(temporary, 'w') as f:
+    json.dump(value, f, indent=2)
+  os.replace(temporary, path)

@@ -1,0 +1,173 @@
+"""FaceNet2ExpNet (Ding, Zhou, Chellappa, FG 2017): an expression net pre-trained on a face net.
+
+Stage 1 trains the expression net's convolutions alone to regress a frozen face net's features
+of the same training image (no labels); stage 2 is the network's ordinary training, started
+from those convolutions (`loop.FitSpec.pretrained`). The face net's features are computed once
+per dataset or fold into a face-net directory (`features.npz`, checked by sha256 like a
+teacher's logits); stage 1 is checkpointed in MODEL_DIR/pretrain and resumes like any run.
+
+Face nets (`config.facenet2expnet.face_net`):
+  * 'identity': a jaxfer teacher architecture trained here to recognise the training split's
+    subjects; its pooled last convolutional feature map is the target. No download; a weaker
+    prior than a face net trained on millions of faces.
+
+Choices the paper leaves open (each a config field): the regression loss ('l2', the squared
+distance, or 'l1'), targets standardised per dimension over the training images, and a linear
+projection head from the expression net's flattened convolutions to the face net's dimension
+(`models.FeatureRegressor`), used in stage 1 only.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+
+from jaxfer import artifacts
+from jaxfer import configuration
+from jaxfer import data as data_lib
+from jaxfer import distill
+from jaxfer import loop
+from jaxfer import models
+
+logger = logging.getLogger('jaxfer')
+
+FEATURES = 'features.npz'
+
+
+def settings(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """What determines the face net's features: the face net's settings, seed and data."""
+  section = config.facenet2expnet
+  face_net = {'face_net': section.face_net}
+  if section.face_net == 'identity':
+    face_net['identity'] = section.identity.to_dict()
+    face_net['architecture'] = config.teacher.get(section.identity.model, {}).to_dict()
+  return {'seed': config.seed, 'data': configuration.data_settings(config),
+          'face_net': face_net}
+
+
+def stage_settings(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """What determines a pretrained network's stage 1: the face net and stage 1's settings."""
+  section = config.facenet2expnet
+  return {**settings(config)['face_net'], 'loss': section.loss,
+          'standardize_targets': section.standardize_targets, 'stage1': section.stage1.to_dict()}
+
+
+def directory_for(config: ml_collections.ConfigDict, model_dir: str) -> str:
+  """The face-net directory: `config.facenet2expnet.artifact` ('{fold}' filled in), else
+  `face_net/` beside the model's directory (WORKDIR/face_net for WORKDIR/teacher)."""
+  artifact = config.facenet2expnet.artifact
+  if artifact:
+    return artifact.replace('{fold}', str(config.data.fold))
+  return os.path.join(os.path.dirname(os.path.abspath(model_dir)), 'face_net')
+
+
+def _subject_dataset(dataset: data_lib.Dataset) -> data_lib.Dataset:
+  """The training images labelled by subject (the identity net's classes)."""
+  subjects, labels = np.unique(dataset.train['subject_id'], return_inverse=True)
+  train = {'image': dataset.train['image'], 'label': labels.astype(np.int32)}
+  # The test subjects are other people: the identity net is never evaluated on them.
+  return data_lib.Dataset(train=train, test={key: value[:1] for key, value in train.items()},
+                          class_names=tuple(str(s) for s in subjects))
+
+
+def _features_of(model, variables: dict, images: np.ndarray, batch_size: int) -> np.ndarray:
+  """`model`'s `features=True` output for every image, in inference mode."""
+  apply = jax.jit(lambda variables, x: model.apply(variables, x, train=False, features=True))
+  outputs = []
+  for start in range(0, len(images), batch_size):
+    chunk = images[start:start + batch_size].astype(np.float32) / 255.0
+    outputs.append(np.asarray(apply(variables, chunk)))
+  return np.concatenate(outputs).astype(np.float32)
+
+
+def _identity_features(config: ml_collections.ConfigDict, directory: str,
+                       dataset: data_lib.Dataset) -> np.ndarray:
+  """Trains (or resumes) the identity net in `directory`; its features of the training images."""
+  section = config.facenet2expnet.identity
+  subjects = _subject_dataset(dataset)
+  architecture = ml_collections.ConfigDict(dict(
+      model=section.model, **{section.model: config.teacher.get(section.model, {})}))
+  spec = loop.FitSpec(name='face_net', model=models.make_teacher(architecture,
+                                                                 subjects.num_classes),
+                      settings=section, seed=config.seed, stream=2,
+                      checkpoint_every_epochs=config.checkpoint_every_epochs,
+                      eval_every_epochs=section.num_epochs + 1,
+                      eval_batch_size=config.eval_batch_size)
+  state, _ = loop.fit(spec, subjects, directory)
+  variables = {'params': loop.evaluated_params(state)}
+  if state.batch_stats:
+    variables['batch_stats'] = state.batch_stats
+  return _features_of(spec.model, variables, dataset.train['image'], config.eval_batch_size)
+
+
+def face_features(config: ml_collections.ConfigDict, directory: str,
+                  dataset: data_lib.Dataset) -> np.ndarray:
+  """The face net's features [N, D] of `dataset.train`'s images, in its row order: read from
+  `directory` when computed before for these settings, else computed and stored there."""
+  os.makedirs(directory, exist_ok=True)
+  with artifacts.locked(directory, 'face net'):
+    configuration.record_or_compare(directory, settings(config), 'face net')
+    path = os.path.join(directory, FEATURES)
+    manifest_path = os.path.join(directory, 'features.json')
+    identity = json.loads(json.dumps(dataset.identity))
+    if os.path.exists(manifest_path):
+      with open(manifest_path) as f:
+        manifest = json.load(f)
+      try:
+        with np.load(path) as stored:
+          features = stored['features']
+      except (OSError, KeyError, ValueError):
+        features = None
+      if (features is not None and manifest.get('data') == identity
+          and artifacts.sha256_of_arrays([features]) == manifest.get('sha256')):
+        logger.info('face net: features of %d training images read from %s', len(features),
+                    directory)
+        return features
+      logger.warning('face net: the features in %s are damaged or of other data; computing '
+                     'them again', directory)
+    if config.facenet2expnet.face_net == 'identity':
+      features = _identity_features(config, directory, dataset)
+    else:  # Validated before: FACE_NETS lists every name.
+      raise ValueError(f'config.facenet2expnet.face_net = {config.facenet2expnet.face_net!r}')
+    temporary = os.path.join(directory, f'{FEATURES}.{os.getpid()}.tmp.npz')
+    np.savez(temporary, features=features)
+    os.replace(temporary, path)
+    artifacts.write_json(manifest_path, {'data': identity, 'shape': list(features.shape),
+                                           'sha256': artifacts.sha256_of_arrays([features])})
+    logger.info('face net: features [%d, %d] of the training images written to %s',
+                *features.shape, directory)
+    return features
+
+
+def standardized(features: np.ndarray) -> np.ndarray:
+  """Every dimension at zero mean and unit variance over the images (a constant one at zero)."""
+  std = features.std(0)
+  return ((features - features.mean(0)) / np.where(std > 0, std, 1.0)).astype(np.float32)
+
+
+def pretrain(spec: loop.FitSpec, config: ml_collections.ConfigDict, dataset: data_lib.Dataset,
+             model_dir: str) -> dict[str, Any]:
+  """Stage 1 for the network of `spec`, in `model_dir`/pretrain (resumed when interrupted).
+
+  Returns {'params': ..., 'batch_stats': ...} of its convolutions, to start stage 2 from.
+  """
+  section = config.facenet2expnet
+  targets = face_features(config, directory_for(config, model_dir), dataset)
+  if section.standardize_targets:
+    targets = standardized(targets)
+  regressor = models.FeatureRegressor(spec.model, targets.shape[1])
+  stage1 = loop.FitSpec(name=f'{spec.name} stage 1', model=regressor, settings=section.stage1,
+                        seed=spec.seed, stream=spec.stream + 10,
+                        loss=distill.REGRESSION_LOSSES[section.loss],
+                        checkpoint_every_epochs=spec.checkpoint_every_epochs,
+                        eval_batch_size=spec.eval_batch_size)
+  state, _ = loop.fit(stage1, dataset, os.path.join(model_dir, 'pretrain'), targets)
+  pretrained = {'params': loop.evaluated_params(state)['backbone']}
+  if state.batch_stats:
+    pretrained['batch_stats'] = state.batch_stats['backbone']
+  return pretrained

@@ -1,0 +1,115 @@
+"""FaceNet2ExpNet's two stages: the networks' feature outputs, stage 2 starting from stage 1's
+convolutions, the face net's cached features, and the recipe end to end for teacher and student."""
+import dataclasses
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxfer import checkpoints
+from jaxfer import data as data_lib
+from jaxfer import facenet2expnet
+from jaxfer import loop
+from jaxfer import models
+from jaxfer import train
+
+
+def _images(n=3, size=48):
+  return jax.random.uniform(jax.random.key(0), (n, size, size, 1))
+
+
+def test_the_feature_output_of_every_network_is_what_its_classifier_reads():
+  images = _images()
+  student = models.MicroExpNet(num_classes=8)
+  variables = student.init(jax.random.key(1), images)
+  features = student.apply(variables, images, features=True)
+  assert features.shape == (3, 3 * 3 * 32)  # 48 -> conv1/2 -> pool -> conv2/2 -> pool: 3x3.
+  fc = variables['params']['fc']
+  out = variables['params']['out']
+  by_hand = jnp.maximum(features @ fc['kernel'] + fc['bias'], 0) @ out['kernel'] + out['bias']
+  np.testing.assert_allclose(by_hand, student.apply(variables, images), atol=1e-5)
+  teacher = models.ResNetSmall(num_classes=5, stage_features=(8, 16))
+  variables = teacher.init(jax.random.key(2), images)
+  features = teacher.apply(variables, images, features=True)
+  dense = variables['params']['Dense_0']
+  np.testing.assert_allclose(features @ dense['kernel'] + dense['bias'],
+                             teacher.apply(variables, images), atol=1e-5)
+
+
+def test_stage_one_holds_only_the_convolutions_and_stage_two_starts_from_them(test_config):
+  dataset = data_lib.load(test_config.data)
+  student = models.make_student(test_config.student, dataset.num_classes)
+  regressor = models.FeatureRegressor(student, 7)
+  stage1 = regressor.init(jax.random.key(3), _images())['params']
+  assert set(stage1) == {'backbone', 'projection'}
+  assert set(stage1['backbone']) == {'conv1', 'conv2'}  # No FC layer: appended in stage 2.
+  spec = train.student_spec(test_config, dataset.num_classes)
+  fresh, _ = loop.initial_state(spec, dataset)
+  started, _ = loop.initial_state(
+      dataclasses.replace(spec, pretrained={'params': stage1['backbone']}), dataset)
+  for name in ('conv1', 'conv2'):
+    np.testing.assert_array_equal(started.params[name]['kernel'],
+                                  stage1['backbone'][name]['kernel'])
+    assert not np.array_equal(fresh.params[name]['kernel'], stage1['backbone'][name]['kernel'])
+  for name in ('fc', 'out'):  # Initialised as without pre-training.
+    np.testing.assert_array_equal(started.params[name]['kernel'], fresh.params[name]['kernel'])
+  with pytest.raises(ValueError, match='does not fit'):
+    models.with_pretrained(fresh.params, {'conv1': {'kernel': np.zeros((3, 3, 1, 16)),
+                                                    'bias': np.zeros(16)}})
+
+
+def test_standardized_targets_have_zero_mean_unit_variance_and_keep_a_constant_dimension():
+  features = np.array([[1.0, 5.0, 2.0], [3.0, 5.0, 4.0], [5.0, 5.0, 9.0]])
+  out = facenet2expnet.standardized(features)
+  np.testing.assert_allclose(out.mean(0), 0, atol=1e-6)
+  np.testing.assert_allclose(out.std(0), [1, 0, 1], atol=1e-6)
+  np.testing.assert_allclose(out[:, 0], [-1.224745, 0, 1.224745], atol=1e-5)
+
+
+def _two_stage(config, target):
+  config.target = target
+  config[target].pretrain = 'facenet2expnet'
+  config.distill.loss = 'none'
+  config.facenet2expnet.identity.num_epochs = 2
+  config.facenet2expnet.stage1.num_epochs = 2
+  return config
+
+
+@pytest.mark.slow
+def test_a_facenet2expnet_teacher_trains_in_two_stages_and_reuses_its_face_net(test_config,
+                                                                               tmp_path, caplog):
+  config = _two_stage(test_config, 'teacher')
+  workdir = str(tmp_path / 'run')
+  with caplog.at_level('INFO', logger='jaxfer'):
+    result = train.train_and_evaluate(config, workdir)
+  log = caplog.text
+  assert 'face_net epoch   2/2' in log and 'teacher stage 1 epoch   2/2' in log
+  assert 'teacher epoch   2/2' in log
+  features = np.load(os.path.join(workdir, 'face_net', 'features.npz'))['features']
+  dataset = data_lib.load(config.data)
+  # One target per training image: the identity net's pooled features (resnet_small (8, 16)).
+  assert features.shape == (len(dataset.train['label']), 16)
+  with open(os.path.join(workdir, 'teacher', 'config.json')) as f:
+    recorded = json.load(f)
+  assert recorded['teacher']['pretrain'] == 'facenet2expnet'
+  assert recorded['facenet2expnet']['stage1']['num_epochs'] == 2
+  assert checkpoints.latest_epoch(os.path.join(workdir, 'teacher', 'pretrain')) == 2
+  assert result.target == 'teacher' and result.epochs == 2
+  # The finished teacher is not reused for other stage-1 settings.
+  config.facenet2expnet.stage1.num_epochs = 3
+  with pytest.raises(ValueError, match='config.facenet2expnet.stage1.num_epochs differ'):
+    train.train_and_evaluate(config, workdir)
+  config.facenet2expnet.stage1.num_epochs = 2
+
+  # A student pre-trained the same way in the same WORKDIR reads the face net's features.
+  caplog.clear()
+  config = _two_stage(test_config, 'student')
+  with caplog.at_level('INFO', logger='jaxfer'):
+    student = train.train_and_evaluate(config, workdir)
+  assert f'face net: features of {len(features)} training images read from' in caplog.text
+  assert 'face_net epoch' not in caplog.text and 'student stage 1 epoch   2/2' in caplog.text
+  assert student.target == 'student' and student.params == models.count_params(
+      models.make_student(config.student, 8).init(jax.random.key(0), _images(1, 48))['params'])
