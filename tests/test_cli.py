@@ -121,7 +121,7 @@ BAD_INPUT = {
     'unknown face net': (['--config', 'configs/test.py',
                           '--config.facenet2expnet.face_net=vggface'],
                          "config.facenet2expnet.face_net = 'vggface' is not allowed; choose one "
-                         'of: identity'),
+                         'of: identity, dlib_resnet'),
     'teacher artifact with a mistyped placeholder': (
         ['--config', 'configs/test.py', '--config.teacher.artifact=runs/cv/fold_{folds}/teacher'],
         "config.teacher.artifact = 'runs/cv/fold_{folds}/teacher' has the placeholder(s) "

