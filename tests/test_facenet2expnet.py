@@ -71,6 +71,21 @@ def test_standardized_targets_have_zero_mean_unit_variance_and_keep_a_constant_d
   np.testing.assert_allclose(out[:, 0], [-1.224745, 0, 1.224745], atol=1e-5)
 
 
+def test_a_face_net_sees_each_stored_image_once_and_every_crop_of_it_gets_its_features():
+  images = np.arange(5 * 4).reshape(5, 2, 2, 1).astype(np.uint8)
+  dataset = data_lib.Dataset(train={'image': images, 'source_index': np.array([0, 0, 1, 1, 2]),
+                                    'label': np.zeros(5, np.int32)}, test={}, class_names=('a',))
+  seen = []
+
+  def features_of(batch):
+    seen.append(batch)
+    return batch.reshape(len(batch), -1).astype(np.float32)
+
+  out = facenet2expnet._per_source(features_of, dataset)
+  np.testing.assert_array_equal(seen[0], images[[0, 2, 4]])
+  np.testing.assert_array_equal(out, images[[0, 0, 2, 2, 4]].reshape(5, -1))
+
+
 def _two_stage(config, target):
   config.target = target
   config[target].pretrain = 'facenet2expnet'
@@ -135,8 +150,12 @@ def test_the_dlib_face_net_puts_a_subject_nearer_to_itself_than_to_anyone_else()
   chosen = dict(list(chosen.items())[:3])
   assert len(chosen) == 3
   images = np.stack([image for faces in chosen.values() for _, image in faces])[..., None]
+  cache = facenet2expnet.descriptor_cache_dir()
   features = facenet2expnet._dlib_features(images)
   assert features.shape == (6, 128)
+  # Each descriptor is kept under the image's checksum, and read back the same.
+  np.testing.assert_array_equal(facenet2expnet._dlib_features(images[:1]), features[:1])
+  assert len([f for f in os.listdir(cache) if f.endswith('.npy')]) >= 6
   distance = np.linalg.norm(features[:, None] - features[None], axis=-1)
   same = [distance[2 * k, 2 * k + 1] for k in range(3)]
   others = [distance[i, j] for i in range(6) for j in range(6) if i // 2 != j // 2]
