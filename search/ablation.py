@@ -137,12 +137,23 @@ class Cell(NamedTuple):
 
 
 def cells_of(trials: Sequence[optuna.trial.FrozenTrial]) -> list[Cell]:
-  """The completed cells, largest student first (ties: trial number)."""
+  """The completed cells in reading order: largest size first (the paper's size, else the
+  width), then pooling variant (v, p1, p2, p12), without distillation before with, and
+  temperature; ties by trial number."""
   cells = [Cell(t.number, {**t.params, **t.user_attrs.get('tuned', {})}, float(t.values[1]),
                 [list(fold) for fold in t.user_attrs['run_accuracies']])
            for t in trials if t.state == optuna.trial.TrialState.COMPLETE
            and 'run_accuracies' in t.user_attrs]
-  return sorted(cells, key=lambda cell: (-cell.size_bytes, cell.number))
+  def order(cell: Cell):
+    params = cell.params
+    size = (list(models.SIZES).index(params['size']) if params.get('size') in models.SIZES
+            else -float(params.get('width', 0)))
+    pooling = (models.POOLINGS.index(params['pooling']) if params.get('pooling')
+               in models.POOLINGS else 0)
+    return (size, -cell.size_bytes if 'size' not in params else 0, pooling,
+            params.get('loss', '') != WITHOUT_KD, float(params.get('temperature', 0)),
+            cell.number)
+  return sorted(cells, key=order)
 
 
 class Comparison(NamedTuple):
