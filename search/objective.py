@@ -90,6 +90,11 @@ def teachers_template(run_dir: str) -> str:
   return os.path.join(os.path.abspath(run_dir), 'teachers', 'fold_{fold}', 'teacher')
 
 
+def face_nets_template(run_dir: str) -> str:
+  """Where the study's face net of fold k lives for FaceNet2ExpNet students ('{fold}': k)."""
+  return os.path.join(os.path.abspath(run_dir), 'teachers', 'fold_{fold}', 'face_net')
+
+
 def prepare_teachers(config: ml_collections.ConfigDict, run_dir: str) -> None:
   """Trains the teacher of every fold the trials use, once (concurrent workers take turns, and
   a finished teacher is only read)."""
@@ -122,6 +127,8 @@ def trial_config(config: ml_collections.ConfigDict, values: dict[str, Any], tria
     numbers = (trial_number, replicate) if replicate else (trial_number,)
   run.student.seed = samplers.derived_seed(config.search.seed, *numbers)
   run.teacher.artifact = teachers_template(run_dir) if train.needs_teacher(config) else ''
+  if not run.facenet2expnet.artifact:  # One face net per fold for every trial, as teachers.
+    run.facenet2expnet.artifact = face_nets_template(run_dir)
   return run
 
 

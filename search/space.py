@@ -23,6 +23,14 @@ FIELDS = {
     'pooling': 'student.pooling',
     'learning_rate': 'student.optimizer.learning_rate',
     'loss': 'distill.loss',  # 'none' trains without distillation (the ablations' baseline).
+    # How the student learns from larger nets (METHODS): sets student.pretrain and distill.loss.
+    'method': 'student.pretrain',
+}
+# method -> (student.pretrain, distill.loss; None keeps the config's loss).
+METHODS = {
+    'kd': ('none', None),  # Logit distillation from the teacher, as the paper.
+    'facenet2expnet': ('facenet2expnet', 'none'),  # FaceNet2ExpNet's two stages, no teacher.
+    'both': ('facenet2expnet', None),  # Pre-trained on the face net, then distilled.
 }
 # The paper's grid: 7 temperatures x the 4 original sizes (28 trials).
 PAPER_TEMPERATURES = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
@@ -57,6 +65,8 @@ def check(space: Mapping[str, Any]) -> None:
         [] if isinstance(spec, Mapping) else [spec])
     if name == 'size' and not set(values) <= set(models.SIZES):
       raise ValueError(f'{where}: sizes must be among {", ".join(models.SIZES)}, got {values}')
+    if name == 'method' and not set(values) <= set(METHODS):
+      raise ValueError(f'{where}: methods must be among {", ".join(METHODS)}, got {values}')
     if name == 'pooling' and not set(values) <= set(models.POOLINGS):
       raise ValueError(f'{where}: poolings must be among {", ".join(models.POOLINGS)}, '
                        f'got {values}')
@@ -110,6 +120,12 @@ def apply(config: ml_collections.ConfigDict,
   """A copy of the run `config` with the trial's parameter values set."""
   config = ml_collections.ConfigDict(config.to_dict())
   for name, value in values.items():
+    if name == 'method':
+      pretrain, loss = METHODS[value]
+      config.student.pretrain = pretrain
+      if loss is not None:
+        config.distill.loss = loss
+      continue
     if name == 'size':
       value = float(models.SIZES[value])
     *parents, leaf = FIELDS[name].split('.')

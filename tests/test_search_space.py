@@ -6,6 +6,7 @@ import pytest
 
 import search
 from configs import default
+from configs import search_default
 from jaxfer import models
 from search import space as space_lib
 
@@ -155,7 +156,26 @@ def test_apply_sets_the_run_config_fields():
   assert config.distill.temperature == 8.0  # The original is untouched.
 
 
+@pytest.mark.parametrize('method, pretrain, loss', [
+    ('kd', 'none', 'microexpnet'), ('facenet2expnet', 'facenet2expnet', 'none'),
+    ('both', 'facenet2expnet', 'microexpnet')])
+def test_method_sets_the_students_pretraining_and_its_distillation(method, pretrain, loss):
+  run = space_lib.apply(default.get_config(), {'method': method})
+  assert (run.student.pretrain, run.distill.loss) == (pretrain, loss)
+
+
+def test_every_trial_of_a_study_shares_one_face_net_per_fold(tmp_path):
+  from search import objective
+  config = default.get_config()
+  config.search = search_default.search_settings()
+  first = objective.trial_config(config, {'method': 'both'}, 0, str(tmp_path))
+  second = objective.trial_config(config, {'method': 'facenet2expnet'}, 5, str(tmp_path))
+  assert first.facenet2expnet.artifact == second.facenet2expnet.artifact == str(
+      tmp_path / 'teachers' / 'fold_{fold}' / 'face_net')
+
+
 @pytest.mark.parametrize('space, message', [
+    ({'method': {'choices': ('kd', 'fitnets')}}, 'methods must be among kd, facenet2expnet, both'),
     ({'temp': 2.0}, 'config.search.space.temp is not a search parameter'),
     ({'width': {'low': 2.0, 'high': 1.0}}, r'config.search.space.width = .*expected 0 < low'),
     ({'temperature': {'low': 0.0, 'high': 8.0, 'log': True}}, 'config.search.space.temperature'),
