@@ -116,6 +116,7 @@ def test_reproduction_script_writes_each_claim_from_the_studies_of_a_run_directo
                            ['microexpnet', 'none']),
                        'size': optuna.distributions.CategoricalDistribution(['XXS'])},
         user_attrs={'run_accuracies': runs}))
+  (run / 'ablation_pooling.png').write_bytes(b'\x89PNG figure')
   out = tmp_path / 'docs' / 'reproduction.md'
   done = subprocess.run([sys.executable, 'benchmarks/reproduction.py', '--ckplus48', str(run),
                          '--out', str(out)], cwd=REPO, capture_output=True, text=True,
@@ -129,3 +130,11 @@ def test_reproduction_script_writes_each_claim_from_the_studies_of_a_run_directo
   assert 'From `jaxfer-search ablate pooling --config C --run_dir R`' in text
   assert '- synthetic faces: not measured. **not testable here**' in text
   assert text.count('**') % 2 == 0
+  # The run directory's figure is copied beside the report and shown under its claim.
+  assert (tmp_path / 'docs' / 'figures' / 'ckplus48_ablation_pooling.png').read_bytes() == (
+      b'\x89PNG figure')
+  pooling = text[text.index('## Max-pooling'):text.index('## The temperature')]
+  assert ('![CK+48 (all 10 subject-independent folds): pooling]'
+          '(figures/ckplus48_ablation_pooling.png)') in pooling
+  assert ('- CK+48 (all 10 subject-independent folds): not measured in this run directory (no '
+          'search_vs_grid.json') in text
