@@ -176,3 +176,28 @@ def test_a_student_pretrained_on_the_dlib_face_net_regresses_its_128_dimensions(
     assert json.load(f)['facenet2expnet']['face_net'] == 'dlib_resnet'
   assert checkpoints.latest_epoch(os.path.join(workdir, 'student', 'pretrain')) == 2
   assert result.epochs == config.student.num_epochs
+
+
+@pytest.mark.slow
+def test_a_study_over_method_pretrains_students_on_one_shared_face_net_per_fold(tmp_path,
+                                                                                 data_dir):
+  from configs import search_test
+  from search import workers
+  config = search_test.get_config()
+  config.data.data_dir = data_dir
+  config.facenet2expnet.identity.num_epochs = 2
+  config.facenet2expnet.stage1.num_epochs = 2
+  config.search.update(sampler='grid', prune=False, folds_per_trial=1, n_trials=3)
+  config.search.space = dict(method=dict(choices=('kd', 'facenet2expnet', 'both')))
+  study = workers.run_study(config, str(tmp_path))
+  trials = {t.params['method']: t for t in study.get_trials(deepcopy=False)}
+  assert sorted(trials) == ['both', 'facenet2expnet', 'kd']
+  recorded = {method: trial.user_attrs['config'] for method, trial in trials.items()}
+  assert [recorded[m]['student']['pretrain'] for m in ('kd', 'facenet2expnet', 'both')] == [
+      'none', 'facenet2expnet', 'facenet2expnet']
+  assert [recorded[m]['distill']['loss'] for m in ('kd', 'facenet2expnet', 'both')] == [
+      'microexpnet', 'none', 'microexpnet']
+  # The two pretrained trials read the one face net of fold 0, trained once.
+  face_net = tmp_path / 'teachers' / 'fold_0' / 'face_net'
+  assert (face_net / 'features.npz').is_file()
+  assert checkpoints.latest_epoch(str(face_net)) == 2
