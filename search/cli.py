@@ -142,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     return _compare(argv[1:])
   command = next((arg for arg in argv if arg in COMMANDS), '')
   storage = ''
+  typed = list(argv)  # As the user wrote it: the command recorded in the study.
   try:
     argv = _ablation_kind_as_flag(argv)  # Workers of `ablate` get the kind as --ablation.
     command, config, values = parse(argv)
@@ -165,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     from jaxfer import interrupts  # pylint: disable=g-import-not-at-top
     interrupts.install()  # A Ctrl-C during training is acted on even if Python drops it.
     if command in ('run', 'ablate'):
-      return _run(config, values, argv)
+      return _run(config, values, argv, typed)
     if command == 'worker':
       return _worker(config, values)
     return _COMMANDS[command](config, values, *studies)
@@ -180,13 +181,14 @@ def main(argv: list[str] | None = None) -> int:
     return 130
 
 
-def _run(config, values, argv: list[str]) -> int:
+def _run(config, values, argv: list[str], typed: list[str]) -> int:
+  """`run` or `ablate` (`argv` parsed, the kind as --ablation; `typed` as the user wrote it)."""
   from search import workers  # pylint: disable=g-import-not-at-top
   # The study is opened (created) once here before other workers join, so they find it.
   study = workers.open_study(config, values.run_dir)
   # What was run, for reports that cite it (docs/reproduction.md); passwords masked.
   from search import storage as storage_lib  # pylint: disable=g-import-not-at-top
-  study.set_user_attr('command', storage_lib.redact(shlex.join(['jaxfer-search', *argv]),
+  study.set_user_attr('command', storage_lib.redact(shlex.join(['jaxfer-search', *typed]),
                                                     config.search.storage))
   count = values.workers or workers.default_worker_count()
   workers.logger.info('%d worker(s) on this machine%s', count,

@@ -4,6 +4,7 @@ import csv
 import json
 import math
 import os
+import shlex
 import subprocess
 
 import numpy as np
@@ -313,6 +314,12 @@ def test_ablate_pooling_and_temperature_end_to_end(tmp_path, data_dir, kind, ext
   assert f'{cells} of {cells} cells finished' in text
   comparisons = cells // 2 if kind == 'pooling' else cells - 1
   assert f'over the {comparisons} comparisons' in text
+  # The study cites the command as it was typed (docs/reproduction.md quotes it).
+  study = optuna.load_study(study_name=f'ablation_{kind}',
+                            storage=f'sqlite:///{tmp_path}/study.db')
+  assert study.user_attrs['command'] == shlex.join(
+      ['jaxfer-search', 'ablate', kind, '--config', 'configs/search_test.py', '--run_dir',
+       str(tmp_path), f'--config.data.data_dir={data_dir}', '--workers=1', *extra])
 
 
 @pytest.mark.parametrize('args, message', [
