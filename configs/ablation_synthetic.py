@@ -10,8 +10,8 @@ The main job's recipe (configs/search_default.py: 15 student epochs, the 16-epoc
 the unit of the paired tests (2 degrees of freedom). Two sizes, M and XXS, the ends of the
 paper's range: the pooling ablation has 4 variants x 2 sizes x (with, without distillation) =
 16 cells, the temperature ablation 2 sizes x 3 temperatures (1, 8, 64) = 6; 66 students and one
-teacher, about 20 minutes with two workers on a 2-core CPU (estimated from the main job's
-student times).
+teacher: 33 + 15 minutes with two workers on a 2-core CPU, at lower priority beside the CK+48
+campaign (alone, about half that).
 """
 from configs import search_default
 
