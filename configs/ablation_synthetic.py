@@ -11,7 +11,7 @@ the unit of the paired tests (2 degrees of freedom). Two sizes, M and XXS, the e
 paper's range: the pooling ablation has 4 variants x 2 sizes x (with, without distillation) =
 16 cells, the temperature ablation 2 sizes x 3 temperatures (1, 8, 64) = 6; 66 students and one
 teacher: 33 + 15 minutes with two workers on a 2-core CPU, at lower priority beside the CK+48
-campaign (alone, about half that).
+campaign.
 """
 from configs import search_default
 
