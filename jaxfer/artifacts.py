@@ -42,6 +42,26 @@ def locked(directory: str, what: str) -> Iterator[None]:
       fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def save_array(path: str, name: str, array: np.ndarray) -> str:
+  """Writes `array` as `name` in the .npz file `path` atomically; returns its sha256
+  (`sha256_of_arrays`), for the manifest that vouches for it."""
+  temporary = f'{path}.{os.getpid()}.tmp.npz'
+  np.savez(temporary, **{name: array})
+  os.replace(temporary, path)
+  return sha256_of_arrays([array])
+
+
+def load_checked(path: str, name: str, sha256: str | None) -> np.ndarray | None:
+  """The array `name` of the .npz file `path` if it matches `sha256`; None if it is missing,
+  unreadable or does not match."""
+  try:
+    with np.load(path) as stored:
+      array = stored[name]
+  except (OSError, KeyError, ValueError):
+    return None
+  return array if sha256_of_arrays([array]) == sha256 else None
+
+
 def write_json(path: str, value: Any) -> None:
   """Writes `value` atomically (a temporary file, then a rename)."""
   temporary = f'{path}.{os.getpid()}.tmp'

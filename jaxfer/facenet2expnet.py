@@ -82,12 +82,10 @@ def _subject_dataset(dataset: data_lib.Dataset) -> data_lib.Dataset:
 
 def _features_of(model, variables: dict, images: np.ndarray, batch_size: int) -> np.ndarray:
   """`model`'s `features=True` output for every image, in inference mode."""
-  apply = jax.jit(lambda variables, x: model.apply(variables, x, train=False, features=True))
-  outputs = []
-  for start in range(0, len(images), batch_size):
-    chunk = images[start:start + batch_size].astype(np.float32) / 255.0
-    outputs.append(np.asarray(apply(variables, chunk)))
-  return np.concatenate(outputs).astype(np.float32)
+  apply = jax.jit(lambda variables, x: model.apply(variables, x.astype(np.float32) / 255.0,
+                                                  train=False, features=True))
+  return loop.in_batches(lambda batch: apply(variables, batch), images,
+                         batch_size).astype(np.float32)
 
 
 def _identity_features(config: ml_collections.ConfigDict, directory: str,
@@ -183,13 +181,8 @@ def face_features(config: ml_collections.ConfigDict, directory: str,
     if os.path.exists(manifest_path):
       with open(manifest_path) as f:
         manifest = json.load(f)
-      try:
-        with np.load(path) as stored:
-          features = stored['features']
-      except (OSError, KeyError, ValueError):
-        features = None
-      if (features is not None and manifest.get('data') == identity
-          and artifacts.sha256_of_arrays([features]) == manifest.get('sha256')):
+      features = artifacts.load_checked(path, 'features', manifest.get('sha256'))
+      if features is not None and manifest.get('data') == identity:
         logger.info('face net: features of %d training images read from %s', len(features),
                     directory)
         return features
@@ -199,11 +192,9 @@ def face_features(config: ml_collections.ConfigDict, directory: str,
       features = _identity_features(config, directory, dataset)
     else:  # 'dlib_resnet' (validated before: models.FACE_NETS lists every name).
       features = _per_source(_dlib_features, dataset)
-    temporary = os.path.join(directory, f'{FEATURES}.{os.getpid()}.tmp.npz')
-    np.savez(temporary, features=features)
-    os.replace(temporary, path)
+    sha256 = artifacts.save_array(path, 'features', features)
     artifacts.write_json(manifest_path, {'data': identity, 'shape': list(features.shape),
-                                           'sha256': artifacts.sha256_of_arrays([features])})
+                                         'sha256': sha256})
     logger.info('face net: features [%d, %d] of the training images written to %s',
                 *features.shape, directory)
     return features

@@ -11,7 +11,7 @@ import functools
 import logging
 import os
 import time
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import flax
 import flax.linen as nn
@@ -187,16 +187,23 @@ def predict_step(state: TrainState, images: jax.Array) -> jax.Array:
   return state.apply_fn(variables, _normalize(images), train=False)
 
 
-def predict(state: TrainState, images: np.ndarray, batch_size: int) -> np.ndarray:
-  """Logits for all images; the last batch is padded so only one shape is ever compiled."""
-  batch_size = min(batch_size, len(images))
+def in_batches(apply: Callable[[np.ndarray], Any], images: np.ndarray,
+               batch_size: int) -> np.ndarray:
+  """`apply` on `images` `batch_size` at a time, outputs concatenated; the last batch is padded
+  with zeros (and its padding dropped) so that only one shape is ever compiled."""
   outputs = []
   for start in range(0, len(images), batch_size):
     chunk = images[start:start + batch_size]
     padded = np.concatenate([chunk, np.zeros((batch_size - len(chunk), *chunk.shape[1:]),
                                              chunk.dtype)]) if len(chunk) < batch_size else chunk
-    outputs.append(np.asarray(predict_step(state, padded))[:len(chunk)])
+    outputs.append(np.asarray(apply(padded))[:len(chunk)])
   return np.concatenate(outputs)
+
+
+def predict(state: TrainState, images: np.ndarray, batch_size: int) -> np.ndarray:
+  """Logits for all images, in batches of one compiled shape (`in_batches`)."""
+  return in_batches(lambda batch: predict_step(state, batch), images,
+                    min(batch_size, len(images)))
 
 
 def evaluate_logits(logits: np.ndarray, labels: np.ndarray,

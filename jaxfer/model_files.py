@@ -92,15 +92,11 @@ def _compiled_apply(model):
 def logits(student: Student, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
   """The student's logits for uint8 images [N, size, size, 1] already in its test-time view;
   the last batch is padded so that one shape is compiled."""
+  from jaxfer import loop  # pylint: disable=g-import-not-at-top
+  if not len(images):
+    return np.zeros((0, len(student.class_names)), np.float32)
   apply = _compiled_apply(student.model)
-  outputs = []
-  for start in range(0, len(images), batch_size):
-    chunk = images[start:start + batch_size]
-    if len(chunk) < batch_size:
-      chunk = np.concatenate([chunk, np.zeros((batch_size - len(chunk), *chunk.shape[1:]),
-                                              chunk.dtype)])
-    outputs.append(np.asarray(apply(student.params, chunk))[:len(images) - start])
-  return np.concatenate(outputs) if outputs else np.zeros((0, len(student.class_names)))
+  return loop.in_batches(lambda batch: apply(student.params, batch), images, batch_size)
 
 
 def restore_params(directory: str):

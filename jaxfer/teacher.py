@@ -75,12 +75,8 @@ def _read_manifest(directory: str) -> dict | None:
 
 def _read_logits(directory: str, manifest: dict) -> np.ndarray | None:
   """The artifact's logits if they match the checksum in its manifest, else None."""
-  try:
-    with np.load(os.path.join(directory, LOGITS)) as stored:
-      logits = stored['logits']
-  except (OSError, KeyError, ValueError):
-    return None
-  return logits if artifacts.sha256_of_arrays([logits]) == manifest.get('logits_sha256') else None
+  return artifacts.load_checked(os.path.join(directory, LOGITS), 'logits',
+                                manifest.get('logits_sha256'))
 
 
 def _check_data(directory: str, manifest: dict, dataset: data_lib.Dataset) -> None:
@@ -161,14 +157,12 @@ def train(config: ml_collections.ConfigDict, directory: str,
     logger.info('teacher: test accuracy %.4f, %d parameters', result.accuracy, result.params)
     logits = np.asarray(loop.predict(state, dataset.train['image'], config.eval_batch_size),
                         np.float32)
-    temporary = os.path.join(directory, f'{LOGITS}.{os.getpid()}.tmp.npz')
-    np.savez(temporary, logits=logits)
-    os.replace(temporary, os.path.join(directory, LOGITS))
     manifest = {
         'data': json.loads(json.dumps(dataset.identity)),
-        'logits_sha256': artifacts.sha256_of_arrays([logits]),
+        'logits_sha256': artifacts.save_array(os.path.join(directory, LOGITS), 'logits', logits),
         'logits_shape': list(logits.shape),
-        'params_sha256': artifacts.sha256_of_arrays(jax.tree.leaves((state.params, state.batch_stats))),
+        'params_sha256': artifacts.sha256_of_arrays(
+            jax.tree.leaves((state.params, state.batch_stats))),
     }
     artifacts.write_json(os.path.join(directory, MANIFEST), manifest)
     logger.info('teacher: logits on %d training images written to %s', len(logits), directory)

@@ -22,10 +22,10 @@ TEACHERS: dict[str, Callable[..., nn.Module]] = {
 }
 
 __all__ = [
-    'CONV_IMPLS', 'FACE_NETS', 'POOLINGS', 'PRETRAINS', 'SIZES', 'TEACHERS', 'ExpNet', 'FeatureRegressor', 'InceptionV3',
-    'MatmulConv', 'MicroExpNet', 'ResNetSmall', 'check_teacher_settings', 'count_params',
-    'fc_units', 'latency_ms', 'make_student', 'make_teacher', 'resolve_conv_impl',
-    'student_size_bytes', 'with_pretrained',
+    'CONV_IMPLS', 'FACE_NETS', 'POOLINGS', 'PRETRAINS', 'SIZES', 'TEACHERS', 'ExpNet',
+    'FeatureRegressor', 'InceptionV3', 'MatmulConv', 'MicroExpNet', 'ResNetSmall',
+    'check_teacher_settings', 'count_params', 'fc_units', 'latency_ms', 'make_student',
+    'make_teacher', 'resolve_conv_impl', 'student_size_bytes', 'with_pretrained',
 ]
 
 
