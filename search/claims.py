@@ -121,3 +121,21 @@ def search_beats_the_grid(summary: dict[str, Any]) -> Verdict:
   measured = (f'trainings to reach the grid\'s final hypervolume, whose grid took '
               f'{grid["trainings"]} (a third: {third:.0f}): ' + '; '.join(parts))
   return Verdict(measured, SUPPORTED if winners else NOT_SUPPORTED)
+
+
+def pretraining_helps(rows: Sequence[dict[str, Any]]) -> Verdict:
+  """FaceNet2ExpNet's claim that an expression net pre-trained on a face net beats one trained
+  from scratch: `rows` as `benchmarks/facenet2expnet_cv.py` gives them, the first trained
+  plainly; supported when some pre-trained row is better at 5% (paired over folds) and none is
+  worse."""
+  if len(rows) < 2:
+    return Verdict('needs a plain row and a pre-trained one', NOT_TESTABLE)
+  differences = [(row['label'], intervals.PairedDifference(**row['difference']))
+                 for row in rows[1:]]
+  better = [d for _, d in differences if d.mean > 0 and d.p_value < ALPHA]
+  worse = [d for _, d in differences if d.mean < 0 and d.p_value < ALPHA]
+  measured = '; '.join(
+      f'{label}: {100 * d.mean:+.1f} points (95% interval {100 * d.low:+.1f} to '
+      f'{100 * d.high:+.1f}, paired t over {d.n} {d.unit}s, p {d.p_value:.2g})'
+      for label, d in differences) + f' against "{rows[0]["label"]}"'
+  return Verdict(measured, SUPPORTED if better and not worse else NOT_SUPPORTED)

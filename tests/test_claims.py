@@ -1,11 +1,14 @@
 """The verdicts on the paper's claims (search/claims.py) from hand-built measurements, and
 benchmarks/reproduction.py writing them from studies in a real storage."""
+import json
 import math
+import os
 import subprocess
 import sys
 
 import numpy as np
 import optuna
+from scipy import stats
 
 from conftest import REPO
 from search import ablation
@@ -138,3 +141,94 @@ def test_reproduction_script_writes_each_claim_from_the_studies_of_a_run_directo
           '(figures/ckplus48_ablation_pooling.png)') in pooling
   assert ('- CK+48 (all 10 subject-independent folds): not measured in this run directory (no '
           'search_vs_grid.json') in text
+
+
+def _fold_results(workdir, accuracies, teacher_accuracies=None):
+  """WORKDIR/fold_k/result.json as `jaxfer distill` writes them (the fields read here)."""
+  for fold, accuracy in enumerate(accuracies):
+    (workdir / f'fold_{fold}').mkdir(parents=True)
+    result = {'target': 'student', 'accuracy': accuracy,
+              'teacher_accuracy': None if teacher_accuracies is None else teacher_accuracies[fold]}
+    (workdir / f'fold_{fold}' / 'result.json').write_text(json.dumps(result))
+
+
+def test_facenet2expnet_rows_pair_each_row_with_the_first_fold_by_fold():
+  sys.path.insert(0, os.path.join(REPO, 'benchmarks'))
+  import facenet2expnet_cv  # pylint: disable=g-import-not-at-top
+  plain = [0.90, 0.80, 0.95, 0.85]
+  pretrained = [0.93, 0.84, 0.96, 0.90]
+  rows = facenet2expnet_cv.compare([('plain', plain), ('pretrained', pretrained)])
+  assert rows[0]['difference'] is None
+  d = rows[1]['difference']
+  by_hand = stats.ttest_rel(pretrained, plain)
+  assert math.isclose(d['mean'], np.mean(np.subtract(pretrained, plain)))
+  assert math.isclose(d['p_value'], by_hand.pvalue) and d['n'] == 4 and d['unit'] == 'fold'
+  assert math.isclose(rows[1]['std'], np.std(pretrained))
+  low, high = stats.t.interval(0.95, 3, loc=np.mean(pretrained), scale=stats.sem(pretrained))
+  assert math.isclose(rows[1]['low'], low) and math.isclose(rows[1]['high'], high)
+
+
+def test_pretraining_is_supported_only_when_a_pretrained_row_is_better_and_none_worse():
+  sys.path.insert(0, os.path.join(REPO, 'benchmarks'))
+  import facenet2expnet_cv  # pylint: disable=g-import-not-at-top
+  plain = [0.90, 0.80, 0.95, 0.85, 0.88]
+  better = [0.94, 0.85, 0.98, 0.90, 0.91]  # +3 to +5 points on every fold: p < 0.001.
+  level = [0.91, 0.79, 0.95, 0.86, 0.87]
+  worse = [0.86, 0.76, 0.90, 0.80, 0.84]
+  verdict = claims.pretraining_helps(facenet2expnet_cv.compare(
+      [('plain', plain), ('dlib', better), ('identity', level)]))
+  assert verdict.verdict == claims.SUPPORTED
+  assert verdict.measured.startswith('dlib: +4.0 points') and 'against "plain"' in verdict.measured
+  assert claims.pretraining_helps(facenet2expnet_cv.compare(
+      [('plain', plain), ('identity', level)])).verdict == claims.NOT_SUPPORTED
+  assert claims.pretraining_helps(facenet2expnet_cv.compare(
+      [('plain', plain), ('dlib', better), ('identity', worse)])).verdict == claims.NOT_SUPPORTED
+  assert claims.pretraining_helps(facenet2expnet_cv.compare(
+      [('plain', plain)])).verdict == claims.NOT_TESTABLE
+
+
+def test_facenet2expnet_rows_reach_the_reproduction_report_from_fold_results(tmp_path):
+  plain, dlib = [0.90, 0.80, 0.95], [0.94, 0.85, 0.97]
+  _fold_results(tmp_path / 'plain', [0.8, 0.7, 0.9], plain)
+  _fold_results(tmp_path / 'dlib', [0.85, 0.75, 0.9], dlib)
+  _fold_results(tmp_path / 'nokd', [0.7, 0.7, 0.8])
+  env = {'PYTHONPATH': REPO, 'PATH': '/usr/bin:/bin'}
+  summary = tmp_path / 'f2e.json'
+  done = subprocess.run(
+      [sys.executable, 'benchmarks/facenet2expnet_cv.py', '--teacher', f'plain={tmp_path}/plain',
+       '--teacher', f'FaceNet2ExpNet, dlib={tmp_path}/dlib', '--student', f'alone={tmp_path}/nokd',
+       '--student', f'distilled={tmp_path}/plain', '--json', str(summary)],
+      cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert '| FaceNet2ExpNet, dlib | **92.0** (' in done.stdout
+  # distilled - alone: +10, 0, +10 points; t = 2.0 on 2 degrees of freedom.
+  assert '| distilled | **80.0** (55.2 to 104.8) | 8.2 | 80.0 70.0 90.0 | +6.7 (-7.7 to +21.0, p 0.18) |' in (
+      done.stdout)
+  saved = json.loads(summary.read_text())
+  assert saved['teacher'][1]['folds'] == dlib and saved['student'][1]['folds'] == [0.8, 0.7, 0.9]
+  # A run without a teacher cannot be a teacher row: one line naming the file, exit 2.
+  refused = subprocess.run(
+      [sys.executable, 'benchmarks/facenet2expnet_cv.py', '--teacher', f'x={tmp_path}/nokd'],
+      cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
+  assert refused.returncode == 2 and 'fold_0/result.json: no teacher accuracy' in refused.stderr
+  assert 'Traceback' not in refused.stderr
+  # --update keeps the sections of an earlier report that this call measures nothing for.
+  out = tmp_path / 'docs' / 'reproduction.md'
+  out.parent.mkdir()
+  pooling = ('## Max-pooling improves generalisation, though expressions live in small '
+             'pixel-level changes.\n\n- CK+48: measured earlier. **supported**\n')
+  out.write_text('# old title\n\n## MicroExpNet is under 1 MB.\n\nold size\n\n' + pooling)
+  done = subprocess.run([sys.executable, 'benchmarks/reproduction.py', '--facenet2expnet',
+                         str(summary), '--out', str(out), '--update'], cwd=REPO,
+                        capture_output=True, text=True, timeout=300, env=env)
+  assert done.returncode == 0, done.stderr[-3000:]
+  text = out.read_text()
+  assert pooling in text and 'old size' not in text and 'old title' not in text
+  assert '- synthetic faces: not measured' in text  # The temperature claim: nothing kept.
+  section = text.split('## FaceNet2ExpNet')[1]
+  assert 'Paper: 96.8% on CK+' in section
+  # +4, +5, +2 points: mean +3.7, p 0.05 with 3 folds, so not significant at 5%.
+  assert '- CK+48, all 10 subject-independent folds, the teacher: FaceNet2ExpNet, dlib: +3.7' in (
+      section)
+  assert '**not supported**' in section and '| distilled | **80.0**' in section
+  assert 'What differs from the paper' in section

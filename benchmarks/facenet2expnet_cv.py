@@ -1,0 +1,127 @@
+r"""CK+48, 10 folds: FaceNet2ExpNet teachers and students against plain ones, with intervals.
+
+    PYTHONPATH=. python benchmarks/facenet2expnet_cv.py \
+        --teacher 'plain=runs/plain' --teacher 'FaceNet2ExpNet, dlib=runs/f2e_dlib' \
+        --student 'distilled from the plain teacher=runs/plain' \
+        --student 'distilled from the dlib teacher=runs/f2e_dlib' \
+        --json runs/facenet2expnet.json
+
+Each `--teacher` or `--student` is LABEL=WORKDIR, a `jaxfer distill` work directory holding
+fold_k/result.json for every fold (written by `jaxfer distill --cv`, or by one
+`jaxfer distill --config.data.fold=k --workdir WORKDIR/fold_k` per fold); a teacher row reads the
+teacher's accuracy recorded there. The first row of each kind is the reference the others are
+compared with, paired by fold (Student's t over the fold differences, `search/intervals.py`).
+Prints a markdown table; `--json` keeps it for `benchmarks/reproduction.py --facenet2expnet`.
+Reads only; writes nothing but the `--json` file.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import re
+from typing import Any, Sequence
+
+import numpy as np
+
+from search import intervals
+
+
+def fold_accuracies(workdir: str, role: str) -> list[float]:
+  """Accuracy of the student (role 'student') or its teacher ('teacher') on each fold, in fold
+  order, from WORKDIR/fold_k/result.json."""
+  paths = glob.glob(os.path.join(workdir, 'fold_*', 'result.json'))
+  folds = sorted((int(m.group(1)), path) for path in paths
+                 if (m := re.search(r'fold_(\d+)', os.path.basename(os.path.dirname(path)))))
+  if not folds:
+    raise ValueError(f'{workdir}: no fold_k/result.json (train it with `jaxfer distill --cv`)')
+  accuracies = []
+  for fold, path in folds:
+    with open(path) as f:
+      result = json.load(f)
+    value = result['accuracy'] if role == 'student' else result.get('teacher_accuracy')
+    if value is None:
+      raise ValueError(f'{path}: no teacher accuracy (a run without distillation has no '
+                       'teacher); give it as --student')
+    accuracies.append(value)
+  return accuracies
+
+
+def compare(rows: Sequence[tuple[str, Sequence[float]]]) -> list[dict[str, Any]]:
+  """Each row's mean, 95% interval over folds and standard deviation, and its difference from
+  the first row paired by fold (None for the first row itself)."""
+  reference = list(rows[0][1])
+  out = []
+  for k, (label, accuracies) in enumerate(rows):
+    if len(accuracies) != len(reference):
+      raise ValueError(f'{label!r} has {len(accuracies)} folds, the reference {rows[0][0]!r} '
+                       f'{len(reference)}: rows are compared fold by fold')
+    interval = intervals.accuracy_interval(accuracies)
+    difference = None
+    if k:
+      difference = intervals.paired_difference([[a] for a in accuracies],
+                                               [[r] for r in reference])._asdict()
+    out.append({'label': label, 'folds': list(accuracies), 'mean': interval.mean,
+                'low': interval.low, 'high': interval.high,
+                'std': float(np.std(accuracies)),
+                'difference': difference})
+  return out
+
+
+def render(kind: str, rows: Sequence[dict[str, Any]]) -> str:
+  """One markdown table of `compare`'s rows; `kind` is 'teacher' or 'MicroExpNet'."""
+  reference = rows[0]['label']
+  lines = [f'| {kind} | accuracy % (95% interval over folds) | std | per fold | '
+           f'paired difference from "{reference}", points (95% interval, p) |',
+           '| --- | ---: | ---: | --- | --- |']
+  for row in rows:
+    d = row['difference']
+    versus = ('reference' if d is None else
+              f'{100 * d["mean"]:+.1f} ({100 * d["low"]:+.1f} to {100 * d["high"]:+.1f}, '
+              f'p {d["p_value"]:.2g})')
+    lines.append(f'| {row["label"]} | **{100 * row["mean"]:.1f}** ({100 * row["low"]:.1f} to '
+                 f'{100 * row["high"]:.1f}) | {100 * row["std"]:.1f} | '
+                 + ' '.join(f'{100 * a:.1f}' for a in row['folds']) + f' | {versus} |')
+  return '\n'.join(lines)
+
+
+def _labelled(values: Sequence[str], flag: str, parser) -> list[tuple[str, str]]:
+  pairs = []
+  for value in values:
+    label, sep, workdir = value.rpartition('=')
+    if not sep or not label:
+      parser.error(f'{flag} {value!r}: expected LABEL=WORKDIR')
+    if not os.path.isdir(workdir):
+      parser.error(f'{flag} {value!r}: no such work directory {workdir}')
+    pairs.append((label, workdir))
+  return pairs
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--teacher', action='append', default=[], metavar='LABEL=WORKDIR')
+  parser.add_argument('--student', action='append', default=[], metavar='LABEL=WORKDIR')
+  parser.add_argument('--json', help='also write the rows here, for benchmarks/reproduction.py')
+  args = parser.parse_args(argv)
+  if not args.teacher and not args.student:
+    parser.error('give at least one --teacher or --student LABEL=WORKDIR')
+  summary = {}
+  for role, kind, given in (('teacher', 'teacher', args.teacher),
+                            ('student', 'MicroExpNet', args.student)):
+    if not given:
+      continue
+    try:
+      rows = compare([(label, fold_accuracies(workdir, role))
+                      for label, workdir in _labelled(given, f'--{role}', parser)])
+    except ValueError as error:
+      parser.error(str(error))
+    summary[role] = rows
+    print(render(kind, rows) + '\n')
+  if args.json:
+    with open(args.json, 'w') as f:
+      json.dump(summary, f, indent=2)
+
+
+if __name__ == '__main__':
+  main()
