@@ -7,10 +7,11 @@ r"""CK+48, 10 folds: FaceNet2ExpNet teachers and students against plain ones, wi
         --json runs/facenet2expnet.json
 
 Each `--teacher` or `--student` is LABEL=WORKDIR, a `jaxfer distill` work directory holding
-fold_k/result.json for every fold (written by `jaxfer distill --cv`, or by one
+fold_k/result.json for each fold (written by `jaxfer distill --cv`, or by one
 `jaxfer distill --config.data.fold=k --workdir WORKDIR/fold_k` per fold); a teacher row reads the
 teacher's accuracy recorded there. The first row of each kind is the reference the others are
-compared with, paired by fold (Student's t over the fold differences, `search/intervals.py`).
+compared with, paired over the folds both have (Student's t over the fold differences,
+`search/intervals.py`); a row with fewer folds says so.
 Prints a markdown table; `--json` keeps it for `benchmarks/reproduction.py --facenet2expnet`.
 Reads only; writes nothing but the `--json` file.
 """
@@ -28,15 +29,15 @@ import numpy as np
 from search import intervals
 
 
-def fold_accuracies(workdir: str, role: str) -> list[float]:
-  """Accuracy of the student (role 'student') or its teacher ('teacher') on each fold, in fold
-  order, from WORKDIR/fold_k/result.json."""
+def fold_accuracies(workdir: str, role: str) -> dict[int, float]:
+  """{fold: accuracy} of the student (role 'student') or its teacher ('teacher'), from each
+  WORKDIR/fold_k/result.json there is (a campaign still running has some folds)."""
   paths = glob.glob(os.path.join(workdir, 'fold_*', 'result.json'))
   folds = sorted((int(m.group(1)), path) for path in paths
-                 if (m := re.search(r'fold_(\d+)', os.path.basename(os.path.dirname(path)))))
+                 if (m := re.fullmatch(r'fold_(\d+)', os.path.basename(os.path.dirname(path)))))
   if not folds:
     raise ValueError(f'{workdir}: no fold_k/result.json (train it with `jaxfer distill --cv`)')
-  accuracies = []
+  accuracies = {}
   for fold, path in folds:
     with open(path) as f:
       result = json.load(f)
@@ -44,45 +45,52 @@ def fold_accuracies(workdir: str, role: str) -> list[float]:
     if value is None:
       raise ValueError(f'{path}: no teacher accuracy (a run without distillation has no '
                        'teacher); give it as --student')
-    accuracies.append(value)
+    accuracies[fold] = value
   return accuracies
 
 
-def compare(rows: Sequence[tuple[str, Sequence[float]]]) -> list[dict[str, Any]]:
-  """Each row's mean, 95% interval over folds and standard deviation, and its difference from
-  the first row paired by fold (None for the first row itself)."""
-  reference = list(rows[0][1])
+def compare(rows: Sequence[tuple[str, dict[int, float]]]) -> list[dict[str, Any]]:
+  """Each row's mean, 95% interval over its folds and standard deviation, and its difference
+  from the first row paired over the folds both have (None for the first row itself)."""
+  reference = rows[0][1]
   out = []
   for k, (label, accuracies) in enumerate(rows):
-    if len(accuracies) != len(reference):
-      raise ValueError(f'{label!r} has {len(accuracies)} folds, the reference {rows[0][0]!r} '
-                       f'{len(reference)}: rows are compared fold by fold')
-    interval = intervals.accuracy_interval(accuracies)
+    folds = sorted(accuracies)
+    values = [accuracies[fold] for fold in folds]
+    interval = intervals.accuracy_interval(values)
     difference = None
     if k:
-      difference = intervals.paired_difference([[a] for a in accuracies],
-                                               [[r] for r in reference])._asdict()
-    out.append({'label': label, 'folds': list(accuracies), 'mean': interval.mean,
-                'low': interval.low, 'high': interval.high,
-                'std': float(np.std(accuracies)),
+      common = [fold for fold in folds if fold in reference]
+      if not common:
+        raise ValueError(f'{label!r} shares no fold with the reference {rows[0][0]!r}')
+      difference = intervals.paired_difference([[accuracies[f]] for f in common],
+                                               [[reference[f]] for f in common])._asdict()
+    out.append({'label': label, 'fold_numbers': folds, 'folds': values, 'mean': interval.mean,
+                'low': interval.low, 'high': interval.high, 'std': float(np.std(values)),
                 'difference': difference})
   return out
 
 
 def render(kind: str, rows: Sequence[dict[str, Any]]) -> str:
-  """One markdown table of `compare`'s rows; `kind` is 'teacher' or 'MicroExpNet'."""
-  reference = rows[0]['label']
+  """One markdown table of `compare`'s rows; `kind` is 'teacher' or 'MicroExpNet'. A row with
+  fewer folds than the reference says how many, and shows '-' for the missing ones."""
+  reference = rows[0]
   lines = [f'| {kind} | accuracy % (95% interval over folds) | std | per fold | '
-           f'paired difference from "{reference}", points (95% interval, p) |',
+           f'paired difference from "{reference["label"]}", points (95% interval, p) |',
            '| --- | ---: | ---: | --- | --- |']
   for row in rows:
     d = row['difference']
     versus = ('reference' if d is None else
               f'{100 * d["mean"]:+.1f} ({100 * d["low"]:+.1f} to {100 * d["high"]:+.1f}, '
               f'p {d["p_value"]:.2g})')
-    lines.append(f'| {row["label"]} | **{100 * row["mean"]:.1f}** ({100 * row["low"]:.1f} to '
+    by_fold = dict(zip(row['fold_numbers'], row['folds']))
+    shown = sorted(set(reference['fold_numbers']) | set(by_fold))
+    label = row['label'] + ('' if len(by_fold) == len(shown) else
+                            f' ({len(by_fold)} of {len(shown)} folds)')
+    lines.append(f'| {label} | **{100 * row["mean"]:.1f}** ({100 * row["low"]:.1f} to '
                  f'{100 * row["high"]:.1f}) | {100 * row["std"]:.1f} | '
-                 + ' '.join(f'{100 * a:.1f}' for a in row['folds']) + f' | {versus} |')
+                 + ' '.join(f'{100 * by_fold[f]:.1f}' if f in by_fold else '-' for f in shown)
+                 + f' | {versus} |')
   return '\n'.join(lines)
 
 

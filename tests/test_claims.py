@@ -157,7 +157,9 @@ def test_facenet2expnet_rows_pair_each_row_with_the_first_fold_by_fold():
   import facenet2expnet_cv  # pylint: disable=g-import-not-at-top
   plain = [0.90, 0.80, 0.95, 0.85]
   pretrained = [0.93, 0.84, 0.96, 0.90]
-  rows = facenet2expnet_cv.compare([('plain', plain), ('pretrained', pretrained)])
+  rows = facenet2expnet_cv.compare([('plain', dict(enumerate(plain))),
+                                    ('pretrained', dict(enumerate(pretrained))),
+                                    ('two folds', {1: 0.9, 3: 0.8})])
   assert rows[0]['difference'] is None
   d = rows[1]['difference']
   by_hand = stats.ttest_rel(pretrained, plain)
@@ -166,6 +168,12 @@ def test_facenet2expnet_rows_pair_each_row_with_the_first_fold_by_fold():
   assert math.isclose(rows[1]['std'], np.std(pretrained))
   low, high = stats.t.interval(0.95, 3, loc=np.mean(pretrained), scale=stats.sem(pretrained))
   assert math.isclose(rows[1]['low'], low) and math.isclose(rows[1]['high'], high)
+  # A row with some folds is paired over those only: +10 and -5 points.
+  partial = rows[2]['difference']
+  assert partial['n'] == 2 and math.isclose(partial['mean'], 0.025)
+  assert math.isclose(rows[2]['mean'], 0.85)
+  table = facenet2expnet_cv.render('teacher', rows)
+  assert '| two folds (2 of 4 folds) | **85.0** (' in table and ' | - 90.0 - 80.0 | +2.5 (' in table
 
 
 def test_pretraining_is_supported_only_when_a_pretrained_row_is_better_and_none_worse():
@@ -175,6 +183,7 @@ def test_pretraining_is_supported_only_when_a_pretrained_row_is_better_and_none_
   better = [0.94, 0.85, 0.98, 0.90, 0.91]  # +3 to +5 points on every fold: p < 0.001.
   level = [0.91, 0.79, 0.95, 0.86, 0.87]
   worse = [0.86, 0.76, 0.90, 0.80, 0.84]
+  plain, better, level, worse = (dict(enumerate(x)) for x in (plain, better, level, worse))
   verdict = claims.pretraining_helps(facenet2expnet_cv.compare(
       [('plain', plain), ('dlib', better), ('identity', level)]))
   assert verdict.verdict == claims.SUPPORTED
@@ -206,6 +215,7 @@ def test_facenet2expnet_rows_reach_the_reproduction_report_from_fold_results(tmp
       done.stdout)
   saved = json.loads(summary.read_text())
   assert saved['teacher'][1]['folds'] == dlib and saved['student'][1]['folds'] == [0.8, 0.7, 0.9]
+  assert saved['teacher'][1]['fold_numbers'] == [0, 1, 2]
   # A run without a teacher cannot be a teacher row: one line naming the file, exit 2.
   refused = subprocess.run(
       [sys.executable, 'benchmarks/facenet2expnet_cv.py', '--teacher', f'x={tmp_path}/nokd'],
