@@ -243,13 +243,17 @@ def main():
     with open(a.speed) as f:
       fps = json.loads(f.read().strip().splitlines()[-1]).get('infer_bs1_ips')
     speed_source = f'`benchmarks/speed.py`, {a.speed}'
-  out_dir = os.path.dirname(os.path.abspath(a.out))
-  os.makedirs(out_dir, exist_ok=True)
-  figures = copy_figures({name: getattr(a, name) for name in DATASETS}, out_dir)
   facenet2expnet = None
   if a.facenet2expnet:
     with open(a.facenet2expnet) as f:
-      facenet2expnet = json.load(f)
+      try:
+        facenet2expnet = json.load(f)
+      except json.JSONDecodeError as error:
+        ap.error(f'--facenet2expnet {a.facenet2expnet}: not JSON ({error}); expected the '
+                 '--json file of benchmarks/facenet2expnet_cv.py')
+  out_dir = os.path.dirname(os.path.abspath(a.out))
+  os.makedirs(out_dir, exist_ok=True)
+  figures = copy_figures({name: getattr(a, name) for name in DATASETS}, out_dir)
   previous = None
   if a.update and os.path.isfile(a.out):
     with open(a.out) as f:

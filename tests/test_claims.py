@@ -242,3 +242,11 @@ def test_facenet2expnet_rows_reach_the_reproduction_report_from_fold_results(tmp
       section)
   assert '**not supported**' in section and '| distilled | **80.0**' in section
   assert 'What differs from the paper' in section
+  # A file that is not the script's JSON: one line naming it, and no report directory made.
+  (tmp_path / 'broken.json').write_text('{"teacher": [')
+  refused = subprocess.run([sys.executable, 'benchmarks/reproduction.py', '--facenet2expnet',
+                            str(tmp_path / 'broken.json'), '--out', str(tmp_path / 'new' / 'r.md')],
+                           cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
+  assert refused.returncode == 2 and f'--facenet2expnet {tmp_path}/broken.json: not JSON' in (
+      refused.stderr)
+  assert not (tmp_path / 'new').exists() and 'Traceback' not in refused.stderr
