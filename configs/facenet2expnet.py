@@ -15,7 +15,10 @@ distilled from them.
 configs/ckplus48.py (the paper's 8 crops, 8 teacher epochs) with the teacher's convolutions
 first trained for 8 epochs to regress dlib's 128-d descriptor of each face (stage 1), then the
 whole teacher as in configs/ckplus48.py (stage 2). Each face's descriptor is computed once and
-kept in $JAXFER_CACHE_DIR/dlib_resnet (981 faces, about 2 minutes on one core).
+kept in $JAXFER_CACHE_DIR/dlib_resnet (981 faces, about 2 minutes on one core). A fold of the
+dlib `distill` run takes about 6 minutes alone on a 2-core CPU (9.4 with another run beside it:
+an hour for the ten); with the identity face net, which trains its own ResNet for 16 epochs
+first, about twice that. Results: benchmarks/RESULTS.md (FaceNet2ExpNet on all 10 CK+48 folds).
 """
 from configs import ckplus48
 
