@@ -40,8 +40,15 @@ def fold_accuracies(workdir: str, role: str) -> dict[int, float]:
   accuracies = {}
   for fold, path in folds:
     with open(path) as f:
-      result = json.load(f)
-    value = result['accuracy'] if role == 'student' else result.get('teacher_accuracy')
+      try:
+        result = json.load(f)
+      except json.JSONDecodeError as error:
+        raise ValueError(f'{path}: not JSON ({error}); expected the result.json that '
+                         '`jaxfer distill` writes') from None
+    value = result.get('accuracy') if role == 'student' else result.get('teacher_accuracy')
+    if role == 'student' and value is None:
+      raise ValueError(f'{path}: no accuracy; expected the result.json that `jaxfer distill` '
+                       'writes')
     if value is None:
       raise ValueError(f'{path}: no teacher accuracy (a run without distillation has no '
                        'teacher); give it as --student')
@@ -94,6 +101,21 @@ def render(kind: str, rows: Sequence[dict[str, Any]]) -> str:
   return '\n'.join(lines)
 
 
+ROW_FIELDS = ('label', 'fold_numbers', 'folds', 'mean', 'low', 'high', 'std', 'difference')
+
+
+def check_summary(summary: Any) -> None:
+  """Raises ValueError unless `summary` is what `--json` writes with at least one teacher row
+  (benchmarks/reproduction.py reads it)."""
+  if not isinstance(summary, dict) or not summary.get('teacher'):
+    raise ValueError('expected {"teacher": [rows...], "student": [rows...]} with teacher rows, '
+                     'as benchmarks/facenet2expnet_cv.py --teacher ... --json writes it')
+  for role in ('teacher', 'student'):
+    for row in summary.get(role, []):
+      if not isinstance(row, dict) or any(field not in row for field in ROW_FIELDS):
+        raise ValueError(f'a {role} row without the fields {", ".join(ROW_FIELDS)}: {row!r:.80}')
+
+
 def _labelled(values: Sequence[str], flag: str, parser) -> list[tuple[str, str]]:
   pairs = []
   for value in values:
@@ -114,6 +136,8 @@ def main(argv: Sequence[str] | None = None) -> None:
   args = parser.parse_args(argv)
   if not args.teacher and not args.student:
     parser.error('give at least one --teacher or --student LABEL=WORKDIR')
+  if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
+    parser.error(f'--json {args.json}: no such directory {os.path.dirname(args.json)}')
   summary = {}
   for role, kind, given in (('teacher', 'teacher', args.teacher),
                             ('student', 'MicroExpNet', args.student)):

@@ -22,6 +22,7 @@ import json
 import os
 import platform
 
+import facenet2expnet_cv  # A sibling script: benchmarks/ is on the path when this one runs.
 from search import ablation
 from search import claims
 from search import storage as storage_lib
@@ -139,7 +140,6 @@ FACENET2EXPNET_DIFFERENCES = (
 def render_facenet2expnet(summary: dict | None, source: str) -> list[str]:
   """The FaceNet2ExpNet section: the teacher and MicroExpNet tables of
   `benchmarks/facenet2expnet_cv.py`, the verdict on pre-training, and what differs."""
-  import facenet2expnet_cv  # pylint: disable=g-import-not-at-top  (a sibling script)
   lines = ['## FaceNet2ExpNet, which the paper compares MicroExpNet with: an expression net '
            'pre-trained on a face net beats one trained from scratch.', '',
            f'Paper: {FACENET2EXPNET_PAPER}.', '']
@@ -251,6 +251,10 @@ def main():
       except json.JSONDecodeError as error:
         ap.error(f'--facenet2expnet {a.facenet2expnet}: not JSON ({error}); expected the '
                  '--json file of benchmarks/facenet2expnet_cv.py')
+    try:
+      facenet2expnet_cv.check_summary(facenet2expnet)
+    except ValueError as error:
+      ap.error(f'--facenet2expnet {a.facenet2expnet}: {error}')
   out_dir = os.path.dirname(os.path.abspath(a.out))
   os.makedirs(out_dir, exist_ok=True)
   figures = copy_figures({name: getattr(a, name) for name in DATASETS}, out_dir)

@@ -250,3 +250,20 @@ def test_facenet2expnet_rows_reach_the_reproduction_report_from_fold_results(tmp
   assert refused.returncode == 2 and f'--facenet2expnet {tmp_path}/broken.json: not JSON' in (
       refused.stderr)
   assert not (tmp_path / 'new').exists() and 'Traceback' not in refused.stderr
+  # JSON of another shape (no teacher rows) is refused the same way.
+  (tmp_path / 'list.json').write_text('[]')
+  refused = subprocess.run([sys.executable, 'benchmarks/reproduction.py', '--facenet2expnet',
+                            str(tmp_path / 'list.json'), '--out', str(tmp_path / 'new' / 'r.md')],
+                           cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
+  assert refused.returncode == 2 and 'list.json: expected {"teacher"' in refused.stderr
+  assert not (tmp_path / 'new').exists() and 'Traceback' not in refused.stderr
+  # A damaged fold result is named, and --json into a missing folder is refused before reading.
+  (tmp_path / 'nokd' / 'fold_1' / 'result.json').write_text('{')
+  for args, message in ((['--student', f'x={tmp_path}/nokd'], 'fold_1/result.json: not JSON'),
+                        (['--student', f'x={tmp_path}/plain', '--json', f'{tmp_path}/no/x.json'],
+                         f'--json {tmp_path}/no/x.json: no such directory')):
+    refused = subprocess.run([sys.executable, 'benchmarks/facenet2expnet_cv.py', *args],
+                             cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
+    assert refused.returncode == 2 and message in refused.stderr, refused.stderr
+    assert 'Traceback' not in refused.stderr and not refused.stdout
+  assert not (tmp_path / 'no').exists()
