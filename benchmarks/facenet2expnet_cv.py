@@ -11,7 +11,10 @@ fold_k/result.json for each fold (written by `jaxfer distill --cv`, or by one
 `jaxfer distill --config.data.fold=k --workdir WORKDIR/fold_k` per fold); a teacher row reads the
 teacher's accuracy recorded there. The first row of each kind is the reference the others are
 compared with, paired over the folds both have (Student's t over the fold differences,
-`search/intervals.py`); a row with fewer folds says so.
+`search/intervals.py`); a row with fewer folds says so. The same LABEL given again adds another
+seed's work directory (`--config.seed=1`) to that row: a fold's accuracy is then the mean over
+its seeds, the interval and the pairing are over those fold means, and the row says how many
+seeds it has and their spread (the pooled standard deviation of a seed about its fold's mean).
 Prints a markdown table; `--json` keeps it for `benchmarks/reproduction.py --facenet2expnet`.
 Reads only; writes nothing but the `--json` file.
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import glob
 import json
+import math
 import os
 import re
 from typing import Any, Sequence
@@ -56,25 +60,36 @@ def fold_accuracies(workdir: str, role: str) -> dict[int, float]:
   return accuracies
 
 
-def compare(rows: Sequence[tuple[str, dict[int, float]]]) -> list[dict[str, Any]]:
+def compare(rows: Sequence[tuple[str, dict[int, Any]]]) -> list[dict[str, Any]]:
   """Each row's mean, 95% interval over its folds and standard deviation, and its difference
-  from the first row paired over the folds both have (None for the first row itself)."""
-  reference = rows[0][1]
+  from the first row paired over the folds both have (None for the first row itself).
+
+  A row is (label, {fold: accuracy}) or, with several seeds, (label, {fold: [accuracy per
+  seed]}); a fold counts by the mean of its seeds, and `seed_std` is the seeds' pooled spread
+  about their fold's mean (None with one seed a fold).
+  """
+  rows = [(label, {fold: np.atleast_1d(np.asarray(runs, dtype=np.float64))
+                   for fold, runs in accuracies.items()}) for label, accuracies in rows]
+  reference = {fold: float(runs.mean()) for fold, runs in rows[0][1].items()}
   out = []
-  for k, (label, accuracies) in enumerate(rows):
-    folds = sorted(accuracies)
-    values = [accuracies[fold] for fold in folds]
+  for k, (label, runs_by_fold) in enumerate(rows):
+    folds = sorted(runs_by_fold)
+    values = [float(runs_by_fold[fold].mean()) for fold in folds]
     interval = intervals.accuracy_interval(values)
     difference = None
     if k:
       common = [fold for fold in folds if fold in reference]
       if not common:
         raise ValueError(f'{label!r} shares no fold with the reference {rows[0][0]!r}')
-      difference = intervals.paired_difference([[accuracies[f]] for f in common],
+      # Fold means on both sides: the fold is the unit, and rows may have different seeds.
+      by_fold = dict(zip(folds, values))
+      difference = intervals.paired_difference([[by_fold[f]] for f in common],
                                                [[reference[f]] for f in common])._asdict()
+    seed_std = intervals.pooled_seed_noise([runs_by_fold[fold] for fold in folds]).sd
     out.append({'label': label, 'fold_numbers': folds, 'folds': values, 'mean': interval.mean,
                 'low': interval.low, 'high': interval.high, 'std': float(np.std(values)),
-                'difference': difference})
+                'difference': difference, 'seeds': [len(runs_by_fold[f]) for f in folds],
+                'seed_std': None if math.isnan(seed_std) else seed_std})
   return out
 
 
@@ -93,12 +108,21 @@ def render(kind: str, rows: Sequence[dict[str, Any]]) -> str:
     by_fold = dict(zip(row['fold_numbers'], row['folds']))
     shown = sorted(set(reference['fold_numbers']) | set(by_fold))
     label = row['label'] + ('' if len(by_fold) == len(shown) else
-                            f' ({len(by_fold)} of {len(shown)} folds)')
+                            f' ({len(by_fold)} of {len(shown)} folds)') + _seeds_note(row)
     lines.append(f'| {label} | **{100 * row["mean"]:.1f}** ({100 * row["low"]:.1f} to '
                  f'{100 * row["high"]:.1f}) | {100 * row["std"]:.1f} | '
                  + ' '.join(f'{100 * by_fold[f]:.1f}' if f in by_fold else '-' for f in shown)
                  + f' | {versus} |')
   return '\n'.join(lines)
+
+
+def _seeds_note(row: dict[str, Any]) -> str:
+  seeds = row.get('seeds') or [1]  # Summaries written before seeds were counted had one.
+  if max(seeds) == 1:
+    return ''
+  count = str(seeds[0]) if min(seeds) == max(seeds) else f'{min(seeds)} to {max(seeds)}'
+  spread = '' if row.get('seed_std') is None else f', seed std {100 * row["seed_std"]:.1f}'
+  return f' ({count} seeds a fold{spread})'
 
 
 ROW_FIELDS = ('label', 'fold_numbers', 'folds', 'mean', 'low', 'high', 'std', 'difference')
@@ -128,10 +152,32 @@ def _labelled(values: Sequence[str], flag: str, parser) -> list[tuple[str, str]]
   return pairs
 
 
+def _seed_runs(pairs: Sequence[tuple[str, str]], role: str,
+               parser) -> dict[str, list[dict[int, float]]]:
+  """{label: [{fold: accuracy} of each of its work directories]}, in the order first given."""
+  runs, seen = {}, set()
+  for label, workdir in pairs:
+    if (label, os.path.realpath(workdir)) in seen:
+      parser.error(f'--{role} {label}={workdir}: given twice (another seed needs its own '
+                   'work directory)')
+    seen.add((label, os.path.realpath(workdir)))
+    runs.setdefault(label, []).append(fold_accuracies(workdir, role))
+  return runs
+
+
+def _by_fold(runs: Sequence[dict[int, float]]) -> dict[int, list[float]]:
+  """{fold: [accuracy of each seed that has the fold]}."""
+  return {fold: [run[fold] for run in runs if fold in run]
+          for fold in sorted(set().union(*runs))}
+
+
 def main(argv: Sequence[str] | None = None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument('--teacher', action='append', default=[], metavar='LABEL=WORKDIR')
-  parser.add_argument('--student', action='append', default=[], metavar='LABEL=WORKDIR')
+  seeds = '; the same LABEL again adds another seed\'s WORKDIR to the row'
+  parser.add_argument('--teacher', action='append', default=[], metavar='LABEL=WORKDIR',
+                      help='a row of teachers from WORKDIR/fold_k/result.json' + seeds)
+  parser.add_argument('--student', action='append', default=[], metavar='LABEL=WORKDIR',
+                      help='a row of MicroExpNet students from WORKDIR/fold_k/result.json' + seeds)
   parser.add_argument('--json', help='also write the rows here, for benchmarks/reproduction.py')
   args = parser.parse_args(argv)
   if not args.teacher and not args.student:
@@ -144,8 +190,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not given:
       continue
     try:
-      rows = compare([(label, fold_accuracies(workdir, role))
-                      for label, workdir in _labelled(given, f'--{role}', parser)])
+      rows = compare([(label, _by_fold(runs)) for label, runs in
+                      _seed_runs(_labelled(given, f'--{role}', parser), role, parser).items()])
     except ValueError as error:
       parser.error(str(error))
     summary[role] = rows

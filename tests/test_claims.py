@@ -176,6 +176,48 @@ def test_facenet2expnet_rows_pair_each_row_with_the_first_fold_by_fold():
   assert '| two folds (2 of 4 folds) | **85.0** (' in table and ' | - 90.0 - 80.0 | +2.5 (' in table
 
 
+def test_facenet2expnet_rows_of_several_seeds_pair_fold_means_and_report_the_seed_spread(
+    tmp_path):
+  plain = [[0.90, 0.86], [0.80, 0.84], [0.95, 0.93], [0.85, 0.81]]  # [fold][seed]
+  pretrained = [[0.93, 0.95], [0.84, 0.88], [0.96, 0.96], [0.90, 0.86]]
+  for name, runs in (('plain', plain), ('pretrained', pretrained)):
+    for seed in range(2):
+      _fold_results(tmp_path / f'{name}_seed{seed}', [fold[seed] for fold in runs])
+  _fold_results(tmp_path / 'one_seed', [0.9, 0.9, 0.9])  # Folds 0-2 only.
+  env = {'PYTHONPATH': REPO, 'PATH': '/usr/bin:/bin'}
+  summary = tmp_path / 'f2e.json'
+  done = subprocess.run(
+      [sys.executable, 'benchmarks/facenet2expnet_cv.py',
+       '--student', f'plain={tmp_path}/plain_seed0', '--student', f'pre={tmp_path}/pretrained_seed0',
+       '--student', f'plain={tmp_path}/plain_seed1', '--student', f'pre={tmp_path}/pretrained_seed1',
+       '--student', f'one={tmp_path}/one_seed', '--json', str(summary)],
+      cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
+  assert done.returncode == 0, done.stderr[-3000:]
+  rows = json.loads(summary.read_text())['student']
+  assert [row['label'] for row in rows] == ['plain', 'pre', 'one']
+  plain_means, pre_means = np.mean(plain, axis=1), np.mean(pretrained, axis=1)
+  assert np.allclose(rows[0]['folds'], plain_means) and rows[1]['seeds'] == [2, 2, 2, 2]
+  by_hand = stats.ttest_rel(pre_means, plain_means)  # Over the 4 fold means, not 8 runs.
+  d = rows[1]['difference']
+  assert d['n'] == 4 and math.isclose(d['p_value'], by_hand.pvalue)
+  assert math.isclose(d['mean'], np.mean(pre_means - plain_means))
+  # Pooled seed spread: squares about each fold's mean over 4 degrees of freedom.
+  squares = sum(np.sum((np.array(f) - np.mean(f))**2) for f in pretrained)
+  assert math.isclose(rows[1]['seed_std'], math.sqrt(squares / 4))
+  assert rows[2]['seeds'] == [1, 1, 1] and rows[2]['seed_std'] is None
+  assert rows[2]['difference']['n'] == 3
+  assert f'| pre (2 seeds a fold, seed std {100 * rows[1]["seed_std"]:.1f}) | **91.0** (' in (
+      done.stdout)
+  assert '| one (3 of 4 folds) | **90.0** (' in done.stdout
+  # One work directory twice under a label would count a run as two seeds: refused.
+  refused = subprocess.run(
+      [sys.executable, 'benchmarks/facenet2expnet_cv.py', '--student', f'a={tmp_path}/one_seed',
+       '--student', f'a={tmp_path}/one_seed/'], cwd=REPO, capture_output=True, text=True,
+      timeout=300, env=env)
+  assert refused.returncode == 2 and 'given twice' in refused.stderr
+  assert 'Traceback' not in refused.stderr and not refused.stdout
+
+
 def test_pretraining_is_supported_only_when_a_pretrained_row_is_better_and_none_worse():
   sys.path.insert(0, os.path.join(REPO, 'benchmarks'))
   import facenet2expnet_cv  # pylint: disable=g-import-not-at-top
