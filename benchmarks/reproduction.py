@@ -133,7 +133,7 @@ FACENET2EXPNET_DIFFERENCES = (
     'neutral), not CK+ with a neutral class',
     'training: 8 stage-1 and 8 stage-2 epochs on the paper\'s 8 crops, a squared-distance loss on '
     'standardised targets (the paper derives its loss from a distribution of pool5 responses), '
-    'one seed per fold',
+    'one seed per fold for the teachers (three for some MicroExpNet rows)',
 )
 
 
