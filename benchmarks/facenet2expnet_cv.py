@@ -70,20 +70,21 @@ def compare(rows: Sequence[tuple[str, dict[int, Any]]]) -> list[dict[str, Any]]:
   """
   rows = [(label, {fold: np.atleast_1d(np.asarray(runs, dtype=np.float64))
                    for fold, runs in accuracies.items()}) for label, accuracies in rows]
-  reference = {fold: float(runs.mean()) for fold, runs in rows[0][1].items()}
+  # Fold means on both sides of a pairing: the fold is the unit, and rows may differ in seeds.
+  means = [{fold: float(runs.mean()) for fold, runs in runs_by_fold.items()}
+           for _, runs_by_fold in rows]
+  reference = means[0]
   out = []
   for k, (label, runs_by_fold) in enumerate(rows):
     folds = sorted(runs_by_fold)
-    values = [float(runs_by_fold[fold].mean()) for fold in folds]
+    values = [means[k][fold] for fold in folds]
     interval = intervals.accuracy_interval(values)
     difference = None
     if k:
       common = [fold for fold in folds if fold in reference]
       if not common:
         raise ValueError(f'{label!r} shares no fold with the reference {rows[0][0]!r}')
-      # Fold means on both sides: the fold is the unit, and rows may have different seeds.
-      by_fold = dict(zip(folds, values))
-      difference = intervals.paired_difference([[by_fold[f]] for f in common],
+      difference = intervals.paired_difference([[means[k][f]] for f in common],
                                                [[reference[f]] for f in common])._asdict()
     seed_std = intervals.pooled_seed_noise([runs_by_fold[fold] for fold in folds]).sd
     out.append({'label': label, 'fold_numbers': folds, 'folds': values, 'mean': interval.mean,
@@ -157,10 +158,11 @@ def _seed_runs(pairs: Sequence[tuple[str, str]], role: str,
   """{label: [{fold: accuracy} of each of its work directories]}, in the order first given."""
   runs, seen = {}, set()
   for label, workdir in pairs:
-    if (label, os.path.realpath(workdir)) in seen:
+    key = (label, os.path.realpath(workdir))
+    if key in seen:
       parser.error(f'--{role} {label}={workdir}: given twice (another seed needs its own '
                    'work directory)')
-    seen.add((label, os.path.realpath(workdir)))
+    seen.add(key)
     runs.setdefault(label, []).append(fold_accuracies(workdir, role))
   return runs
 
