@@ -1,7 +1,7 @@
 r"""What size-aware pruning would save on a study that ran every fold of every trial.
 
     PYTHONPATH=. python benchmarks/pruning_replay.py --config configs/search_ckplus48.py \
-        --run_dir runs/search_ckplus48 --study prune
+        --workdir runs/search_ckplus48 --study prune
 
 The study must have run with `--config.search.prune=False` and several folds per trial. The
 pruning rule is replayed on its recorded fold accuracies in the order the trials finished
@@ -26,7 +26,7 @@ from search import storage
 def main(argv: list[str]) -> None:
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--config', required=True)
-  parser.add_argument('--run_dir', required=True)
+  parser.add_argument('--workdir', '--run_dir', dest='run_dir', required=True)
   parser.add_argument('--study', required=True)
   args = parser.parse_args(argv)
   config = cli.read_config(args.config)

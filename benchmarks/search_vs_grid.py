@@ -1,7 +1,7 @@
 r"""Optuna samplers against the paper's 28-point grid at equal compute, with bands over seeds.
 
     PYTHONPATH=. python benchmarks/search_vs_grid.py --config configs/search_default.py \
-        --run_dir runs/hv_synthetic --samplers size-aware,tpe,gp --study_seeds 0,1,2 \
+        --workdir runs/hv_synthetic --samplers size-aware,tpe,gp --study_seeds 0,1,2 \
         --n_trials 10 --workers 2
 
 Runs (or resumes; with --summarize_only, only reads) in RUN_DIR's storage, sharing the fold
@@ -40,7 +40,7 @@ def study_name(sampler: str, seed: int) -> str:
 
 def _commands(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
   """(study, worker command) for the grid, then every sampler and seed, seed by seed."""
-  common = [sys.executable, '-m', 'search.cli', 'worker', '--config', args.config, '--run_dir',
+  common = [sys.executable, '-m', 'search.cli', 'worker', '--config', args.config, '--workdir',
             args.run_dir, *args.overrides]
   jobs = [(GRID, [*common, f'--n_trials={space.PAPER_GRID_TRIALS}',
                   '--config.search.sampler=grid-paper', f'--config.search.study_name={GRID}'])]
@@ -145,7 +145,7 @@ def plot(path: str, curves: dict, summary: dict, samplers: list[str], seeds: lis
 def main(argv: list[str]) -> None:
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--config', required=True)
-  parser.add_argument('--run_dir', required=True)
+  parser.add_argument('--workdir', '--run_dir', dest='run_dir', required=True)
   parser.add_argument('--samplers', default='size-aware,tpe,gp')
   parser.add_argument('--study_seeds', default='0,1,2')
   parser.add_argument('--n_trials', type=int, default=10, help='trials of each sampler study')

@@ -8,8 +8,8 @@ teacher (one study each in its storage); a recipe that changes the data gets a r
 (and teacher) of its own. Prints a markdown table: mean, standard deviation over seeds, the 95%
 interval of the mean, every run, and the wall time of the recipe's study.
 
-    PYTHONPATH=. python benchmarks/seed_noise.py --run_dir runs/seed_noise --seeds 5
-    PYTHONPATH=. python benchmarks/seed_noise.py --run_dir runs/seed_noise --recipes today,epochs30
+    PYTHONPATH=. python benchmarks/seed_noise.py --workdir runs/seed_noise --seeds 5
+    PYTHONPATH=. python benchmarks/seed_noise.py --workdir runs/seed_noise --recipes today,epochs30
 """
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ def run_dir_of(root: str, name: str) -> str:
 
 def main():
   ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  ap.add_argument('--run_dir', required=True)
+  ap.add_argument('--workdir', '--run_dir', dest='run_dir', required=True)
   ap.add_argument('--seeds', type=int, default=5)
   ap.add_argument('--recipes', default=','.join(RECIPES))
   ap.add_argument('--data_dir', default='')

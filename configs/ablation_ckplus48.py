@@ -1,10 +1,10 @@
 r"""The paper's ablations on CK+48, every cell on all 10 subject-independent folds.
 
-    jaxfer-search ablate pooling --config configs/ablation_ckplus48.py --run_dir runs/ablate_ckplus48
+    jaxfer-search ablate pooling --config configs/ablation_ckplus48.py --workdir runs/ablate_ckplus48
     jaxfer-search ablate temperature --config configs/ablation_ckplus48.py \
-        --run_dir runs/ablate_ckplus48
+        --workdir runs/ablate_ckplus48
     jaxfer-search report --ablation kd --study ablation_pooling \
-        --config configs/ablation_ckplus48.py --run_dir runs/ablate_ckplus48
+        --config configs/ablation_ckplus48.py --workdir runs/ablate_ckplus48
 
 The cheaper CK+48 recipe of configs/search_ckplus48_folds3.py (no fixed crops, 16 student
 epochs, teachers of 24 epochs), one seed per fold: the fold is the unit of the paired tests, so

@@ -1,9 +1,9 @@
 r"""The paper's ablations on synthetic faces, small enough to run beside the CK+48 campaign.
 
     jaxfer-search ablate pooling --config configs/ablation_synthetic.py \
-        --run_dir runs/ablate_synthetic
+        --workdir runs/ablate_synthetic
     jaxfer-search ablate temperature --config configs/ablation_synthetic.py \
-        --run_dir runs/ablate_synthetic
+        --workdir runs/ablate_synthetic
 
 The main job's recipe (configs/search_default.py: 15 student epochs, the 16-epoch teacher) with
 3 paired student seeds per cell: the synthetic faces have one train/test split, so the seed is

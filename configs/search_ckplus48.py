@@ -1,7 +1,7 @@
 r"""A study on CK+48: temperature, width and lambda against the paper's grid, one fold per trial.
 
-    jaxfer-search run --config configs/search_ckplus48.py --run_dir runs/search_ckplus48
-    jaxfer-search run --config configs/search_ckplus48.py --run_dir runs/search_ckplus48 \
+    jaxfer-search run --config configs/search_ckplus48.py --workdir runs/search_ckplus48
+    jaxfer-search run --config configs/search_ckplus48.py --workdir runs/search_ckplus48 \
         --config.search.sampler=grid-paper --config.search.study_name=grid
 
 The training recipe is configs/ckplus48.py with 8 student epochs instead of 16 (and a warm-up),

@@ -1,7 +1,7 @@
 r"""A study on CK+48 whose trials are measured on 3 folds with 2 seeds each: 6 students a trial.
 
     PYTHONPATH=. python benchmarks/search_vs_grid.py --config configs/search_ckplus48_folds3.py \
-        --run_dir runs/hv_ckplus48 --samplers size-aware,tpe,gp --study_seeds 0,1,2 \
+        --workdir runs/hv_ckplus48 --samplers size-aware,tpe,gp --study_seeds 0,1,2 \
         --n_trials 9 --workers 2
 
 The recipe of configs/search_ckplus48.py made cheaper, so that the paper's grid (28 trials, 168

@@ -1,6 +1,6 @@
 r"""The main job: a study over temperature, student width and lambda on synthetic faces.
 
-    jaxfer-search run --config configs/search_default.py --run_dir runs/search
+    jaxfer-search run --config configs/search_default.py --workdir runs/search
 
 Objectives: test accuracy (maximised) and the student's float32 size in bytes (minimised).
 About 10 minutes on a 2-core CPU with one worker per core (the default): the teacher (16

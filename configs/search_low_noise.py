@@ -1,6 +1,6 @@
 r"""The main job's study on twice the synthetic faces: less seed noise, twice the compute.
 
-    jaxfer-search run --config configs/search_low_noise.py --run_dir runs/search_low_noise
+    jaxfer-search run --config configs/search_low_noise.py --workdir runs/search_low_noise
 
 Four rendered images per subject and class instead of two (5,120 training and 1,280 test
 images). MicroExpNet at T=8 over 10 student seeds: 78.0 +- 1.2% here against 65.4 +- 1.9% with

@@ -111,12 +111,58 @@ def configure_logging(*filters: logging.Filter, stream=None) -> None:
     logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+# The one-line synopsis, the usage line and an example of each command, for its --help.
+SYNOPSES = {**COMMANDS,
+            'evaluate': 'score the latest checkpoint of config.target in WORKDIR, or with --model '
+                        'a trained, exported or imported student, on the test split of '
+                        'config.data',
+            'import-tf': "write the authors' TensorFlow MicroExpNet checkpoint as a jaxfer "
+                         'student (params.msgpack, config.json); no TensorFlow needed',
+            'predict': "label every face (OpenCV's Haar cascade, as the paper) in the images with "
+                       'a student: trained (WORKDIR), exported (export-best) or imported',
+            'export': 'write a student as ONNX (pip install -e ".[onnx]"): input float32 pixels '
+                      '0-255 [batch, size, size, 1], output logits'}
+USAGES = {
+    'train-teacher': 'usage: jaxfer train-teacher --config PATH --workdir DIR '
+                     '[--config.FIELD=VALUE ...] [--cv]',
+    'distill': 'usage: jaxfer distill --config PATH --workdir DIR [--config.FIELD=VALUE ...] '
+               '[--cv]',
+    'evaluate': 'usage: jaxfer evaluate --config PATH (--workdir DIR | --model DIR) '
+                '[--config.FIELD=VALUE ...]',
+    'import-tf': 'usage: jaxfer import-tf CHECKPOINT_DIR --out DIR [--overwrite]',
+    'predict': 'usage: jaxfer predict --model DIR IMAGES_OR_FOLDERS... [--out FILE.csv|FILE.jsonl] '
+               '[--annotate DIR] [--nodetect] [--whole_image_fallback] [--batch_size N] '
+               '[--overwrite]',
+    'export': 'usage: jaxfer export --model DIR --out FILE.onnx [--format onnx] [--overwrite]',
+}
+EXAMPLES = {
+    'train-teacher': 'jaxfer train-teacher --config configs/test.py --workdir runs/test',
+    'distill': 'jaxfer distill --config configs/default.py --workdir runs/default '
+               '--config.distill.temperature=4',
+    'evaluate': 'jaxfer evaluate --model runs/microexpnet_ck --config configs/ckplus48.py',
+    'import-tf': 'jaxfer import-tf ../shared/data/microexpnet-tf/Models/CK --out '
+                 'runs/microexpnet_ck',
+    'predict': 'jaxfer predict --model runs/microexpnet_ck photos/ --out faces.csv --annotate '
+               'annotated/',
+    'export': 'jaxfer export --model runs/microexpnet_ck --out microexpnet_ck.onnx',
+}
+# Old flag spellings still read, with a notice: {old: current}. Hyphenated spellings of any
+# flag (--no-detect, --whole-image-fallback) are read too (config_file.respell).
+RENAMED = {'output': 'out'}
+
+
 def main(argv: list[str] | None = None) -> int:
   """Runs one command; returns the process exit status."""
   argv = sys.argv[1:] if argv is None else argv
   if not argv or argv[0] in ('-h', '--help', 'help'):
     print(USAGE)
     return 0
+  if argv[0] in ('--version', '-V', 'version'):
+    print(f'jaxfer {config_file.version()}')
+    return 0
+  argv = config_file.respell(argv, RENAMED, 'jaxfer')
+  if config_file.wants_help(argv):
+    return _help(argv)
   if argv[0] == 'import-tf':
     return _import_tf(argv[1:])
   if argv[0] == 'predict':
@@ -168,6 +214,30 @@ def main(argv: list[str] | None = None) -> int:
   if cv:
     _print_cv(result)
   return 0
+
+
+def _help(argv: list[str]) -> int:
+  """Prints the help of the command in `argv` (the general usage without one); returns 0.
+
+  The command's own parser defines its flags and stops at --help (config_file.HelpRequested),
+  so the help lists exactly the flags the command reads.
+  """
+  command = next((arg for arg in argv if arg in SYNOPSES), None)
+  if command is None:
+    print(USAGE)
+    return 0
+  try:
+    if command in COMMANDS:
+      parse(argv)
+    else:
+      {'import-tf': _import_tf, 'predict': _predict, 'export': _export}[command](
+          argv[argv.index(command) + 1:])
+  except config_file.HelpRequested as request:
+    config_example = EXAMPLES['distill'].split()[-1] if command in COMMANDS else None
+    print(config_file.help_text(request.flag_values, USAGES[command], SYNOPSES[command],
+                                config_example, [EXAMPLES[command]]))
+    return 0
+  raise AssertionError(f'{command} did not stop at --help')
 
 
 def _import_tf(argv: list[str]) -> int:

@@ -29,6 +29,109 @@ class UsageError(Exception):
   """The command line itself is wrong (no command, a missing flag); shown with the usage."""
 
 
+HELP_ARGUMENTS = ('-h', '--help', '-help', '--helpshort', '--helpfull')
+
+
+class HelpRequested(Exception):
+  """--help (or -h) was given after a command; carries the flags the command defined."""
+
+  def __init__(self, flag_values: flags.FlagValues):
+    super().__init__('help')
+    self.flag_values = flag_values
+
+
+def wants_help(argv: Sequence[str]) -> bool:
+  """Whether `argv` asks for help."""
+  return any(argument in HELP_ARGUMENTS for argument in argv)
+
+
+def version() -> str:
+  """The installed jaxfer's version."""
+  from importlib import metadata  # pylint: disable=g-import-not-at-top
+  try:
+    return metadata.version('jaxfer')
+  except metadata.PackageNotFoundError:  # Run from a checkout that was never installed.
+    return 'unknown (not installed; pip install -e .)'
+
+
+_FLAG = re.compile(r'^(--?)([A-Za-z][\w-]*)(=.*)?$')
+
+
+def respell(argv: Sequence[str], renamed: dict[str, str], program: str) -> list[str]:
+  """`argv` with the old spellings of flags in their current form, and one line on stderr for
+  each old spelling used (it keeps working).
+
+  Flags are spelled with underscores, as absl and the config fields are (`--batch_size`,
+  `--nodetect` for a boolean's negation); a hyphenated spelling (`--no-detect`,
+  `--whole-image-fallback`) and the names in `renamed` ({old: new}) are read as the current one.
+  """
+  respelled, noted = [], set()
+  for argument in argv:
+    match = _FLAG.match(argument)
+    if match is None or match.group(2).startswith('config'):
+      respelled.append(argument)
+      continue
+    name = match.group(2)
+    new = renamed.get(name)
+    if new is None and '-' in name:
+      new = ('no' + name[3:] if name.startswith('no-') else name).replace('-', '_')
+    if new is None or new == name:
+      respelled.append(argument)
+      continue
+    if name not in noted:
+      noted.add(name)
+      print(f'{program}: deprecated: --{name} is now --{new}; the old spelling still works '
+            'for now', file=sys.stderr)
+    respelled.append(f'--{new}{match.group(3) or ""}')
+  return respelled
+
+
+def _flag_lines(flag: flags.Flag) -> list[str]:
+  """A flag's entry in the help: its spelling, its default and its help text."""
+  if flag.flag_type() == 'bool':
+    spelling, default = f'--[no]{flag.name}', str(bool(flag.default)).lower()
+  else:
+    spelling, default = f'--{flag.name}={flag.name.upper().split("_")[-1]}', flag.default
+  text = ' '.join(flag.help.split()) + ('' if default in (None, '') else f' (default: {default})')
+  lines = _wrap(text, 60)
+  if len(spelling) >= 28:
+    return [f'  {spelling}'] + [f'  {"":28s} {line}' for line in lines]
+  return [f'  {spelling:28s} {lines[0]}'] + [f'  {"":28s} {line}' for line in lines[1:]]
+
+
+def _wrap(text: str, width: int) -> list[str]:
+  import textwrap  # pylint: disable=g-import-not-at-top
+  return textwrap.wrap(text, width) or ['']
+
+
+def help_text(flag_values: flags.FlagValues, usage: str, summary: str,
+              config_example: str | None = None, examples: Sequence[str] = ()) -> str:
+  """The help of one command: its usage line, what it does, every flag it defined with its
+  default, and (for commands that read a config) the `--config.FIELD=VALUE` convention."""
+  seen, lines = set(), [usage, '', *('  ' + line for line in _wrap(summary, 90)), '', 'flags:']
+  for module_flags in flag_values.flags_by_module_dict().values():
+    for flag in sorted(module_flags, key=lambda f: f.name):
+      if flag.name not in seen and flag.name != 'config':
+        seen.add(flag.name)
+        lines += _flag_lines(flag)
+  if config_example:
+    lines += ['', 'config:',
+              f'  {"--config=PATH":28s} a Python file whose get_config() returns the run\'s '
+              'settings,',
+              f'  {"":28s} e.g. configs/default.py (configs/test.py runs in seconds)',
+              f'  {"--config.FIELD=VALUE":28s} change one field of that config for this run, e.g.',
+              f'  {"":28s} {config_example}',
+              f'  {"":28s} (an unknown field is refused, naming the fields there are)']
+  if examples:
+    lines += ['', 'example:' if len(examples) == 1 else 'examples:',
+              *(f'  {example}' for example in examples)]
+  lines += ['', 'Flags are spelled with underscores (--batch_size); --FLAG=VALUE and --FLAG VALUE '
+            'are the same.',
+            'Exit status: 0 done, 1 a run failed, 2 a mistake in the input (one line on stderr), '
+            '130 interrupted.']
+  return '\n'.join(lines)
+
+
 def split_config_path(argv: Sequence[str]) -> tuple[str | None, list[str]]:
   """(the value of --config, the other arguments); the value may follow as its own argument."""
   path, rest, arguments = None, [], list(argv)
@@ -107,7 +210,7 @@ def define(flag_values: flags.FlagValues, argv: Sequence[str]) -> list[str]:
   Leaves the flag undefined when `argv` has no --config.
   """
   path, rest = split_config_path(argv)
-  if path is None:
+  if path is None or wants_help(argv):  # Help needs no config, nor a working one.
     return rest
   config = load(path)
   check_fields(config, path, rest)
@@ -120,8 +223,11 @@ def define(flag_values: flags.FlagValues, argv: Sequence[str]) -> list[str]:
 def parse(flag_values: flags.FlagValues, argv: Sequence[str]) -> list[str]:
   """Parses `argv` (no program name) into `flag_values`; returns the positional arguments.
 
-  Raises ConfigError with absl's one-line message for a bad flag or override value.
+  Raises ConfigError with absl's one-line message for a bad flag or override value, and
+  HelpRequested (with `flag_values`) when `argv` asks for help.
   """
+  if wants_help(argv):
+    raise HelpRequested(flag_values)
   try:
     return flag_values([sys.argv[0], *argv])[1:]
   except flags.Error as error:

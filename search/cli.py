@@ -1,12 +1,12 @@
 """The `jaxfer-search` command: run, worker, report and export-best, thin doors to `search`.
 
-    jaxfer-search run --config configs/search_default.py --run_dir runs/search [--workers N]
-    jaxfer-search worker --config configs/search_default.py --run_dir runs/search \
+    jaxfer-search run --config configs/search_default.py --workdir runs/search [--workers N]
+    jaxfer-search worker --config configs/search_default.py --workdir runs/search \
         --storage postgresql://user@host/db --study default
-    jaxfer-search report --config configs/search_default.py --run_dir runs/search
-    jaxfer-search export-best --config configs/search_default.py --run_dir runs/search --knee \
+    jaxfer-search report --config configs/search_default.py --workdir runs/search
+    jaxfer-search export-best --config configs/search_default.py --workdir runs/search --knee \
         --out runs/search/best [--format onnx]
-    jaxfer-search ablate pooling --config configs/search_default.py --run_dir runs/search
+    jaxfer-search ablate pooling --config configs/search_default.py --workdir runs/search
     jaxfer-search compare runs/pooled runs/search:default --out runs/compare
 
 Any mistake in the input is one line on stderr and exit status 2, with storage passwords
@@ -25,7 +25,7 @@ from absl import flags
 from jaxfer import config_file
 
 COMMANDS = {
-    'run': 'run (or resume) the study of the config in RUN_DIR, then write its report',
+    'run': 'run (or resume) the study of the config in WORKDIR, then write its report',
     'worker': 'join the study --study in --storage and run trials until it has n_trials',
     'report': 'write trials.csv, pareto.csv/png/html, hypervolume.png and report.md',
     'export-best': 'write one front student (--knee, --max_size or --min_accuracy) to --out',
@@ -33,11 +33,11 @@ COMMANDS = {
               'ablation_KIND.csv/md/png',
 }
 COMPARE_USAGE = ('usage: jaxfer-search compare SOURCE [SOURCE ...] --out DIR [--storage URL] '
-                 '[--run_dir DIR] [--reference_size BYTES]\n\n  compare      overlay the '
+                 '[--workdir DIR] [--reference_size BYTES]\n\n  compare      overlay the '
                  'Pareto fronts of several studies and give their hypervolumes with intervals; '
-                 'a SOURCE is a run directory holding one study, RUN_DIR:STUDY, or a study name '
-                 'in --storage or --run_dir')
-USAGE = ('usage: jaxfer-search {' + ','.join(COMMANDS) + '} --config PATH --run_dir DIR '
+                 'a SOURCE is a run directory holding one study, WORKDIR:STUDY, or a study name '
+                 'in --storage or --workdir')
+USAGE = ('usage: jaxfer-search {' + ','.join(COMMANDS) + '} --config PATH --workdir DIR '
          '[--config.FIELD=VALUE ...] [options]\n\n' +
          '\n'.join(f'  {name:12s} {text}' for name, text in COMMANDS.items()) +
          '\n\n  worker and report take --ablation KIND to join or report an ablation.\n\n' +
@@ -47,10 +47,11 @@ USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, FloatingPointE
 
 
 def _define_flags(values: flags.FlagValues) -> None:
-  flags.DEFINE_string('run_dir', None, 'Directory of the study: trials, teachers, report.',
+  flags.DEFINE_string('workdir', None, 'Directory of the study: trials, teachers, report '
+                      '(formerly --run_dir).',
                       flag_values=values)
   flags.DEFINE_string('storage', None, "Optuna storage URL (default: config.search.storage; '' "
-                      'is an SQLite file in RUN_DIR; journal:PATH; postgresql://...).',
+                      'is an SQLite file in WORKDIR; journal:PATH; postgresql://...).',
                       flag_values=values)
   flags.DEFINE_string('study', None, 'Study name (default: config.search.study_name).',
                       flag_values=values)
@@ -58,7 +59,7 @@ def _define_flags(values: flags.FlagValues) -> None:
                        lower_bound=1, flag_values=values)
   flags.DEFINE_integer('workers', None, 'run: processes on this machine working on the study '
                        '(default: one per core on a CPU, where that trains fastest, and one with '
-                       'an accelerator); the others log to RUN_DIR/worker_K.log.', lower_bound=1,
+                       'an accelerator); the others log to WORKDIR/worker_K.log.', lower_bound=1,
                        flag_values=values)
   flags.DEFINE_string('baseline_study', None, 'A grid-paper study in the same storage to '
                       'compare with in the report.', flag_values=values)
@@ -82,8 +83,8 @@ def parse(argv: list[str]):
   argv = _ablation_kind_as_flag(argv)
   rest = config_file.define(values, argv)
   _define_flags(values)
-  command = config_file.parse_command(values, rest, COMMANDS, 'run_dir',
-                                      '--config configs/search_default.py --run_dir runs/search')
+  command = config_file.parse_command(values, rest, COMMANDS, 'workdir',
+                                      '--config configs/search_default.py --workdir runs/search')
   if values.format == 'onnx' and command != 'export-best':
     raise config_file.UsageError(f'--format is for export-best, not {command}')
   if values.format == 'onnx':
@@ -117,12 +118,12 @@ def _ablation_kind_as_flag(argv: list[str]) -> list[str]:
     return argv
   index = argv.index('ablate')
   kind = argv[index + 1] if index + 1 < len(argv) else ''
-  if kind in ('--ablation', '-ablation'):
+  if kind in ('--ablation', '-ablation') or config_file.wants_help([kind]):
     return argv
   if not kind or kind.startswith('-'):
     raise config_file.UsageError('ablate needs a KIND: pooling, kd or temperature, e.g. '
                                  'jaxfer-search ablate pooling --config '
-                                 'configs/search_default.py --run_dir runs/search')
+                                 'configs/search_default.py --workdir runs/search')
   return [*argv[:index + 1], '--ablation', kind, *argv[index + 2:]]
 
 
@@ -132,12 +133,50 @@ def read_config(path: str, overrides: list[str] | tuple[str, ...] = ()):
   return config_file.read(path, overrides)
 
 
+# What each command does, its usage line and an example, for its --help.
+SYNOPSES = {**COMMANDS,
+            'compare': 'overlay the Pareto fronts of several studies and give their hypervolumes '
+                       'with intervals; a SOURCE is a work directory holding one study, '
+                       'WORKDIR:STUDY, or a study name in --storage or --workdir'}
+_USAGE = 'usage: jaxfer-search {} --config PATH --workdir DIR [--config.FIELD=VALUE ...]'
+USAGES = {
+    'run': _USAGE.format('run') + ' [--workers N] [--n_trials N] [--storage URL] [--study NAME]',
+    'worker': _USAGE.format('worker') + ' --storage URL --study NAME [--ablation KIND]',
+    'report': _USAGE.format('report') + ' [--study NAME] [--ablation KIND] [--baseline_study '
+                                        'NAME]',
+    'export-best': _USAGE.format('export-best') + ' (--knee | --max_size BYTES | --min_accuracy '
+                                                  'X) --out DIR [--format onnx] [--overwrite]',
+    'ablate': 'usage: jaxfer-search ablate KIND --config PATH --workdir DIR '
+              '[--config.FIELD=VALUE ...] [--study NAME] [--workers N]',
+    'compare': COMPARE_USAGE.split('\n')[0],
+}
+EXAMPLES = {
+    'run': 'jaxfer-search run --config configs/search_default.py --workdir runs/search',
+    'worker': 'jaxfer-search worker --config configs/search_default.py --workdir runs/search '
+              '--storage postgresql://user@host/db --study default',
+    'report': 'jaxfer-search report --config configs/search_default.py --workdir runs/search',
+    'export-best': 'jaxfer-search export-best --config configs/search_default.py --workdir '
+                   'runs/search --knee --out runs/search_best',
+    'ablate': 'jaxfer-search ablate pooling --config configs/search_default.py --workdir '
+              'runs/search',
+    'compare': 'jaxfer-search compare runs/pooled runs/search:default --out runs/compare',
+}
+# Old flag spellings still read, with a notice: {old: current} (config_file.respell).
+RENAMED = {'run_dir': 'workdir'}
+
+
 def main(argv: list[str] | None = None) -> int:
   """Runs one command; returns the exit status."""
   argv = sys.argv[1:] if argv is None else argv
   if not argv or argv[0] in ('-h', '--help', 'help'):
     print(USAGE)
     return 0
+  if argv[0] in ('--version', '-V', 'version'):
+    print(f'jaxfer-search {config_file.version()}')
+    return 0
+  argv = config_file.respell(argv, RENAMED, 'jaxfer-search')
+  if config_file.wants_help(argv):
+    return _help(argv)
   if argv[0] == 'compare':
     return _compare(argv[1:])
   command = next((arg for arg in argv if arg in COMMANDS), '')
@@ -151,13 +190,13 @@ def main(argv: list[str] | None = None) -> int:
     from search import configuration  # pylint: disable=g-import-not-at-top
     configuration.validate(config)  # Before anything is logged, created or trained.
     if values.ablation and config.search.ablation.tuned_from:
-      _tune(config, values.run_dir)
+      _tune(config, values.workdir)
     studies = None
     if command in ('report', 'export-best'):  # Read-only: a wrong name or path creates nothing.
       studies = _existing_studies(config, values)
     else:
       from jaxfer import configuration as run_configuration  # pylint: disable=g-import-not-at-top
-      run_configuration.make_writable_dir(values.run_dir, 'the run directory (--run_dir)')
+      run_configuration.make_writable_dir(values.workdir, 'the run directory (--workdir)')
     from jaxfer import cli as jaxfer_cli  # pylint: disable=g-import-not-at-top
     from search import storage as storage_lib  # pylint: disable=g-import-not-at-top
     jaxfer_cli.configure_logging(storage_lib.RedactingFilter(storage))
@@ -181,11 +220,34 @@ def main(argv: list[str] | None = None) -> int:
     return 130
 
 
+def _help(argv: list[str]) -> int:
+  """Prints the help of the command in `argv` (the general usage without one); returns 0.
+
+  The command's own parser defines its flags and stops at --help (config_file.HelpRequested),
+  so the help lists exactly the flags the command reads.
+  """
+  command = next((arg for arg in argv if arg in SYNOPSES), None)
+  if command is None:
+    print(USAGE)
+    return 0
+  try:
+    if command == 'compare':
+      _compare(argv[argv.index(command) + 1:])
+    else:
+      parse(argv)
+  except config_file.HelpRequested as request:
+    print(config_file.help_text(
+        request.flag_values, USAGES[command], SYNOPSES[command],
+        None if command == 'compare' else '--config.search.n_trials=8', [EXAMPLES[command]]))
+    return 0
+  raise AssertionError(f'{command} did not stop at --help')
+
+
 def _run(config, values, argv: list[str], typed: list[str]) -> int:
   """`run` or `ablate` (`argv` parsed, the kind as --ablation; `typed` as the user wrote it)."""
   from search import workers  # pylint: disable=g-import-not-at-top
   # The study is opened (created) once here before other workers join, so they find it.
-  study = workers.open_study(config, values.run_dir)
+  study = workers.open_study(config, values.workdir)
   # What was run, for reports that cite it (docs/reproduction.md); passwords masked.
   from search import storage as storage_lib  # pylint: disable=g-import-not-at-top
   study.set_user_attr('command', storage_lib.redact(shlex.join(['jaxfer-search', *typed]),
@@ -195,17 +257,17 @@ def _run(config, values, argv: list[str], typed: list[str]) -> int:
                       '' if values.workers else ' (one per core; --workers to choose)')
   helpers = []
   for k in range(1, count):
-    with open(os.path.join(values.run_dir, f'worker_{k}.log'), 'w') as log:
+    with open(os.path.join(values.workdir, f'worker_{k}.log'), 'w') as log:
       helpers.append(subprocess.Popen(
           [sys.executable, '-m', 'search.cli', 'worker', *_worker_arguments(argv)],
           stdout=log, stderr=subprocess.STDOUT))
   try:
-    workers.run_study(config, values.run_dir, n_trials=values.n_trials)
+    workers.run_study(config, values.workdir, n_trials=values.n_trials)
   finally:
     failed = [k + 1 for k, helper in enumerate(helpers) if helper.wait()]
   if failed:
     print(f'jaxfer-search {"ablate" if values.ablation else "run"}: worker(s) {failed} failed; '
-          f'see {", ".join(os.path.join(values.run_dir, f"worker_{k}.log") for k in failed)}',
+          f'see {", ".join(os.path.join(values.workdir, f"worker_{k}.log") for k in failed)}',
           file=sys.stderr)
     return 1
   return _report(config, values, *_existing_studies(config, values))
@@ -230,7 +292,7 @@ def _worker_arguments(argv: list[str]) -> list[str]:
 
 def _worker(config, values) -> int:
   from search import workers  # pylint: disable=g-import-not-at-top
-  study = workers.run_study(config, values.run_dir, n_trials=values.n_trials)
+  study = workers.run_study(config, values.workdir, n_trials=values.n_trials)
   print(f'worker done: study {study.study_name} has {len(study.trials)} trials')
   return 0
 
@@ -241,9 +303,9 @@ def _existing_studies(config, values):
   from search import storage as storage_lib  # pylint: disable=g-import-not-at-top
   baseline = None
   if values.baseline_study:
-    baseline = storage_lib.load_study(values.baseline_study, values.run_dir,
+    baseline = storage_lib.load_study(values.baseline_study, values.workdir,
                                       config.search.storage)
-  study = storage_lib.load_study(config.search.study_name, values.run_dir, config.search.storage)
+  study = storage_lib.load_study(config.search.study_name, values.workdir, config.search.storage)
   return study, baseline
 
 
@@ -251,11 +313,11 @@ def _report(config, values, study, baseline) -> int:
   from jaxfer import configuration  # pylint: disable=g-import-not-at-top
   from search import report  # pylint: disable=g-import-not-at-top
   from search import space  # pylint: disable=g-import-not-at-top
-  configuration.make_writable_dir(values.run_dir, 'the run directory')
+  configuration.make_writable_dir(values.workdir, 'the run directory')
   if values.ablation:
     from search import ablation  # pylint: disable=g-import-not-at-top
-    return _show(ablation.write_ablation(study, values.ablation, values.run_dir), 'md')
-  return _show(report.write_report(study, values.run_dir, space.size_limit(config), baseline),
+    return _show(ablation.write_ablation(study, values.ablation, values.workdir), 'md')
+  return _show(report.write_report(study, values.workdir, space.size_limit(config), baseline),
                'report.md')
 
 
@@ -281,8 +343,8 @@ def _compare(argv: list[str]) -> int:
   flags.DEFINE_string('out', None, 'Directory for compare.csv, compare.md and compare.png.',
                       flag_values=values)
   flags.DEFINE_string('storage', '', 'Storage of the studies named by name.', flag_values=values)
-  flags.DEFINE_string('run_dir', '', 'Run directory whose storage holds the studies named by '
-                      'name.', flag_values=values)
+  flags.DEFINE_string('workdir', '', 'Work directory whose storage holds the studies named by '
+                      'name (formerly --run_dir).', flag_values=values)
   flags.DEFINE_float('reference_size', None, 'Hypervolume reference size in bytes (default: '
                      'the largest student of the studies).', lower_bound=1, flag_values=values)
   storage = ''
@@ -293,7 +355,7 @@ def _compare(argv: list[str]) -> int:
       raise config_file.UsageError('compare needs one or more SOURCEs and --out DIR')
     from search import compare  # pylint: disable=g-import-not-at-top
     from jaxfer import configuration  # pylint: disable=g-import-not-at-top
-    studies = compare.resolve(sources, values.storage, values.run_dir)
+    studies = compare.resolve(sources, values.storage, values.workdir)
     configuration.make_writable_dir(values.out, 'the output directory (--out)')
     paths = compare.write_comparison(studies, values.out, values.reference_size)
   except config_file.UsageError as error:

@@ -1,7 +1,7 @@
 """Several studies' Pareto fronts on one figure, with their intervals and hypervolumes.
 
 `jaxfer-search compare SOURCE... --out DIR` reads each study (a run directory holding one study,
-`RUN_DIR:STUDY`, or a study name in `--storage` or `--run_dir`'s storage), creating nothing
+`RUN_DIR:STUDY`, or a study name in `--storage` or `--workdir`'s storage), creating nothing
 there, and writes compare.csv, compare.md and compare.png in DIR. Hypervolumes share one
 reference point (accuracy 0 and the largest student of all the studies, or `--reference_size`)
 and carry a bootstrap interval over each trial's runs (`pareto.hypervolume_bootstrap`).
@@ -57,7 +57,7 @@ def resolve(sources: Sequence[str], storage: str = '',
       found.append((source, storage_lib.load_study(source, run_dir, storage)))
     else:
       raise ValueError(f'{source} is neither a run directory nor RUN_DIR:STUDY; a study name '
-                       'needs --storage or --run_dir to say where it is')
+                       'needs --storage or --workdir to say where it is')
   return found
 
 

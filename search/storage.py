@@ -155,5 +155,5 @@ def load_study(name: str, run_dir: str, storage: str) -> optuna.Study:
     where = redact(url)
     raise ValueError(f'no study named {name!r} in {where}; the storage holds: '
                      f'{", ".join(repr(n) for n in names) if names else "no study"} (check '
-                     '--study, --run_dir and --storage)')
+                     '--study, --workdir and --storage)')
   return optuna.load_study(study_name=name, storage=backend)

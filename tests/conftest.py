@@ -96,7 +96,7 @@ def jaxfer_command(*args):
 def start_search_worker(run_dir, data_dir, storage, study, n_trials, *extra):
   """A `jaxfer-search worker` process on configs/search_test.py, one fold per trial."""
   import subprocess  # pylint: disable=g-import-not-at-top
-  command = search_command('worker', '--config', 'configs/search_test.py', '--run_dir',
+  command = search_command('worker', '--config', 'configs/search_test.py', '--workdir',
                            str(run_dir), f'--storage={storage}', f'--study={study}',
                            f'--n_trials={n_trials}', f'--config.data.data_dir={data_dir}',
                            '--config.search.folds_per_trial=1', *extra)

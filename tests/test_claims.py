@@ -106,7 +106,7 @@ def test_reproduction_script_writes_each_claim_from_the_studies_of_a_run_directo
   study = optuna.create_study(study_name='ablation_pooling',
                               storage=storage.storage_url('', str(run)),
                               directions=list(pareto.ACCURACY_SIZE))
-  study.set_user_attr('command', 'jaxfer-search ablate pooling --config C --run_dir R')
+  study.set_user_attr('command', 'jaxfer-search ablate pooling --config C --workdir R')
   for pooling, loss, runs in (('v', 'none', [[0.5], [0.6], [0.55]]),
                               ('p12', 'none', [[0.6], [0.7], [0.66]]),
                               ('v', 'microexpnet', [[0.5], [0.6], [0.57]]),
@@ -130,7 +130,7 @@ def test_reproduction_script_writes_each_claim_from_the_studies_of_a_run_directo
   # p12 - v: +0.1, +0.1, +0.11 without distillation; +0.12, +0.11, +0.09 with it.
   assert ('- CK+48 (all 10 subject-independent folds): p12 - v in points: XXS, without '
           'distillation: +10.3') in text
-  assert 'From `jaxfer-search ablate pooling --config C --run_dir R`' in text
+  assert 'From `jaxfer-search ablate pooling --config C --workdir R`' in text
   assert '- synthetic faces: not measured. **not testable here**' in text
   assert text.count('**') % 2 == 0
   # The run directory's figure is copied beside the report and shown under its claim.

@@ -212,7 +212,7 @@ def test_bad_ablation_settings_name_the_field(field, value, message):
 
 def _ablate(kind, run_dir, data_dir, *extra):
   return subprocess.run(search_command(
-      'ablate', kind, '--config', 'configs/search_test.py', '--run_dir', str(run_dir),
+      'ablate', kind, '--config', 'configs/search_test.py', '--workdir', str(run_dir),
       f'--config.data.data_dir={data_dir}', '--workers=1', *extra), cwd=REPO,
       capture_output=True, text=True, timeout=900)
 
@@ -273,7 +273,7 @@ def test_ablate_kd_runs_paired_cells_tables_them_and_skips_them_when_run_again(t
 def test_ablate_with_tuned_from_distills_each_size_with_its_front_neighbours_settings(
     tmp_path, data_dir):
   search = subprocess.run(search_command(
-      'run', '--config', 'configs/search_test.py', '--run_dir', str(tmp_path),
+      'run', '--config', 'configs/search_test.py', '--workdir', str(tmp_path),
       f'--config.data.data_dir={data_dir}', '--workers=1'), cwd=REPO, capture_output=True,
       text=True, timeout=900)
   assert search.returncode == 0, search.stderr[-3000:]
@@ -318,7 +318,7 @@ def test_ablate_pooling_and_temperature_end_to_end(tmp_path, data_dir, kind, ext
   study = optuna.load_study(study_name=f'ablation_{kind}',
                             storage=f'sqlite:///{tmp_path}/study.db')
   assert study.user_attrs['command'] == shlex.join(
-      ['jaxfer-search', 'ablate', kind, '--config', 'configs/search_test.py', '--run_dir',
+      ['jaxfer-search', 'ablate', kind, '--config', 'configs/search_test.py', '--workdir',
        str(tmp_path), f'--config.data.data_dir={data_dir}', '--workers=1', *extra])
 
 
@@ -332,7 +332,7 @@ def test_ablate_pooling_and_temperature_end_to_end(tmp_path, data_dir, kind, ext
 def test_ablate_without_a_known_kind_or_with_bad_cells_is_one_line_and_creates_nothing(tmp_path, args, message):
   run_dir = tmp_path / 'run'
   done = subprocess.run(search_command('ablate', *args, '--config', 'configs/search_test.py',
-                                       '--run_dir', str(run_dir)), cwd=REPO,
+                                       '--workdir', str(run_dir)), cwd=REPO,
                         capture_output=True, text=True, timeout=120)
   assert done.returncode == 2
   assert message in done.stderr and 'Traceback' not in done.stderr

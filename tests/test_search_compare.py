@@ -80,7 +80,7 @@ def test_compare_writes_both_fronts_and_hypervolumes_at_a_shared_reference(tmp_p
     (['{run}:missing'], "no study named 'missing' in sqlite:///{run}/study.db; the storage "
                         "holds: 'pooled', 'plain'"),
     (['pooled'], 'pooled is neither a run directory nor RUN_DIR:STUDY; a study name needs '
-                 '--storage or --run_dir'),
+                 '--storage or --workdir'),
 ])
 def test_compare_with_a_source_that_is_not_one_study_is_one_line_and_creates_nothing(
     tmp_path, sources, message):
@@ -96,7 +96,7 @@ def test_compare_with_a_source_that_is_not_one_study_is_one_line_and_creates_not
 
 def test_compare_names_studies_by_name_in_the_run_directory(tmp_path):
   _make_studies(tmp_path / 'run')
-  done = subprocess.run(search_command('compare', 'plain', '--run_dir', str(tmp_path / 'run'),
+  done = subprocess.run(search_command('compare', 'plain', '--workdir', str(tmp_path / 'run'),
                                        '--out', str(tmp_path / 'out')),
                         cwd=REPO, capture_output=True, text=True, timeout=300)
   assert done.returncode == 0, done.stderr[-3000:]

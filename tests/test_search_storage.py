@@ -18,7 +18,7 @@ from search import workers
 
 
 def _common(run_dir, data_dir, *extra):
-  return ['--config', 'configs/search_test.py', '--run_dir', str(run_dir),
+  return ['--config', 'configs/search_test.py', '--workdir', str(run_dir),
           f'--config.data.data_dir={data_dir}', *extra]
 
 
@@ -174,8 +174,8 @@ def _a_file(tmp_path):
   return str(path)
 
 
-# (command, arguments besides --config and --run_dir, what the one-line error says); {file} is a
-# file in the test's folder, and arguments may replace --config and --run_dir.
+# (command, arguments besides --config and --workdir, what the one-line error says); {file} is a
+# file in the test's folder, and arguments may replace --config and --workdir.
 BAD_INPUT = {
     'zero trials': ('run', ['--n_trials=0'], 'flag --n_trials=0: 0 is not a positive integer'),
     'unknown sampler': ('run', ['--config.search.sampler=bayes'],
@@ -194,8 +194,8 @@ BAD_INPUT = {
                       'config.search.replicates = 0 is not allowed'),
     'storage that is not a URL': ('worker', ['--storage=postgres-db.example'],
                                   "config.search.storage = 'postgres-db.example' is not allowed"),
-    'unwritable run directory': ('run', ['--run_dir={file}/run'],
-                                 'the run directory (--run_dir) {file}/run cannot be used: Not a '
+    'unwritable run directory': ('run', ['--workdir={file}/run'],
+                                 'the run directory (--workdir) {file}/run cannot be used: Not a '
                                  'directory'),
     'unknown override': ('run', ['--config.search.n_trails=3'],
                          'has no field config.search.n_trails; did you mean '
@@ -211,7 +211,7 @@ def test_bad_input_is_one_line_exit_2_and_creates_nothing(case, tmp_path, data_d
   a_file = _a_file(tmp_path)
   extra = [argument.replace('{file}', a_file) for argument in extra]
   given = {argument.split('=')[0] for argument in extra}
-  defaults = [f'--config={"configs/search_test.py"}', f'--run_dir={tmp_path / "run"}']
+  defaults = [f'--config={"configs/search_test.py"}', f'--workdir={tmp_path / "run"}']
   arguments = [a for a in defaults if a.split('=')[0] not in given]
   arguments += [f'--config.data.data_dir={data_dir}', *extra]
   before = sorted(os.listdir(tmp_path))

@@ -181,7 +181,7 @@ def test_read_config_applies_overrides_not_on_the_command_line():
 @pytest.mark.slow
 def test_report_and_export_best_from_the_command_line(study_run, tmp_path):
   config, run_dir, study, _ = study_run
-  common = ['--config', 'configs/search_test.py', '--run_dir', run_dir,
+  common = ['--config', 'configs/search_test.py', '--workdir', run_dir,
             f'--config.data.data_dir={config.data.data_dir}']
   done = subprocess.run(search_command('report', *common), cwd=REPO, capture_output=True,
                         text=True, timeout=300)
@@ -220,7 +220,7 @@ def test_export_best_as_onnx_gives_the_exported_students_logits(study_run, tmp_p
   from jaxfer import model_files  # pylint: disable=g-import-not-at-top
   config, run_dir, _, _ = study_run
   done = subprocess.run(search_command(
-      'export-best', '--config', 'configs/search_test.py', '--run_dir', run_dir,
+      'export-best', '--config', 'configs/search_test.py', '--workdir', run_dir,
       f'--config.data.data_dir={config.data.data_dir}', '--knee', '--format', 'onnx', '--out',
       str(tmp_path / 'best')), cwd=REPO, capture_output=True, text=True, timeout=600)
   assert done.returncode == 0, done.stderr[-3000:]

@@ -55,7 +55,7 @@ def test_run_starts_one_worker_per_core_by_default_and_they_share_the_study(tmp_
   run = subprocess.run(
       ['taskset', '-c', f'{cores[0]},{cores[1]}',  # Two cores: two workers.
        sys.executable, '-m', 'search.cli', 'run', '--config', 'configs/search_test.py',
-       '--run_dir', str(tmp_path), '--n_trials=4',
+       '--workdir', str(tmp_path), '--n_trials=4',
        f'--config.data.data_dir={data_dir}', '--config.search.folds_per_trial=1'],
       cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900)
   assert run.returncode == 0, run.stdout[-3000:]

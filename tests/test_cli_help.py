@@ -1,0 +1,110 @@
+"""--help, -h and --version of both commands, and the old flag spellings that still work.
+
+Every subcommand's help lists the flags its own parser defines, with their defaults, and (for
+commands that read a config) the --config.FIELD=VALUE convention with an example; exit 0.
+"""
+import subprocess
+
+import pytest
+
+from conftest import REPO, jaxfer_command, search_command
+from jaxfer import cli as jaxfer_cli
+from jaxfer import config_file
+from search import cli as search_cli
+
+# (tool, subcommand words, flags its help must list, whether it reads a config)
+SUBCOMMANDS = [
+    (jaxfer_cli, ['train-teacher'], ['--workdir', '--[no]cv'], True),
+    (jaxfer_cli, ['distill'], ['--workdir', '--[no]cv'], True),
+    (jaxfer_cli, ['evaluate'], ['--workdir', '--model'], True),
+    (jaxfer_cli, ['import-tf'], ['--out'], False),
+    (jaxfer_cli, ['predict'], ['--model', '--annotate', '--batch_size', '--[no]detect',
+                               '--[no]whole_image_fallback'], False),
+    (jaxfer_cli, ['export'], ['--model', '--out', '--format'], False),
+    (search_cli, ['run'], ['--workdir', '--workers', '--storage', '--study'], True),
+    (search_cli, ['worker'], ['--workdir', '--storage', '--study'], True),
+    (search_cli, ['report'], ['--workdir', '--baseline_study', '--ablation'], True),
+    (search_cli, ['export-best'], ['--[no]knee', '--max_size', '--min_accuracy', '--out',
+                                   '--format'], True),
+    (search_cli, ['ablate'], ['--workdir', '--study'], True),
+    (search_cli, ['ablate', 'pooling'], ['--workdir', '--study'], True),
+    (search_cli, ['compare'], ['--out', '--storage', '--workdir', '--reference_size'], False),
+]
+
+
+@pytest.mark.parametrize('help_flag', ['--help', '-h'])
+@pytest.mark.parametrize('tool,words,flags,reads_config', SUBCOMMANDS,
+                         ids=[f'{t.__name__.split(".")[0]}-{" ".join(w)}'
+                              for t, w, _, _ in SUBCOMMANDS])
+def test_every_subcommand_help_lists_its_flags_with_defaults_and_exits_0(
+    tool, words, flags, reads_config, help_flag, capsys):
+  status = tool.main([*words, help_flag])
+  shown = capsys.readouterr()
+  assert status == 0, shown.err
+  assert shown.err == ''
+  assert shown.out.startswith(f'usage: {"jaxfer" if tool is jaxfer_cli else "jaxfer-search"} '
+                              f'{words[0]}')
+  for flag in flags:
+    assert f'\n  {flag}' in shown.out, flag
+  assert 'example' in shown.out and tool.EXAMPLES[words[0]] in shown.out
+  assert ('--config.FIELD=VALUE' in shown.out) == reads_config
+  assert 'Exit status: 0 done, 1 a run failed, 2 a mistake in the input' in shown.out
+
+
+def test_help_shows_each_flags_default():
+  shown = subprocess.run(jaxfer_command('predict', '--help'), cwd=REPO, capture_output=True,
+                         text=True)
+  assert shown.returncode == 0, shown.stderr
+  lines = shown.stdout.splitlines()
+  batch = next(k for k, line in enumerate(lines) if line.startswith('  --batch_size'))
+  assert '(default: 256)' in ' '.join(lines[batch:batch + 2])
+  detect = next(k for k, line in enumerate(lines) if line.startswith('  --[no]detect'))
+  assert '(default: true)' in ' '.join(lines[detect:detect + 3])
+
+
+def test_help_wins_over_a_broken_config_and_missing_flags(tmp_path, capsys):
+  broken = tmp_path / 'broken.py'
+  broken.write_text('def get_config(:\n')
+  assert jaxfer_cli.main(['distill', '--config', str(broken), '--help']) == 0
+  assert capsys.readouterr().out.startswith('usage: jaxfer distill')
+  assert search_cli.main(['report', '--config', str(broken), '-h']) == 0
+  assert capsys.readouterr().out.startswith('usage: jaxfer-search report')
+  assert [path.name for path in tmp_path.iterdir()] == ['broken.py']  # Nothing created.
+
+
+@pytest.mark.parametrize('command,name', [(jaxfer_command, 'jaxfer'),
+                                          (search_command, 'jaxfer-search')])
+def test_version_prints_the_installed_version(command, name):
+  from importlib import metadata
+  shown = subprocess.run(command('--version'), cwd=REPO, capture_output=True, text=True)
+  assert shown.returncode == 0, shown.stderr
+  assert shown.stdout.strip() == f'{name} {metadata.version("jaxfer")}'
+
+
+def test_respell_reads_old_and_hyphenated_spellings_as_the_current_flags(capsys):
+  argv = ['predict', '--output', 'x.csv', '--no-detect', '--whole-image-fallback',
+          '--batch-size=8', '--config.data.image_size=48', '--model', 'my-model', '-1']
+  assert config_file.respell(argv, {'output': 'out'}, 'jaxfer') == [
+      'predict', '--out', 'x.csv', '--nodetect', '--whole_image_fallback', '--batch_size=8',
+      '--config.data.image_size=48', '--model', 'my-model', '-1']
+  notices = capsys.readouterr().err.splitlines()
+  assert notices == [
+      'jaxfer: deprecated: --output is now --out; the old spelling still works for now',
+      'jaxfer: deprecated: --no-detect is now --nodetect; the old spelling still works for now',
+      'jaxfer: deprecated: --whole-image-fallback is now --whole_image_fallback; the old '
+      'spelling still works for now',
+      'jaxfer: deprecated: --batch-size is now --batch_size; the old spelling still works for '
+      'now']
+
+
+def test_old_run_dir_flag_still_names_the_work_directory_with_a_notice(tmp_path):
+  missing = tmp_path / 'never_run'
+  done = subprocess.run(search_command('report', '--config', 'configs/search_test.py',
+                                       '--run_dir', str(missing)),
+                        cwd=REPO, capture_output=True, text=True)
+  assert done.returncode == 2
+  notice, error = done.stderr.strip().splitlines()
+  assert notice == ('jaxfer-search: deprecated: --run_dir is now --workdir; the old spelling '
+                    'still works for now')
+  assert error.startswith('jaxfer-search report: error: no study named') and str(missing) in error
+  assert not missing.exists()
