@@ -72,6 +72,9 @@ def write_dir(path: str, write: Callable[[str], T]) -> T:
   parent = os.path.dirname(path)
   os.makedirs(parent, exist_ok=True)
   staging = tempfile.mkdtemp(prefix=f'.{os.path.basename(path)}.', dir=parent)
+  umask = os.umask(0)
+  os.umask(umask)
+  os.chmod(staging, 0o777 & ~umask)  # mkdtemp's folder is private; the result should not be.
   try:
     result = write(staging)
   except BaseException:
@@ -95,6 +98,9 @@ def write_file(path: str, write: Callable[[str], T]) -> T:
   handle, temporary = tempfile.mkstemp(prefix=f'.{os.path.basename(path)}.',
                                        dir=os.path.dirname(path))
   os.close(handle)
+  umask = os.umask(0)
+  os.umask(umask)
+  os.chmod(temporary, 0o666 & ~umask)  # As open() would have made it.
   try:
     result = write(temporary)
     os.replace(temporary, path)
