@@ -64,6 +64,12 @@ def check_new_dir(path: str, flag: str, overwrite: bool = False,
                      '--overwrite replaces only a folder this command wrote. Choose a new folder')
 
 
+def _umask() -> int:
+  umask = os.umask(0)  # The only way to read it is to set it.
+  os.umask(umask)
+  return umask
+
+
 def write_dir(path: str, write: Callable[[str], T]) -> T:
   """Runs `write(folder)` on a new folder beside `path`, then puts it in place of `path`: the
   old folder, if any, is removed only after `write` has succeeded. Returns what `write` returns
@@ -72,9 +78,7 @@ def write_dir(path: str, write: Callable[[str], T]) -> T:
   parent = os.path.dirname(path)
   os.makedirs(parent, exist_ok=True)
   staging = tempfile.mkdtemp(prefix=f'.{os.path.basename(path)}.', dir=parent)
-  umask = os.umask(0)
-  os.umask(umask)
-  os.chmod(staging, 0o777 & ~umask)  # mkdtemp's folder is private; the result should not be.
+  os.chmod(staging, 0o777 & ~_umask())  # mkdtemp's folder is private; the result should not be.
   try:
     result = write(staging)
   except BaseException:
@@ -98,9 +102,7 @@ def write_file(path: str, write: Callable[[str], T]) -> T:
   handle, temporary = tempfile.mkstemp(prefix=f'.{os.path.basename(path)}.',
                                        dir=os.path.dirname(path))
   os.close(handle)
-  umask = os.umask(0)
-  os.umask(umask)
-  os.chmod(temporary, 0o666 & ~umask)  # As open() would have made it.
+  os.chmod(temporary, 0o666 & ~_umask())  # As open() would have made it.
   try:
     result = write(temporary)
     os.replace(temporary, path)
