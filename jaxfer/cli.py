@@ -245,20 +245,19 @@ def _import_tf(argv: list[str]) -> int:
   values = flags.FlagValues()
   flags.DEFINE_string('out', None, 'Directory for the imported student (new or empty).',
                       flag_values=values)
+  flags.DEFINE_bool('overwrite', False, 'Replace --out if it holds only an earlier import-tf.',
+                    flag_values=values)
   try:
     sources = config_file.parse(values, argv)
     if len(sources) != 1 or not values.out:
       raise config_file.UsageError('import-tf needs one CHECKPOINT_DIR and --out DIR')
-    import os  # pylint: disable=g-import-not-at-top
-    if not os.path.isdir(sources[0]):
-      raise FileNotFoundError(f'{sources[0]} is not a directory; expected the folder of a '
-                              'TensorFlow checkpoint (MODEL.index, MODEL.data-00000-of-00001)')
-    if os.path.isdir(values.out) and os.listdir(values.out):
-      raise ValueError(f'--out {values.out} is not empty; choose a new directory, so that '
-                       'nothing in it is overwritten')
-    from configs import default  # pylint: disable=g-import-not-at-top
+    from jaxfer import outputs  # pylint: disable=g-import-not-at-top
     from jaxfer import tf_import  # pylint: disable=g-import-not-at-top
-    paths = tf_import.import_checkpoint(sources[0], values.out, default.get_config())
+    # Named by its flag here; import_checkpoint checks it again for its other callers.
+    outputs.check_new_dir(values.out, '--out', values.overwrite, expected=tf_import.FILES)
+    from configs import default  # pylint: disable=g-import-not-at-top
+    paths = tf_import.import_checkpoint(sources[0], values.out, default.get_config(),
+                                        overwrite=values.overwrite)
   except (config_file.UsageError, config_file.ConfigError, *USER_ERRORS) as error:
     return _user_error('import-tf', error)
   print(json.dumps(paths, indent=2))

@@ -11,12 +11,10 @@ from __future__ import annotations
 import json
 import os
 
-import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxfer import models
+from jaxfer import outputs
 from jaxfer import tf_checkpoint
 
 # The checkpoint's variable of each jaxfer parameter.
@@ -27,6 +25,7 @@ VARIABLES = {('conv1', 'kernel'): 'wc1', ('conv1', 'bias'): 'bc1',
 # The original's labels, in its order (exampleUsage.py).
 CLASS_NAMES = ('neutral', 'anger', 'contempt', 'disgust', 'fear', 'happy', 'sadness', 'surprise')
 PIXEL_SCALE = 255.0  # The original's input range over jaxfer's.
+FILES = ('params.msgpack', 'config.json', 'source.json')  # What an import writes.
 
 
 def student_config(base: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -38,9 +37,14 @@ def student_config(base: ml_collections.ConfigDict) -> ml_collections.ConfigDict
   return config
 
 
-def params_from_checkpoint(arrays: dict[str, np.ndarray], config: ml_collections.ConfigDict):
-  """jaxfer parameters from the checkpoint's arrays; ValueError naming a variable whose shape is
-  not MicroExpNet's."""
+def params_from_checkpoint(arrays: dict[str, np.ndarray], config: ml_collections.ConfigDict,
+                           source: str = 'the checkpoint'):
+  """jaxfer parameters from the checkpoint's arrays; ValueError naming `source` and a variable
+  whose shape is not MicroExpNet's."""
+  # Here, not at the top: a refused import answers without the seconds JAX takes to load.
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from jaxfer import models  # pylint: disable=g-import-not-at-top
   model = models.make_student(config.student, len(CLASS_NAMES))
   image = jnp.zeros((1, config.data.image_size, config.data.image_size, 1))
   shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), image))['params']
@@ -49,7 +53,7 @@ def params_from_checkpoint(arrays: dict[str, np.ndarray], config: ml_collections
     expected = tuple(shapes[layer][name].shape)
     value = np.asarray(arrays[variable], np.float32)
     if value.shape != expected:
-      raise ValueError(f'the checkpoint\'s {variable} has the shape {value.shape}; MicroExpNet\'s '
+      raise ValueError(f'{source}: its {variable} has the shape {value.shape}; MicroExpNet\'s '
                        f'{layer} {name} is {expected}: not a MicroExpNet checkpoint')
     if (layer, name) == ('conv1', 'kernel'):
       value = value * np.float32(PIXEL_SCALE)
@@ -57,25 +61,44 @@ def params_from_checkpoint(arrays: dict[str, np.ndarray], config: ml_collections
   return params
 
 
-def import_checkpoint(checkpoint_dir: str, out_dir: str,
-                      base: ml_collections.ConfigDict) -> dict[str, str]:
-  """Writes the checkpoint of `checkpoint_dir` as params.msgpack, config.json and source.json in
-  `out_dir`; returns their paths by name."""
-  import flax.serialization  # pylint: disable=g-import-not-at-top
-  prefix = tf_checkpoint.prefix_in(checkpoint_dir)
-  arrays = tf_checkpoint.read(prefix, sorted(VARIABLES.values()))
+def import_checkpoint(checkpoint: str, out_dir: str, base: ml_collections.ConfigDict,
+                      overwrite: bool = False) -> dict[str, str]:
+  """Writes the authors' checkpoint as a jaxfer student folder.
+
+  Args:
+    checkpoint: the checkpoint's folder (or its prefix; see `tf_checkpoint.locate`).
+    out_dir: a new or empty folder; with `overwrite`, also a folder holding only `FILES`.
+    base: the config the student's config.json is derived from (configs/default.py).
+    overwrite: replace `out_dir` if it holds an earlier import.
+
+  Returns:
+    The paths of `FILES` by name, 'checkpoint' (the prefix read) and 'checkpoint_found' (how
+    it was found).
+
+  Raises:
+    ValueError: one line naming the file or folder at fault, before anything is written. The
+      old `out_dir` is replaced only once the new one is complete.
+  """
+  outputs.check_new_dir(out_dir, 'the output folder', overwrite, expected=FILES)
+  location = tf_checkpoint.locate(checkpoint)
+  arrays = tf_checkpoint.read(location.prefix, sorted(VARIABLES.values()))
   config = student_config(base)
-  params = params_from_checkpoint(arrays, config)
-  os.makedirs(out_dir, exist_ok=True)
-  paths = {name: os.path.join(out_dir, name)
-           for name in ('params.msgpack', 'config.json', 'source.json')}
-  with open(paths['params.msgpack'], 'wb') as f:
-    f.write(flax.serialization.msgpack_serialize(params))
-  with open(paths['config.json'], 'w') as f:
-    f.write(config.to_json(indent=2))
-  with open(paths['source.json'], 'w') as f:
-    json.dump({'checkpoint': os.path.abspath(prefix), 'class_names': CLASS_NAMES,
-               'input': 'grey 84x84 face crops; pixels 0-255 as uint8 (jaxfer divides by 255 '
-                        'and the conv1 kernel is scaled by 255 to match the original)'}, f,
-              indent=2)
-  return paths
+  params = params_from_checkpoint(arrays, config, source=location.prefix)
+  prefix = os.path.abspath(location.prefix)
+
+  def write(folder: str) -> None:
+    import flax.serialization  # pylint: disable=g-import-not-at-top
+    with open(os.path.join(folder, 'params.msgpack'), 'wb') as f:
+      f.write(flax.serialization.msgpack_serialize(params))
+    with open(os.path.join(folder, 'config.json'), 'w') as f:
+      f.write(config.to_json(indent=2))
+    with open(os.path.join(folder, 'source.json'), 'w') as f:
+      json.dump({'checkpoint': prefix, 'checkpoint_found': location.found,
+                 'class_names': CLASS_NAMES,
+                 'input': 'grey 84x84 face crops; pixels 0-255 as uint8 (jaxfer divides by 255 '
+                          'and the conv1 kernel is scaled by 255 to match the original)'}, f,
+                indent=2)
+
+  outputs.write_dir(out_dir, write)
+  return {**{name: os.path.join(out_dir, name) for name in FILES},
+          'checkpoint': prefix, 'checkpoint_found': location.found}

@@ -2,6 +2,7 @@
 independently in numpy from the checkpoint's raw arrays, on real CK+48 faces."""
 import json
 import os
+import shutil
 import subprocess
 
 import flax.serialization
@@ -103,13 +104,14 @@ def test_a_checkpoint_of_another_network_is_refused_naming_the_variable():
 
 
 @needs_shared
-def test_import_tf_from_the_command_line_writes_the_student_and_refuses_to_overwrite(tmp_path):
+def test_import_tf_writes_the_student_refuses_an_existing_out_and_overwrite_replaces_it(
+    tmp_path):
   out = tmp_path / 'ck'
   done = subprocess.run(jaxfer_command('import-tf', os.path.join(MODELS, 'CK'), '--out',
                                        str(out)), cwd=REPO, capture_output=True, text=True,
                         timeout=300)
   assert done.returncode == 0, done.stderr[-3000:]
-  assert sorted(os.listdir(out)) == ['config.json', 'params.msgpack', 'source.json']
+  assert sorted(os.listdir(out)) == sorted(tf_import.FILES)
   with open(out / 'source.json') as f:
     assert json.load(f)['class_names'][7] == 'surprise'
   before = {name: (out / name).read_bytes() for name in os.listdir(out)}
@@ -118,18 +120,34 @@ def test_import_tf_from_the_command_line_writes_the_student_and_refuses_to_overw
                          timeout=300)
   assert again.returncode == 2 and f'--out {out} is not empty' in again.stderr
   assert {name: (out / name).read_bytes() for name in os.listdir(out)} == before
+  # Imported again with --overwrite, from a copy whose `checkpoint` file was written on
+  # another machine: the folder's checkpoint is used, and the printed JSON says so.
+  copy = tmp_path / 'copied'
+  shutil.copytree(os.path.join(MODELS, 'CK'), copy)
+  os.chmod(copy, 0o755)
+  os.chmod(copy / 'checkpoint', 0o644)
+  (copy / 'checkpoint').write_text('model_checkpoint_path: "/home/someone/runs/MicroExpNet_CK"'
+                                   '\n')
+  replaced = subprocess.run(jaxfer_command('import-tf', str(copy), '--out', str(out),
+                                           '--overwrite'), cwd=REPO, capture_output=True,
+                            text=True, timeout=300)
+  assert replaced.returncode == 0, replaced.stderr[-3000:]
+  printed = json.loads(replaced.stdout)
+  assert printed['checkpoint'] == str(copy / 'MicroExpNet_CK')
+  assert printed['checkpoint_found'] == (f'{copy}/checkpoint names /home/someone/runs/'
+                                         f'MicroExpNet_CK, which is not there; used '
+                                         f'MicroExpNet_CK in {copy}')
+  assert sorted(os.listdir(out)) == sorted(tf_import.FILES)
+  # The same weights (from the same bytes); source.json now names the copy.
+  assert (out / 'params.msgpack').read_bytes() == before['params.msgpack']
+  with open(out / 'source.json') as f:
+    assert json.load(f)['checkpoint'] == str(copy / 'MicroExpNet_CK')
+  assert not [name for name in os.listdir(tmp_path) if name.startswith('.')]  # No staging left.
 
 
-@pytest.mark.parametrize('make, message', [
-    (lambda d: d / 'missing', 'is not a directory; expected the folder of a TensorFlow '
-                              'checkpoint'),
-    (lambda d: d, 'holds 0 .index files and no `checkpoint` file naming one'),
-])
-def test_import_tf_of_something_that_is_not_a_checkpoint_is_one_line_and_creates_nothing(
-    tmp_path, make, message):
-  done = subprocess.run(jaxfer_command('import-tf', str(make(tmp_path)), '--out',
-                                       str(tmp_path / 'out')), cwd=REPO, capture_output=True,
-                        text=True, timeout=300)
-  assert done.returncode == 2
-  assert message in done.stderr and 'Traceback' not in done.stderr
-  assert not (tmp_path / 'out').exists()
+def test_import_checkpoint_refuses_a_folder_holding_other_files_before_reading(tmp_path):
+  (tmp_path / 'notes.txt').write_text('mine\n')
+  with pytest.raises(ValueError, match=f'the output folder {tmp_path} is not empty'):
+    tf_import.import_checkpoint(str(tmp_path / 'no checkpoint here'), str(tmp_path),
+                                default.get_config())
+  assert os.listdir(tmp_path) == ['notes.txt']
