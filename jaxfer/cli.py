@@ -281,7 +281,9 @@ def _export(argv: list[str]) -> int:
     student = model_files.load(values.model)
   except (config_file.UsageError, config_file.ConfigError, *USER_ERRORS) as error:
     return _user_error('export', error)
-  print(onnx_export.export(student, values.out))
+  # Written beside --out and renamed once complete: a failed export replaces nothing.
+  outputs.write_file(values.out, lambda temporary: onnx_export.export(student, temporary))
+  print(values.out)
   return 0
 
 
