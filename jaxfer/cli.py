@@ -180,6 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     if model is not None:  # Reads the student and the dataset; writes nothing.
       from jaxfer import model_files  # pylint: disable=g-import-not-at-top
       student = model_files.load(model)
+      # Before the dataset is prepared (minutes for a real one): its classes are in its code.
+      # TFDS warns of every custom builder config; the one error line must stay alone.
+      logging.getLogger('absl').setLevel(logging.ERROR)
+      model_files.check_classes(student, config.data)
     elif command == 'evaluate':  # Reads WORKDIR, and creates nothing if it is mistyped.
       train.require_checkpoint(config, workdir)
     else:  # A teacher named by config.teacher.artifact must exist, for every fold to run.
@@ -265,20 +269,24 @@ def _import_tf(argv: list[str]) -> int:
 
 
 def _predict(argv: list[str]) -> int:
-  """`jaxfer predict`: reads the model and the images; writes only --output and --annotate."""
+  """`jaxfer predict`: reads the model and the images; writes only --output and --annotate, and
+  replaces nothing there without --overwrite."""
   values = flags.FlagValues()
   flags.DEFINE_string('model', None, 'The student: a trained WORKDIR (or WORKDIR/student), an '
                       'export-best or an import-tf directory.', flag_values=values)
   flags.DEFINE_string('output', None, 'FILE.csv or FILE.jsonl (default: CSV on stdout).',
                       flag_values=values)
-  flags.DEFINE_string('annotate', None, 'Directory for copies of the images with each face\'s '
-                      'box and label drawn.', flag_values=values)
+  flags.DEFINE_string('annotate', None, 'Folder (outside the inputs) for copies of the images '
+                      'with each face\'s box and label drawn, named NAME.EXT.png.',
+                      flag_values=values)
   flags.DEFINE_bool('detect', True, 'Detect faces (--no-detect: each image is one face crop).',
                     flag_values=values)
   flags.DEFINE_bool('whole_image_fallback', False, 'Label the whole image when no face is '
                     'found, as the original did.', flag_values=values)
   flags.DEFINE_integer('batch_size', 256, 'Faces classified at once.', lower_bound=1,
                        flag_values=values)
+  flags.DEFINE_bool('overwrite', False, 'Replace an existing --output file and annotated '
+                    'copies of the same names.', flag_values=values)
   spelled = {'--no-detect': '--nodetect', '--whole-image-fallback': '--whole_image_fallback'}
   try:
     inputs = config_file.parse(values, [spelled.get(arg, arg) for arg in argv])
@@ -286,28 +294,36 @@ def _predict(argv: list[str]) -> int:
       raise config_file.UsageError('predict needs --model DIR and one or more images or folders')
     if values.output and not values.output.endswith(('.csv', '.jsonl')):
       raise ValueError(f'--output {values.output}: expected a name ending in .csv or .jsonl')
-    from jaxfer import configuration  # pylint: disable=g-import-not-at-top
     from jaxfer import model_files  # pylint: disable=g-import-not-at-top
+    from jaxfer import outputs  # pylint: disable=g-import-not-at-top
     from jaxfer import predict  # pylint: disable=g-import-not-at-top
+    if values.output:
+      outputs.check_new_file(values.output, '--output', values.overwrite)
     paths = predict.image_paths(inputs)
+    targets = (predict.check_annotate(values.annotate, inputs, paths, values.overwrite)
+               if values.annotate else {})
     student = model_files.load(values.model)
-    import os  # pylint: disable=g-import-not-at-top
-    for target in [os.path.dirname(os.path.abspath(values.output or '.')), values.annotate]:
-      if target:
-        configuration.make_writable_dir(target, 'the output directory')
   except (config_file.UsageError, config_file.ConfigError, *USER_ERRORS) as error:
     return _user_error('predict', error)
   configure_logging(stream=sys.stderr)  # stdout may carry the CSV.
   outcome = predict.predict_images(student, paths, detect=values.detect,
                                    whole_image_fallback=values.whole_image_fallback,
                                    batch_size=values.batch_size, progress=True)
+  if not outcome.images:  # Nothing to label: a mistake in the input, and nothing is written.
+    listed = '; '.join(f'{path}: {why}' for path, why in outcome.unreadable[:3])
+    return _user_error('predict', ValueError(
+        f'no readable image in {", ".join(inputs)} ({len(outcome.unreadable)} file(s) skipped: '
+        f'{listed}{"; ..." if len(outcome.unreadable) > 3 else ""})'))
+  logger = logging.getLogger('jaxfer')
+  for path, why in outcome.unreadable:
+    logger.warning('%s: %s; skipped', path, why)
   if values.output:
-    predict.write(values.output, outcome.faces, student.class_names)
+    outputs.write_file(values.output, lambda temporary: predict.write(
+        temporary, outcome.faces, student.class_names, values.output.endswith('.jsonl')))
   else:
     predict.write('/dev/stdout', outcome.faces, student.class_names)
   if values.annotate:
-    root = os.path.commonpath([os.path.abspath(i) for i in inputs])
-    predict.annotate(values.annotate, outcome.faces, root if os.path.isdir(root) else '')
+    predict.annotate(targets, outcome.faces)
   print(f'{len(outcome.faces)} face(s) in {outcome.images} image(s); {len(outcome.without_face)} '
         f'image(s) without a face, {len(outcome.unreadable)} unreadable'
         + (f'; wrote {values.output}' if values.output else '')
@@ -321,24 +337,22 @@ def _export(argv: list[str]) -> int:
   flags.DEFINE_string('model', None, 'The student (as for predict).', flag_values=values)
   flags.DEFINE_enum('format', 'onnx', ['onnx'], 'The format written.', flag_values=values)
   flags.DEFINE_string('out', None, 'The file written (FILE.onnx).', flag_values=values)
+  flags.DEFINE_bool('overwrite', False, 'Replace --out if it exists.', flag_values=values)
   try:
     if config_file.parse(values, argv) or not values.model or not values.out:
       raise config_file.UsageError('export needs --model DIR and --out FILE.onnx, and nothing '
                                    'else')
-    import os  # pylint: disable=g-import-not-at-top
-    from jaxfer import configuration  # pylint: disable=g-import-not-at-top
     from jaxfer import model_files  # pylint: disable=g-import-not-at-top
     from jaxfer import onnx_export  # pylint: disable=g-import-not-at-top
+    from jaxfer import outputs  # pylint: disable=g-import-not-at-top
     onnx_export.require()
-    if os.path.exists(values.out):
-      raise ValueError(f'--out {values.out} exists; choose a new file, so that nothing is '
-                       'overwritten')
+    outputs.check_new_file(values.out, '--out', values.overwrite)
     student = model_files.load(values.model)
-    configuration.make_writable_dir(os.path.dirname(os.path.abspath(values.out)),
-                                    'the output directory')
   except (config_file.UsageError, config_file.ConfigError, *USER_ERRORS) as error:
     return _user_error('export', error)
-  print(onnx_export.export(student, values.out))
+  # Written beside --out and renamed once complete: a failed export replaces nothing.
+  outputs.write_file(values.out, lambda temporary: onnx_export.export(student, temporary))
+  print(values.out)
   return 0
 
 

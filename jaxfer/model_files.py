@@ -20,6 +20,7 @@ import numpy as np
 
 from jaxfer import checkpoints
 from jaxfer import models
+from jaxfer.data import preprocess
 
 # MicroExpNet's 8 classes, for a student whose files do not name them.
 DEFAULT_CLASS_NAMES = ('neutral', 'anger', 'contempt', 'disgust', 'fear', 'happy', 'sadness',
@@ -37,44 +38,152 @@ class Student(NamedTuple):
 
 
 def _read_json(path: str) -> dict:
-  with open(path) as f:
-    return json.load(f)
+  """The JSON object in `path`; ValueError naming the file when it is not one."""
+  try:
+    with open(path) as f:
+      value = json.load(f)
+  except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    raise ValueError(f'{path} is not valid JSON ({error}); expected the file jaxfer wrote '
+                     'there') from None
+  if not isinstance(value, dict):
+    raise ValueError(f'{path} holds a JSON {type(value).__name__}; expected an object')
+  return value
 
 
 def _class_names(directory: str, num_classes: int | None = None) -> tuple[str, ...]:
   for name in ('result.json', 'source.json'):
     path = os.path.join(directory, name)
-    if os.path.isfile(path) and _read_json(path).get('class_names'):
-      return tuple(_read_json(path)['class_names'])
+    if os.path.isfile(path):
+      names = _read_json(path).get('class_names')
+      if names:
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+          raise ValueError(f'{path}: class_names is {names!r}; expected a list of names')
+        return tuple(names)
   if num_classes not in (None, len(DEFAULT_CLASS_NAMES)):
     raise ValueError(f'{directory} names no classes (no result.json or source.json with '
                      f'class_names) and has {num_classes} outputs')
   return DEFAULT_CLASS_NAMES
 
 
+def _teacher_problem(directory: str, recorded: dict) -> str | None:
+  """What to say when `directory` holds a teacher (its config.json records `teacher` settings and
+  no student, see jaxfer.teacher), or None."""
+  if 'student' in recorded or 'teacher' not in recorded:
+    return None
+  return (f'{directory} holds a teacher (its config.json records a teacher and no student); '
+          'expected a student: a trained WORKDIR or WORKDIR/student of `jaxfer distill`, an '
+          '`export-best` or an `import-tf` directory')
+
+
+def _network(config_path: str, recorded: dict, num_classes: int):
+  """(the network, its input size, its test-time view) that config.json describes; ValueError
+  naming the file when a field is missing or unusable."""
+  data, student = recorded.get('data'), recorded.get('student')
+  if not isinstance(data, dict) or not isinstance(data.get('image_size'), int):
+    raise ValueError(f'{config_path} has no data.image_size (an integer); expected the '
+                     'config.json jaxfer writes beside a student')
+  if not isinstance(student, dict):
+    raise ValueError(f'{config_path} has no student section; expected the config.json jaxfer '
+                     'writes beside a student')
+  eval_crop = str(data.get('eval_crop', 'full'))
+  if eval_crop not in preprocess.EVAL_CROPS:
+    raise ValueError(f'{config_path}: data.eval_crop = {eval_crop!r}; expected one of '
+                     f'{", ".join(preprocess.EVAL_CROPS)}')
+  try:
+    model = models.make_student(ml_collections.ConfigDict(student), num_classes)
+  except (AttributeError, KeyError, TypeError, ValueError) as error:
+    raise ValueError(f'{config_path}: the student section does not describe a network '
+                     f'({type(error).__name__}: {error})') from None
+  return model, data['image_size'], eval_crop
+
+
+def _check_shapes(params: Any, model, image_size: int, source: str, config_path: str) -> None:
+  """ValueError naming `source` unless `params` have the structure and shapes `model.init`
+  gives (computed abstractly, without running the network)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  image = jax.ShapeDtypeStruct((1, image_size, image_size, 1), jnp.float32)
+  try:
+    expected = jax.eval_shape(lambda x: model.init(jax.random.key(0), x), image)['params']
+  except Exception as error:  # pylint: disable=broad-except
+    # Flax reports a network it cannot build with many error types; all mean the same here.
+    raise ValueError(f'{config_path}: the student section does not describe a network '
+                     f'({type(error).__name__}: {" ".join(str(error).split())[:200]})') from None
+  want = {jax.tree_util.keystr(path): tuple(leaf.shape)
+          for path, leaf in jax.tree_util.tree_leaves_with_path(expected)}
+  try:
+    have = {jax.tree_util.keystr(path): tuple(np.shape(leaf))
+            for path, leaf in jax.tree_util.tree_leaves_with_path(params)}
+  except TypeError:
+    have = {}
+  if have == want:
+    return
+  missing = sorted(set(want) - set(have))
+  extra = sorted(set(have) - set(want))
+  wrong = [key for key in sorted(set(want) & set(have)) if want[key] != have[key]]
+  if wrong:
+    detail = f'{wrong[0]} has the shape {have[wrong[0]]}, the network expects {want[wrong[0]]}'
+  elif missing:
+    detail = f'{missing[0]} is missing' + (f' and {extra[0]} is not the network\'s' if extra
+                                            else '')
+  else:
+    detail = f'{extra[0]} is not a parameter of the network'
+  raise ValueError(f'{source} does not fit the network that {config_path} describes ({detail}); '
+                   'expected the parameters saved with that config.json')
+
+
 def load(directory: str) -> Student:
-  """The student in `directory`; FileNotFoundError saying which forms were looked for."""
+  """The student in `directory`; FileNotFoundError saying which forms were looked for, ValueError
+  naming the file that is not what jaxfer writes (a teacher, unreadable JSON or parameters,
+  parameters of another network)."""
   import flax.serialization  # pylint: disable=g-import-not-at-top
   if os.path.isdir(os.path.join(directory, 'student', 'checkpoints')):
     directory = os.path.join(directory, 'student')
   config_path = os.path.join(directory, 'config.json')
   packed = os.path.join(directory, 'params.msgpack')
   trained = os.path.isdir(checkpoints.directory(directory))
+  if os.path.isfile(config_path):
+    recorded = _read_json(config_path)
+    problem = _teacher_problem(directory, recorded)
+    if problem:
+      raise ValueError(problem)
   if not os.path.isfile(config_path) or not (os.path.isfile(packed) or trained):
+    teacher = os.path.join(directory, 'teacher', 'config.json')
+    hint = (f'; {os.path.dirname(teacher)} is a teacher, train the student with `jaxfer '
+            'distill`' if os.path.isfile(teacher) else '')
     raise FileNotFoundError(
         f'{directory} holds no student: expected params.msgpack and config.json (from '
         '`jaxfer-search export-best` or `jaxfer import-tf`), or checkpoints/ and config.json '
-        '(a trained student, WORKDIR/student of `jaxfer distill`)')
-  recorded = ml_collections.ConfigDict(_read_json(config_path))
+        f'(a trained student, WORKDIR/student of `jaxfer distill`){hint}')
   class_names = _class_names(directory)
-  model = models.make_student(recorded.student, len(class_names))
+  model, image_size, eval_crop = _network(config_path, recorded, len(class_names))
   if os.path.isfile(packed):
     with open(packed, 'rb') as f:
-      params = flax.serialization.msgpack_restore(f.read())
+      try:
+        params = flax.serialization.msgpack_restore(f.read())
+      except Exception as error:  # pylint: disable=broad-except
+        # msgpack reports damage as ValueError, ExtraData, TypeError and more.
+        raise ValueError(f'{packed} cannot be read ({type(error).__name__}: {error}); '
+                         'expected the params.msgpack jaxfer writes') from None
+    source = packed
   else:
     params = restore_params(directory)
-  return Student(model, params, class_names, int(recorded.data.image_size),
-                 str(recorded.data.get('eval_crop', 'full')), os.path.abspath(directory))
+    source = f'the checkpoint in {checkpoints.directory(directory)}'
+  _check_shapes(params, model, image_size, source, config_path)
+  return Student(model, params, class_names, image_size, eval_crop, os.path.abspath(directory))
+
+
+def check_classes(student: Student, data_config: ml_collections.ConfigDict) -> None:
+  """ValueError unless the student classifies the classes of `config.data`, in its order; read
+  from the dataset's builder (its code), so nothing is prepared or read to refuse."""
+  from jaxfer import data as data_lib  # pylint: disable=g-import-not-at-top
+  data_config = ml_collections.ConfigDict(data_config.to_dict())
+  data_config.update(image_size=student.image_size, eval_crop=student.eval_crop)
+  class_names = tuple(data_lib.make_builder(data_config).info.features['label'].names)
+  if tuple(student.class_names) != class_names:
+    raise ValueError(f'{student.directory} classifies {", ".join(student.class_names)}, but '
+                     f'{data_config.name} has the classes {", ".join(class_names)}; '
+                     'evaluate it on a dataset with the same classes in the same order')
 
 
 @functools.lru_cache(maxsize=8)
@@ -106,6 +215,17 @@ def restore_params(directory: str):
   epoch = checkpoints.latest_epoch(directory)
   if epoch is None:
     raise FileNotFoundError(f'{checkpoints.directory(directory)} holds no checkpoint yet')
-  with ocp.CheckpointManager(checkpoints.directory(directory)) as reader:
-    restored = reader.restore(epoch)
+  # Without restore args orbax finds the item "default" but no handler registered for it, and
+  # warns twice that it "could not be restored" before falling back to the standard handler;
+  # naming that handler (no template: arrays as saved) restores the same tree without warning.
+  try:
+    with ocp.CheckpointManager(checkpoints.directory(directory)) as reader:
+      restored = reader.restore(epoch, args=ocp.args.StandardRestore())
+  except Exception as error:  # pylint: disable=broad-except
+    # A damaged step fails in tensorstore, in the metadata or in the tree; all mean the same.
+    raise ValueError(f'the checkpoint of epoch {epoch} in {checkpoints.directory(directory)} '
+                     f'cannot be restored ({" ".join(str(error).split())[:200]})') from None
+  if not isinstance(restored, dict) or not isinstance(loop.evaluated_params(restored), dict):
+    raise ValueError(f'the checkpoint of epoch {epoch} in {checkpoints.directory(directory)} '
+                     'holds no parameters; expected a checkpoint of a jaxfer student')
   return loop.evaluated_params(restored)

@@ -6,6 +6,13 @@ test-time view (`config.data.eval_crop`: the imported MicroExpNet takes the orig
 window), then classified in batches of one compiled shape. `detect=False` treats each image as
 one face crop; `whole_image_fallback` labels the whole image when no face is found, as the
 original did, instead of reporting the image as faceless.
+
+Images of any depth are brought to 8 bits first (`preprocess.to_grayscale`): a float image whose
+maximum is at most 1 is taken as 0..1 and multiplied by 255, any other float image is clipped to
+0..255, and a 16-bit one is divided by 257. A damaged file (a truncated JPEG or PNG) or one that
+is not an image is skipped and named. An annotated copy keeps its source's whole name, extension
+included, and adds `.png` (`photo.jpg` -> `photo.jpg.png`), so no two sources share a copy and
+no copy has the name of its source.
 """
 from __future__ import annotations
 
@@ -20,6 +27,7 @@ import numpy as np
 import scipy.special
 
 from jaxfer import model_files
+from jaxfer import outputs
 from jaxfer.data import preprocess
 
 logger = logging.getLogger('jaxfer')
@@ -43,12 +51,12 @@ class Outcome(NamedTuple):
   faces: list[Face]
   images: int  # Images read.
   without_face: list[str]
-  unreadable: list[str]
+  unreadable: list[tuple[str, str]]  # (path, why it was skipped)
 
 
 def image_paths(inputs: Sequence[str]) -> list[str]:
-  """The image files named or found (recursively, sorted) in `inputs`; FileNotFoundError for an
-  input that does not exist, ValueError when there is no image at all."""
+  """The image files named or found (recursively, sorted) in `inputs`, each once;
+  FileNotFoundError for an input that does not exist, ValueError when there is no image at all."""
   paths = []
   for item in inputs:
     if os.path.isdir(item):
@@ -61,7 +69,44 @@ def image_paths(inputs: Sequence[str]) -> list[str]:
       raise FileNotFoundError(f'{item} does not exist; expected image files or folders of them')
   if not paths:
     raise ValueError(f'no image ({", ".join(IMAGE_SUFFIXES)}) in {", ".join(inputs)}')
-  return paths
+  return list(dict.fromkeys(paths))
+
+
+def annotated_path(path: str, out_dir: str, inputs_root: str = '') -> str:
+  """Where `annotate` writes the copy of `path`: its path below `inputs_root` (else its file
+  name) in `out_dir`, with `.png` added to the whole name (`photo.jpg` -> `photo.jpg.png`)."""
+  relative = os.path.relpath(path, inputs_root) if inputs_root else ''
+  if not relative or relative.startswith('..'):
+    relative = os.path.basename(path)
+  return os.path.join(out_dir, relative + '.png')
+
+
+def inputs_root(inputs: Sequence[str]) -> str:
+  """The folder the annotated copies mirror: the inputs' common folder, or '' (file names)."""
+  root = os.path.commonpath([os.path.abspath(item) for item in inputs])
+  return root if os.path.isdir(root) else ''
+
+
+def check_annotate(out_dir: str, inputs: Sequence[str], paths: Sequence[str],
+                   overwrite: bool = False) -> dict[str, str]:
+  """{image: its annotated copy}, checked before any work; ValueError when `out_dir` is or lies
+  in an input folder (a second run would label the copies), when a copy would replace a file
+  (unless `overwrite`) or an input (always)."""
+  for item in inputs:
+    if os.path.isdir(item) and outputs.inside(out_dir, item):
+      raise ValueError(f'--annotate {out_dir} is in the input folder {item}; choose a folder '
+                       'outside the inputs, so that no image is replaced or labelled twice')
+  if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+    raise ValueError(f'--annotate {out_dir} is a file; expected a folder')
+  root = inputs_root(inputs)
+  targets = {path: annotated_path(path, out_dir, root) for path in paths}
+  sources = {os.path.realpath(path) for path in paths}
+  for target in targets.values():
+    if os.path.realpath(target) in sources:
+      raise ValueError(f'--annotate {out_dir}: the annotated copy {target} would replace an '
+                       'input image; choose another folder')
+    outputs.check_new_file(target, '--annotate', overwrite)
+  return targets
 
 
 def detect_faces(gray: np.ndarray) -> list[tuple[int, int, int, int]]:
@@ -97,21 +142,59 @@ class _Batcher:
     self.pending = []
 
 
+def damage(path: str) -> str | None:
+  """Why the JPEG or PNG file `path` is damaged (truncated, a bad chunk), or None.
+
+  OpenCV decodes a truncated JPEG without failing (libjpeg fills in grey and prints a warning
+  that names no file) and a truncated PNG fails with an anonymous libpng message; Pillow reports
+  both as errors, so it checks these two formats before OpenCV decodes them.
+  """
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  with open(path, 'rb') as f:
+    magic = f.read(8)
+  if not magic.startswith((b'\xff\xd8', b'\x89PNG')):
+    return None
+  try:
+    with Image.open(path) as image:
+      if image.format == 'JPEG':
+        # Decoding at 1/8 scale still reads every entropy-coded byte, at a fraction of the cost.
+        image.draft('L', (1, 1))
+        image.load()
+      else:
+        image.verify()  # Every chunk and its checksum, without decoding the pixels.
+  except (OSError, SyntaxError, ValueError) as error:  # Pillow's kinds of damaged file.
+    kind = 'JPEG' if magic.startswith(b'\xff\xd8') else 'PNG'
+    return f'damaged {kind} file ({error})'
+  return None
+
+
+def read_image(path: str) -> tuple[np.ndarray | None, str]:
+  """(the decoded image, '') or (None, why it cannot be used)."""
+  problem = damage(path)
+  if problem:
+    return None, problem
+  image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+  if image is None:
+    return None, 'not an image OpenCV can read'
+  return image, ''
+
+
 def predict_images(student: model_files.Student, paths: Iterable[str], *, detect: bool = True,
                    whole_image_fallback: bool = False, batch_size: int = 256,
                    progress: bool = False) -> Outcome:
-  """Labels every face of every image; unreadable images are skipped with a warning."""
+  """Labels every face of every image; damaged and unreadable files are skipped and returned
+  with the reason (the caller reports them)."""
   batcher = _Batcher(student, batch_size)
   without_face, unreadable, read = [], [], 0
   paths = list(paths)
   if progress:
     from tqdm import tqdm  # pylint: disable=g-import-not-at-top
-    paths = tqdm(paths, unit='image', desc='predict')
+    # disable=None: a bar only on a terminal, not in a log or a captured stream.
+    paths = tqdm(paths, unit='image', desc='predict', disable=None)
   for path in paths:
-    image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    image, problem = read_image(path)
     if image is None:
-      logger.warning('%s: not an image OpenCV can read; skipped', path)
-      unreadable.append(path)
+      unreadable.append((path, problem))
       continue
     read += 1
     gray = preprocess.to_grayscale(image)
@@ -137,11 +220,12 @@ def rows(faces: Sequence[Face], class_names: Sequence[str]) -> list[dict]:
           for face in faces]
 
 
-def write(path: str, faces: Sequence[Face], class_names: Sequence[str]) -> None:
-  """`path` as CSV (.csv) or JSON lines (.jsonl)."""
+def write(path: str, faces: Sequence[Face], class_names: Sequence[str],
+          jsonl: bool | None = None) -> None:
+  """`path` as CSV or JSON lines (`jsonl`; by default when `path` ends in .jsonl)."""
   table = rows(faces, class_names)
   with open(path, 'w', newline='') as f:
-    if path.endswith('.jsonl'):
+    if path.endswith('.jsonl') if jsonl is None else jsonl:
       f.writelines(json.dumps(row) + '\n' for row in table)
       return
     writer = csv.DictWriter(f, fieldnames=['image', 'face', 'x', 'y', 'width', 'height', 'label',
@@ -150,15 +234,22 @@ def write(path: str, faces: Sequence[Face], class_names: Sequence[str]) -> None:
     writer.writerows(table)
 
 
-def annotate(out_dir: str, faces: Sequence[Face], inputs_root: str = '') -> list[str]:
-  """Copies of the images with each face's box and label drawn, in `out_dir` (the path below
-  `inputs_root`, else the file name); returns the written paths."""
+def _as_bgr(image: np.ndarray) -> np.ndarray:
+  """An 8-bit BGR copy of a decoded image of any depth, to draw on in colour."""
+  if image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] in (3, 4):
+    return np.ascontiguousarray(image[:, :, :3])
+  return cv2.cvtColor(preprocess.to_grayscale(image), cv2.COLOR_GRAY2BGR)
+
+
+def annotate(targets: dict[str, str], faces: Sequence[Face]) -> list[str]:
+  """Copies of the images with each face's box and label drawn, at `targets[image]` (see
+  `check_annotate`); each is written whole or not at all. Returns the written paths."""
   by_image: dict[str, list[Face]] = {}
   for face in faces:
     by_image.setdefault(face.path, []).append(face)
   written = []
   for path, found in by_image.items():
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    image = _as_bgr(cv2.imread(path, cv2.IMREAD_UNCHANGED))
     thickness = max(1, min(image.shape[:2]) // 200)
     for face in found:
       x, y, w, h = face.box
@@ -167,11 +258,7 @@ def annotate(out_dir: str, faces: Sequence[Face], inputs_root: str = '') -> list
       scale = max(0.4, min(image.shape[:2]) / 600)
       cv2.putText(image, text, (x, max(12, y - 4)), cv2.FONT_HERSHEY_SIMPLEX, scale,
                   (0, 200, 0), thickness, cv2.LINE_AA)
-    relative = (os.path.relpath(path, inputs_root) if inputs_root
-                and not os.path.relpath(path, inputs_root).startswith('..')
-                else os.path.basename(path))
-    target = os.path.join(out_dir, os.path.splitext(relative)[0] + '.png')
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    cv2.imwrite(target, image)
-    written.append(target)
+    encoded = cv2.imencode('.png', image)[1]
+    outputs.write_file(targets[path], encoded.tofile)
+    written.append(targets[path])
   return written

@@ -70,8 +70,16 @@ def test_a_trained_student_exports_from_the_command_line_and_never_overwrites(te
   again = subprocess.run(jaxfer_command('export', '--model', str(tmp_path / 'run'), '--out',
                                         str(out)), cwd=REPO, capture_output=True, text=True,
                          timeout=600)
-  assert again.returncode == 2 and 'exists; choose a new file' in again.stderr
+  assert again.returncode == 2 and 'exists; choose a new name, or add --overwrite' in again.stderr
   assert out.read_bytes() == before
+  out.write_bytes(b'stale')
+  replaced = subprocess.run(jaxfer_command('export', '--model', str(tmp_path / 'run'), '--out',
+                                           str(out), '--overwrite'), cwd=REPO,
+                            capture_output=True, text=True, timeout=600)
+  assert replaced.returncode == 0, replaced.stderr[-3000:]
+  np.testing.assert_allclose(_onnx_logits(str(out), images), _jaxfer_logits(student, images),
+                             rtol=0, atol=1e-4)
+  assert not [name for name in os.listdir(tmp_path) if name.startswith('.')]  # No leftovers.
   missing = subprocess.run(jaxfer_command('export', '--model', str(tmp_path / 'none'), '--out',
                                           str(tmp_path / 'x.onnx')), cwd=REPO,
                            capture_output=True, text=True, timeout=600)

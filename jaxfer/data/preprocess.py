@@ -21,9 +21,22 @@ EVAL_CROPS = ('full', 'center', 'paper')
 
 
 def to_grayscale(image: np.ndarray) -> np.ndarray:
-  """A uint8 HxW image from gray, gray+alpha, RGB(A) or 16-bit input (as decoded by OpenCV)."""
-  if image.dtype == np.uint16:
-    image = (image >> 8).astype(np.uint8)
+  """A uint8 HxW image from gray, gray+alpha, RGB(A) input of any depth (as decoded by OpenCV).
+
+  16-bit pixels are divided by 257 (65535 -> 255, the inverse of 8-bit x 257); a float image
+  whose maximum is at most 1 is taken as 0..1 and multiplied by 255, any other float image is
+  clipped to 0..255; other integer types are clipped to 0..255.
+  """
+  if image.dtype != np.uint8:
+    pixels = image.astype(np.float64)
+    if image.dtype == np.uint16:
+      pixels = pixels / 257
+    elif image.dtype.kind == 'f':
+      pixels = np.nan_to_num(pixels)
+      if pixels.size and pixels.max() <= 1:
+        pixels = pixels * 255
+    # Rounded, not truncated: a face stored as 8-bit/255 in float comes back exactly.
+    image = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
   if image.ndim == 3 and image.shape[2] == 1:
     image = image[:, :, 0]
   elif image.ndim == 3 and image.shape[2] == 2:
@@ -31,7 +44,7 @@ def to_grayscale(image: np.ndarray) -> np.ndarray:
   elif image.ndim == 3:
     code = cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY
     image = cv2.cvtColor(image, code)
-  return np.ascontiguousarray(image.astype(np.uint8))
+  return np.ascontiguousarray(image)
 
 
 def center_square(image: np.ndarray) -> np.ndarray:
