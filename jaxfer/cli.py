@@ -3,7 +3,7 @@ import-tf (`jaxfer.tf_import`), predict (`jaxfer.predict`) and export (`jaxfer.o
 
     jaxfer distill --config configs/default.py --workdir runs/default --config.distill.temperature=4
     jaxfer import-tf ../shared/data/microexpnet-tf/Models/CK --out runs/microexpnet_ck
-    jaxfer predict --model runs/microexpnet_ck photos/ --output faces.csv --annotate annotated/
+    jaxfer predict --model runs/microexpnet_ck photos/ --out faces.csv --annotate annotated/
     jaxfer export --model runs/microexpnet_ck --format onnx --out microexpnet_ck.onnx
     jaxfer evaluate --model runs/microexpnet_ck --config configs/ckplus48.py
 
@@ -16,6 +16,7 @@ import dataclasses
 import json
 import logging
 import sys
+import textwrap
 
 from absl import flags
 
@@ -27,25 +28,50 @@ COMMANDS = {
     'evaluate': 'evaluate the latest checkpoint of config.target in WORKDIR',
 }
 
-PREDICT_USAGE = (
-    '\n\nusage: jaxfer predict --model DIR IMAGES_OR_FOLDERS... [--output FILE.csv|FILE.jsonl] '
-    '[--annotate DIR] [--no-detect] [--whole-image-fallback] [--batch_size N]\n\n  predict  '
-    '      label every face (OpenCV\'s Haar cascade, as the paper) in the images with a\n'
-    '                 student: trained (WORKDIR), exported (export-best) or imported'
-    '\n\nusage: jaxfer export --model DIR --format onnx --out FILE.onnx\n\n  export     '
-    '    write a student as ONNX (pip install -e ".[onnx]"): input float32\n'
-    '                 pixels 0-255 [batch, size, size, 1], output logits')
-USAGE = ('usage: jaxfer {' + ','.join(COMMANDS) + '} --config PATH [--config.FIELD=VALUE ...] '
-         '--workdir DIR [--cv]\n\n' +
-         '\n'.join(f'  {name:14s} {text}' for name, text in COMMANDS.items()) +
-         '\n\n  --cv           train and evaluate on every fold of config.data.num_folds (a '
-         'teacher\n                 per fold), then report mean and std' +
-         '\n\nusage: jaxfer evaluate --model DIR --config PATH [--config.FIELD=VALUE ...]\n\n'
-         '  evaluate       score a trained, exported (export-best) or imported student on the\n'
-         '                 test split of config.data, at the student\'s own input size and view'
-         '\n\nusage: jaxfer import-tf CHECKPOINT_DIR --out DIR\n\n  import-tf      write the '
-         'authors\' TensorFlow MicroExpNet checkpoint as a jaxfer\n                 student '
-         '(params.msgpack, config.json); no TensorFlow needed' + PREDICT_USAGE)
+# The one-line synopsis, the usage line and an example of each command, for its --help.
+SYNOPSES = {**COMMANDS,
+            'evaluate': 'score the latest checkpoint of config.target in WORKDIR, or with --model '
+                        'a trained, exported or imported student, on the test split of '
+                        'config.data',
+            'import-tf': "write the authors' TensorFlow MicroExpNet checkpoint as a jaxfer "
+                         'student (params.msgpack, config.json); no TensorFlow needed',
+            'predict': "label every face (OpenCV's Haar cascade, as the paper) in the images with "
+                       'a student: trained (WORKDIR), exported (export-best) or imported',
+            'export': 'write a student as ONNX (pip install -e ".[onnx]"): input float32 pixels '
+                      '0-255 [batch, size, size, 1], output logits'}
+USAGES = {
+    'train-teacher': 'usage: jaxfer train-teacher --config PATH --workdir DIR '
+                     '[--config.FIELD=VALUE ...] [--cv]',
+    'distill': 'usage: jaxfer distill --config PATH --workdir DIR [--config.FIELD=VALUE ...] '
+               '[--cv]',
+    'evaluate': 'usage: jaxfer evaluate --config PATH (--workdir DIR | --model DIR) '
+                '[--config.FIELD=VALUE ...]',
+    'import-tf': 'usage: jaxfer import-tf CHECKPOINT_DIR --out DIR [--overwrite]',
+    'predict': 'usage: jaxfer predict --model DIR IMAGES_OR_FOLDERS... [--out FILE.csv|FILE.jsonl] '
+               '[--annotate DIR] [--nodetect] [--whole_image_fallback] [--batch_size N] '
+               '[--overwrite]',
+    'export': 'usage: jaxfer export --model DIR --out FILE.onnx [--format onnx] [--overwrite]',
+}
+EXAMPLES = {
+    'train-teacher': 'jaxfer train-teacher --config configs/test.py --workdir runs/test',
+    'distill': 'jaxfer distill --config configs/default.py --workdir runs/default '
+               '--config.distill.temperature=4',
+    'evaluate': 'jaxfer evaluate --model runs/microexpnet_ck --config configs/ckplus48.py',
+    'import-tf': 'jaxfer import-tf ../shared/data/microexpnet-tf/Models/CK --out '
+                 'runs/microexpnet_ck',
+    'predict': 'jaxfer predict --model runs/microexpnet_ck photos/ --out faces.csv --annotate '
+               'annotated/',
+    'export': 'jaxfer export --model runs/microexpnet_ck --out microexpnet_ck.onnx',
+}
+# Old flag spellings still read, with a notice: {old: current}. Hyphenated spellings of any
+# flag (--no-detect, --whole-image-fallback) are read too (config_file.respell).
+RENAMED = {'output': 'out'}
+USAGE = ('usage: jaxfer COMMAND [flags]; `jaxfer COMMAND --help` lists a command\'s flags\n\n' +
+         '\n\n'.join(USAGES[name] + '\n' + textwrap.fill(SYNOPSES[name], 96, initial_indent='  ',
+                                                         subsequent_indent='  ')
+                     for name in USAGES) +
+         '\n\n  --cv   train and evaluate on every fold of config.data.num_folds (a teacher per '
+         'fold), then report mean and std')
 
 # Mistakes in what the user gave: printed as one line, exit status 2.
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, FloatingPointError)
@@ -111,44 +137,6 @@ def configure_logging(*filters: logging.Filter, stream=None) -> None:
     logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-# The one-line synopsis, the usage line and an example of each command, for its --help.
-SYNOPSES = {**COMMANDS,
-            'evaluate': 'score the latest checkpoint of config.target in WORKDIR, or with --model '
-                        'a trained, exported or imported student, on the test split of '
-                        'config.data',
-            'import-tf': "write the authors' TensorFlow MicroExpNet checkpoint as a jaxfer "
-                         'student (params.msgpack, config.json); no TensorFlow needed',
-            'predict': "label every face (OpenCV's Haar cascade, as the paper) in the images with "
-                       'a student: trained (WORKDIR), exported (export-best) or imported',
-            'export': 'write a student as ONNX (pip install -e ".[onnx]"): input float32 pixels '
-                      '0-255 [batch, size, size, 1], output logits'}
-USAGES = {
-    'train-teacher': 'usage: jaxfer train-teacher --config PATH --workdir DIR '
-                     '[--config.FIELD=VALUE ...] [--cv]',
-    'distill': 'usage: jaxfer distill --config PATH --workdir DIR [--config.FIELD=VALUE ...] '
-               '[--cv]',
-    'evaluate': 'usage: jaxfer evaluate --config PATH (--workdir DIR | --model DIR) '
-                '[--config.FIELD=VALUE ...]',
-    'import-tf': 'usage: jaxfer import-tf CHECKPOINT_DIR --out DIR [--overwrite]',
-    'predict': 'usage: jaxfer predict --model DIR IMAGES_OR_FOLDERS... [--out FILE.csv|FILE.jsonl] '
-               '[--annotate DIR] [--nodetect] [--whole_image_fallback] [--batch_size N] '
-               '[--overwrite]',
-    'export': 'usage: jaxfer export --model DIR --out FILE.onnx [--format onnx] [--overwrite]',
-}
-EXAMPLES = {
-    'train-teacher': 'jaxfer train-teacher --config configs/test.py --workdir runs/test',
-    'distill': 'jaxfer distill --config configs/default.py --workdir runs/default '
-               '--config.distill.temperature=4',
-    'evaluate': 'jaxfer evaluate --model runs/microexpnet_ck --config configs/ckplus48.py',
-    'import-tf': 'jaxfer import-tf ../shared/data/microexpnet-tf/Models/CK --out '
-                 'runs/microexpnet_ck',
-    'predict': 'jaxfer predict --model runs/microexpnet_ck photos/ --out faces.csv --annotate '
-               'annotated/',
-    'export': 'jaxfer export --model runs/microexpnet_ck --out microexpnet_ck.onnx',
-}
-# Old flag spellings still read, with a notice: {old: current}. Hyphenated spellings of any
-# flag (--no-detect, --whole-image-fallback) are read too (config_file.respell).
-RENAMED = {'output': 'out'}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -269,36 +257,35 @@ def _import_tf(argv: list[str]) -> int:
 
 
 def _predict(argv: list[str]) -> int:
-  """`jaxfer predict`: reads the model and the images; writes only --output and --annotate, and
+  """`jaxfer predict`: reads the model and the images; writes only --out and --annotate, and
   replaces nothing there without --overwrite."""
   values = flags.FlagValues()
   flags.DEFINE_string('model', None, 'The student: a trained WORKDIR (or WORKDIR/student), an '
                       'export-best or an import-tf directory.', flag_values=values)
-  flags.DEFINE_string('output', None, 'FILE.csv or FILE.jsonl (default: CSV on stdout).',
-                      flag_values=values)
+  flags.DEFINE_string('out', None, 'FILE.csv or FILE.jsonl (default: CSV on stdout; formerly '
+                      '--output).', flag_values=values)
   flags.DEFINE_string('annotate', None, 'Folder (outside the inputs) for copies of the images '
                       'with each face\'s box and label drawn, named NAME.EXT.png.',
                       flag_values=values)
-  flags.DEFINE_bool('detect', True, 'Detect faces (--no-detect: each image is one face crop).',
+  flags.DEFINE_bool('detect', True, 'Detect faces (--nodetect: each image is one face crop).',
                     flag_values=values)
   flags.DEFINE_bool('whole_image_fallback', False, 'Label the whole image when no face is '
                     'found, as the original did.', flag_values=values)
   flags.DEFINE_integer('batch_size', 256, 'Faces classified at once.', lower_bound=1,
                        flag_values=values)
-  flags.DEFINE_bool('overwrite', False, 'Replace an existing --output file and annotated '
+  flags.DEFINE_bool('overwrite', False, 'Replace an existing --out file and annotated '
                     'copies of the same names.', flag_values=values)
-  spelled = {'--no-detect': '--nodetect', '--whole-image-fallback': '--whole_image_fallback'}
   try:
-    inputs = config_file.parse(values, [spelled.get(arg, arg) for arg in argv])
+    inputs = config_file.parse(values, argv)  # Old spellings were respelled by main.
     if not inputs or not values.model:
       raise config_file.UsageError('predict needs --model DIR and one or more images or folders')
-    if values.output and not values.output.endswith(('.csv', '.jsonl')):
-      raise ValueError(f'--output {values.output}: expected a name ending in .csv or .jsonl')
+    if values.out and not values.out.endswith(('.csv', '.jsonl')):
+      raise ValueError(f'--out {values.out}: expected a name ending in .csv or .jsonl')
     from jaxfer import model_files  # pylint: disable=g-import-not-at-top
     from jaxfer import outputs  # pylint: disable=g-import-not-at-top
     from jaxfer import predict  # pylint: disable=g-import-not-at-top
-    if values.output:
-      outputs.check_new_file(values.output, '--output', values.overwrite)
+    if values.out:
+      outputs.check_new_file(values.out, '--out', values.overwrite)
     paths = predict.image_paths(inputs)
     targets = (predict.check_annotate(values.annotate, inputs, paths, values.overwrite)
                if values.annotate else {})
@@ -317,16 +304,16 @@ def _predict(argv: list[str]) -> int:
   logger = logging.getLogger('jaxfer')
   for path, why in outcome.unreadable:
     logger.warning('%s: %s; skipped', path, why)
-  if values.output:
-    outputs.write_file(values.output, lambda temporary: predict.write(
-        temporary, outcome.faces, student.class_names, values.output.endswith('.jsonl')))
+  if values.out:
+    outputs.write_file(values.out, lambda temporary: predict.write(
+        temporary, outcome.faces, student.class_names, values.out.endswith('.jsonl')))
   else:
     predict.write('/dev/stdout', outcome.faces, student.class_names)
   if values.annotate:
     predict.annotate(targets, outcome.faces)
   print(f'{len(outcome.faces)} face(s) in {outcome.images} image(s); {len(outcome.without_face)} '
         f'image(s) without a face, {len(outcome.unreadable)} unreadable'
-        + (f'; wrote {values.output}' if values.output else '')
+        + (f'; wrote {values.out}' if values.out else '')
         + (f' and {values.annotate}' if values.annotate else ''), file=sys.stderr)
   return 0
 

@@ -142,7 +142,7 @@ def _annotate_inside_inputs(tmp, stores):
   (tmp / 'photos' / 'seen').mkdir()
 
 
-PREDICT = ['predict', '--model', '{exported}', '{tmp}/photos', '--no-detect']
+PREDICT = ['predict', '--model', '{exported}', '{tmp}/photos', '--nodetect']
 EVALUATE = ['evaluate', '--model', '{tmp}/model', '--config', 'configs/test.py',
             '--config.data.data_dir={tmp}/tfds']
 EXPORT = ['export', '--model', '{tmp}/model', '--out', '{tmp}/model.onnx']
@@ -165,17 +165,17 @@ BAD_INPUT = {
         _existing('seen'), [*PREDICT, '--annotate', '{tmp}/seen'],
         '--annotate {tmp}/seen is a file; expected a folder'),
     'predict output exists': (
-        _existing('faces.csv'), [*PREDICT, '--output', '{tmp}/faces.csv'],
-        '--output {tmp}/faces.csv exists; choose a new name, or add --overwrite'),
+        _existing('faces.csv'), [*PREDICT, '--out', '{tmp}/faces.csv'],
+        '--out {tmp}/faces.csv exists; choose a new name, or add --overwrite'),
     'predict output is a folder named x.csv': (
-        _folder('x.csv'), [*PREDICT, '--output', '{tmp}/x.csv'],
-        '--output {tmp}/x.csv is a folder; expected a file name'),
+        _folder('x.csv'), [*PREDICT, '--out', '{tmp}/x.csv'],
+        '--out {tmp}/x.csv is a folder; expected a file name'),
     'predict output with a wrong suffix': (
-        _photos, [*PREDICT, '--output', '{tmp}/faces.txt'],
-        '--output {tmp}/faces.txt: expected a name ending in .csv or .jsonl'),
+        _photos, [*PREDICT, '--out', '{tmp}/faces.txt'],
+        '--out {tmp}/faces.txt: expected a name ending in .csv or .jsonl'),
     'predict output below a file': (
-        _existing('taken'), [*PREDICT, '--output', '{tmp}/taken/faces.csv'],
-        '--output {tmp}/taken/faces.csv cannot be written: {tmp}/taken is a file'),
+        _existing('taken'), [*PREDICT, '--out', '{tmp}/taken/faces.csv'],
+        '--out {tmp}/taken/faces.csv cannot be written: {tmp}/taken is a file'),
     # predict: what it reads.
     'predict folder of broken images only': (
         _only_broken_images, PREDICT,

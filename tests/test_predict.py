@@ -105,9 +105,9 @@ def test_predict_from_the_command_line_writes_csv_jsonl_and_annotated_copies(imp
   cv2.imwrite(surprise, cv2.imread(_ck_face('surprise'), 0))
   (photos / 'broken.png').write_bytes(b'not an image')
   out = tmp_path / 'out'
-  done = subprocess.run(jaxfer_command('predict', '--model', imported, str(photos), '--output',
+  done = subprocess.run(jaxfer_command('predict', '--model', imported, str(photos), '--out',
                                        str(out / 'faces.csv'), '--annotate', str(out / 'seen'),
-                                       '--whole-image-fallback'), cwd=REPO,
+                                       '--whole_image_fallback'), cwd=REPO,
                         capture_output=True, text=True, timeout=300)
   assert done.returncode == 0, done.stderr[-3000:]
   assert ('2 face(s) in 2 image(s); 0 image(s) without a face, 1 unreadable'
@@ -124,7 +124,7 @@ def test_predict_from_the_command_line_writes_csv_jsonl_and_annotated_copies(imp
   assert seen is not None and (out / 'seen' / 'sub' / 'surprise.png.png').exists()
   x, y = int(rows[0]['x']), int(rows[0]['y'])
   assert tuple(seen[y + 5, x]) == (0, 200, 0)  # The box is drawn in green on the face's edge.
-  jsonl = subprocess.run(jaxfer_command('predict', '--model', imported, photo, '--output',
+  jsonl = subprocess.run(jaxfer_command('predict', '--model', imported, photo, '--out',
                                         str(out / 'faces.jsonl')), cwd=REPO,
                          capture_output=True, text=True, timeout=300)
   assert jsonl.returncode == 0, jsonl.stderr[-3000:]
@@ -135,7 +135,7 @@ def test_predict_from_the_command_line_writes_csv_jsonl_and_annotated_copies(imp
 @pytest.mark.parametrize('args, message', [
     (['--model', '{tmp}', '{tmp}'], 'holds no student: expected params.msgpack and config.json'),
     (['--model', '{tmp}', '{tmp}/missing.png'], 'missing.png does not exist'),
-    (['--model', '{tmp}', '{tmp}', '--output', '{tmp}/out/faces.txt'],
+    (['--model', '{tmp}', '{tmp}', '--out', '{tmp}/out/faces.txt'],
      'expected a name ending in .csv or .jsonl'),
 ])
 def test_predict_with_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message):
@@ -229,8 +229,8 @@ def test_annotated_copies_keep_the_extension_replace_no_image_and_overwrite_only
   cv2.imwrite(str(photos / 'photo.png'), with_alpha)
   originals = {name: (photos / name).read_bytes() for name in os.listdir(photos)}
   seen = tmp_path / 'seen'
-  arguments = ['predict', '--model', untrained, str(photos), '--no-detect', '--annotate',
-               str(seen), '--output', str(tmp_path / 'faces.csv')]
+  arguments = ['predict', '--model', untrained, str(photos), '--nodetect', '--annotate',
+               str(seen), '--out', str(tmp_path / 'faces.csv')]
   assert cli.main(arguments) == 0, capsys.readouterr().err
   # jpg and png of one stem: two copies, neither replacing its source.
   assert sorted(os.listdir(seen)) == ['photo.jpg.png', 'photo.png.png']
@@ -255,7 +255,7 @@ def test_a_truncated_jpeg_is_named_and_skipped_and_the_rest_labelled(untrained, 
   encoded = cv2.imencode('.jpg', _face())[1].tobytes()
   (photos / 'cut.jpg').write_bytes(encoded[:len(encoded) // 2])
   done = subprocess.run(jaxfer_command('predict', '--model', untrained, str(photos),
-                                       '--no-detect', '--output', str(tmp_path / 'faces.csv')),
+                                       '--nodetect', '--out', str(tmp_path / 'faces.csv')),
                         cwd=REPO, capture_output=True, text=True, timeout=300)
   assert done.returncode == 0, done.stderr[-3000:]
   assert f'{photos / "cut.jpg"}: damaged JPEG file' in done.stderr
@@ -279,7 +279,7 @@ def test_float_and_16_bit_images_give_the_8_bit_pixels_of_the_same_face(tmp_path
 
 @needs_shared
 def test_a_float_tiff_face_gets_the_label_and_probabilities_of_its_png(imported, tmp_path):
-  # The imported model's label for this face with --no-detect: happy, 0.75.
+  # The imported model's label for this face with --nodetect: happy, 0.75.
   face = cv2.imread(os.path.join(CKPLUS48, 'happy', 'S010_006_00000013.png'), 0)
   cv2.imwrite(str(tmp_path / 'face.png'), face)
   cv2.imwrite(str(tmp_path / 'face.tif'), face.astype(np.float32) / 255)
