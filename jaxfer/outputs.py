@@ -27,6 +27,8 @@ def _parent_problem(path: str) -> str | None:
     parent = os.path.dirname(parent)
   if not os.path.isdir(parent):
     return f'{parent} is a file, not a folder'
+  if not os.access(parent, os.W_OK | os.X_OK):
+    return f'{parent} is not writable by this user'
   return None
 
 
