@@ -201,10 +201,12 @@ def test_a_postgresql_study_run_by_two_workers_shows_no_piece_of_a_password_with
 
   masked = storage.redact(postgres_role_url, postgres_role_url)
   assert masked.endswith(f':***@{SERVER}/{masked.rsplit("/", 1)[1]}')
-  study = optuna.load_study(study_name='test', storage=storage.make_storage(postgres_role_url))
+  backend = storage.make_storage(postgres_role_url)
+  study = optuna.load_study(study_name='test', storage=backend)
   assert masked in study.user_attrs['command']  # Recorded, masked.
   assert {t.user_attrs['config']['search']['storage'] for t in study.trials} == {masked}
-  attributes = [study.user_attrs, study.system_attrs]
+  attributes = [study.user_attrs,
+                backend.get_study_system_attrs(backend.get_study_id_from_name('test'))]
   attributes += [a for t in study.trials for a in (t.user_attrs, t.system_attrs)]
   assert not _shown(json.dumps(attributes, ensure_ascii=False), *secrets)
   # Every row of every table of the study's database, whatever Optuna keeps there.
