@@ -163,7 +163,7 @@ def _children_arguments(pid):
 
 
 def _database_rows(url):
-  engine = sqlalchemy.create_engine(storage._sqlalchemy_url(url))  # pylint: disable=protected-access
+  engine = sqlalchemy.create_engine(url.replace('postgresql://', 'postgresql+psycopg://'))
   try:
     with engine.connect() as connection:
       metadata = sqlalchemy.MetaData()
