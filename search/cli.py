@@ -19,6 +19,7 @@ import os
 import shlex
 import subprocess
 import sys
+from typing import Sequence
 
 from absl import flags
 
@@ -210,10 +211,12 @@ def main(argv: list[str] | None = None) -> int:
       return _worker(config, values)
     return _COMMANDS[command](config, values, *studies)
   except config_file.UsageError as error:
-    print(f'jaxfer-search: {error}\n\n{USAGE}', file=sys.stderr)
+    from search import storage as storage_lib  # pylint: disable=g-import-not-at-top
+    print(f'jaxfer-search: {storage_lib.redact_arguments(str(error), typed)}\n\n{USAGE}',
+          file=sys.stderr)
     return 2
   except (config_file.ConfigError, *USER_ERRORS) as error:
-    return _user_error(command, error, storage)
+    return _user_error(command, error, storage, typed)
   except KeyboardInterrupt:
     print(f'jaxfer-search {command}: interrupted; run the same command again to resume',
           file=sys.stderr)
@@ -250,17 +253,22 @@ def _run(config, values, argv: list[str], typed: list[str]) -> int:
   study = workers.open_study(config, values.workdir)
   # What was run, for reports that cite it (docs/reproduction.md); passwords masked.
   from search import storage as storage_lib  # pylint: disable=g-import-not-at-top
-  study.set_user_attr('command', storage_lib.redact(shlex.join(['jaxfer-search', *typed]),
-                                                    config.search.storage))
+  # Each argument masked before quoting, which would split a password at its quotes.
+  storage = config.search.storage
+  study.set_user_attr('command', storage_lib.redact(shlex.join(
+      ['jaxfer-search', *(storage_lib.redact(arg, storage) for arg in typed)]), storage))
   count = values.workers or workers.default_worker_count()
   workers.logger.info('%d worker(s) on this machine%s', count,
                       '' if values.workers else ' (one per core; --workers to choose)')
   helpers = []
+  # The storage URL goes through the environment: a command line, password and all, is shown
+  # to every user of the machine by `ps`; a process's environment only to its own user.
+  environment = {**os.environ, storage_lib.HELPER_VARIABLE: storage_lib.resolve(storage)}
   for k in range(1, count):
     with open(os.path.join(values.workdir, f'worker_{k}.log'), 'w') as log:
       helpers.append(subprocess.Popen(
           [sys.executable, '-m', 'search.cli', 'worker', *_worker_arguments(argv)],
-          stdout=log, stderr=subprocess.STDOUT))
+          stdout=log, stderr=subprocess.STDOUT, env=environment))
   try:
     workers.run_study(config, values.workdir, n_trials=values.n_trials)
   finally:
@@ -274,20 +282,24 @@ def _run(config, values, argv: list[str], typed: list[str]) -> int:
 
 
 def _worker_arguments(argv: list[str]) -> list[str]:
-  """`argv` of `run` as the arguments of a `worker` joining it: no command, no --workers."""
+  """`argv` of `run` as the arguments of a `worker` joining it: no command, no --workers, and
+  the storage read from the environment (storage.HELPER_VARIABLE), not given in the arguments."""
+  from search import storage as storage_lib  # pylint: disable=g-import-not-at-top
   arguments, skip, command_seen = [], False, False
   for arg in argv:
+    name = arg.lstrip('-')
     if skip:
       skip = False
-    elif arg in ('--workers', '-workers'):
-      skip = True
-    elif arg.lstrip('-').startswith('workers='):
+    elif arg.startswith('-') and name in ('workers', 'storage', 'config.search.storage'):
+      skip = True  # Its value is the next argument.
+    elif arg.startswith('-') and name.startswith(('workers=', 'storage=',
+                                                  'config.search.storage=')):
       pass
     elif arg in ('run', 'ablate') and not command_seen:
       command_seen = True
     else:
       arguments.append(arg)
-  return arguments
+  return [*arguments, f'--storage={storage_lib.ENVIRONMENT}{storage_lib.HELPER_VARIABLE}']
 
 
 def _worker(config, values) -> int:
@@ -375,10 +387,13 @@ def _tune(config, run_dir: str) -> None:
   config.search.ablation.tuned = ablation.tuned_table(config, source.get_trials(deepcopy=False))
 
 
-def _user_error(command: str, error: Exception, storage: str) -> int:
-  """Prints a mistake in the input as one line, storage passwords masked; returns 2."""
+def _user_error(command: str, error: Exception, storage: str, argv: Sequence[str] = ()) -> int:
+  """Prints a mistake in the input as one line, the passwords of `storage` and of any URL in
+  `argv` masked; returns 2."""
   from search import storage as storage_lib  # pylint: disable=g-import-not-at-top
-  message = storage_lib.redact(' '.join(str(error).split()), storage)
+  # Masked before and after joining the lines: a password may hold spaces, or a line break.
+  message = storage_lib.redact_arguments(str(error), argv, storage)
+  message = storage_lib.redact_arguments(' '.join(message.split()), argv, storage)
   print(f'jaxfer-search {command}: error: {message}', file=sys.stderr)
   return 2
 

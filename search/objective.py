@@ -59,7 +59,7 @@ def public_config(config: ml_collections.ConfigDict) -> dict[str, Any]:
   """`config` as plain JSON values with any storage password masked: what is recorded."""
   record = json.loads(config.to_json())
   if 'search' in record:
-    record['search']['storage'] = storage_lib.redact(record['search'].get('storage', ''))
+    record['search']['storage'] = storage_lib.public_url(record['search'].get('storage', ''))
   return record
 
 

@@ -3,8 +3,10 @@
 Commands that fail on their input are run in-process (`cli.main`): they stop before logging is
 set up or anything is created; the rest run as subprocesses, as a user runs them.
 """
+import logging
 import os
 import subprocess
+import unicodedata
 
 import optuna
 import pytest
@@ -30,12 +32,65 @@ def _common(run_dir, data_dir, *extra):
     ('postgresql://db.example/studies?sslmode=require&password=s3cret&connect_timeout=5',
      'postgresql://db.example/studies?sslmode=require&password=***&connect_timeout=5'),
     ('postgresql://alice:p%40ss@db.example/studies', 'postgresql://alice:***@db.example/studies'),
+    # Unencoded: a space, '@' (masked up to the last '@'), ':' and '/', quotes.
+    ('postgresql://alice:Zq6 space@db.example/studies',
+     'postgresql://alice:***@db.example/studies'),
+    ('postgresql://alice:p@ss@word@db.example/studies',
+     'postgresql://alice:***@db.example/studies'),
+    ('postgresql://alice:sp ace@at:col@db.example/studies',
+     'postgresql://alice:***@db.example/studies'),
+    ('postgresql://alice:pa:ss/wo%rd@db.example/studies',
+     'postgresql://alice:***@db.example/studies'),
+    ('postgresql://alice:qu\'ote"d@db.example/studies',
+     'postgresql://alice:***@db.example/studies'),
+    ('postgresql://db.example/studies?password=Zq6 space&sslmode=require',
+     'postgresql://db.example/studies?password=***&sslmode=require'),
 ])
 def test_every_form_of_password_in_a_url_is_masked(url, expected):
   assert storage.redact(url) == expected
   secret = storage.passwords(url)[0]
   message = f'connection to {url} failed: password {secret} rejected for "{secret}"'
   assert secret not in storage.redact(message, url)
+
+
+@pytest.mark.parametrize('text', [
+    # The host a driver saw after an unencoded '@', and the port after an unencoded ':'.
+    "failed to resolve host 'ss@word@127.0.0.1'",
+    "invalid port 'at:col@127.0.0.1'",
+    # Escaped by JSON and by repr(), percent-encoded, in the other Unicode normal form.
+    '{"storage": "postgresql://alice:qu\'ote\\"d@h/db"}',
+    "password 'qu\\'ote\"d' and Zq6%20space and Zq6+space",
+    unicodedata.normalize('NFD', 'ünïcode-pw'),
+])
+def test_a_password_s_pieces_and_written_forms_in_a_message_are_masked(text):
+  url = ("postgresql://alice:p@ss@word@h/db?password=sp ace@at:col&password=qu'ote\"d"
+         '&password=Zq6 space&password=ünïcode-pw')
+  masked = storage.redact(text, url)
+  secrets = ['p@ss@word', 'sp ace@at:col', 'qu\'ote"d', 'Zq6 space', 'ünïcode-pw']
+  shown = {s[i:i + 4] for s in secrets for i in range(len(s) - 3)}
+  assert '***' in masked and not [piece for piece in shown if piece in masked], masked
+
+
+def test_a_url_in_the_environment_is_read_and_its_password_masked(tmp_path, monkeypatch):
+  url = 'postgresql://alice:Zq6 space@db.example/studies'
+  monkeypatch.setenv('JAXFER_TEST_URL', url)
+  assert storage.storage_url('env:JAXFER_TEST_URL', str(tmp_path)) == url
+  assert storage.public_url('env:JAXFER_TEST_URL') == 'postgresql://alice:***@db.example/studies'
+  assert storage.redact(f'cannot reach {url}', 'env:JAXFER_TEST_URL') == (
+      'cannot reach postgresql://alice:***@db.example/studies')
+
+
+def test_a_logged_exception_is_masked_traceback_and_all():
+  url = 'postgresql://alice:Zq6 space@db.example/studies'
+  try:
+    raise ValueError(f'cannot reach {url}')
+  except ValueError:
+    import sys  # pylint: disable=g-import-not-at-top
+    record = logging.LogRecord('jaxfer', logging.ERROR, __file__, 1, 'failed on %s', (url,),
+                               sys.exc_info())
+  assert storage.RedactingFilter(url).filter(record)
+  text = logging.Formatter().format(record)
+  assert 'ValueError: cannot reach postgresql://alice:***@' in text and 'space' not in text
 
 
 @pytest.mark.parametrize('url', ['postgresql://alice:s3cret@127.0.0.1:1/none',
@@ -194,6 +249,14 @@ BAD_INPUT = {
                       'config.search.replicates = 0 is not allowed'),
     'storage that is not a URL': ('worker', ['--storage=postgres-db.example'],
                                   "config.search.storage = 'postgres-db.example' is not allowed"),
+    'storage password with an unencoded @': (
+        'run', ['--storage=postgresql://alice:p@ss@word@127.0.0.1:1/db'],
+        "config.search.storage does not read as a URL: write any '@', ':' or '/' of its user "
+        "name or secret as %40, %3A or %2F; got 'postgresql://alice:***@127.0.0.1:1/db'"),
+    'storage in an unset environment variable': (
+        'worker', ['--storage=env:JAXFER_TEST_UNSET'],
+        "config.search.storage = 'env:JAXFER_TEST_UNSET' names an environment variable that is "
+        'not set'),
     'unwritable run directory': ('run', ['--workdir={file}/run'],
                                  'the run directory (--workdir) {file}/run cannot be used: Not a '
                                  'directory'),

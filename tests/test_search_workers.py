@@ -80,3 +80,20 @@ def test_two_workers_on_postgresql_finish_exactly_n_trials(tmp_path, data_dir, p
   finish(processes)
   study = optuna.load_study(study_name='shared', storage=storage_lib.make_storage(postgres_url))
   _assert_exactly(study, 3)
+
+
+URL = 'postgresql://alice:Zq6 sp@ce@127.0.0.1/db'
+
+
+@pytest.mark.parametrize('given', [
+    ['--storage', URL], [f'--storage={URL}'], ['-storage', URL], [f'-storage={URL}'],
+    [f'--config.search.storage={URL}'], ['--config.search.storage', URL],
+    [f'--config.search.storage={URL}', f'--storage={URL}'],
+])
+def test_helper_workers_get_the_storage_through_the_environment_not_their_arguments(given):
+  from search import cli  # pylint: disable=g-import-not-at-top
+  argv = ['run', '--config', 'configs/search_test.py', '--workdir', 'runs/x', *given,
+          '--workers', '2', '--n_trials=4']
+  arguments = cli._worker_arguments(argv)  # pylint: disable=protected-access
+  assert arguments == ['--config', 'configs/search_test.py', '--workdir', 'runs/x',
+                       '--n_trials=4', f'--storage=env:{storage_lib.HELPER_VARIABLE}']

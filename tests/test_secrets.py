@@ -1,0 +1,221 @@
+"""A storage password, whatever characters it holds, never shows: not in a message, a log, a file,
+a study or trial attribute, nor on the command line of a worker that `run --workers` starts.
+
+"Shows" means any 4 characters in a row of the password, as a user typed it or percent-encoded.
+Only loopback addresses are contacted: 127.0.0.1 port 1 is closed, 5432 is the test server.
+"""
+import json
+import os
+import subprocess
+import time
+import urllib.parse
+import uuid
+
+import optuna
+import pytest
+import sqlalchemy
+
+from conftest import POSTGRES_ADMIN, REPO, file_times, search_command
+from search import storage
+
+PASSWORDS = {
+    'space': 'Zq6 space',
+    'at signs': 'p@ss@word',
+    'colon slash percent': 'pa:ss/wo%rd',
+    'space at colon': 'sp ace@at:col',
+    'quotes': 'qu\'ote"d',
+    'non-ASCII': 'ünïcode-pw',
+    'plain': 'pw-4f9c2e7d',
+}
+CLOSED = '127.0.0.1:1'
+SERVER = '127.0.0.1:5432'
+NOT_A_URL = "does not read as a URL: write any '@', ':' or '/' of its user name or secret as %40"
+
+
+def _pieces(*secrets):
+  return {secret[i:i + 4] for secret in secrets for i in range(len(secret) - 3)}
+
+
+def _shown(text, *secrets):
+  """The 4-character pieces of `secrets` in `text` (str or bytes)."""
+  if isinstance(text, bytes):
+    return sorted(p for p in _pieces(*secrets) if p.encode() in text)
+  return sorted(p for p in _pieces(*secrets) if p in text)
+
+
+def _url(written, where=CLOSED, database='db'):
+  return f'postgresql://postgres:{written}@{where}/{database}'
+
+
+def _opened(where, database):
+  return f'cannot open the study storage postgresql://postgres:***@{where}/{database}: '
+
+
+# id: (the password, as written in the URL, the --storage value, the environment's additions,
+# words of the error line: a string, or a tuple of them).
+CASES = {}
+for _name, _password in PASSWORDS.items():
+  _encoded = urllib.parse.quote(_password, safe='')
+  if _encoded != _password:
+    CASES[f'{_name}, encoded, closed port'] = (_password, _encoded, _url(_encoded), {},
+                                               (_opened(CLOSED, 'db'), 'Connection refused'))
+  CASES[f'{_name}, as typed, closed port'] = (
+      _password, _password, _url(_password), {},
+      f'config.search.storage {NOT_A_URL}' if '@' in _password else
+      (_opened(CLOSED, 'db'), 'Connection refused'))
+_QUOTES = urllib.parse.quote(PASSWORDS['quotes'], safe='')
+CASES.update({
+    'space, as typed, no study in the database (the case reported)': (
+        'Zq6 space', 'Zq6 space', _url('Zq6 space', SERVER, 'test'), {},
+        "no study named 'test' in postgresql://postgres:***@127.0.0.1:5432/test"),
+    'space, as typed, no such database': (
+        'Zq6 space', 'Zq6 space', _url('Zq6 space', SERVER, 'jaxfer_no_such_db'), {},
+        (_opened(SERVER, 'jaxfer_no_such_db'),
+         'database "jaxfer_no_such_db" does not exist')),
+    'quotes, encoded, no such database': (
+        PASSWORDS['quotes'], _QUOTES, _url(_QUOTES, SERVER, 'jaxfer_no_such_db'), {},
+        'does not exist'),
+    'non-ASCII, as typed, no such database': (
+        PASSWORDS['non-ASCII'], PASSWORDS['non-ASCII'],
+        _url(PASSWORDS['non-ASCII'], SERVER, 'jaxfer_no_such_db'), {}, 'does not exist'),
+    'space in password=, closed port': (
+        'Zq6 space', 'Zq6 space', f'postgresql://postgres@{CLOSED}/db?password=Zq6 space', {},
+        f'cannot open the study storage postgresql://postgres@{CLOSED}/db?password=***: '),
+    'at signs in password=': (
+        'p@ss@word', 'p@ss@word', f'postgresql://postgres@{SERVER}/db?password=p@ss@word', {},
+        f'config.search.storage {NOT_A_URL}'),
+    'space, in env:VARIABLE, closed port': (
+        'Zq6 space', 'Zq6 space', 'env:JAXFER_TEST_STORAGE',
+        {'JAXFER_TEST_STORAGE': _url('Zq6 space')}, (_opened(CLOSED, 'db'), 'Connection refused')),
+    'at signs, in env:VARIABLE': (
+        'p@ss@word', 'p@ss@word', 'env:JAXFER_TEST_STORAGE',
+        {'JAXFER_TEST_STORAGE': _url('p@ss@word')},
+        "config.search.storage = 'env:JAXFER_TEST_STORAGE': the URL in $JAXFER_TEST_STORAGE "
+        + NOT_A_URL),
+})
+
+
+@pytest.mark.parametrize('case', list(CASES))
+def test_a_storage_that_fails_is_one_line_exit_2_without_any_piece_of_its_password(
+    case, tmp_path, data_dir):
+  password, written, url, environment, expected = CASES[case]
+  before = file_times(tmp_path)
+  done = subprocess.run(
+      search_command('report', '--config', 'configs/search_test.py', '--workdir',
+                     str(tmp_path / 'run'), f'--config.data.data_dir={data_dir}',
+                     '--storage', url),
+      cwd=REPO, capture_output=True, text=True, timeout=300,
+      env={**os.environ, **environment})
+  lines = [line for line in done.stderr.splitlines() if 'deprecated' not in line]
+  assert done.returncode == 2, done.stderr[-2000:]
+  assert len(lines) == 1 and lines[0] and 'Traceback' not in done.stderr, done.stderr
+  assert all(words in lines[0] for words in ((expected,) if isinstance(expected, str) else
+                                              expected)), lines[0]
+  assert not _shown(done.stdout + done.stderr, password, written), lines[0]
+  assert file_times(tmp_path) == before == {}
+
+
+# A space and an '@' (written %40, as the message for an unencoded one asks).
+RUN_PASSWORD = 'Zq6 sp@ce-9x'
+RUN_WRITTEN = 'Zq6 sp%40ce-9x'
+
+
+@pytest.fixture
+def postgres_role_url():
+  """A PostgreSQL role with the password RUN_PASSWORD and a database it owns (made here, dropped
+  after), as a storage URL; skips without a server."""
+  psycopg = pytest.importorskip('psycopg')
+  from psycopg import sql  # pylint: disable=g-import-not-at-top
+  name = f'jaxfer_secret_{uuid.uuid4().hex[:10]}'
+  try:
+    admin = psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=5)
+  except psycopg.OperationalError as error:
+    pytest.skip(f'no PostgreSQL server at {POSTGRES_ADMIN}: {str(error).splitlines()[0]}')
+  with admin:
+    admin.execute(sql.SQL('CREATE ROLE {} LOGIN PASSWORD {}').format(
+        sql.Identifier(name), sql.Literal(RUN_PASSWORD)))
+    admin.execute(sql.SQL('CREATE DATABASE {} OWNER {}').format(sql.Identifier(name),
+                                                              sql.Identifier(name)))
+  try:
+    yield f'postgresql://{name}:{RUN_WRITTEN}@{SERVER}/{name}'
+  finally:
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+      admin.execute(sql.SQL('DROP DATABASE IF EXISTS {} WITH (FORCE)').format(
+          sql.Identifier(name)))
+      admin.execute(sql.SQL('DROP ROLE IF EXISTS {}').format(sql.Identifier(name)))
+
+
+def _children_arguments(pid):
+  """The command lines (lists of bytes) of the running children of process `pid`."""
+  found = []
+  for entry in os.listdir('/proc'):
+    if not entry.isdigit():
+      continue
+    try:
+      with open(f'/proc/{entry}/stat') as f:
+        parent = int(f.read().rsplit(')', 1)[1].split()[1])
+      if parent == pid:
+        with open(f'/proc/{entry}/cmdline', 'rb') as f:
+          found.append(f.read().split(b'\0'))
+    except (OSError, ValueError, IndexError):  # It ended while read.
+      continue
+  return found
+
+
+def _database_rows(url):
+  engine = sqlalchemy.create_engine(url.replace('postgresql://', 'postgresql+psycopg://'))
+  try:
+    with engine.connect() as connection:
+      metadata = sqlalchemy.MetaData()
+      metadata.reflect(connection)
+      return [str(row) for table in metadata.sorted_tables
+              for row in connection.execute(table.select())]
+  finally:
+    engine.dispose()
+
+
+@pytest.mark.slow
+def test_a_postgresql_study_run_by_two_workers_shows_no_piece_of_a_password_with_space_and_at(
+    tmp_path, data_dir, postgres_role_url):
+  run_dir, best = tmp_path / 'run', tmp_path / 'best'
+  common = ['--config', 'configs/search_test.py', '--workdir', str(run_dir),
+            f'--config.data.data_dir={data_dir}', '--config.search.folds_per_trial=1',
+            f'--storage={postgres_role_url}']
+  secrets = (RUN_PASSWORD, RUN_WRITTEN)
+  with open(tmp_path / 'run.log', 'w') as log:
+    run = subprocess.Popen(search_command('run', *common, '--workers=2', '--n_trials=2'),
+                           cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    helpers = []
+    while run.poll() is None and not helpers:  # The helper lives as long as the study runs.
+      helpers = [a for a in _children_arguments(run.pid) if b'worker' in a]
+      time.sleep(0.1)
+    run.wait(timeout=900)
+  output = (tmp_path / 'run.log').read_text()
+  assert run.returncode == 0, output[-3000:]
+  assert len(helpers) == 1, 'the helper worker was not seen running'
+  assert not _shown(b' '.join(helpers[0]), *secrets), helpers[0]
+  assert 'worker done: study test has' in (run_dir / 'worker_1.log').read_text()
+  export = subprocess.run(search_command('export-best', *common, '--knee', '--out', str(best)),
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+  assert export.returncode == 0, export.stderr[-2000:]
+
+  masked = storage.redact(postgres_role_url, postgres_role_url)
+  assert masked.endswith(f':***@{SERVER}/{masked.rsplit("/", 1)[1]}')
+  backend = storage.make_storage(postgres_role_url)
+  study = optuna.load_study(study_name='test', storage=backend)
+  assert masked in study.user_attrs['command']  # Recorded, masked.
+  assert {t.user_attrs['config']['search']['storage'] for t in study.trials} == {masked}
+  attributes = [study.user_attrs,
+                backend.get_study_system_attrs(backend.get_study_id_from_name('test'))]
+  attributes += [a for t in study.trials for a in (t.user_attrs, t.system_attrs)]
+  assert not _shown(json.dumps(attributes, ensure_ascii=False), *secrets)
+  # Every row of every table of the study's database, whatever Optuna keeps there.
+  assert not _shown('\n'.join(_database_rows(postgres_role_url)), *secrets)
+  files = [os.path.join(root, name) for folder in (run_dir, best)
+           for root, _, names in os.walk(folder) for name in names]
+  assert any(p.endswith('config.json') for p in files) and any(
+      p.endswith('worker_1.log') for p in files)
+  for path in files:
+    with open(path, 'rb') as f:
+      assert not _shown(f.read(), *secrets), path
+  assert not _shown(output + export.stdout + export.stderr, *secrets)
