@@ -52,7 +52,8 @@ def _define_flags(values: flags.FlagValues) -> None:
                       '(formerly --run_dir).',
                       flag_values=values)
   flags.DEFINE_string('storage', None, "Optuna storage URL (default: config.search.storage; '' "
-                      'is an SQLite file in WORKDIR; journal:PATH; postgresql://...).',
+                      'is an SQLite file in WORKDIR; journal:PATH; postgresql://...; env:VARIABLE '
+                      'reads the URL from the environment, off the command line).',
                       flag_values=values)
   flags.DEFINE_string('study', None, 'Study name (default: config.search.study_name).',
                       flag_values=values)
