@@ -73,6 +73,8 @@ def _define_flags(values: flags.FlagValues) -> None:
   flags.DEFINE_string('ablation', None, 'worker, report: the ablation KIND (pooling, kd or '
                       'temperature) whose study to join or report; ablate KIND sets it.',
                       flag_values=values)
+  flags.DEFINE_bool('overwrite', False, 'export-best: replace --out if it holds an earlier '
+                    'export-best (and nothing else).', flag_values=values)
 
 
 def parse(argv: list[str]):
@@ -92,6 +94,12 @@ def parse(argv: list[str]):
   if command == 'export-best' and not values.out:
     raise config_file.UsageError('export-best needs --out DIR (and --knee, --max_size or '
                                  '--min_accuracy)')
+  if command == 'export-best':
+    _check_choice(values)
+    from jaxfer import outputs  # pylint: disable=g-import-not-at-top
+    from search import export  # pylint: disable=g-import-not-at-top
+    # Before the study is read: a folder holding another model is never mixed with this one.
+    outputs.check_new_dir(values.out, '--out', values.overwrite, expected=export.FILES)
   config = values.config
   if 'search' not in config:
     raise config_file.ConfigError('the config has no search section; use a search config such '
@@ -109,6 +117,22 @@ def parse(argv: list[str]):
   if values.study:
     config.search.study_name = values.study
   return command, config, values
+
+
+def _check_choice(values) -> None:
+  """ValueError unless export-best is told exactly one way to choose, with a usable value."""
+  given = [name for name, value in (('--knee', values.knee or None),
+                                    ('--max_size', values.max_size),
+                                    ('--min_accuracy', values.min_accuracy)) if value is not None]
+  if len(given) != 1:
+    raise ValueError(f'export-best chooses the student by one of --knee, --max_size=BYTES or '
+                     f'--min_accuracy=X; got {" and ".join(given) if given else "none"}')
+  if values.max_size is not None and not values.max_size > 0:
+    raise ValueError(f'--max_size={values.max_size:g} is not allowed; expected a size in bytes '
+                     '> 0')
+  if values.min_accuracy is not None and not 0 <= values.min_accuracy <= 1:
+    raise ValueError(f'--min_accuracy={values.min_accuracy:g} is not allowed; expected an '
+                     'accuracy from 0 to 1 (e.g. 0.8 for 80%)')
 
 
 def _ablation_kind_as_flag(argv: list[str]) -> list[str]:
@@ -154,8 +178,17 @@ def main(argv: list[str] | None = None) -> int:
       _tune(config, values.run_dir)
     studies = None
     if command in ('report', 'export-best'):  # Read-only: a wrong name or path creates nothing.
+      if command == 'report' and not os.path.isdir(values.run_dir):
+        raise ValueError(f'--run_dir {values.run_dir} does not exist; report writes into the run '
+                         'directory of the study')
       studies = _existing_studies(config, values)
+      if command == 'report':
+        _check_run_dir_of(studies[0], config, values.run_dir)
     else:
+      # Checked before the run directory is made: a refused storage leaves no folder behind.
+      _check_storage(config.search.storage, values.run_dir)
+      if command == 'worker':
+        _check_worker_joins(config, values)
       from jaxfer import configuration as run_configuration  # pylint: disable=g-import-not-at-top
       run_configuration.make_writable_dir(values.run_dir, 'the run directory (--run_dir)')
     from jaxfer import cli as jaxfer_cli  # pylint: disable=g-import-not-at-top
@@ -235,6 +268,59 @@ def _worker(config, values) -> int:
   return 0
 
 
+def _check_storage(storage: str, run_dir: str) -> None:
+  """ValueError unless the study storage can be opened or made, creating nothing."""
+  from search import storage as storage_lib  # pylint: disable=g-import-not-at-top
+  url = storage_lib.storage_url(storage, run_dir)
+  prefix = next((p for p in ('sqlite:///', storage_lib.JOURNAL) if url.startswith(p)), None)
+  if prefix is None:  # A database server: connecting tells whether it can be used.
+    storage_lib.existing_storage(url)
+    return
+  path = url[len(prefix):].split('?', 1)[0] if prefix == 'sqlite:///' else url[len(prefix):]
+  shown = storage_lib.redact(url)
+  if os.path.isdir(path):
+    raise ValueError(f'the study storage {shown}: {path} is a folder; expected a file name, '
+                     'e.g. sqlite:///runs/search/study.db')
+  parent = os.path.dirname(os.path.abspath(path))
+  while not os.path.exists(parent):
+    parent = os.path.dirname(parent)
+  if not os.path.isdir(parent):
+    raise ValueError(f'the study storage {shown}: {parent} is a file, not a folder')
+  if not os.access(parent, os.W_OK | os.X_OK) or (os.path.exists(path) and not os.access(
+      path, os.R_OK | os.W_OK)):
+    raise ValueError(f'the study storage {shown}: cannot write in {parent}; choose a place you '
+                     'can write to')
+
+
+def _check_worker_joins(config, values) -> None:
+  """A worker given no --study and --storage only joins a study already there (as those
+  `run --workers N` starts do); ValueError otherwise, before anything is created."""
+  if values.study is not None and values.storage is not None:
+    return
+  from search import storage as storage_lib  # pylint: disable=g-import-not-at-top
+  url = storage_lib.storage_url(config.search.storage, values.run_dir)
+  try:
+    storage_lib.load_study(config.search.study_name, values.run_dir, config.search.storage)
+  except ValueError:
+    raise ValueError(f'worker joins a study: give --study NAME and --storage URL (no study '
+                     f'{config.search.study_name!r} is in {storage_lib.redact(url)}); '
+                     '`jaxfer-search run` starts a new one') from None
+
+
+def _check_run_dir_of(study, config, run_dir: str) -> None:
+  """ValueError if the study was run in another run directory that still exists: its report
+  belongs there, and writing it here would replace this directory's own."""
+  recorded = study.user_attrs.get('run_dir')
+  # Recorded since studies record it; a study in the run directory's own database was moved or
+  # copied with it, and a recorded folder that is gone was moved: all are this one's.
+  if (not recorded or not config.search.storage or not os.path.isdir(recorded)
+      or os.path.realpath(recorded) == os.path.realpath(run_dir)):
+    return
+  raise ValueError(f'the study {study.study_name!r} was run in {recorded}, not in --run_dir '
+                   f'{run_dir}; report it with --run_dir {recorded}, the run directory it was '
+                   'run in')
+
+
 def _existing_studies(config, values):
   """(the study of the config, the --baseline_study or None), read-only: a mistyped name or run
   directory creates nothing."""
@@ -261,15 +347,23 @@ def _report(config, values, study, baseline) -> int:
 
 def _export_best(config, values, study, baseline) -> int:
   del baseline  # Only the report compares with it.
+  from jaxfer import outputs  # pylint: disable=g-import-not-at-top
   from search import export  # pylint: disable=g-import-not-at-top
   trial = export.pick(study, knee=values.knee, max_size=values.max_size,
                       min_accuracy=values.min_accuracy)
-  paths = export.export(trial, values.out)
-  if values.format == 'onnx':
-    from jaxfer import model_files  # pylint: disable=g-import-not-at-top
-    from jaxfer import onnx_export  # pylint: disable=g-import-not-at-top
-    paths['model.onnx'] = onnx_export.export(model_files.load(values.out),
-                                             os.path.join(values.out, 'model.onnx'))
+  export.student_dir(trial)  # A missing checkpoint is told before any folder is made.
+
+  def write(folder: str) -> list[str]:
+    names = list(export.export(trial, folder))
+    if values.format == 'onnx':
+      from jaxfer import model_files  # pylint: disable=g-import-not-at-top
+      from jaxfer import onnx_export  # pylint: disable=g-import-not-at-top
+      onnx_export.export(model_files.load(folder), os.path.join(folder, 'model.onnx'))
+      names.append('model.onnx')
+    return names
+
+  # Written beside --out and put in its place when complete: a failure leaves the old one.
+  paths = {name: os.path.join(values.out, name) for name in outputs.write_dir(values.out, write)}
   print(json.dumps({'trial': trial.number, 'accuracy': trial.values[0],
                     'size_bytes': trial.values[1], 'params': trial.params, **paths}, indent=2))
   return 0
@@ -285,21 +379,25 @@ def _compare(argv: list[str]) -> int:
                       'name.', flag_values=values)
   flags.DEFINE_float('reference_size', None, 'Hypervolume reference size in bytes (default: '
                      'the largest student of the studies).', lower_bound=1, flag_values=values)
+  flags.DEFINE_bool('overwrite', False, 'Replace --out if it holds an earlier comparison (and '
+                    'nothing else).', flag_values=values)
   storage = ''
   try:
     sources = config_file.parse(values, argv)
     storage = values.storage
     if not sources or not values.out:
-      raise config_file.UsageError('compare needs one or more SOURCEs and --out DIR')
+      raise config_file.UsageError('compare needs one or more SOURCEs and --out DIR, e.g. '
+                                   'jaxfer-search compare runs/a runs/b --out runs/compare')
+    from jaxfer import outputs  # pylint: disable=g-import-not-at-top
     from search import compare  # pylint: disable=g-import-not-at-top
-    from jaxfer import configuration  # pylint: disable=g-import-not-at-top
+    outputs.check_new_dir(values.out, '--out', values.overwrite, expected=compare.FILES)
     studies = compare.resolve(sources, values.storage, values.run_dir)
-    configuration.make_writable_dir(values.out, 'the output directory (--out)')
-    paths = compare.write_comparison(studies, values.out, values.reference_size)
-  except config_file.UsageError as error:
-    print(f'jaxfer-search: {error}\n\n{COMPARE_USAGE}', file=sys.stderr)
-    return 2
-  except (config_file.ConfigError, *USER_ERRORS) as error:
+    compare.check_same_data(studies)
+    # Written beside --out and put in its place when complete: a failure leaves the old one.
+    names = outputs.write_dir(values.out, lambda folder: list(compare.write_comparison(
+        studies, folder, values.reference_size)))
+    paths = {name: os.path.join(values.out, f'compare.{name}') for name in names}
+  except (config_file.UsageError, config_file.ConfigError, *USER_ERRORS) as error:
     return _user_error('compare', error, storage)
   return _show(paths, 'md')
 
@@ -308,8 +406,12 @@ def _tune(config, run_dir: str) -> None:
   """Fills config.search.ablation.tuned from the front of the study `tuned_from` (read only)."""
   from search import ablation  # pylint: disable=g-import-not-at-top
   from search import storage as storage_lib  # pylint: disable=g-import-not-at-top
-  source = storage_lib.load_study(config.search.ablation.tuned_from, run_dir,
-                                  config.search.storage)
+  try:
+    source = storage_lib.load_study(config.search.ablation.tuned_from, run_dir,
+                                    config.search.storage)
+  except ValueError as error:  # Named after the setting that asked for it, not --study.
+    raise ValueError(f'config.search.ablation.tuned_from = '
+                     f'{config.search.ablation.tuned_from!r}: {error}') from None
   config.search.ablation.tuned = ablation.tuned_table(config, source.get_trials(deepcopy=False))
 
 
