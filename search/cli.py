@@ -311,8 +311,9 @@ def _check_run_dir_of(study, config, run_dir: str) -> None:
   """ValueError if the study was run in another run directory that still exists: its report
   belongs there, and writing it here would replace this directory's own."""
   recorded = study.user_attrs.get('run_dir')
-  # Recorded since studies record it; a study in the run directory's own database was moved or
-  # copied with it, and a recorded folder that is gone was moved: all are this one's.
+  # Reported here all the same: a study made before studies recorded their run directory, one
+  # in this run directory's own database (moved or copied with it), and one whose recorded
+  # folder is gone (moved here).
   if (not recorded or not config.search.storage or not os.path.isdir(recorded)
       or os.path.realpath(recorded) == os.path.realpath(run_dir)):
     return

@@ -2,7 +2,9 @@
 
 `jaxfer-search compare SOURCE... --out DIR` reads each study (a run directory holding one study,
 `RUN_DIR:STUDY`, or a study name in `--storage` or `--run_dir`'s storage), creating nothing
-there, and writes compare.csv, compare.md and compare.png in DIR. Hypervolumes share one
+there, and writes compare.csv, compare.md and compare.png in DIR (a new or empty folder, or one
+holding an earlier comparison with --overwrite). Studies must be of one dataset; objectives
+beyond accuracy and size are named in compare.md as left out. Hypervolumes share one
 reference point (accuracy 0 and the largest student of all the studies, or `--reference_size`)
 and carry a bootstrap interval over each trial's runs (`pareto.hypervolume_bootstrap`).
 """

@@ -208,3 +208,16 @@ def test_a_study_records_the_run_directory_it_was_opened_in(tmp_path):
   config.search.storage = f'sqlite:///{tmp_path}/run/study.db'
   again = workers.open_study(config, str(tmp_path / 'elsewhere'))
   assert again.user_attrs['run_dir'] == str(tmp_path / 'run')
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason='root may write in any folder')
+def test_run_with_a_storage_in_a_folder_that_cannot_be_written_creates_nothing(
+    tmp_path, capsys, monkeypatch, process_settings):
+  monkeypatch.chdir(REPO)
+  (tmp_path / 'locked').mkdir(mode=0o500)
+  before = _tree(tmp_path)
+  status = cli.main(['run', *CONFIG, '--run_dir', str(tmp_path / 'new'),
+                     f'--storage=sqlite:///{tmp_path}/locked/db/study.db'])
+  err = capsys.readouterr().err
+  assert status == 2 and f'cannot write in {tmp_path}/locked' in err, err
+  assert _tree(tmp_path) == before
