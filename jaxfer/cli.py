@@ -344,9 +344,11 @@ def _export(argv: list[str]) -> int:
 
 
 def _user_error(command: str, error: Exception) -> int:
-  """Prints a mistake in the input as one line (a usage mistake with the usage); returns 2."""
+  """Prints a mistake in the input as one line (a usage mistake pointing to the help); returns
+  2."""
   if isinstance(error, config_file.UsageError):
-    print(f'jaxfer: {error}\n\n{USAGE}', file=sys.stderr)
+    print(config_file.usage_error('jaxfer', command if command in USAGES else None, error, USAGES),
+          file=sys.stderr)
   else:
     print(f'jaxfer {command}: error: {" ".join(str(error).split())}', file=sys.stderr)
   return 2

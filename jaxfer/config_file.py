@@ -40,6 +40,14 @@ class HelpRequested(Exception):
     self.flag_values = flag_values
 
 
+def usage_error(program: str, command: str | None, error: Exception, commands) -> str:
+  """The one line for a mistake in the command line: what is wrong and where the help is."""
+  if command:
+    return f'{program} {command}: {error}; see `{program} {command} --help`'
+  return (f'{program}: {error}; the commands: {", ".join(commands)} (`{program} COMMAND --help` '
+          'for one)')
+
+
 def wants_help(argv: Sequence[str]) -> bool:
   """Whether `argv` asks for help."""
   return any(argument in HELP_ARGUMENTS for argument in argv)

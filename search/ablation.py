@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import urllib.parse
 from typing import Any, NamedTuple, Sequence
 
 import ml_collections
@@ -70,6 +71,16 @@ def study_config(config: ml_collections.ConfigDict, kind: str,
   ablation.search.space = space
   ablation.search.n_trials = space_lib.grid_size(space)
   return ablation
+
+
+def output_name(kind: str, study_name: str) -> str:
+  """The stem of the ablation's files: 'ablation_KIND' for the study `ablate KIND` makes by
+  default, 'ablation_KIND_STUDY' for any other, so two studies in one run directory never
+  share a file. The study name is %-quoted where a file name could not hold it."""
+  default = f'ablation_{kind}'
+  if study_name == default:
+    return default
+  return f'{default}_{urllib.parse.quote(study_name, safe="")}'
 
 
 def _cell_key(values: dict[str, Any]) -> str:
@@ -374,7 +385,8 @@ def _line(ax, x: Sequence[float], found: Sequence[intervals.Interval], label: st
 
 
 def write_ablation(study: optuna.Study, kind: str, out_dir: str) -> dict[str, str]:
-  """Writes ablation_KIND.csv, .md and .png in `out_dir`; returns their paths.
+  """Writes ablation_KIND.csv, .md and .png in `out_dir` (named by `output_name` after the
+  study); returns their paths.
 
   `study` is an ablation's study; `kd` also reads a `pooling` ablation's (its cells hold both).
   """
@@ -386,7 +398,8 @@ def write_ablation(study: optuna.Study, kind: str, out_dir: str) -> dict[str, st
                      'made')
   expected_cells = space_lib.grid_size(study.user_attrs['search_config']['space'])
   found = comparisons(kind, cells)
-  paths = {suffix: os.path.join(out_dir, f'ablation_{kind}.{suffix}')
+  stem = output_name(kind, study.study_name)
+  paths = {suffix: os.path.join(out_dir, f'{stem}.{suffix}')
            for suffix in ('csv', 'md', 'png')}
   report.write_csv(paths['csv'], cell_rows(kind, cells))
   with open(paths['md'], 'w') as f:

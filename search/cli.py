@@ -19,6 +19,7 @@ import os
 import shlex
 import subprocess
 import sys
+import textwrap
 from typing import Sequence
 
 from absl import flags
@@ -31,18 +32,45 @@ COMMANDS = {
     'report': 'write trials.csv, pareto.csv/png/html, hypervolume.png and report.md',
     'export-best': 'write one front student (--knee, --max_size or --min_accuracy) to --out',
     'ablate': 'ablate KIND (pooling, kd or temperature): run (or resume) its cells, then write '
-              'ablation_KIND.csv/md/png',
+              'ablation_KIND.csv/md/png (ablation_KIND_STUDY.* for a --study of another name)',
 }
-COMPARE_USAGE = ('usage: jaxfer-search compare SOURCE [SOURCE ...] --out DIR [--storage URL] '
-                 '[--workdir DIR] [--reference_size BYTES]\n\n  compare      overlay the '
-                 'Pareto fronts of several studies and give their hypervolumes with intervals; '
-                 'a SOURCE is a run directory holding one study, WORKDIR:STUDY, or a study name '
-                 'in --storage or --workdir')
-USAGE = ('usage: jaxfer-search {' + ','.join(COMMANDS) + '} --config PATH --workdir DIR '
-         '[--config.FIELD=VALUE ...] [options]\n\n' +
-         '\n'.join(f'  {name:12s} {text}' for name, text in COMMANDS.items()) +
-         '\n\n  worker and report take --ablation KIND to join or report an ablation.\n\n' +
-         COMPARE_USAGE)
+# What each command does, its usage line and an example, for its --help.
+SYNOPSES = {**COMMANDS,
+            'compare': 'overlay the Pareto fronts of several studies and give their hypervolumes '
+                       'with intervals; a SOURCE is a work directory holding one study, '
+                       'WORKDIR:STUDY, or a study name in --storage or --workdir'}
+_USAGE = 'usage: jaxfer-search {} --config PATH --workdir DIR [--config.FIELD=VALUE ...]'
+USAGES = {
+    'run': _USAGE.format('run') + ' [--workers N] [--n_trials N] [--storage URL] [--study NAME]',
+    'worker': _USAGE.format('worker') + ' --storage URL --study NAME [--ablation KIND]',
+    'report': _USAGE.format('report') + ' [--study NAME] [--ablation KIND] [--baseline_study '
+                                        'NAME]',
+    'export-best': _USAGE.format('export-best') + ' (--knee | --max_size BYTES | --min_accuracy '
+                                                  'X) --out DIR [--format onnx] [--overwrite]',
+    'ablate': 'usage: jaxfer-search ablate KIND --config PATH --workdir DIR '
+              '[--config.FIELD=VALUE ...] [--study NAME] [--workers N]',
+    'compare': 'usage: jaxfer-search compare SOURCE [SOURCE ...] --out DIR [--storage URL] '
+               '[--workdir DIR] [--reference_size BYTES] [--overwrite]',
+}
+EXAMPLES = {
+    'run': 'jaxfer-search run --config configs/search_default.py --workdir runs/search',
+    'worker': 'jaxfer-search worker --config configs/search_default.py --workdir runs/search '
+              '--storage postgresql://user@host/db --study default',
+    'report': 'jaxfer-search report --config configs/search_default.py --workdir runs/search',
+    'export-best': 'jaxfer-search export-best --config configs/search_default.py --workdir '
+                   'runs/search --knee --out runs/search_best',
+    'ablate': 'jaxfer-search ablate pooling --config configs/search_default.py --workdir '
+              'runs/search',
+    'compare': 'jaxfer-search compare runs/pooled runs/search:default --out runs/compare',
+}
+# Old flag spellings still read, with a notice: {old: current} (config_file.respell).
+RENAMED = {'run_dir': 'workdir'}
+USAGE = ('usage: jaxfer-search COMMAND [flags]; `jaxfer-search COMMAND --help` lists a '
+         'command\'s flags\n\n' +
+         '\n\n'.join(USAGES[name] + '\n' + textwrap.fill(SYNOPSES[name], 96, initial_indent='  ',
+                                                         subsequent_indent='  ')
+                     for name in USAGES) +
+         '\n\n  worker and report take --ablation KIND to join or report an ablation.')
 # Mistakes in what the user gave: printed as one line, exit status 2.
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, FloatingPointError)
 
@@ -76,6 +104,8 @@ def _define_flags(values: flags.FlagValues) -> None:
   flags.DEFINE_string('ablation', None, 'worker, report: the ablation KIND (pooling, kd or '
                       'temperature) whose study to join or report; ablate KIND sets it.',
                       flag_values=values)
+  flags.DEFINE_bool('overwrite', False, 'export-best: replace --out if it holds an earlier '
+                    'export-best (and nothing else).', flag_values=values)
 
 
 def parse(argv: list[str]):
@@ -95,6 +125,12 @@ def parse(argv: list[str]):
   if command == 'export-best' and not values.out:
     raise config_file.UsageError('export-best needs --out DIR (and --knee, --max_size or '
                                  '--min_accuracy)')
+  if command == 'export-best':
+    _check_choice(values)
+    from jaxfer import outputs  # pylint: disable=g-import-not-at-top
+    from search import export  # pylint: disable=g-import-not-at-top
+    # Before the study is read: a folder holding another model is never mixed with this one.
+    outputs.check_new_dir(values.out, '--out', values.overwrite, expected=export.FILES)
   config = values.config
   if 'search' not in config:
     raise config_file.ConfigError('the config has no search section; use a search config such '
@@ -112,6 +148,22 @@ def parse(argv: list[str]):
   if values.study:
     config.search.study_name = values.study
   return command, config, values
+
+
+def _check_choice(values) -> None:
+  """ValueError unless export-best is told exactly one way to choose, with a usable value."""
+  given = [name for name, value in (('--knee', values.knee or None),
+                                    ('--max_size', values.max_size),
+                                    ('--min_accuracy', values.min_accuracy)) if value is not None]
+  if len(given) != 1:
+    raise ValueError(f'export-best chooses the student by one of --knee, --max_size=BYTES or '
+                     f'--min_accuracy=X; got {" and ".join(given) if given else "none"}')
+  if values.max_size is not None and not values.max_size > 0:
+    raise ValueError(f'--max_size={values.max_size:g} is not allowed; expected a size in bytes '
+                     '> 0')
+  if values.min_accuracy is not None and not 0 <= values.min_accuracy <= 1:
+    raise ValueError(f'--min_accuracy={values.min_accuracy:g} is not allowed; expected an '
+                     'accuracy from 0 to 1 (e.g. 0.8 for 80%)')
 
 
 def _ablation_kind_as_flag(argv: list[str]) -> list[str]:
@@ -135,36 +187,6 @@ def read_config(path: str, overrides: list[str] | tuple[str, ...] = ()):
   return config_file.read(path, overrides)
 
 
-# What each command does, its usage line and an example, for its --help.
-SYNOPSES = {**COMMANDS,
-            'compare': 'overlay the Pareto fronts of several studies and give their hypervolumes '
-                       'with intervals; a SOURCE is a work directory holding one study, '
-                       'WORKDIR:STUDY, or a study name in --storage or --workdir'}
-_USAGE = 'usage: jaxfer-search {} --config PATH --workdir DIR [--config.FIELD=VALUE ...]'
-USAGES = {
-    'run': _USAGE.format('run') + ' [--workers N] [--n_trials N] [--storage URL] [--study NAME]',
-    'worker': _USAGE.format('worker') + ' --storage URL --study NAME [--ablation KIND]',
-    'report': _USAGE.format('report') + ' [--study NAME] [--ablation KIND] [--baseline_study '
-                                        'NAME]',
-    'export-best': _USAGE.format('export-best') + ' (--knee | --max_size BYTES | --min_accuracy '
-                                                  'X) --out DIR [--format onnx] [--overwrite]',
-    'ablate': 'usage: jaxfer-search ablate KIND --config PATH --workdir DIR '
-              '[--config.FIELD=VALUE ...] [--study NAME] [--workers N]',
-    'compare': COMPARE_USAGE.split('\n')[0],
-}
-EXAMPLES = {
-    'run': 'jaxfer-search run --config configs/search_default.py --workdir runs/search',
-    'worker': 'jaxfer-search worker --config configs/search_default.py --workdir runs/search '
-              '--storage postgresql://user@host/db --study default',
-    'report': 'jaxfer-search report --config configs/search_default.py --workdir runs/search',
-    'export-best': 'jaxfer-search export-best --config configs/search_default.py --workdir '
-                   'runs/search --knee --out runs/search_best',
-    'ablate': 'jaxfer-search ablate pooling --config configs/search_default.py --workdir '
-              'runs/search',
-    'compare': 'jaxfer-search compare runs/pooled runs/search:default --out runs/compare',
-}
-# Old flag spellings still read, with a notice: {old: current} (config_file.respell).
-RENAMED = {'run_dir': 'workdir'}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -195,8 +217,17 @@ def main(argv: list[str] | None = None) -> int:
       _tune(config, values.workdir)
     studies = None
     if command in ('report', 'export-best'):  # Read-only: a wrong name or path creates nothing.
+      if command == 'report' and not os.path.isdir(values.workdir):
+        raise ValueError(f'--workdir {values.workdir} does not exist; report writes into the run '
+                         'directory of the study')
       studies = _existing_studies(config, values)
+      if command == 'report':
+        _check_run_dir_of(studies[0], config, values.workdir)
     else:
+      # Checked before the run directory is made: a refused storage leaves no folder behind.
+      _check_storage(config.search.storage, values.workdir)
+      if command == 'worker':
+        _check_worker_joins(config, values)
       from jaxfer import configuration as run_configuration  # pylint: disable=g-import-not-at-top
       run_configuration.make_writable_dir(values.workdir, 'the run directory (--workdir)')
     from jaxfer import cli as jaxfer_cli  # pylint: disable=g-import-not-at-top
@@ -213,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     return _COMMANDS[command](config, values, *studies)
   except config_file.UsageError as error:
     from search import storage as storage_lib  # pylint: disable=g-import-not-at-top
-    print(f'jaxfer-search: {storage_lib.redact_arguments(str(error), typed)}\n\n{USAGE}',
+    print(storage_lib.redact_arguments(config_file.usage_error(
+        'jaxfer-search', command if command in USAGES else None, error, USAGES), typed),
           file=sys.stderr)
     return 2
   except (config_file.ConfigError, *USER_ERRORS) as error:
@@ -310,6 +342,60 @@ def _worker(config, values) -> int:
   return 0
 
 
+def _check_storage(storage: str, run_dir: str) -> None:
+  """ValueError unless the study storage can be opened or made, creating nothing."""
+  from search import storage as storage_lib  # pylint: disable=g-import-not-at-top
+  url = storage_lib.storage_url(storage, run_dir)
+  prefix = next((p for p in ('sqlite:///', storage_lib.JOURNAL) if url.startswith(p)), None)
+  if prefix is None:  # A database server: connecting tells whether it can be used.
+    storage_lib.existing_storage(url)
+    return
+  path = url[len(prefix):].split('?', 1)[0] if prefix == 'sqlite:///' else url[len(prefix):]
+  shown = storage_lib.redact(url)
+  if os.path.isdir(path):
+    raise ValueError(f'the study storage {shown}: {path} is a folder; expected a file name, '
+                     'e.g. sqlite:///runs/search/study.db')
+  parent = os.path.dirname(os.path.abspath(path))
+  while not os.path.exists(parent):
+    parent = os.path.dirname(parent)
+  if not os.path.isdir(parent):
+    raise ValueError(f'the study storage {shown}: {parent} is a file, not a folder')
+  if not os.access(parent, os.W_OK | os.X_OK) or (os.path.exists(path) and not os.access(
+      path, os.R_OK | os.W_OK)):
+    raise ValueError(f'the study storage {shown}: cannot write in {parent}; choose a place you '
+                     'can write to')
+
+
+def _check_worker_joins(config, values) -> None:
+  """A worker given no --study and --storage only joins a study already there (as those
+  `run --workers N` starts do); ValueError otherwise, before anything is created."""
+  if values.study is not None and values.storage is not None:
+    return
+  from search import storage as storage_lib  # pylint: disable=g-import-not-at-top
+  url = storage_lib.storage_url(config.search.storage, values.workdir)
+  try:
+    storage_lib.load_study(config.search.study_name, values.workdir, config.search.storage)
+  except ValueError:
+    raise ValueError(f'worker joins a study: give --study NAME and --storage URL (no study '
+                     f'{config.search.study_name!r} is in {storage_lib.redact(url)}); '
+                     '`jaxfer-search run` starts a new one') from None
+
+
+def _check_run_dir_of(study, config, run_dir: str) -> None:
+  """ValueError if the study was run in another run directory that still exists: its report
+  belongs there, and writing it here would replace this directory's own."""
+  recorded = study.user_attrs.get('run_dir')
+  # Reported here all the same: a study made before studies recorded their run directory, one
+  # in this run directory's own database (moved or copied with it), and one whose recorded
+  # folder is gone (moved here).
+  if (not recorded or not config.search.storage or not os.path.isdir(recorded)
+      or os.path.realpath(recorded) == os.path.realpath(run_dir)):
+    return
+  raise ValueError(f'the study {study.study_name!r} was run in {recorded}, not in --workdir '
+                   f'{run_dir}; report it with --workdir {recorded}, the run directory it was '
+                   'run in')
+
+
 def _existing_studies(config, values):
   """(the study of the config, the --baseline_study or None), read-only: a mistyped name or run
   directory creates nothing."""
@@ -336,15 +422,23 @@ def _report(config, values, study, baseline) -> int:
 
 def _export_best(config, values, study, baseline) -> int:
   del baseline  # Only the report compares with it.
+  from jaxfer import outputs  # pylint: disable=g-import-not-at-top
   from search import export  # pylint: disable=g-import-not-at-top
   trial = export.pick(study, knee=values.knee, max_size=values.max_size,
                       min_accuracy=values.min_accuracy)
-  paths = export.export(trial, values.out)
-  if values.format == 'onnx':
-    from jaxfer import model_files  # pylint: disable=g-import-not-at-top
-    from jaxfer import onnx_export  # pylint: disable=g-import-not-at-top
-    paths['model.onnx'] = onnx_export.export(model_files.load(values.out),
-                                             os.path.join(values.out, 'model.onnx'))
+  export.student_dir(trial)  # A missing checkpoint is told before any folder is made.
+
+  def write(folder: str) -> list[str]:
+    names = list(export.export(trial, folder))
+    if values.format == 'onnx':
+      from jaxfer import model_files  # pylint: disable=g-import-not-at-top
+      from jaxfer import onnx_export  # pylint: disable=g-import-not-at-top
+      onnx_export.export(model_files.load(folder), os.path.join(folder, 'model.onnx'))
+      names.append('model.onnx')
+    return names
+
+  # Written beside --out and put in its place when complete: a failure leaves the old one.
+  paths = {name: os.path.join(values.out, name) for name in outputs.write_dir(values.out, write)}
   print(json.dumps({'trial': trial.number, 'accuracy': trial.values[0],
                     'size_bytes': trial.values[1], 'params': trial.params, **paths}, indent=2))
   return 0
@@ -360,21 +454,25 @@ def _compare(argv: list[str]) -> int:
                       'name (formerly --run_dir).', flag_values=values)
   flags.DEFINE_float('reference_size', None, 'Hypervolume reference size in bytes (default: '
                      'the largest student of the studies).', lower_bound=1, flag_values=values)
+  flags.DEFINE_bool('overwrite', False, 'Replace --out if it holds an earlier comparison (and '
+                    'nothing else).', flag_values=values)
   storage = ''
   try:
     sources = config_file.parse(values, argv)
     storage = values.storage
     if not sources or not values.out:
-      raise config_file.UsageError('compare needs one or more SOURCEs and --out DIR')
+      raise config_file.UsageError('compare needs one or more SOURCEs and --out DIR, e.g. '
+                                   'jaxfer-search compare runs/a runs/b --out runs/compare')
+    from jaxfer import outputs  # pylint: disable=g-import-not-at-top
     from search import compare  # pylint: disable=g-import-not-at-top
-    from jaxfer import configuration  # pylint: disable=g-import-not-at-top
+    outputs.check_new_dir(values.out, '--out', values.overwrite, expected=compare.FILES)
     studies = compare.resolve(sources, values.storage, values.workdir)
-    configuration.make_writable_dir(values.out, 'the output directory (--out)')
-    paths = compare.write_comparison(studies, values.out, values.reference_size)
-  except config_file.UsageError as error:
-    print(f'jaxfer-search: {error}\n\n{COMPARE_USAGE}', file=sys.stderr)
-    return 2
-  except (config_file.ConfigError, *USER_ERRORS) as error:
+    compare.check_same_data(studies)
+    # Written beside --out and put in its place when complete: a failure leaves the old one.
+    names = outputs.write_dir(values.out, lambda folder: list(compare.write_comparison(
+        studies, folder, values.reference_size)))
+    paths = {name: os.path.join(values.out, f'compare.{name}') for name in names}
+  except (config_file.UsageError, config_file.ConfigError, *USER_ERRORS) as error:
     return _user_error('compare', error, storage)
   return _show(paths, 'md')
 
@@ -383,8 +481,12 @@ def _tune(config, run_dir: str) -> None:
   """Fills config.search.ablation.tuned from the front of the study `tuned_from` (read only)."""
   from search import ablation  # pylint: disable=g-import-not-at-top
   from search import storage as storage_lib  # pylint: disable=g-import-not-at-top
-  source = storage_lib.load_study(config.search.ablation.tuned_from, run_dir,
-                                  config.search.storage)
+  try:
+    source = storage_lib.load_study(config.search.ablation.tuned_from, run_dir,
+                                    config.search.storage)
+  except ValueError as error:  # Named after the setting that asked for it, not --study.
+    raise ValueError(f'config.search.ablation.tuned_from = '
+                     f'{config.search.ablation.tuned_from!r}: {error}') from None
   config.search.ablation.tuned = ablation.tuned_table(config, source.get_trials(deepcopy=False))
 
 

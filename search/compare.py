@@ -1,8 +1,10 @@
 """Several studies' Pareto fronts on one figure, with their intervals and hypervolumes.
 
 `jaxfer-search compare SOURCE... --out DIR` reads each study (a run directory holding one study,
-`RUN_DIR:STUDY`, or a study name in `--storage` or `--workdir`'s storage), creating nothing
-there, and writes compare.csv, compare.md and compare.png in DIR. Hypervolumes share one
+`WORKDIR:STUDY`, or a study name in `--storage` or `--workdir`'s storage), creating nothing
+there, and writes compare.csv, compare.md and compare.png in DIR (a new or empty folder, or one
+holding an earlier comparison with --overwrite). Studies must be of one dataset; objectives
+beyond accuracy and size are named in compare.md as left out. Hypervolumes share one
 reference point (accuracy 0 and the largest student of all the studies, or `--reference_size`)
 and carry a bootstrap interval over each trial's runs (`pareto.hypervolume_bootstrap`).
 """
@@ -21,6 +23,11 @@ from search import report
 from search import storage as storage_lib
 
 BOOTSTRAP_SAMPLES = 1000
+# What compare writes: --overwrite replaces only a folder holding nothing else.
+FILES = ('compare.csv', 'compare.md', 'compare.png')
+# The data settings that make two studies' accuracies comparable: the same faces, split the same
+# way (where the faces are stored, the crops and the input size may differ).
+DATASET_FIELDS = ('name', 'builder_kwargs', 'synthetic', 'num_folds', 'fold_seed', 'test_split')
 
 
 class Compared(NamedTuple):
@@ -31,6 +38,7 @@ class Compared(NamedTuple):
   low: float
   high: float
   runs_per_trial: list[int]
+  dropped: tuple[str, ...] = ()  # The study's objectives beyond accuracy and size.
 
 
 def _studies_in(run_dir: str) -> list[str]:
@@ -61,6 +69,41 @@ def resolve(sources: Sequence[str], storage: str = '',
   return found
 
 
+def dataset(study: optuna.Study) -> dict | None:
+  """The data settings the study was run with (`DATASET_FIELDS`), or None if not recorded."""
+  data = study.user_attrs.get('run_config', {}).get('data')
+  if data is None:
+    return None
+  found = {field: data.get(field) for field in DATASET_FIELDS}
+  if (data.get('num_folds') or 0) < 2:  # Without folds, the one split used is the dataset's.
+    found['fold'] = data.get('fold')
+  return found
+
+
+def check_same_data(studies: Sequence[tuple[str, optuna.Study]]) -> None:
+  """ValueError naming the studies' datasets unless all were run on the same one (studies
+  that did not record theirs are not checked)."""
+  recorded = [(label, dataset(study)) for label, study in studies]
+  recorded = [(label, data) for label, data in recorded if data is not None]
+  fields = sorted({field for _, data in recorded for field in data
+                   if any(other.get(field) != data.get(field) for _, other in recorded)})
+  if not fields:
+    return
+  shown = ['name'] + [field for field in fields if field != 'name']
+  raise ValueError('the studies were run on different datasets, so their accuracies do not '
+                   'compare: ' + '; '.join(
+                       f'{label}: ' + ', '.join(f'data.{field}={data.get(field)}'
+                                                for field in shown)
+                       for label, data in recorded) + '; compare studies of one dataset')
+
+
+def dropped_objectives(study: optuna.Study) -> tuple[str, ...]:
+  """The objectives of `study` that compare leaves out (all but accuracy and size)."""
+  names = study.metric_names or [pareto.METRIC_NAMES.get(name, name) for name in
+                                 study.user_attrs.get('search_config', {}).get('objectives', ())]
+  return tuple(names[2:])
+
+
 def _runs(trial: optuna.trial.FrozenTrial) -> list[float]:
   """A completed trial's runs (seeds and folds), or its accuracy when none were recorded."""
   runs = [a for fold in trial.user_attrs.get('run_accuracies', []) for a in fold]
@@ -73,6 +116,7 @@ def compare(studies: Sequence[tuple[str, optuna.Study]], reference_size: float |
   completed = {label: [t for t in study.get_trials(deepcopy=False)
                        if t.state == optuna.trial.TrialState.COMPLETE]
                for label, study in studies}
+  dropped = {label: dropped_objectives(study) for label, study in studies}
   sizes = [t.values[1] for trials in completed.values() for t in trials]
   if not sizes:
     raise ValueError('none of the studies has a completed trial to compare')
@@ -94,7 +138,7 @@ def compare(studies: Sequence[tuple[str, optuna.Study]], reference_size: float |
       upper, lower = np.quantile(spread, [1 - alpha / 2, alpha / 2])
       low, high = 2 * hypervolume - upper, 2 * hypervolume - lower
     result.append(Compared(label, info, hypervolume, float(low), float(high),
-                           [len(r) for r in runs]))
+                           [len(r) for r in runs], dropped[label]))
   return result, reference
 
 
@@ -132,6 +176,12 @@ def markdown(found: Sequence[Compared], reference: tuple[float, float]) -> str:
                 else f'{c.low:.4g} to {c.high:.4g}')
     lines.append(f'| {c.label} | {len(c.info.numbers)} | {", ".join(map(str, runs)) or "-"} | '
                  f'{int(c.info.on_front.sum())} | {c.hypervolume:.4g} | {interval} |')
+  dropped = [c for c in found if c.dropped]
+  if dropped:
+    lines += ['', 'Compared on accuracy and size only: ' + '; '.join(
+        f'{c.label} also has the objective {", ".join(c.dropped)}, left out here (its front '
+        'below is the accuracy-size front; see its own report for the others)'
+        for c in dropped) + '.']
   lines += ['', '## Fronts', '']
   for c in found:
     positions = sorted(np.flatnonzero(c.info.on_front), key=lambda p: c.info.size_bytes[p])
@@ -176,7 +226,7 @@ def write_comparison(studies: Sequence[tuple[str, optuna.Study]], out_dir: str,
   """Writes compare.csv, compare.md and compare.png in `out_dir`; returns their paths."""
   found, reference = compare(studies, reference_size)
   os.makedirs(out_dir, exist_ok=True)
-  paths = {suffix: os.path.join(out_dir, f'compare.{suffix}') for suffix in ('csv', 'md', 'png')}
+  paths = {name.split('.')[1]: os.path.join(out_dir, name) for name in FILES}
   report.write_csv(paths['csv'], rows(found))
   with open(paths['md'], 'w') as f:
     f.write(markdown(found, reference))

@@ -38,6 +38,22 @@ def pick(study: optuna.Study, *, knee: bool = False, max_size: float | None = No
   raise ValueError('choose the trial with --knee, --max_size=BYTES or --min_accuracy=X')
 
 
+# What export-best writes: --overwrite replaces only a folder holding nothing else.
+FILES = ('params.msgpack', 'config.json', 'result.json', 'model.onnx')
+
+
+def student_dir(trial: optuna.trial.FrozenTrial) -> str:
+  """The trial's student checkpoint folder (first fold); FileNotFoundError if it has none."""
+  trial_dir = trial.user_attrs.get('trial_dir', '')
+  folds = sorted(f for f in os.listdir(trial_dir) if f.startswith('fold_')) if os.path.isdir(
+      trial_dir) else []
+  fold_dir = os.path.join(trial_dir, folds[0], 'student') if folds else ''
+  if not fold_dir or checkpoints.latest_epoch(fold_dir) is None:
+    raise FileNotFoundError(f'trial {trial.number} has no student checkpoint in {trial_dir!r}; '
+                            'was the run directory moved or cleaned?')
+  return fold_dir
+
+
 def export(trial: optuna.trial.FrozenTrial, out_dir: str) -> dict[str, str]:
   """Writes the trial's student (first fold) as params.msgpack, with config.json and result.json.
 
@@ -45,18 +61,10 @@ def export(trial: optuna.trial.FrozenTrial, out_dir: str) -> dict[str, str]:
   """
   import flax.serialization  # pylint: disable=g-import-not-at-top
   from jaxfer import model_files  # pylint: disable=g-import-not-at-top
-  trial_dir = trial.user_attrs.get('trial_dir', '')
-  folds = sorted(f for f in os.listdir(trial_dir) if f.startswith('fold_')) if os.path.isdir(
-      trial_dir) else []
-  fold_dir = os.path.join(trial_dir, folds[0], 'student') if folds else ''
-  epoch = checkpoints.latest_epoch(fold_dir) if fold_dir else None
-  if epoch is None:
-    raise FileNotFoundError(f'trial {trial.number} has no student checkpoint in {trial_dir!r}; '
-                            'was the run directory moved or cleaned?')
+  fold_dir = student_dir(trial)
   params = model_files.restore_params(fold_dir)
   os.makedirs(out_dir, exist_ok=True)
-  paths = {name: os.path.join(out_dir, name) for name in
-           ('params.msgpack', 'config.json', 'result.json')}
+  paths = {name: os.path.join(out_dir, name) for name in FILES[:3]}
   with open(paths['params.msgpack'], 'wb') as f:
     f.write(flax.serialization.msgpack_serialize(params))
   with open(paths['config.json'], 'w') as f:

@@ -127,6 +127,8 @@ def open_study(config: ml_collections.ConfigDict, run_dir: str,
   if study.metric_names is None:  # New, or made before studies named their objectives.
     study.set_metric_names([pareto.METRIC_NAMES[name] for name in search_config.objectives])
   if previous is None:
+    # Where its trials and report are: `report` of the study elsewhere would replace another's.
+    study.set_user_attr('run_dir', os.path.abspath(run_dir))
     study.set_user_attr('run_config', current)
     study.set_user_attr('search_config', current['search'])
     return study
@@ -134,9 +136,9 @@ def open_study(config: ml_collections.ConfigDict, run_dir: str,
   if changed:
     raise ValueError(f'the study {search_config.study_name!r} in {storage_lib.redact(url)} was '
                      f'started with another run config (config.{", config.".join(changed)} '
-                     'differ); its trials would not compare with new ones. Use another '
-                     '--config.search.study_name or run directory, or the settings it was '
-                     'started with')
+                     'differ); its trials would not compare with new ones. Name another '
+                     'study with --study NAME, or use another run directory or the settings it '
+                     'was started with')
   return study
 
 

@@ -191,11 +191,12 @@ def test_evaluate_with_a_mistyped_workdir_creates_nothing(data_dir, tmp_path, ca
   assert not workdir.exists()
 
 
-def test_unknown_command_prints_usage(capsys):
+def test_unknown_command_is_one_line_naming_the_commands(capsys):
   assert cli.main(['fit', '--config', 'configs/test.py', '--workdir', '/tmp/unused']) == 2
   err = capsys.readouterr().err
-  assert "expected one command, got ['fit']" in err
-  assert 'train-teacher' in err and 'distill' in err
+  assert err.endswith('\n') and '\n' not in err[:-1]
+  assert err.startswith("jaxfer: expected one command, got ['fit']; the commands: train-teacher, "
+                        'distill, evaluate, import-tf, predict, export')
 
 
 # evaluate --model: (arguments after `evaluate`, what the error says); {tmp} is the test's folder.

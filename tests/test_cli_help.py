@@ -106,5 +106,25 @@ def test_old_run_dir_flag_still_names_the_work_directory_with_a_notice(tmp_path)
   notice, error = done.stderr.strip().splitlines()
   assert notice == ('jaxfer-search: deprecated: --run_dir is now --workdir; the old spelling '
                     'still works for now')
-  assert error.startswith('jaxfer-search report: error: no study named') and str(missing) in error
+  assert error.startswith(f'jaxfer-search report: error: --workdir {missing} does not exist')
   assert not missing.exists()
+
+
+@pytest.mark.parametrize('tool,argv,line', [
+    (jaxfer_cli, ['predict', '--model', 'runs/x'],
+     'jaxfer predict: predict needs --model DIR and one or more images or folders; see `jaxfer '
+     'predict --help`'),
+    (jaxfer_cli, ['distill', '--config', 'configs/test.py'],
+     'jaxfer distill: --config and --workdir are required, e.g. --config configs/default.py '
+     '--workdir runs/default; see `jaxfer distill --help`'),
+    (search_cli, ['export-best', '--config', 'configs/search_test.py', '--workdir', 'runs/x'],
+     'jaxfer-search export-best: export-best needs --out DIR (and --knee, --max_size or '
+     '--min_accuracy); see `jaxfer-search export-best --help`'),
+    (search_cli, ['ablate'],
+     'jaxfer-search ablate: ablate needs a KIND: pooling, kd or temperature, e.g. jaxfer-search '
+     'ablate pooling --config configs/search_default.py --workdir runs/search; see '
+     '`jaxfer-search ablate --help`'),
+])
+def test_a_usage_mistake_is_one_line_pointing_to_the_commands_help(tool, argv, line, capsys):
+  assert tool.main(argv) == 2
+  assert capsys.readouterr().err == line + '\n'

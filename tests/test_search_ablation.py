@@ -20,6 +20,7 @@ from search import intervals
 from search import pareto
 from search import space as space_lib
 from search import storage
+from search import workers
 
 
 def test_paired_difference_over_folds_by_hand():
@@ -337,3 +338,53 @@ def test_ablate_without_a_known_kind_or_with_bad_cells_is_one_line_and_creates_n
   assert done.returncode == 2
   assert message in done.stderr and 'Traceback' not in done.stderr
   assert not run_dir.exists()
+
+
+def test_ablation_files_are_named_after_their_study_and_never_shared():
+  assert ablation.output_name('kd', 'ablation_kd') == 'ablation_kd'
+  assert ablation.output_name('kd', 'abl_kd2') == 'ablation_kd_abl_kd2'
+  assert ablation.output_name('kd', 'a/b') == 'ablation_kd_a%2Fb'  # Stays one file name.
+  names = ['ablation_kd', 'abl_kd2', 'ablation_kd_x', 'x', 'a/b', 'a%2Fb', '']
+  stems = {(kind, ablation.output_name(kind, name)) for kind in ablation.KINDS for name in names}
+  assert len({stem for _, stem in stems}) == len(ablation.KINDS) * len(names)
+
+
+def _kd_study(run_dir, name, accuracy):
+  """A kd ablation's study as `ablate kd --study NAME` opens it, its two cells added by hand."""
+  config = search_test.get_config()
+  config.search.ablation.sizes = ('S',)
+  study = workers.open_study(ablation.study_config(config, 'kd', name), str(run_dir))
+  loss = optuna.distributions.CategoricalDistribution(('microexpnet', 'none'))
+  size = optuna.distributions.CategoricalDistribution(('S',))
+  for cell_loss, runs in (('microexpnet', [[accuracy, accuracy + 0.02]]), ('none', [[0.5, 0.52]])):
+    study.add_trial(optuna.trial.create_trial(
+        values=[float(np.mean(runs)), 100_000.0], params={'size': 'S', 'loss': cell_loss},
+        distributions={'size': size, 'loss': loss}, user_attrs={'run_accuracies': runs}))
+  return study
+
+
+def test_two_kd_studies_in_one_run_directory_keep_their_own_files(tmp_path):
+  ablation.write_ablation(_kd_study(tmp_path, 'ablation_kd', 0.7), 'kd', str(tmp_path))
+  before = {name: (tmp_path / f'ablation_kd.{name}').read_bytes() for name in ('csv', 'md')}
+  _kd_study(tmp_path, 'abl_kd2', 0.9)
+  done = subprocess.run(search_command(
+      'report', '--ablation', 'kd', '--study', 'abl_kd2', '--config', 'configs/search_test.py',
+      '--workdir', str(tmp_path), "--config.search.ablation.sizes=('S',)"), cwd=REPO,
+      capture_output=True, text=True, timeout=300)
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert {name: (tmp_path / f'ablation_kd.{name}').read_bytes() for name in ('csv', 'md')} == (
+      before)
+  with open(tmp_path / 'ablation_kd_abl_kd2.csv') as f:
+    assert sorted(float(r['accuracy_mean']) for r in csv.DictReader(f)) == pytest.approx(
+        [0.51, 0.91])
+  assert (tmp_path / 'ablation_kd_abl_kd2.png').stat().st_size > 0
+
+
+def test_a_resume_with_other_settings_names_the_flag_every_command_honours(tmp_path):
+  config = search_test.get_config()
+  workers.open_study(ablation.study_config(config, 'kd'), str(tmp_path))
+  config.search.seed += 1
+  with pytest.raises(ValueError, match='started with another run config') as refused:
+    workers.open_study(ablation.study_config(config, 'kd'), str(tmp_path))
+  assert 'with --study NAME' in str(refused.value)
+  assert 'study_name' not in str(refused.value)  # ablate ignores --config.search.study_name.

@@ -8,8 +8,11 @@ import optuna
 import pytest
 
 from conftest import REPO, file_times, search_command
+from configs import search_test
+from search import compare
 from search import pareto
 from search import storage
+from search import workers
 
 # (accuracy runs [fold][seed], size) of two hand-built studies.
 STUDIES = {
@@ -101,3 +104,51 @@ def test_compare_names_studies_by_name_in_the_run_directory(tmp_path):
                         cwd=REPO, capture_output=True, text=True, timeout=300)
   assert done.returncode == 0, done.stderr[-3000:]
   assert '| plain | 2 | 4 | 2 |' in (tmp_path / 'out' / 'compare.md').read_text()
+
+
+def _opened_study(run_dir, name, objectives, points):
+  """A study as `jaxfer-search run` opens it (its run config recorded), trials added by hand."""
+  config = search_test.get_config()
+  config.search.update(study_name=name, objectives=objectives)
+  study = workers.open_study(config, str(run_dir))
+  for values in points:
+    study.add_trial(optuna.trial.create_trial(values=list(values), params={}, distributions={}))
+  return study
+
+
+def test_compare_says_which_objectives_it_leaves_out_and_overwrites_only_when_asked(tmp_path):
+  run = tmp_path / 'run'
+  _opened_study(run, 'fast', ('accuracy', 'size', 'latency'),
+                [(0.7, 100_000.0, 1.5), (0.8, 300_000.0, 4.0)])
+  _opened_study(run, 'plain', ('accuracy', 'size'), [(0.75, 200_000.0)])
+  out = tmp_path / 'out'
+  command = search_command('compare', f'{run}:fast', f'{run}:plain', '--out', str(out))
+  done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert done.returncode == 0, done.stderr[-3000:]  # Same dataset: compared.
+  text = (out / 'compare.md').read_text()
+  assert f'Compared on accuracy and size only: {run}:fast also has the objective latency_ms, ' \
+         'left out here' in text
+  assert f'{run}:plain also has' not in text
+  first = file_times(out)
+  again = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert again.returncode == 2 and f'--out {out} is not empty' in again.stderr
+  assert file_times(out) == first
+  replaced = subprocess.run([*command, '--overwrite'], cwd=REPO, capture_output=True, text=True,
+                            timeout=300)
+  assert replaced.returncode == 0, replaced.stderr[-3000:]
+  assert sorted(file_times(out)) == ['compare.csv', 'compare.md', 'compare.png']
+  assert all(file_times(out)[name] != first[name] for name in first)
+  assert not [p for p in tmp_path.iterdir() if p.name.startswith('.out')]  # No staging left.
+
+
+def test_compare_refuses_studies_of_different_datasets_naming_them(tmp_path):
+  config = search_test.get_config()
+  studies = []
+  for name, fold_seed in (('a', 0), ('b', 3)):
+    config.search.study_name = name
+    config.data.fold_seed = fold_seed
+    studies.append((name, workers.open_study(config, str(tmp_path))))
+  with pytest.raises(ValueError, match='different datasets.*a: data.name=synthetic_faces, '
+                     'data.fold_seed=0; b: data.name=synthetic_faces, data.fold_seed=3'):
+    compare.check_same_data(studies)
+  compare.check_same_data(studies[:1] + [('old', optuna.create_study())])  # Not recorded.

@@ -213,6 +213,41 @@ def test_report_and_export_best_from_the_command_line(study_run, tmp_path):
 
 
 @pytest.mark.slow
+def test_export_best_never_mixes_two_models_in_one_folder(study_run, tmp_path):
+  config, run_dir, study, _ = study_run
+  out = tmp_path / 'best'
+
+  def export_best(*args):
+    return subprocess.run(search_command(
+        'export-best', '--config', 'configs/search_test.py', '--workdir', run_dir,
+        f'--config.data.data_dir={config.data.data_dir}', '--out', str(out), *args),
+        cwd=REPO, capture_output=True, text=True, timeout=300)
+
+  done = export_best('--knee')
+  assert done.returncode == 0, done.stderr[-3000:]
+  first = file_times(out)
+  assert sorted(first) == ['config.json', 'params.msgpack', 'result.json']
+  smallest = export.pick(study, min_accuracy=0.0)
+  again = export_best('--min_accuracy=0')
+  assert again.returncode == 2 and f'--out {out} is not empty' in again.stderr
+  assert file_times(out) == first
+  replaced = export_best('--min_accuracy=0', '--overwrite')
+  assert replaced.returncode == 0, replaced.stderr[-3000:]
+  assert sorted(file_times(out)) == sorted(first)
+  assert all(file_times(out)[name] != first[name] for name in first)
+  with open(out / 'result.json') as f:
+    assert json.load(f)['trial'] == smallest.number
+  # A folder holding anything export-best does not write is someone's: never replaced.
+  (out / 'notes.md').write_text('which model is this?\n')
+  kept = file_times(out)
+  refused = export_best('--knee', '--overwrite')
+  assert refused.returncode == 2 and 'holds files this command does not write (notes.md)' in (
+      refused.stderr)
+  assert file_times(out) == kept
+  assert not [p for p in tmp_path.iterdir() if p.name.startswith('.best')]  # No staging left.
+
+
+@pytest.mark.slow
 def test_export_best_as_onnx_gives_the_exported_students_logits(study_run, tmp_path):
   ort = pytest.importorskip('onnxruntime', reason='the onnx extra is not installed: '
                             'pip install -e ".[onnx]"')
