@@ -283,3 +283,37 @@ def test_an_unknown_schedule_is_refused_not_taken_for_warmup_cosine():
   with pytest.raises(ValueError, match="optimizer schedule 'step' is not allowed; choose one of: "
                      'constant, cosine, warmup_cosine'):
     loop.make_optimizer(settings, 10, 10)
+
+
+def _summary(stdout):
+  """The JSON summary `jaxfer distill` prints last on stdout."""
+  return json.loads(stdout[stdout.index('\n{') + 1:])
+
+
+@pytest.mark.slow
+def test_two_distill_runs_on_one_workdir_train_each_model_once_to_the_same_result(data_dir,
+                                                                                   tmp_path):
+  workdir = tmp_path / 'shared'
+  # Long enough for the two runs to overlap in every stage.
+  command = jaxfer_command('distill', '--config', 'configs/test.py', '--workdir', str(workdir),
+                           f'--config.data.data_dir={data_dir}', '--config.teacher.num_epochs=8',
+                           '--config.student.num_epochs=12')
+  runs = [subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True) for _ in range(2)]
+  outputs = [run.communicate(timeout=600) for run in runs]
+  for run, (stdout, stderr) in zip(runs, outputs):
+    assert run.returncode == 0, stdout[-2000:] + stderr[-3000:]
+  first, second = (_summary(stdout) for stdout, _ in outputs)
+  assert first['accuracy'] == second['accuracy']
+  assert first['teacher_accuracy'] == second['teacher_accuracy']
+  assert first['per_class_accuracy'] == second['per_class_accuracy']
+  assert json.loads((workdir / 'result.json').read_text())['accuracy'] == first['accuracy']
+  # Each model was trained by one run; the other waited for it instead of training beside it.
+  logs = ''.join(stdout for stdout, _ in outputs)
+  assert logs.count('teacher epoch   1/8') == 1 and logs.count('student epoch  12/12') == 1
+  assert 'another process is working in' in logs
+  # Nothing stale or extra: the last two epochs of each model, no temporary or damaged ones.
+  for model, epochs in (('teacher', 8), ('student', 12)):
+    assert sorted(os.listdir(workdir / model / 'checkpoints')) == [str(epochs - 1), str(epochs)]
+    assert not (workdir / model / 'damaged_checkpoints').exists()
+  assert not [path for path in workdir.rglob('*') if 'tmp' in path.name]
