@@ -80,7 +80,8 @@ class FitSpec:
 
   `name` is the config section the settings come from ('teacher' or 'student'); it appears in
   logs and messages only. `stream` keeps the random keys and data orders of models trained with
-  the same seed apart (the teacher uses 0, the student 1).
+  the same seed apart (the teacher uses 0, the student 1, the identity face net 2, the
+  FaceNet2ExpNet stage 1 of a network its stream + 10).
   """
   name: str
   model: nn.Module
@@ -241,6 +242,13 @@ def initial_state(spec: FitSpec, dataset: data_lib.Dataset) -> tuple[TrainState,
   return state, dropout_rng
 
 
+def data_seed(seed: int, stream: int) -> int:
+  """The seed of a model's data order and augmentation: (seed, stream) hashed by numpy's
+  SeedSequence, so that no two pairs share an order (seed * 2 + stream gave the teacher of
+  seed 1, stream 0, the order of the face net of seed 0, stream 2)."""
+  return int(np.random.SeedSequence([seed, stream]).generate_state(1, np.uint64)[0])
+
+
 def fit(spec: FitSpec, dataset: data_lib.Dataset, model_dir: str,
         teacher_logits: np.ndarray | None = None) -> tuple[TrainState, float]:
   """Trains `spec` on `dataset.train`, resuming from `model_dir/checkpoints`.
@@ -257,7 +265,7 @@ def fit(spec: FitSpec, dataset: data_lib.Dataset, model_dir: str,
   temperature, lam = jnp.float32(spec.temperature), jnp.float32(spec.lam)
   ema_decay = jnp.float32(settings.ema_decay)
   label_smoothing = jnp.float32(settings.label_smoothing)
-  data_seed = spec.seed * 2 + spec.stream
+  data_order_seed = data_seed(spec.seed, spec.stream)
   seconds = 0.0
   # Closed however the loop ends (Ctrl-C, a non-finite loss): the save in flight completes, so
   # the last checkpoint is intact, and orbax's threads end before the interpreter does.
@@ -265,9 +273,9 @@ def fit(spec: FitSpec, dataset: data_lib.Dataset, model_dir: str,
     for epoch in range(start_epoch + 1, settings.num_epochs + 1):
       start = time.perf_counter()
       losses, correct = [], []
-      augment_rng = np.random.default_rng([data_seed, epoch, 1])
+      augment_rng = np.random.default_rng([data_order_seed, epoch, 1])
       for indices in data_lib.epoch_batches(len(train['label']), settings.batch_size,
-                                            data_seed, epoch):
+                                            data_order_seed, epoch):
         images = preprocess.random_shift(train['image'][indices], settings.augment_shift,
                                          augment_rng)
         if settings.augment_flip:

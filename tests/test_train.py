@@ -12,6 +12,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from conftest import REPO, jaxfer_command
+from jaxfer import data as data_lib
 from jaxfer import loop
 from jaxfer import models
 from jaxfer import train
@@ -102,6 +103,21 @@ def test_student_overfits_one_batch():
   assert float(metrics['loss']) < 0.05
 
 
+def test_no_two_seed_and_stream_pairs_share_a_data_order():
+  # Streams: teacher 0, student 1, identity face net 2, their FaceNet2ExpNet stage 1 10 to 12.
+  # With seed * 2 + stream, the teacher of seed 1 and the face net of seed 0 had one order.
+  pairs = [(seed, stream) for seed in range(5) for stream in range(13)]
+  for epoch in (0, 1):
+    orders = {pair: np.concatenate(list(data_lib.epoch_batches(
+        100, 100, loop.data_seed(*pair), epoch))).tobytes() for pair in pairs}
+    assert len(set(orders.values())) == len(pairs)
+  # The augmentation draws of each pair differ too.
+  shifts = {np.random.default_rng([loop.data_seed(*pair), 1, 1]).integers(0, 2**32, 4).tobytes()
+            for pair in pairs}
+  assert len(shifts) == len(pairs)
+  assert loop.data_seed(1, 0) == loop.data_seed(1, 0)  # A pure function: resumes see the same.
+
+
 def test_evaluate_logits_counts_by_hand():
   logits = np.eye(3)[[0, 1, 1, 2, 0]]
   labels = np.array([0, 1, 2, 2, 1])
@@ -140,7 +156,6 @@ def test_a_run_with_a_moving_average_is_evaluated_with_the_average(test_config, 
   # The same checkpoint evaluated with its raw parameters scores differently on at least one
   # image's logits: the average is what was evaluated.
   spec = train.student_spec(test_config, 8)
-  from jaxfer import data as data_lib
   dataset = data_lib.load(test_config.data)
   state, _ = loop.initial_state(spec, dataset)
   state, _ = loop.checkpoints.restore_newest_intact(result.workdir, state, 'student')
