@@ -5,20 +5,37 @@ a garbage-collection callback (JAX registers one, and a training loop collects o
 printed as 'Exception ignored' with a traceback and dropped, and training goes on as if nothing
 was pressed. The commands `install()` a handler that also remembers the signal, and keep such a
 dropped interrupt from being printed; `check()`, called by the training loop after every step,
-raises KeyboardInterrupt again when one was dropped.
+raises KeyboardInterrupt again when one was dropped. Inside `deferred()` (orbax's saves and
+restores, whose threads hang or fail when interrupted halfway) Ctrl-C is only remembered.
 """
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 import threading
+from typing import Iterator
 
 _requested = threading.Event()
+_deferring = False
 
 
 def _handler(signum, frame):  # pylint: disable=unused-argument
   _requested.set()
-  raise KeyboardInterrupt
+  if not _deferring:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+  """Ctrl-C pressed while the block runs is remembered, not raised: the next `check()` raises
+  it. (Without `install()`, Ctrl-C is raised as usual.)"""
+  global _deferring
+  previous, _deferring = _deferring, True
+  try:
+    yield
+  finally:
+    _deferring = previous
 
 
 def _quiet_about_dropped_interrupts(previous_hook):

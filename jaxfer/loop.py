@@ -267,9 +267,12 @@ def fit(spec: FitSpec, dataset: data_lib.Dataset, model_dir: str,
   label_smoothing = jnp.float32(settings.label_smoothing)
   data_order_seed = data_seed(spec.seed, spec.stream)
   seconds = 0.0
-  # Closed however the loop ends (Ctrl-C, a non-finite loss): the save in flight completes, so
-  # the last checkpoint is intact, and orbax's threads end before the interpreter does.
-  with checkpoints.manager(model_dir) as manager:
+  # Orbax works in threads that hang or fail if Ctrl-C stops it halfway: its calls run
+  # uninterrupted, and the manager is closed however the loop ends (Ctrl-C, a non-finite
+  # loss), so the save in flight completes and its threads end before the interpreter.
+  with interrupts.deferred():
+    manager = checkpoints.manager(model_dir)
+  try:
     for epoch in range(start_epoch + 1, settings.num_epochs + 1):
       start = time.perf_counter()
       losses, correct = [], []
@@ -297,7 +300,9 @@ def fit(spec: FitSpec, dataset: data_lib.Dataset, model_dir: str,
             f'optimizer.learning_rate or check config.distill.temperature.')
       seconds += time.perf_counter() - start
       if epoch % spec.checkpoint_every_epochs == 0 or epoch == settings.num_epochs:
-        manager.save(epoch, args=ocp.args.StandardSave(state))
+        with interrupts.deferred():
+          manager.save(epoch, args=ocp.args.StandardSave(state))
+        interrupts.check()
       train_accuracy = np.sum(jax.device_get(correct)) / (len(losses) * settings.batch_size)
       line = f'{spec.name} epoch {epoch:3d}/{settings.num_epochs}  loss {losses.mean():.4f}'
       regression = spec.loss in REGRESSION  # Outputs are features: there is no accuracy.
@@ -310,6 +315,10 @@ def fit(spec: FitSpec, dataset: data_lib.Dataset, model_dir: str,
                                dataset.test['label'], dataset.class_names)
         line += f'  test_acc {test["accuracy"]:.3f}'
       logger.info('%s  (%.1fs)', line, time.perf_counter() - start)
+  finally:
+    with interrupts.deferred():
+      manager.close()
+  interrupts.check()
   return state, seconds
 
 

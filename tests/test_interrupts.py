@@ -68,18 +68,33 @@ def test_check_is_silent_when_nothing_was_pressed():
 # Enough epochs that a Ctrl-C sent after the first checkpoint lands while the model trains.
 LONGER = ('--config.teacher.num_epochs=12', '--config.student.num_epochs=16')
 INTERRUPTED = 'jaxfer distill: interrupted; run the same command again to resume'
+CV = ('--cv', '--config.data.num_folds=2')
+# Where each run is, not what it found: these differ between two runs of the same config.
+PLACES = ('workdir', 'checkpoint_dir', 'teacher_artifact', 'train_seconds')
+
+
+def _distill(workdir, data_dir, *extra):
+  return jaxfer_command('distill', '--config', 'configs/test.py', '--workdir', str(workdir),
+                        f'--config.data.data_dir={data_dir}', *LONGER, *extra)
+
+
+def _numbers(workdir):
+  """result.json of `workdir` without the fields that name places and times."""
+  result = json.loads((workdir / 'result.json').read_text())
+  return {key: value for key, value in result.items() if key not in PLACES}
 
 
 @pytest.fixture(scope='module')
 def uninterrupted(tmp_path_factory, data_dir):
-  """result.json of `jaxfer distill` on configs/test.py with LONGER, run without interruption."""
-  workdir = tmp_path_factory.mktemp('uninterrupted')
-  done = subprocess.run(jaxfer_command('distill', '--config', 'configs/test.py', '--workdir',
-                                       str(workdir), f'--config.data.data_dir={data_dir}',
-                                       *LONGER),
-                        cwd=REPO, capture_output=True, text=True, timeout=600)
-  assert done.returncode == 0, done.stderr[-3000:]
-  return json.loads((workdir / 'result.json').read_text())
+  """`_numbers` of `jaxfer distill` with LONGER, and of the same with --cv, run uninterrupted."""
+  found = {}
+  for name, extra in (('distill', ()), ('cv', CV)):
+    workdir = tmp_path_factory.mktemp(f'uninterrupted_{name}')
+    done = subprocess.run(_distill(workdir, data_dir, *extra), cwd=REPO, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    found[name] = _numbers(workdir)
+  return found
 
 
 def _wait_for_a_checkpoint(process, directory, timeout=300):
@@ -95,31 +110,27 @@ def _wait_for_a_checkpoint(process, directory, timeout=300):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('stage', ['teacher', 'student'])
+@pytest.mark.parametrize('run,model', [('distill', 'teacher'), ('distill', 'student'),
+                                       ('cv', 'fold_1/student')])
 def test_ctrl_c_during_distill_is_one_line_and_exit_130_and_the_rerun_gives_the_same_numbers(
-    tmp_path, data_dir, uninterrupted, stage):
+    tmp_path, data_dir, uninterrupted, run, model):
   workdir = tmp_path / 'run'
-  command = jaxfer_command('distill', '--config', 'configs/test.py', '--workdir', str(workdir),
-                           f'--config.data.data_dir={data_dir}', *LONGER)
+  command = _distill(workdir, data_dir, *(CV if run == 'cv' else ()))
   process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True)
-  _wait_for_a_checkpoint(process, workdir / stage / 'checkpoints')
+  _wait_for_a_checkpoint(process, workdir / model / 'checkpoints')
   process.send_signal(signal.SIGINT)  # Ctrl-C.
   stdout, stderr = process.communicate(timeout=120)
   assert process.returncode == 130, stderr[-3000:]
   assert [line for line in stderr.splitlines() if line.strip()] == [INTERRUPTED]
   for words in ('traceback', 'exception', 'cannot schedule new futures'):  # Orbax's threads too.
     assert words not in (stdout + stderr).lower()
-  # Interrupted in the stage meant: a teacher unfinished, or a student without a result.
-  assert not (workdir / 'teacher' / 'artifact.json').exists() or stage == 'student'
-  assert not (workdir / 'result.json').exists()
+  # Interrupted while the model trained: it has no result yet.
+  assert not (workdir / model / 'result.json').exists()
+  assert not (workdir / model / 'artifact.json').exists()
 
   rerun = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
   assert rerun.returncode == 0, rerun.stderr[-3000:]
-  assert f'{stage}: resumed from the checkpoint of epoch' in rerun.stdout
+  assert f'{os.path.basename(model)}: resumed from the checkpoint of epoch' in rerun.stdout
   assert 'cannot be restored' not in rerun.stdout + rerun.stderr  # The last one was intact.
-  result = json.loads((workdir / 'result.json').read_text())
-  assert result['accuracy'] == uninterrupted['accuracy']
-  assert result['teacher_accuracy'] == uninterrupted['teacher_accuracy']
-  assert result['confusion_matrix'] == uninterrupted['confusion_matrix']
-  assert result['teacher_logits_sha256'] == uninterrupted['teacher_logits_sha256']
+  assert _numbers(workdir) == uninterrupted[run]
