@@ -1,4 +1,4 @@
-"""The lock across processes that teachers, students, face nets and dataset builds are made under."""
+"""The lock across processes that teachers, students, face nets and datasets are made under."""
 import logging
 import subprocess
 import sys
