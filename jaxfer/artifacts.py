@@ -1,18 +1,13 @@
-"""What trained artifacts (teachers, face nets) share on disk: a lock across processes, atomic
-JSON files and checksums of arrays."""
+"""What trained artifacts (teachers, face nets) share on disk: atomic JSON files and checksums of
+arrays (their lock across processes is `jaxfer.locks`)."""
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
-import logging
 import os
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
-
-logger = logging.getLogger('jaxfer')
 
 
 def sha256_of_arrays(arrays) -> str:
@@ -23,23 +18,6 @@ def sha256_of_arrays(arrays) -> str:
     digest.update(str((array.dtype, array.shape)).encode())
     digest.update(np.ascontiguousarray(array).tobytes())
   return digest.hexdigest()
-
-
-@contextlib.contextmanager
-def locked(directory: str, what: str) -> Iterator[None]:
-  """An exclusive lock on `directory` (a file inside it), held across processes on this host;
-  `what` names the artifact in the message logged while another process holds it."""
-  with open(os.path.join(directory, '.lock'), 'a') as lock:  # 'a': reuse changes no mtime.
-    try:
-      fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-      logger.info('%s: another process is training the %s in %s; waiting for it', what, what,
-                  directory)
-      fcntl.flock(lock, fcntl.LOCK_EX)
-    try:
-      yield
-    finally:
-      fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def save_array(path: str, name: str, array: np.ndarray) -> str:

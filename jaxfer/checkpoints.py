@@ -15,6 +15,8 @@ from typing import Any
 
 import orbax.checkpoint as ocp
 
+from jaxfer import interrupts
+
 logger = logging.getLogger('jaxfer')
 
 MAX_TO_KEEP = 2
@@ -37,7 +39,7 @@ def latest_epoch(model_dir: str) -> int | None:
   path = directory(model_dir)
   if not os.path.isdir(path):
     return None
-  with ocp.CheckpointManager(path) as reader:
+  with interrupts.deferred(), ocp.CheckpointManager(path) as reader:
     return reader.latest_step()
 
 
@@ -62,7 +64,8 @@ def restore_newest_intact(model_dir: str, template: Any, name: str) -> tuple[Any
   """
   path = directory(model_dir)
   while os.path.isdir(path):
-    with ocp.CheckpointManager(path) as reader:
+    # Uninterrupted (see `interrupts.deferred`): the next training step acts on a Ctrl-C.
+    with interrupts.deferred(), ocp.CheckpointManager(path) as reader:
       step = reader.latest_step()
       if step is None:
         break

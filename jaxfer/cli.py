@@ -193,6 +193,10 @@ def main(argv: list[str] | None = None) -> int:
       result = train.train_and_evaluate(config, workdir)
   except (config_file.UsageError, config_file.ConfigError, *USER_ERRORS) as error:
     return _user_error(command, error)
+  except KeyboardInterrupt:  # Every finished epoch is checkpointed: nothing to report but this.
+    print(f'jaxfer {command}: interrupted; run the same command again to resume',
+          file=sys.stderr)
+    return 130
   summary = {key: value for key, value in dataclasses.asdict(result).items()
              if key not in ('confusion_matrix', 'data', 'class_names')}
   if model is not None:  # Nothing was trained: say what was scored, on what, and how seen.

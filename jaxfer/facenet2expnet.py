@@ -35,6 +35,7 @@ from jaxfer import artifacts
 from jaxfer import configuration
 from jaxfer import data as data_lib
 from jaxfer import distill
+from jaxfer import locks
 from jaxfer import loop
 from jaxfer import models
 from jaxfer import xla_cache
@@ -172,8 +173,7 @@ def face_features(config: ml_collections.ConfigDict, directory: str,
                   dataset: data_lib.Dataset) -> np.ndarray:
   """The face net's features [N, D] of `dataset.train`'s images, in its row order: read from
   `directory` when computed before for these settings, else computed and stored there."""
-  os.makedirs(directory, exist_ok=True)
-  with artifacts.locked(directory, 'face net'):
+  with locks.held(directory, 'face net'):
     configuration.record_or_compare(directory, settings(config), 'face net')
     path = os.path.join(directory, FEATURES)
     manifest_path = os.path.join(directory, 'features.json')

@@ -80,7 +80,8 @@ class FitSpec:
 
   `name` is the config section the settings come from ('teacher' or 'student'); it appears in
   logs and messages only. `stream` keeps the random keys and data orders of models trained with
-  the same seed apart (the teacher uses 0, the student 1).
+  the same seed apart (the teacher uses 0, the student 1, the identity face net 2, the
+  FaceNet2ExpNet stage 1 of a network its stream + 10).
   """
   name: str
   model: nn.Module
@@ -241,6 +242,13 @@ def initial_state(spec: FitSpec, dataset: data_lib.Dataset) -> tuple[TrainState,
   return state, dropout_rng
 
 
+def data_seed(seed: int, stream: int) -> int:
+  """The seed of a model's data order and augmentation: (seed, stream) hashed by numpy's
+  SeedSequence, so that no two pairs share an order (seed * 2 + stream gave the teacher of
+  seed 1, stream 0, the order of the face net of seed 0, stream 2)."""
+  return int(np.random.SeedSequence([seed, stream]).generate_state(1, np.uint64)[0])
+
+
 def fit(spec: FitSpec, dataset: data_lib.Dataset, model_dir: str,
         teacher_logits: np.ndarray | None = None) -> tuple[TrainState, float]:
   """Trains `spec` on `dataset.train`, resuming from `model_dir/checkpoints`.
@@ -257,52 +265,60 @@ def fit(spec: FitSpec, dataset: data_lib.Dataset, model_dir: str,
   temperature, lam = jnp.float32(spec.temperature), jnp.float32(spec.lam)
   ema_decay = jnp.float32(settings.ema_decay)
   label_smoothing = jnp.float32(settings.label_smoothing)
-  data_seed = spec.seed * 2 + spec.stream
+  data_order_seed = data_seed(spec.seed, spec.stream)
   seconds = 0.0
-  manager = checkpoints.manager(model_dir)
-  for epoch in range(start_epoch + 1, settings.num_epochs + 1):
-    start = time.perf_counter()
-    losses, correct = [], []
-    augment_rng = np.random.default_rng([data_seed, epoch, 1])
-    for indices in data_lib.epoch_batches(len(train['label']), settings.batch_size, data_seed,
-                                          epoch):
-      images = preprocess.random_shift(train['image'][indices], settings.augment_shift,
-                                       augment_rng)
-      if settings.augment_flip:
-        images = preprocess.random_flip(images, augment_rng)
-      batch = {'image': images, 'label': train['label'][indices]}
-      if teacher_logits is not None:
-        batch['teacher_logits'] = teacher_logits[indices]
-      state, metrics = train_step(state, batch, dropout_rng, temperature, lam, ema_decay,
-                                  label_smoothing, loss=spec.loss)
-      interrupts.check()
-      losses.append(metrics['loss'])
-      correct.append(metrics['correct'])
-    losses = np.asarray(jax.device_get(jnp.stack(losses)))
-    if not np.all(np.isfinite(losses)):
-      bad = int(np.argmin(np.isfinite(losses)))
+  # Orbax works in threads that hang or fail if Ctrl-C stops it halfway: its calls run
+  # uninterrupted, and the manager is closed however the loop ends (Ctrl-C, a non-finite
+  # loss), so the save in flight completes and its threads end before the interpreter.
+  with interrupts.deferred():
+    manager = checkpoints.manager(model_dir)
+  try:
+    for epoch in range(start_epoch + 1, settings.num_epochs + 1):
+      start = time.perf_counter()
+      losses, correct = [], []
+      augment_rng = np.random.default_rng([data_order_seed, epoch, 1])
+      for indices in data_lib.epoch_batches(len(train['label']), settings.batch_size,
+                                            data_order_seed, epoch):
+        images = preprocess.random_shift(train['image'][indices], settings.augment_shift,
+                                         augment_rng)
+        if settings.augment_flip:
+          images = preprocess.random_flip(images, augment_rng)
+        batch = {'image': images, 'label': train['label'][indices]}
+        if teacher_logits is not None:
+          batch['teacher_logits'] = teacher_logits[indices]
+        state, metrics = train_step(state, batch, dropout_rng, temperature, lam, ema_decay,
+                                    label_smoothing, loss=spec.loss)
+        interrupts.check()
+        losses.append(metrics['loss'])
+        correct.append(metrics['correct'])
+      losses = np.asarray(jax.device_get(jnp.stack(losses)))
+      if not np.all(np.isfinite(losses)):
+        bad = int(np.argmin(np.isfinite(losses)))
+        raise FloatingPointError(
+            f'{spec.name}: the loss became {losses[bad]} at epoch {epoch}, step {bad + 1}; '
+            f'training stopped (the last good checkpoint is kept). Lower config.{spec.name}.'
+            f'optimizer.learning_rate or check config.distill.temperature.')
+      seconds += time.perf_counter() - start
+      if epoch % spec.checkpoint_every_epochs == 0 or epoch == settings.num_epochs:
+        with interrupts.deferred():
+          manager.save(epoch, args=ocp.args.StandardSave(state))
+        interrupts.check()
+      train_accuracy = np.sum(jax.device_get(correct)) / (len(losses) * settings.batch_size)
+      line = f'{spec.name} epoch {epoch:3d}/{settings.num_epochs}  loss {losses.mean():.4f}'
+      regression = spec.loss in REGRESSION  # Outputs are features: there is no accuracy.
+      if not regression:
+        line += f'  train_acc {train_accuracy:.3f}'
+      # The final epoch's test accuracy is computed once, by the caller's summary.
+      if (epoch % spec.eval_every_epochs == 0 and epoch != settings.num_epochs
+          and not regression):
+        test = evaluate_logits(predict(state, dataset.test['image'], spec.eval_batch_size),
+                               dataset.test['label'], dataset.class_names)
+        line += f'  test_acc {test["accuracy"]:.3f}'
+      logger.info('%s  (%.1fs)', line, time.perf_counter() - start)
+  finally:
+    with interrupts.deferred():
       manager.close()
-      raise FloatingPointError(
-          f'{spec.name}: the loss became {losses[bad]} at epoch {epoch}, step {bad + 1}; training '
-          f'stopped (the last good checkpoint is kept). Lower config.{spec.name}.optimizer.'
-          f'learning_rate or check config.distill.temperature.')
-    seconds += time.perf_counter() - start
-    if epoch % spec.checkpoint_every_epochs == 0 or epoch == settings.num_epochs:
-      manager.save(epoch, args=ocp.args.StandardSave(state))
-    train_accuracy = np.sum(jax.device_get(correct)) / (len(losses) * settings.batch_size)
-    line = f'{spec.name} epoch {epoch:3d}/{settings.num_epochs}  loss {losses.mean():.4f}'
-    regression = spec.loss in REGRESSION  # Outputs are features: there is no accuracy.
-    if not regression:
-      line += f'  train_acc {train_accuracy:.3f}'
-    # The final epoch's test accuracy is computed once, by the caller's summary.
-    if (epoch % spec.eval_every_epochs == 0 and epoch != settings.num_epochs
-        and not regression):
-      test = evaluate_logits(predict(state, dataset.test['image'], spec.eval_batch_size),
-                             dataset.test['label'], dataset.class_names)
-      line += f'  test_acc {test["accuracy"]:.3f}'
-    logger.info('%s  (%.1fs)', line, time.perf_counter() - start)
-  manager.wait_until_finished()
-  manager.close()
+  interrupts.check()
   return state, seconds
 
 

@@ -23,6 +23,7 @@ from jaxfer import artifacts
 from jaxfer import configuration
 from jaxfer import data as data_lib
 from jaxfer import facenet2expnet
+from jaxfer import locks
 from jaxfer import loop
 from jaxfer import models
 
@@ -132,8 +133,7 @@ def train(config: ml_collections.ConfigDict, directory: str,
   Training ends by computing the logits on `dataset.train` once and writing the manifest;
   a complete artifact is returned as it is, without evaluating or rewriting anything.
   """
-  os.makedirs(directory, exist_ok=True)
-  with artifacts.locked(directory, 'teacher'):
+  with locks.held(directory, 'teacher'):
     configuration.record_or_compare(directory, settings(config), 'teacher')
     manifest = _read_manifest(directory)
     if manifest is not None:

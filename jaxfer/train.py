@@ -3,12 +3,13 @@
 For a student it takes the teacher as an artifact (`jaxfer.teacher`): the one named by
 `config.teacher.artifact`, or one trained once in WORKDIR/teacher, whose logits on the training
 images are fed to every student step as data. Every epoch is checkpointed with orbax, so a
-killed run restarts where it stopped and ends with the same numbers.
+killed run restarts where it stopped and ends with the same numbers. Each model folder is held
+by one process at a time (`jaxfer.locks`): two runs on one work directory train each model
+once, the later one waiting and then reusing (or resuming) what the first made.
 """
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 
@@ -16,10 +17,12 @@ import jax
 import ml_collections
 import numpy as np
 
+from jaxfer import artifacts
 from jaxfer import checkpoints
 from jaxfer import configuration
 from jaxfer import data as data_lib
 from jaxfer import facenet2expnet
+from jaxfer import locks
 from jaxfer import loop
 from jaxfer import model_files
 from jaxfer import models
@@ -61,9 +64,8 @@ def require_teacher(config: ml_collections.ConfigDict, workdir: str) -> None:
 
 
 def _write_result(result: loop.Result, *paths: str) -> None:
-  for path in paths:
-    with open(path, 'w') as f:
-      json.dump(dataclasses.asdict(result), f, indent=2)
+  for path in paths:  # Atomically: a run on the same work directory may be reading it.
+    artifacts.write_json(path, dataclasses.asdict(result))
 
 
 def _soft_label_logits(dataset: data_lib.Dataset) -> np.ndarray:
@@ -124,21 +126,24 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> loop.
     teacher_logits = _soft_label_logits(dataset)
 
   student_dir = os.path.join(workdir, 'student')
-  configuration.record_or_compare(
-      student_dir, _student_settings(config, teacher.logits_sha256 if teacher else None),
-      'student')
-  spec = student_spec(config, dataset.num_classes)
-  if config.student.pretrain == 'facenet2expnet':
-    spec = dataclasses.replace(spec, pretrained=facenet2expnet.pretrain(spec, config, dataset,
-                                                                         student_dir))
-  state, seconds = loop.fit(spec, dataset, student_dir, teacher_logits)
-  extra = {}
-  if teacher is not None:
-    extra = dict(teacher_accuracy=teacher.result.accuracy, teacher_params=teacher.result.params,
-                 teacher_artifact=teacher.directory, teacher_logits_sha256=teacher.logits_sha256)
-  result = loop.summarize(spec, state, dataset, student_dir, seconds, **extra)
-  _write_result(result, os.path.join(student_dir, 'result.json'),
-                os.path.join(workdir, 'result.json'))
+  # A second run on the same work directory waits here, then finds the student finished (it
+  # is only evaluated again, to the same result) or resumes it from the last checkpoint.
+  with locks.held(student_dir, 'student'):
+    configuration.record_or_compare(
+        student_dir, _student_settings(config, teacher.logits_sha256 if teacher else None),
+        'student')
+    spec = student_spec(config, dataset.num_classes)
+    if config.student.pretrain == 'facenet2expnet':
+      spec = dataclasses.replace(spec, pretrained=facenet2expnet.pretrain(spec, config, dataset,
+                                                                           student_dir))
+    state, seconds = loop.fit(spec, dataset, student_dir, teacher_logits)
+    extra = {}
+    if teacher is not None:
+      extra = dict(teacher_accuracy=teacher.result.accuracy, teacher_params=teacher.result.params,
+                   teacher_artifact=teacher.directory, teacher_logits_sha256=teacher.logits_sha256)
+    result = loop.summarize(spec, state, dataset, student_dir, seconds, **extra)
+    _write_result(result, os.path.join(student_dir, 'result.json'),
+                  os.path.join(workdir, 'result.json'))
   logger.info('student: test accuracy %.4f, %d parameters (%d bytes)', result.accuracy,
               result.params, result.size_bytes)
   return result

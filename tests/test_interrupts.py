@@ -1,15 +1,21 @@
-"""A Ctrl-C that Python drops (raised inside a garbage-collection callback) is not lost."""
+"""Ctrl-C: not lost when Python drops it (inside a garbage-collection callback), one line and
+exit status 130 from `jaxfer`, and a rerun that resumes to the same numbers."""
 import gc
+import json
+import os
 import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
+from conftest import REPO, jaxfer_command
 from jaxfer import interrupts
 
 
-@pytest.mark.filterwarnings('ignore::pytest.PytestUnraisableExceptionWarning')
 def test_a_ctrl_c_dropped_inside_a_gc_callback_is_raised_at_the_next_check():
-  previous = signal.getsignal(signal.SIGINT)
+  previous, hook = signal.getsignal(signal.SIGINT), sys.unraisablehook
   interrupts.install()
 
   def press_ctrl_c(phase, info):  # pylint: disable=unused-argument
@@ -18,17 +24,113 @@ def test_a_ctrl_c_dropped_inside_a_gc_callback_is_raised_at_the_next_check():
 
   gc.callbacks.append(press_ctrl_c)
   try:
-    gc.collect()  # The KeyboardInterrupt raised in the callback is printed and dropped here.
+    gc.collect()  # The KeyboardInterrupt raised in the callback is dropped here.
   finally:
     gc.callbacks.remove(press_ctrl_c)
     signal.signal(signal.SIGINT, previous)
+    sys.unraisablehook = hook
   with pytest.raises(KeyboardInterrupt):
     interrupts.check()
   interrupts.check()  # One press, one interrupt.
 
 
+def test_a_ctrl_c_dropped_inside_a_gc_callback_prints_nothing():
+  script = '''
+import gc, signal
+from jaxfer import interrupts
+interrupts.install()
+def press_ctrl_c(phase, info):
+  if phase == 'start':
+    interrupts._handler(signal.SIGINT, None)
+gc.callbacks.append(press_ctrl_c)
+gc.collect()
+gc.callbacks.remove(press_ctrl_c)
+try:
+  interrupts.check()
+except KeyboardInterrupt:
+  print('raised at the check')
+'''
+  done = subprocess.run([sys.executable, '-c', script], cwd=REPO, capture_output=True, text=True,
+                        timeout=60)
+  assert done.returncode == 0, done.stderr
+  assert done.stdout == 'raised at the check\n'
+  assert done.stderr == ''  # Python prints 'Exception ignored in ...' and a traceback otherwise.
+
+
 def test_check_is_silent_when_nothing_was_pressed():
-  previous = signal.getsignal(signal.SIGINT)
+  previous, hook = signal.getsignal(signal.SIGINT), sys.unraisablehook
   interrupts.install()
   signal.signal(signal.SIGINT, previous)
+  sys.unraisablehook = hook
   interrupts.check()
+
+
+# Enough epochs that a Ctrl-C sent after the first checkpoint lands while the model trains.
+LONGER = ('--config.teacher.num_epochs=12', '--config.student.num_epochs=16')
+INTERRUPTED = 'jaxfer distill: interrupted; run the same command again to resume'
+CV = ('--cv', '--config.data.num_folds=2')
+# Where each run is, not what it found: these differ between two runs of the same config.
+PLACES = ('workdir', 'checkpoint_dir', 'teacher_artifact', 'train_seconds')
+
+
+def _distill(workdir, data_dir, *extra):
+  return jaxfer_command('distill', '--config', 'configs/test.py', '--workdir', str(workdir),
+                        f'--config.data.data_dir={data_dir}', *LONGER, *extra)
+
+
+def _numbers(workdir):
+  """result.json of `workdir` without the fields that name places and times."""
+  result = json.loads((workdir / 'result.json').read_text())
+  return {key: value for key, value in result.items() if key not in PLACES}
+
+
+@pytest.fixture(scope='module')
+def uninterrupted(tmp_path_factory, data_dir):
+  """`_numbers` of `jaxfer distill` with LONGER, and of the same with --cv, run uninterrupted."""
+  found = {}
+  for name, extra in (('distill', ()), ('cv', CV)):
+    workdir = tmp_path_factory.mktemp(f'uninterrupted_{name}')
+    done = subprocess.run(_distill(workdir, data_dir, *extra), cwd=REPO, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    found[name] = _numbers(workdir)
+  return found
+
+
+def _wait_for_a_checkpoint(process, directory, timeout=300):
+  deadline = time.time() + timeout
+  while time.time() < deadline:
+    if os.path.isdir(directory) and any(name.isdigit() for name in os.listdir(directory)):
+      return
+    if process.poll() is not None:
+      raise AssertionError(f'the run ended before its first checkpoint in {directory}: '
+                           f'{process.communicate()}')
+    time.sleep(0.02)
+  raise AssertionError(f'no checkpoint in {directory} after {timeout}s')
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('run,model', [('distill', 'teacher'), ('distill', 'student'),
+                                       ('cv', 'fold_1/student')])
+def test_ctrl_c_during_distill_is_one_line_and_exit_130_and_the_rerun_gives_the_same_numbers(
+    tmp_path, data_dir, uninterrupted, run, model):
+  workdir = tmp_path / 'run'
+  command = _distill(workdir, data_dir, *(CV if run == 'cv' else ()))
+  process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+  _wait_for_a_checkpoint(process, workdir / model / 'checkpoints')
+  process.send_signal(signal.SIGINT)  # Ctrl-C.
+  stdout, stderr = process.communicate(timeout=120)
+  assert process.returncode == 130, stderr[-3000:]
+  assert [line for line in stderr.splitlines() if line.strip()] == [INTERRUPTED]
+  for words in ('traceback', 'exception', 'cannot schedule new futures'):  # Orbax's threads too.
+    assert words not in (stdout + stderr).lower()
+  # Interrupted while the model trained: it has no result yet.
+  assert not (workdir / model / 'result.json').exists()
+  assert not (workdir / model / 'artifact.json').exists()
+
+  rerun = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+  assert rerun.returncode == 0, rerun.stderr[-3000:]
+  assert f'{os.path.basename(model)}: resumed from the checkpoint of epoch' in rerun.stdout
+  assert 'cannot be restored' not in rerun.stdout + rerun.stderr  # The last one was intact.
+  assert _numbers(workdir) == uninterrupted[run]

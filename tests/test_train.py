@@ -12,6 +12,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from conftest import REPO, jaxfer_command
+from jaxfer import data as data_lib
 from jaxfer import loop
 from jaxfer import models
 from jaxfer import train
@@ -102,6 +103,21 @@ def test_student_overfits_one_batch():
   assert float(metrics['loss']) < 0.05
 
 
+def test_no_two_seed_and_stream_pairs_share_a_data_order():
+  # Streams: teacher 0, student 1, identity face net 2, their FaceNet2ExpNet stage 1 10 to 12.
+  # With seed * 2 + stream, the teacher of seed 1 and the face net of seed 0 had one order.
+  pairs = [(seed, stream) for seed in range(5) for stream in range(13)]
+  for epoch in (0, 1):
+    orders = {pair: np.concatenate(list(data_lib.epoch_batches(
+        100, 100, loop.data_seed(*pair), epoch))).tobytes() for pair in pairs}
+    assert len(set(orders.values())) == len(pairs)
+  # The augmentation draws of each pair differ too.
+  shifts = {np.random.default_rng([loop.data_seed(*pair), 1, 1]).integers(0, 2**32, 4).tobytes()
+            for pair in pairs}
+  assert len(shifts) == len(pairs)
+  assert loop.data_seed(1, 0) == loop.data_seed(1, 0)  # A pure function: resumes see the same.
+
+
 def test_evaluate_logits_counts_by_hand():
   logits = np.eye(3)[[0, 1, 1, 2, 0]]
   labels = np.array([0, 1, 2, 2, 1])
@@ -140,7 +156,6 @@ def test_a_run_with_a_moving_average_is_evaluated_with_the_average(test_config, 
   # The same checkpoint evaluated with its raw parameters scores differently on at least one
   # image's logits: the average is what was evaluated.
   spec = train.student_spec(test_config, 8)
-  from jaxfer import data as data_lib
   dataset = data_lib.load(test_config.data)
   state, _ = loop.initial_state(spec, dataset)
   state, _ = loop.checkpoints.restore_newest_intact(result.workdir, state, 'student')
@@ -283,3 +298,37 @@ def test_an_unknown_schedule_is_refused_not_taken_for_warmup_cosine():
   with pytest.raises(ValueError, match="optimizer schedule 'step' is not allowed; choose one of: "
                      'constant, cosine, warmup_cosine'):
     loop.make_optimizer(settings, 10, 10)
+
+
+def _summary(stdout):
+  """The JSON summary `jaxfer distill` prints last on stdout."""
+  return json.loads(stdout[stdout.index('\n{') + 1:])
+
+
+@pytest.mark.slow
+def test_two_distill_runs_on_one_workdir_train_each_model_once_to_the_same_result(data_dir,
+                                                                                   tmp_path):
+  workdir = tmp_path / 'shared'
+  # Long enough for the two runs to overlap in every stage.
+  command = jaxfer_command('distill', '--config', 'configs/test.py', '--workdir', str(workdir),
+                           f'--config.data.data_dir={data_dir}', '--config.teacher.num_epochs=8',
+                           '--config.student.num_epochs=12')
+  runs = [subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True) for _ in range(2)]
+  outputs = [run.communicate(timeout=600) for run in runs]
+  for run, (stdout, stderr) in zip(runs, outputs):
+    assert run.returncode == 0, stdout[-2000:] + stderr[-3000:]
+  first, second = (_summary(stdout) for stdout, _ in outputs)
+  assert first['accuracy'] == second['accuracy']
+  assert first['teacher_accuracy'] == second['teacher_accuracy']
+  assert first['per_class_accuracy'] == second['per_class_accuracy']
+  assert json.loads((workdir / 'result.json').read_text())['accuracy'] == first['accuracy']
+  # Each model was trained by one run; the other waited for it instead of training beside it.
+  logs = ''.join(stdout for stdout, _ in outputs)
+  assert logs.count('teacher epoch   1/8') == 1 and logs.count('student epoch  12/12') == 1
+  assert 'another process is working in' in logs
+  # Nothing stale or extra: the last two epochs of each model, no temporary or damaged ones.
+  for model, epochs in (('teacher', 8), ('student', 12)):
+    assert sorted(os.listdir(workdir / model / 'checkpoints')) == [str(epochs - 1), str(epochs)]
+    assert not (workdir / model / 'damaged_checkpoints').exists()
+  assert not [path for path in workdir.rglob('*') if 'tmp' in path.name]

@@ -5,7 +5,6 @@ Everything here is numpy; nothing imports JAX, so the data layer can be tested a
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import importlib
 import logging
 import os
@@ -13,6 +12,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from jaxfer import locks
 from jaxfer.data import folds as folds_lib
 from jaxfer.data import preprocess
 
@@ -125,22 +125,16 @@ def prepare_builder(data_config: Any):
   builder = make_builder(data_config)
   if builder.is_prepared():
     return builder
-  os.makedirs(builder.data_dir_root, exist_ok=True)
-  lock_path = os.path.join(builder.data_dir_root, f'.{builder.name}.{builder.builder_config.name}'
-                                                  '.lock')
-  with open(lock_path, 'w') as lock:
-    fcntl.flock(lock, fcntl.LOCK_EX)
-    try:
-      builder = make_builder(data_config)  # Sees what another process prepared meanwhile.
-      if not builder.is_prepared():
-        logging.getLogger('jaxfer').info('Preparing %s/%s in %s (once).', builder.name,
-                                         builder.builder_config.name, builder.data_dir)
-        download_config = tfds.download.DownloadConfig(
-            manual_dir=os.path.abspath(data_config.manual_dir) if data_config.manual_dir
-            else None)
-        builder.download_and_prepare(download_config=download_config)
-    finally:
-      fcntl.flock(lock, fcntl.LOCK_UN)
+  with locks.held(builder.data_dir_root, f'dataset {builder.name}/{builder.builder_config.name}',
+                  f'.{builder.name}.{builder.builder_config.name}.lock'):
+    builder = make_builder(data_config)  # Sees what another process prepared meanwhile.
+    if not builder.is_prepared():
+      logging.getLogger('jaxfer').info('Preparing %s/%s in %s (once).', builder.name,
+                                       builder.builder_config.name, builder.data_dir)
+      download_config = tfds.download.DownloadConfig(
+          manual_dir=os.path.abspath(data_config.manual_dir) if data_config.manual_dir
+          else None)
+      builder.download_and_prepare(download_config=download_config)
   return builder
 
 

@@ -1,0 +1,38 @@
+"""One lock across processes for whatever several runs may make in the same folder at once.
+
+Teachers, face nets, students and dataset builds are each made by one process at a time: a
+second process asking for the same one waits (one log line says for which folder), then finds
+it made or resumes it. The lock is a `filelock` file lock (flock on POSIX, msvcrt on Windows),
+released by the operating system when its process dies, so a killed run leaves no stale lock.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from typing import Iterator
+
+import filelock
+
+logger = logging.getLogger('jaxfer')
+
+LOCK_FILE = '.lock'
+
+
+@contextlib.contextmanager
+def held(directory: str, what: str, lock_file: str = LOCK_FILE) -> Iterator[None]:
+  """Holds the lock `directory/lock_file` (created with the folder if needed) while the block
+  runs; `what` names what is made there in the one line logged while another process holds it.
+  """
+  os.makedirs(directory, exist_ok=True)
+  lock = filelock.FileLock(os.path.join(directory, lock_file))
+  try:
+    lock.acquire(timeout=0)
+  except filelock.Timeout:
+    logger.info('%s: another process is working in %s; waiting for it to finish', what,
+                directory)
+    lock.acquire()
+  try:
+    yield
+  finally:
+    lock.release()
