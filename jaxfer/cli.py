@@ -213,27 +213,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _help(argv: list[str]) -> int:
-  """Prints the help of the command in `argv` (the general usage without one); returns 0.
-
-  The command's own parser defines its flags and stops at --help (config_file.HelpRequested),
-  so the help lists exactly the flags the command reads.
-  """
-  command = next((arg for arg in argv if arg in SYNOPSES), None)
-  if command is None:
-    print(USAGE)
-    return 0
-  try:
+  """Prints the help of the command in `argv` (the general usage without one); returns 0."""
+  def parse_command_line(command: str, argv: list[str]) -> None:
     if command in COMMANDS:
       parse(argv)
     else:
       {'import-tf': _import_tf, 'predict': _predict, 'export': _export}[command](
           argv[argv.index(command) + 1:])
-  except config_file.HelpRequested as request:
-    config_example = EXAMPLES['distill'].split()[-1] if command in COMMANDS else None
-    print(config_file.help_text(request.flag_values, USAGES[command], SYNOPSES[command],
-                                config_example, [EXAMPLES[command]]))
-    return 0
-  raise AssertionError(f'{command} did not stop at --help')
+  config_example = EXAMPLES['distill'].split()[-1]
+  return config_file.print_help(argv, USAGE, SYNOPSES, USAGES, EXAMPLES, parse_command_line,
+                                lambda command: config_example if command in COMMANDS else None)
 
 
 def _import_tf(argv: list[str]) -> int:

@@ -11,7 +11,7 @@ import importlib.util
 import os
 import re
 import sys
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 from absl import flags
 import ml_collections
@@ -92,6 +92,28 @@ def respell(argv: Sequence[str], renamed: dict[str, str], program: str) -> list[
             'for now', file=sys.stderr)
     respelled.append(f'--{new}{match.group(3) or ""}')
   return respelled
+
+
+def print_help(argv: Sequence[str], usage: str, synopses: dict[str, str],
+               usages: dict[str, str], examples: dict[str, str],
+               parse_command_line: Callable[[str, list[str]], Any],
+               config_example: Callable[[str], str | None]) -> int:
+  """Prints the help of the command in `argv` (`usage`, the general one, without one); returns 0.
+
+  `parse_command_line(command, argv)` is the command's own parser: it defines the command's
+  flags and stops at --help (HelpRequested), so the help lists exactly the flags it reads.
+  """
+  command = next((argument for argument in argv if argument in synopses), None)
+  if command is None:
+    print(usage)
+    return 0
+  try:
+    parse_command_line(command, list(argv))
+  except HelpRequested as request:
+    print(help_text(request.flag_values, usages[command], synopses[command],
+                    config_example(command), [examples[command]]))
+    return 0
+  raise AssertionError(f'{command} did not stop at --help')
 
 
 def _flag_lines(flag: flags.Flag) -> list[str]:

@@ -257,26 +257,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _help(argv: list[str]) -> int:
-  """Prints the help of the command in `argv` (the general usage without one); returns 0.
-
-  The command's own parser defines its flags and stops at --help (config_file.HelpRequested),
-  so the help lists exactly the flags the command reads.
-  """
-  command = next((arg for arg in argv if arg in SYNOPSES), None)
-  if command is None:
-    print(USAGE)
-    return 0
-  try:
+  """Prints the help of the command in `argv` (the general usage without one); returns 0."""
+  def parse_command_line(command: str, argv: list[str]) -> None:
     if command == 'compare':
       _compare(argv[argv.index(command) + 1:])
     else:
       parse(argv)
-  except config_file.HelpRequested as request:
-    print(config_file.help_text(
-        request.flag_values, USAGES[command], SYNOPSES[command],
-        None if command == 'compare' else '--config.search.n_trials=8', [EXAMPLES[command]]))
-    return 0
-  raise AssertionError(f'{command} did not stop at --help')
+  return config_file.print_help(
+      argv, USAGE, SYNOPSES, USAGES, EXAMPLES, parse_command_line,
+      lambda command: None if command == 'compare' else '--config.search.n_trials=8')
 
 
 def _run(config, values, argv: list[str], typed: list[str]) -> int:
