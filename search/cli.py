@@ -217,10 +217,10 @@ def main(argv: list[str] | None = None) -> int:
       _tune(config, values.workdir)
     studies = None
     if command in ('report', 'export-best'):  # Read-only: a wrong name or path creates nothing.
+      studies = _existing_studies(config, values)
       if command == 'report' and not os.path.isdir(values.workdir):
         raise ValueError(f'--workdir {values.workdir} does not exist; report writes into the run '
                          'directory of the study')
-      studies = _existing_studies(config, values)
       if command == 'report':
         _check_run_dir_of(studies[0], config, values.workdir)
     else:
@@ -356,18 +356,21 @@ def _check_storage(storage: str, run_dir: str) -> None:
 
 
 def _check_worker_joins(config, values) -> None:
-  """A worker given no --study and --storage only joins a study already there (as those
-  `run --workers N` starts do); ValueError otherwise, before anything is created."""
-  if values.study is not None and values.storage is not None:
+  """A worker on the work directory's own SQLite file only joins a study already there (as those
+  `run --workers N` starts do): making one there is `run`'s job. A worker given a storage
+  (--storage or config.search.storage) may be the first of many, and create the study. ValueError
+  otherwise, before anything is created."""
+  if config.search.storage:
     return
   from search import storage as storage_lib  # pylint: disable=g-import-not-at-top
   url = storage_lib.storage_url(config.search.storage, values.workdir)
   try:
     storage_lib.load_study(config.search.study_name, values.workdir, config.search.storage)
   except ValueError:
-    raise ValueError(f'worker joins a study: give --study NAME and --storage URL (no study '
-                     f'{config.search.study_name!r} is in {storage_lib.redact(url)}); '
-                     '`jaxfer-search run` starts a new one') from None
+    raise ValueError(f'worker joins a study, and there is no study '
+                     f'{config.search.study_name!r} in {storage_lib.redact(url)}; '
+                     '`jaxfer-search run` starts one, or give the --storage URL (and --study '
+                     'NAME) of a shared one') from None
 
 
 def _check_run_dir_of(study, config, run_dir: str) -> None:

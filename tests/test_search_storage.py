@@ -257,9 +257,8 @@ BAD_INPUT = {
         'worker', ['--storage=env:JAXFER_TEST_UNSET'],
         "config.search.storage = 'env:JAXFER_TEST_UNSET' names an environment variable that is "
         'not set'),
-    'unwritable run directory': ('run', ['--workdir={file}/run'],
-                                 'the run directory (--workdir) {file}/run cannot be used: Not a '
-                                 'directory'),
+    'run directory below a file': ('run', ['--workdir={file}/run'],
+                                   '{file} is a file, not a folder'),
     'unknown override': ('run', ['--config.search.n_trails=3'],
                          'has no field config.search.n_trails; did you mean '
                          'config.search.n_trials?'),
