@@ -106,7 +106,8 @@ def test_old_run_dir_flag_still_names_the_work_directory_with_a_notice(tmp_path)
   notice, error = done.stderr.strip().splitlines()
   assert notice == ('jaxfer-search: deprecated: --run_dir is now --workdir; the old spelling '
                     'still works for now')
-  assert error.startswith(f'jaxfer-search report: error: --workdir {missing} does not exist')
+  assert error.startswith("jaxfer-search report: error: no study named 'test' in "
+                          f'sqlite:///{missing}/study.db')
   assert not missing.exists()
 
 
