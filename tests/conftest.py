@@ -61,6 +61,16 @@ def teacher_dir(tmp_path_factory, data_dir):
 POSTGRES_ADMIN = 'postgresql://postgres@127.0.0.1:5432/test'
 
 
+def postgres_admin():
+  """An autocommit connection to the test server as its administrator; skips the test when there
+  is no server."""
+  psycopg = pytest.importorskip('psycopg')
+  try:
+    return psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=5)
+  except psycopg.OperationalError as error:
+    pytest.skip(f'no PostgreSQL server at {POSTGRES_ADMIN}: {str(error).splitlines()[0]}')
+
+
 @pytest.fixture
 def postgres_url():
   """A PostgreSQL database of the test's own (made here, dropped after); skips without a server.
@@ -68,19 +78,14 @@ def postgres_url():
   The URL carries a password: the server trusts local connections, so it is never checked, and
   tests can look for it wherever a password must not appear.
   """
-  psycopg = pytest.importorskip('psycopg')
   import uuid  # pylint: disable=g-import-not-at-top
   name = f'jaxfer_test_{uuid.uuid4().hex[:10]}'
-  try:
-    admin = psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=5)
-  except psycopg.OperationalError as error:
-    pytest.skip(f'no PostgreSQL server at {POSTGRES_ADMIN}: {str(error).splitlines()[0]}')
-  with admin:
+  with postgres_admin() as admin:
     admin.execute(f'CREATE DATABASE {name}')
   try:
     yield f'postgresql://postgres:{PASSWORD}@127.0.0.1:5432/{name}'
   finally:
-    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+    with postgres_admin() as admin:
       admin.execute(f'DROP DATABASE IF EXISTS {name} WITH (FORCE)')
 
 

@@ -15,7 +15,7 @@ import optuna
 import pytest
 import sqlalchemy
 
-from conftest import POSTGRES_ADMIN, REPO, file_times, search_command
+from conftest import REPO, file_times, postgres_admin, search_command
 from search import storage
 
 PASSWORDS = {
@@ -124,14 +124,10 @@ RUN_WRITTEN = 'Zq6 sp%40ce-9x'
 def postgres_role_url():
   """A PostgreSQL role with the password RUN_PASSWORD and a database it owns (made here, dropped
   after), as a storage URL; skips without a server."""
-  psycopg = pytest.importorskip('psycopg')
+  pytest.importorskip('psycopg')
   from psycopg import sql  # pylint: disable=g-import-not-at-top
   name = f'jaxfer_secret_{uuid.uuid4().hex[:10]}'
-  try:
-    admin = psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=5)
-  except psycopg.OperationalError as error:
-    pytest.skip(f'no PostgreSQL server at {POSTGRES_ADMIN}: {str(error).splitlines()[0]}')
-  with admin:
+  with postgres_admin() as admin:
     admin.execute(sql.SQL('CREATE ROLE {} LOGIN PASSWORD {}').format(
         sql.Identifier(name), sql.Literal(RUN_PASSWORD)))
     admin.execute(sql.SQL('CREATE DATABASE {} OWNER {}').format(sql.Identifier(name),
@@ -139,7 +135,7 @@ def postgres_role_url():
   try:
     yield f'postgresql://{name}:{RUN_WRITTEN}@{SERVER}/{name}'
   finally:
-    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+    with postgres_admin() as admin:
       admin.execute(sql.SQL('DROP DATABASE IF EXISTS {} WITH (FORCE)').format(
           sql.Identifier(name)))
       admin.execute(sql.SQL('DROP ROLE IF EXISTS {}').format(sql.Identifier(name)))
