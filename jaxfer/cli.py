@@ -142,15 +142,9 @@ def configure_logging(*filters: logging.Filter, stream=None) -> None:
 def main(argv: list[str] | None = None) -> int:
   """Runs one command; returns the process exit status."""
   argv = sys.argv[1:] if argv is None else argv
-  if not argv or argv[0] in ('-h', '--help', 'help'):
-    print(USAGE)
-    return 0
-  if argv[0] in ('--version', '-V', 'version'):
-    print(f'jaxfer {config_file.version()}')
-    return 0
-  argv = config_file.respell(argv, RENAMED, 'jaxfer')
-  if config_file.wants_help(argv):
-    return _help(argv)
+  status, argv = config_file.front_door(argv, 'jaxfer', USAGE, RENAMED, _help)
+  if status is not None:
+    return status
   if argv[0] == 'import-tf':
     return _import_tf(argv[1:])
   if argv[0] == 'predict':

@@ -94,6 +94,23 @@ def respell(argv: Sequence[str], renamed: dict[str, str], program: str) -> list[
   return respelled
 
 
+def front_door(argv: Sequence[str], program: str, usage: str, renamed: dict[str, str],
+               show_help: Callable[[list[str]], int]) -> tuple[int | None, list[str]]:
+  """What every command line meets first: (the exit status, when the general --help,
+  --version or a command's --help (`show_help`) answered it; else None, and `argv` with old
+  flag spellings respelled)."""
+  if not argv or argv[0] in ('-h', '--help', 'help'):
+    print(usage)
+    return 0, []
+  if argv[0] in ('--version', '-V', 'version'):
+    print(f'{program} {version()}')
+    return 0, []
+  argv = respell(argv, renamed, program)
+  if wants_help(argv):
+    return show_help(argv), []
+  return None, argv
+
+
 def print_help(argv: Sequence[str], usage: str, synopses: dict[str, str],
                usages: dict[str, str], examples: dict[str, str],
                parse_command_line: Callable[[str, list[str]], Any],

@@ -192,15 +192,9 @@ def read_config(path: str, overrides: list[str] | tuple[str, ...] = ()):
 def main(argv: list[str] | None = None) -> int:
   """Runs one command; returns the exit status."""
   argv = sys.argv[1:] if argv is None else argv
-  if not argv or argv[0] in ('-h', '--help', 'help'):
-    print(USAGE)
-    return 0
-  if argv[0] in ('--version', '-V', 'version'):
-    print(f'jaxfer-search {config_file.version()}')
-    return 0
-  argv = config_file.respell(argv, RENAMED, 'jaxfer-search')
-  if config_file.wants_help(argv):
-    return _help(argv)
+  status, argv = config_file.front_door(argv, 'jaxfer-search', USAGE, RENAMED, _help)
+  if status is not None:
+    return status
   if argv[0] == 'compare':
     return _compare(argv[1:])
   command = next((arg for arg in argv if arg in COMMANDS), '')
