@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from jaxfer import outputs
+
 
 def sha256_of_arrays(arrays) -> str:
   """sha256 over the dtype, shape and bytes of each array, in order."""
@@ -41,8 +43,8 @@ def load_checked(path: str, name: str, sha256: str | None) -> np.ndarray | None:
 
 
 def write_json(path: str, value: Any) -> None:
-  """Writes `value` atomically (a temporary file, then a rename)."""
-  temporary = f'{path}.{os.getpid()}.tmp'
-  with open(temporary, 'w') as f:
-    json.dump(value, f, indent=2)
-  os.replace(temporary, path)
+  """Writes `value` atomically (`outputs.write_file`: a temporary file, then a rename)."""
+  def dump(temporary: str) -> None:
+    with open(temporary, 'w') as f:
+      json.dump(value, f, indent=2)
+  outputs.write_file(path, dump)

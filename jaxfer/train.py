@@ -193,13 +193,10 @@ def evaluate_model(student: model_files.Student,
   Writes nothing; ValueError when the student's classes are not the dataset's.
   """
   configuration.validate(config)
+  model_files.check_classes(student, config.data)  # Before the dataset is prepared.
   data_config = ml_collections.ConfigDict(config.data.to_dict())
   data_config.update(image_size=student.image_size, eval_crop=student.eval_crop)
   dataset = data_lib.load(data_config)
-  if tuple(student.class_names) != tuple(dataset.class_names):
-    raise ValueError(f'{student.directory} classifies {", ".join(student.class_names)}, but '
-                     f'{config.data.name} has the classes {", ".join(dataset.class_names)}; '
-                     'evaluate it on a dataset with the same classes in the same order')
   logits = model_files.logits(student, dataset.test['image'], config.eval_batch_size)
   metrics = loop.evaluate_logits(logits, dataset.test['label'], dataset.class_names)
   return loop.Result(target='student', params=models.count_params(student.params),
