@@ -271,9 +271,9 @@ def _predict(argv: list[str]) -> int:
     from jaxfer import model_files  # pylint: disable=g-import-not-at-top
     from jaxfer import outputs  # pylint: disable=g-import-not-at-top
     from jaxfer import predict  # pylint: disable=g-import-not-at-top
-    if values.out:
-      outputs.check_new_file(values.out, '--out', values.overwrite)
     paths = predict.image_paths(inputs)
+    if values.out:
+      outputs.check_new_file(values.out, '--out', values.overwrite, inputs=paths)
     targets = (predict.check_annotate(values.annotate, inputs, paths, values.overwrite)
                if values.annotate else {})
     student = model_files.load(values.model)
@@ -320,7 +320,7 @@ def _export(argv: list[str]) -> int:
     from jaxfer import onnx_export  # pylint: disable=g-import-not-at-top
     from jaxfer import outputs  # pylint: disable=g-import-not-at-top
     onnx_export.require()
-    outputs.check_new_file(values.out, '--out', values.overwrite)
+    outputs.check_new_file(values.out, '--out', values.overwrite, inputs=[values.model])
     student = model_files.load(values.model)
   except (config_file.UsageError, config_file.ConfigError, *USER_ERRORS) as error:
     return _user_error('export', error)

@@ -32,10 +32,18 @@ def _parent_problem(path: str) -> str | None:
   return None
 
 
-def check_new_file(path: str, flag: str, overwrite: bool = False) -> None:
-  """ValueError unless `path` can be written as a new file (or replaced, with `overwrite`)."""
+def check_new_file(path: str, flag: str, overwrite: bool = False,
+                   inputs: Iterable[str] = ()) -> None:
+  """ValueError unless `path` can be written as a new file (or replaced, with `overwrite`); an
+  existing file that is one of the command's `inputs`, or lies in an input folder, is never
+  replaced."""
   if os.path.isdir(path):
     raise ValueError(f'{flag} {path} is a folder; expected a file name')
+  if os.path.lexists(path):
+    for item in inputs:
+      if inside(path, item):
+        raise ValueError(f'{flag} {path} would replace the input {item}; choose a name outside '
+                         'the inputs (--overwrite never replaces an input)')
   if os.path.lexists(path) and not overwrite:
     raise ValueError(f'{flag} {path} exists; choose a new name, or add --overwrite to replace '
                      'it')

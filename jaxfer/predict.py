@@ -100,12 +100,8 @@ def check_annotate(out_dir: str, inputs: Sequence[str], paths: Sequence[str],
     raise ValueError(f'--annotate {out_dir} is a file; expected a folder')
   root = inputs_root(inputs)
   targets = {path: annotated_path(path, out_dir, root) for path in paths}
-  sources = {os.path.realpath(path) for path in paths}
   for target in targets.values():
-    if os.path.realpath(target) in sources:
-      raise ValueError(f'--annotate {out_dir}: the annotated copy {target} would replace an '
-                       'input image; choose another folder')
-    outputs.check_new_file(target, '--annotate', overwrite)
+    outputs.check_new_file(target, '--annotate', overwrite, inputs=paths)
   return targets
 
 

@@ -167,6 +167,11 @@ BAD_INPUT = {
     'predict output exists': (
         _existing('faces.csv'), [*PREDICT, '--out', '{tmp}/faces.csv'],
         '--out {tmp}/faces.csv exists; choose a new name, or add --overwrite'),
+    'predict output is an input file, even with overwrite': (
+        lambda tmp, stores: (_photos(tmp, stores), (tmp / 'photos' / 'list.csv').write_text('x')),
+        [*PREDICT[:3], '{tmp}/photos/face.png', '{tmp}/photos/list.csv', '--out',
+         '{tmp}/photos/list.csv', '--overwrite'],
+        '--out {tmp}/photos/list.csv would replace the input {tmp}/photos/list.csv'),
     'predict output is a folder named x.csv': (
         _folder('x.csv'), [*PREDICT, '--out', '{tmp}/x.csv'],
         '--out {tmp}/x.csv is a folder; expected a file name'),
@@ -230,6 +235,11 @@ BAD_INPUT = {
     'export out exists': (
         _existing('model.onnx', then=_copy_model), EXPORT,
         '--out {tmp}/model.onnx exists; choose a new name, or add --overwrite'),
+    'export out is a file of the model itself, even with overwrite': (
+        _copy_model, ['export', '--model', '{tmp}/model', '--out', '{tmp}/model/params.msgpack',
+                      '--overwrite'],
+        '--out {tmp}/model/params.msgpack would replace the input {tmp}/model; choose a name '
+        'outside the inputs (--overwrite never replaces an input)'),
     'export out is a folder': (
         _folder('model.onnx', then=_copy_model), EXPORT,
         '--out {tmp}/model.onnx is a folder; expected a file name'),

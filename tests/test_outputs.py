@@ -29,6 +29,23 @@ def test_check_new_file_refuses_an_existing_file_unless_overwrite(tmp_path):
   assert existing.read_text() == 'mine' and not (tmp_path / 'new').exists()
 
 
+def test_check_new_file_never_replaces_an_input_even_with_overwrite(tmp_path):
+  (tmp_path / 'model').mkdir()
+  (tmp_path / 'model' / 'params.msgpack').write_bytes(b'weights')
+  (tmp_path / 'list.csv').write_text('rows')
+  with pytest.raises(ValueError, match=r'params\.msgpack would replace the input .*model; '):
+    outputs.check_new_file(str(tmp_path / 'model' / 'params.msgpack'), '--out', overwrite=True,
+                           inputs=[str(tmp_path / 'model')])
+  with pytest.raises(ValueError, match=r'list\.csv would replace the input .*list\.csv'):
+    outputs.check_new_file(str(tmp_path / 'list.csv'), '--out', overwrite=True,
+                           inputs=[str(tmp_path / 'list.csv')])
+  # A new file in an input folder replaces nothing; an existing one outside the inputs may go.
+  outputs.check_new_file(str(tmp_path / 'model' / 'model.onnx'), '--out',
+                         inputs=[str(tmp_path / 'model')])
+  outputs.check_new_file(str(tmp_path / 'list.csv'), '--out', overwrite=True,
+                         inputs=[str(tmp_path / 'model')])
+
+
 def test_check_new_file_refuses_a_folder_and_a_file_in_place_of_a_folder(tmp_path):
   (tmp_path / 'x.csv').mkdir()
   (tmp_path / 'plain').write_text('')
