@@ -44,6 +44,27 @@ def accuracy_interval(accuracies: Sequence[float]) -> Interval:
   return Interval(mean, sem, float(low), float(high), len(values))
 
 
+def logit_interval(mean: float, sem: float, df: float, n: int = 0,
+                   floor: float = 1e-3) -> Interval:
+  """The 95% interval of an accuracy `mean` with standard error `sem` (t with `df` degrees of
+  freedom), built on the logit scale and mapped back, so that it stays inside 0..1.
+
+  The delta method gives the logit's standard error, sem / (p (1 - p)); clipping a symmetric
+  interval at 0 and 1 instead would keep its width where the accuracy cannot go and break its
+  coverage there. A mean of 0 or 1 is moved in by `floor` for the transform. NaN ends when `sem`
+  or `df` is NaN or `df` < 1.
+  """
+  if math.isnan(sem) or math.isnan(df) or df < 1:
+    return Interval(mean, sem, math.nan, math.nan, n)
+  if sem == 0.0:
+    return Interval(mean, 0.0, mean, mean, n)
+  p = min(max(mean, floor), 1.0 - floor)
+  half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, df)) * sem / (p * (1.0 - p))
+  centre = math.log(p / (1.0 - p))
+  low, high = (float(1.0 / (1.0 + math.exp(-(centre + sign * half)))) for sign in (-1, 1))
+  return Interval(mean, sem, low, high, n)
+
+
 def as_attrs(interval: Interval) -> dict[str, float | None]:
   """The interval as trial attributes named by `COLUMNS` (None for NaN: JSON has no NaN)."""
   values = (interval.mean, interval.sem, interval.low, interval.high)

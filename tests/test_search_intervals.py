@@ -149,3 +149,22 @@ def test_report_gives_the_pooled_seed_noise_and_least_significant_difference(tmp
   assert (f'({len(groups)} trial folds with 2 or more seeds, {df} degrees of freedom): one '
           f"student's accuracy varies by {100 * sd:.2f} points") in text
   assert f'Two trials of 4 runs each differ by less than {100 * lsd:.2f} points' in text
+
+
+def test_logit_interval_stays_inside_0_and_1_and_matches_the_delta_method():
+  # Near 0.5 the logit is almost linear, so the interval is about the symmetric t interval.
+  middle = intervals.logit_interval(0.5, 0.01, 20)
+  half = stats.t.ppf(0.975, 20) * 0.01
+  assert middle.low == pytest.approx(0.5 - half, abs=2e-4)
+  assert middle.high == pytest.approx(0.5 + half, abs=2e-4)
+  # Hand computation at p = 0.9: logit 2.1972, its se 0.05 / 0.09 = 0.5556.
+  high_p = intervals.logit_interval(0.9, 0.05, 8)
+  t = stats.t.ppf(0.975, 8)
+  expit = lambda z: 1 / (1 + np.exp(-z))
+  assert high_p.low == pytest.approx(expit(np.log(9) - t * 0.05 / 0.09))
+  assert high_p.high == pytest.approx(expit(np.log(9) + t * 0.05 / 0.09))
+  assert 0 < high_p.low < 0.9 < high_p.high < 1  # A symmetric one would pass 100%.
+  assert 0.9 + t * 0.05 > 1
+  wide = intervals.logit_interval(0.1, 0.3, 1)
+  assert 0 <= wide.low < wide.high <= 1  # t(1) is 12.7: nearly all of 0..1, never past it.
+  assert np.isnan(intervals.logit_interval(0.5, float('nan'), 3).low)
