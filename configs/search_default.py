@@ -55,6 +55,14 @@ def search_settings() -> ml_collections.ConfigDict:
           # config's (the ablation fills `tuned` with (size, temperature, lambda) rows).
           tuned_from='',
           tuned=(),
+          # The equivalence margin in accuracy points: a difference smaller than this does not
+          # matter. Fixed here, before the data are seen, so that no verdict can move it; each
+          # comparison is tested for a difference and for equivalence within +-margin (TOST),
+          # and `ablate` plans its seeds to detect a difference of this size.
+          target_margin=2.0,
+          # A study in the same storage whose ablation cells give the seed and fold noise for
+          # `ablate`'s power plan before this study has cells of its own ('': none).
+          noise_from='',
       ),
   ))
 

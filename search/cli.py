@@ -31,8 +31,9 @@ COMMANDS = {
     'worker': 'join the study --study in --storage and run trials until it has n_trials',
     'report': 'write trials.csv, pareto.csv/png/html, hypervolume.png and report.md',
     'export-best': 'write one front student (--knee, --max_size or --min_accuracy) to --out',
-    'ablate': 'ablate KIND (pooling, kd or temperature): run (or resume) its cells, then write '
-              'ablation_KIND.csv/md/png (ablation_KIND_STUDY.* for a --study of another name)',
+    'ablate': 'ablate KIND (pooling, kd or temperature): print its power plan, run (or resume) '
+              'its cells, then write ablation_KIND.csv (the comparisons), ablation_KIND_cells.csv '
+              'and ablation_KIND.md/png (ablation_KIND_STUDY* for a --study of another name)',
 }
 # What each command does, its usage line and an example, for its --help.
 SYNOPSES = {**COMMANDS,
@@ -265,6 +266,9 @@ def _help(argv: list[str]) -> int:
 def _run(config, values, argv: list[str], typed: list[str]) -> int:
   """`run` or `ablate` (`argv` parsed, the kind as --ablation; `typed` as the user wrote it)."""
   from search import workers  # pylint: disable=g-import-not-at-top
+  if values.ablation:  # What the campaign can detect, before it trains (and before it exists).
+    from search import ablation  # pylint: disable=g-import-not-at-top
+    print('\n'.join(ablation.plan(config, values.ablation, values.workdir)), flush=True)
   # The study is opened (created) once here before other workers join, so they find it.
   study = workers.open_study(config, values.workdir)
   # What was run, for reports that cite it (docs/reproduction.md); passwords masked.
@@ -401,7 +405,8 @@ def _report(config, values, study, baseline) -> int:
   configuration.make_writable_dir(values.workdir, 'the run directory')
   if values.ablation:
     from search import ablation  # pylint: disable=g-import-not-at-top
-    return _show(ablation.write_ablation(study, values.ablation, values.workdir), 'md')
+    return _show(ablation.write_ablation(study, values.ablation, values.workdir,
+                                         config.search.ablation.target_margin / 100), 'md')
   return _show(report.write_report(study, values.workdir, space.size_limit(config), baseline),
                'report.md')
 

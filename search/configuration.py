@@ -16,7 +16,8 @@ from search import storage as storage_lib
 FIELDS = ('study_name', 'storage', 'sampler', 'seed', 'n_trials', 'objectives', 'space',
           'folds_per_trial', 'replicates', 'paired_seeds', 'prune', 'latency_repeats',
           'heartbeat_interval', 'max_retry', 'ablation')
-ABLATION_FIELDS = ('sizes', 'widths', 'poolings', 'temperatures', 'tuned_from', 'tuned')
+ABLATION_FIELDS = ('sizes', 'widths', 'poolings', 'temperatures', 'tuned_from', 'tuned',
+                   'target_margin', 'noise_from')
 
 
 def _check_space_values(config: Any) -> None:
@@ -88,8 +89,8 @@ def validate(config: Any) -> None:
 
 
 def check_ablation(ablation: Any) -> None:
-  """config.search.ablation: known fields, and sizes, widths, poolings and temperatures that
-  exist."""
+  """config.search.ablation: known fields, sizes, widths, poolings and temperatures that
+  exist, a margin > 0 (in points) and study names as strings."""
   ablation = space_lib.plain(ablation) if hasattr(ablation, 'to_dict') else ablation
   if not isinstance(ablation, Mapping) or set(ablation) != set(ABLATION_FIELDS):
     got = sorted(ablation) if isinstance(ablation, Mapping) else repr(ablation)
@@ -108,6 +109,10 @@ def check_ablation(ablation: Any) -> None:
     raise ValueError(f'config.search.ablation.tuned_from = {ablation["tuned_from"]!r} is not '
                      "allowed; expected a study name, or '' for the config's temperature and "
                      'lambda')
+  bounds.check_number('config.search.ablation.target_margin', ablation['target_margin'], low=0)
+  if not isinstance(ablation['noise_from'], str):
+    raise ValueError(f'config.search.ablation.noise_from = {ablation["noise_from"]!r} is not '
+                     "allowed; expected a study name, or '' for none")
   if not ablation['temperatures']:
     raise ValueError('config.search.ablation.temperatures is empty; expected one or more '
                      'temperatures > 0')

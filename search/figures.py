@@ -49,11 +49,22 @@ def save(fig, path: str, vector: bool = False) -> list[str]:
 def label_boxes(fig) -> list[tuple[str, object]]:
   """(text, bounding box in display pixels) of every visible, non-empty text drawn in `fig`:
   annotations, tick labels, axis labels, titles, legend entries, captions."""
+  from matplotlib import text as text_lib  # pylint: disable=g-import-not-at-top
   renderer = fig.canvas.get_renderer()
   fig.draw(renderer)
+  # Tick labels of ticks outside the axis' view stay visible but are not drawn.
+  undrawn = set()
+  for ax in fig.axes:
+    for axis in (ax.xaxis, ax.yaxis):
+      low, high = sorted(axis.get_view_interval())
+      for tick in (*axis.get_major_ticks(), *axis.get_minor_ticks()):
+        if not low <= tick.get_loc() <= high:
+          undrawn.update((id(tick.label1), id(tick.label2)))
   boxes = []
-  for artist in fig.findobj(lambda a: hasattr(a, 'get_text') and hasattr(a, 'get_window_extent')):
-    if not artist.get_visible() or not str(artist.get_text()).strip():
+  # Text only: a legend's TextArea wraps a Text, which would count its entry twice.
+  for artist in fig.findobj(text_lib.Text):
+    if (not artist.get_visible() or not str(artist.get_text()).strip()
+        or id(artist) in undrawn):
       continue
     boxes.append((artist.get_text(), artist.get_window_extent(renderer)))
   return boxes

@@ -158,6 +158,18 @@ class PairedDifference(NamedTuple):
   unit: str  # 'fold' or 'seed'.
 
 
+def unit_differences(first: Sequence[Sequence[float]], second: Sequence[Sequence[float]]
+                     ) -> tuple[np.ndarray, str]:
+  """The differences first - second per unit and the unit: per fold, the mean over the
+  seed-paired differences (`first[k][r]` - `second[k][r]`); with one fold, per seed."""
+  a, b = np.asarray(first, dtype=np.float64), np.asarray(second, dtype=np.float64)
+  if a.shape != b.shape or a.ndim != 2:
+    raise ValueError(f'paired_difference needs runs of the same [fold][seed] shape, got '
+                     f'{a.shape} and {b.shape}')
+  unit = 'fold' if a.shape[0] >= 2 else 'seed'
+  return ((a - b).mean(axis=1) if unit == 'fold' else (a - b)[0]), unit
+
+
 def paired_difference(first: Sequence[Sequence[float]],
                       second: Sequence[Sequence[float]]) -> PairedDifference:
   """The paired t-test of two cells' runs, `first[k][r]` and `second[k][r]` (fold k, seed r).
@@ -171,12 +183,7 @@ def paired_difference(first: Sequence[Sequence[float]],
   statistics with fewer than 2 units; differences all equal give p 1 (zero) or 0 (non-zero),
   with the interval shrunk to the mean.
   """
-  a, b = np.asarray(first, dtype=np.float64), np.asarray(second, dtype=np.float64)
-  if a.shape != b.shape or a.ndim != 2:
-    raise ValueError(f'paired_difference needs runs of the same [fold][seed] shape, got '
-                     f'{a.shape} and {b.shape}')
-  unit = 'fold' if a.shape[0] >= 2 else 'seed'
-  differences = (a - b).mean(axis=1) if unit == 'fold' else (a - b)[0]
+  differences, unit = unit_differences(first, second)
   n, mean = len(differences), float(differences.mean())
   if n < 2:
     return PairedDifference(mean, math.nan, math.nan, math.nan, math.nan, math.nan, n, unit)

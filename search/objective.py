@@ -64,10 +64,11 @@ def public_config(config: ml_collections.ConfigDict) -> dict[str, Any]:
 
 
 def comparable_config(config: ml_collections.ConfigDict) -> dict[str, Any]:
-  """The recorded config without `LOCATION_FIELDS` and the ablation's cells (they are its
-  study's space already): what must match for trials to compare."""
+  """The recorded config without `LOCATION_FIELDS`, the ablation's cells (they are its
+  study's space already) and where its power plan takes its noise from: what must match for
+  trials to compare. The margin stays: fixed before the data, a resume may not change it."""
   record = public_config(config)
-  for field in ('sizes', 'widths', 'poolings', 'temperatures'):
+  for field in ('sizes', 'widths', 'poolings', 'temperatures', 'noise_from'):
     record.get('search', {}).get('ablation', {}).pop(field, None)
   for field in LOCATION_FIELDS:
     *parents, leaf = field.split('.')

@@ -16,6 +16,7 @@ from configs import search_test
 from jaxfer import models
 from search import ablation
 from search import configuration
+from search import equivalence
 from search import intervals
 from search import pareto
 from search import space as space_lib
@@ -203,12 +204,27 @@ def test_tuned_values_set_only_what_the_ablation_grid_does_not_vary():
     ('sizes', ('XXL',), "config.search.ablation.sizes = \\('XXL',\\) is not allowed"),
     ('poolings', (), 'config.search.ablation.poolings = \\(\\) is not allowed'),
     ('widths', (0.0,), 'config.search.ablation.widths = 0.0 is not allowed'),
+    ('target_margin', 0.0, 'config.search.ablation.target_margin = 0.0 is not allowed; '
+                           'expected a number > 0'),
 ])
 def test_bad_ablation_settings_name_the_field(field, value, message):
   config = search_test.get_config()
   config.search.ablation[field] = value
   with pytest.raises(ValueError, match=message):
     configuration.validate(config)
+
+
+@pytest.mark.parametrize('field, value, message', [
+    ('target_margin', 'two', "config.search.ablation.target_margin = 'two' is not allowed; "
+                             'expected a number > 0'),
+    ('noise_from', 3, "config.search.ablation.noise_from = 3 is not allowed; expected a study "
+                      "name, or '' for none"),
+])
+def test_ablation_settings_of_the_wrong_type_name_the_field(field, value, message):
+  settings = search_test.get_config().search.ablation.to_dict()  # A config file's plain dict.
+  settings[field] = value
+  with pytest.raises(ValueError, match=message):
+    configuration.check_ablation(settings)
 
 
 def _ablate(kind, run_dir, data_dir, *extra):
@@ -237,18 +253,31 @@ def test_ablate_kd_runs_paired_cells_tables_them_and_skips_them_when_run_again(t
                              'config.json')) as f:
         seeds.setdefault(replicate, set()).add(json.load(f)['student']['seed'])
   assert all(len(s) == 1 for s in seeds.values()) and seeds[0] != seeds[1]
-  # The table's intervals are those of the recorded runs.
-  with open(tmp_path / 'ablation_kd.csv') as f:
+  # Before training, with no cells anywhere yet, the power plan says it has no noise estimate.
+  assert 'No noise estimate yet: this study has no finished cell' in done.stdout
+  assert 'Power plan: 2 comparisons' in done.stdout
+  # The cells' intervals are those of the recorded runs: t over the 2 fold means (1 degree of
+  # freedom), on the logit scale.
+  with open(tmp_path / 'ablation_kd_cells.csv') as f:
     rows = {int(r['trial']): r for r in csv.DictReader(f)}
   for trial in trials:
-    runs = np.ravel(trial.user_attrs['run_accuracies'])
-    assert len(runs) == 4  # 2 folds x 2 seeds.
-    half = 3.182446 * runs.std(ddof=1) / 2  # t(0.975, 3) x s / sqrt(4).
+    runs = np.asarray(trial.user_attrs['run_accuracies'])
+    assert runs.shape == (2, 2)  # 2 folds x 2 seeds.
+    folds = runs.mean(axis=1)
+    mean, sem = folds.mean(), folds.std(ddof=1) / math.sqrt(2)
     row = rows[trial.number]
-    assert float(row['accuracy_mean']) == pytest.approx(runs.mean())
-    if half:
-      assert float(row['accuracy_ci95_low']) == pytest.approx(runs.mean() - half, abs=1e-6)
-      assert float(row['accuracy_ci95_high']) == pytest.approx(runs.mean() + half, abs=1e-6)
+    assert float(row['accuracy_mean']) == pytest.approx(mean)
+    if sem and 0 < mean < 1:
+      half = 12.706205 * sem / (mean * (1 - mean))  # t(0.975, 1) x the logit's sem.
+      logit = math.log(mean / (1 - mean))
+      assert float(row['accuracy_ci95_low']) == pytest.approx(
+          1 / (1 + math.exp(-(logit - half))), abs=1e-6)
+      assert float(row['accuracy_ci95_high']) == pytest.approx(
+          1 / (1 + math.exp(-(logit + half))), abs=1e-6)
+  with open(tmp_path / 'ablation_kd.csv') as f:
+    compared = list(csv.DictReader(f))
+  assert [(r['at'], r['units'], r['n_units']) for r in compared] == [('S', 'fold', '2'),
+                                                                     ('XXS', 'fold', '2')]
   text = (tmp_path / 'ablation_kd.md').read_text()
   assert '4 of 4 cells finished' in text and '| S | distilled | not distilled |' in text
   assert (tmp_path / 'ablation_kd.png').stat().st_size > 0
@@ -266,6 +295,8 @@ def test_ablate_kd_runs_paired_cells_tables_them_and_skips_them_when_run_again(t
   again = _ablate('kd', tmp_path, data_dir, *extra)
   assert again.returncode == 0, again.stderr[-3000:]
   assert 'student epoch' not in again.stdout + again.stderr
+  # Resumed, it plans from its own finished cells.
+  assert "Noise from this study's 4 finished cells (2 fold(s) x 2 seed(s))" in again.stdout
   assert len(optuna.load_study(study_name='ablation_kd', storage=storage.storage_url(
       '', str(tmp_path))).trials) == len(study.trials)
 
@@ -293,7 +324,7 @@ def test_ablate_with_tuned_from_distills_each_size_with_its_front_neighbours_set
     assert cell.user_attrs['tuned'] == {'temperature': temperature, 'lam': lam}
     recorded = cell.user_attrs['config']['distill']
     assert (recorded['temperature'], recorded['lam']) == (temperature, lam)
-  with open(tmp_path / 'ablation_kd.csv') as f:
+  with open(tmp_path / 'ablation_kd_cells.csv') as f:
     assert {(float(r['temperature']), float(r['lam'])) for r in csv.DictReader(f)} == {
         (temperature, lam)}
 
@@ -308,12 +339,14 @@ def test_ablate_with_tuned_from_distills_each_size_with_its_front_neighbours_set
 def test_ablate_pooling_and_temperature_end_to_end(tmp_path, data_dir, kind, extra, cells):
   done = _ablate(kind, tmp_path, data_dir, *extra)
   assert done.returncode == 0, done.stderr[-3000:]
-  with open(tmp_path / f'ablation_{kind}.csv') as f:
+  with open(tmp_path / f'ablation_{kind}_cells.csv') as f:
     rows = list(csv.DictReader(f))
   assert len(rows) == cells
   text = (tmp_path / f'ablation_{kind}.md').read_text()
   assert f'{cells} of {cells} cells finished' in text
   comparisons = cells // 2 if kind == 'pooling' else cells - 1
+  with open(tmp_path / f'ablation_{kind}.csv') as f:
+    assert len(list(csv.DictReader(f))) == comparisons
   assert f'over the {comparisons} comparisons' in text
   # The study cites the command as it was typed (docs/reproduction.md quotes it).
   study = optuna.load_study(study_name=f'ablation_{kind}',
@@ -329,6 +362,8 @@ def test_ablate_pooling_and_temperature_end_to_end(tmp_path, data_dir, kind, ext
      "config.search.ablation.sizes = ('XXL',) is not allowed; expected some of: M, S, XS, XXS"),
     (['dropout'], "the ablation 'dropout' does not exist; choose one of: pooling, kd, "
                   'temperature'),
+    (['kd', '--config.search.ablation.target_margin=-1.0'],
+     'config.search.ablation.target_margin = -1.0 is not allowed; expected a number > 0'),
 ])
 def test_ablate_without_a_known_kind_or_with_bad_cells_is_one_line_and_creates_nothing(tmp_path, args, message):
   run_dir = tmp_path / 'run'
@@ -365,16 +400,16 @@ def _kd_study(run_dir, name, accuracy):
 
 def test_two_kd_studies_in_one_run_directory_keep_their_own_files(tmp_path):
   ablation.write_ablation(_kd_study(tmp_path, 'ablation_kd', 0.7), 'kd', str(tmp_path))
-  before = {name: (tmp_path / f'ablation_kd.{name}').read_bytes() for name in ('csv', 'md')}
+  names = ('.csv', '_cells.csv', '.md')
+  before = {name: (tmp_path / f'ablation_kd{name}').read_bytes() for name in names}
   _kd_study(tmp_path, 'abl_kd2', 0.9)
   done = subprocess.run(search_command(
       'report', '--ablation', 'kd', '--study', 'abl_kd2', '--config', 'configs/search_test.py',
       '--workdir', str(tmp_path), "--config.search.ablation.sizes=('S',)"), cwd=REPO,
       capture_output=True, text=True, timeout=300)
   assert done.returncode == 0, done.stderr[-3000:]
-  assert {name: (tmp_path / f'ablation_kd.{name}').read_bytes() for name in ('csv', 'md')} == (
-      before)
-  with open(tmp_path / 'ablation_kd_abl_kd2.csv') as f:
+  assert {name: (tmp_path / f'ablation_kd{name}').read_bytes() for name in names} == before
+  with open(tmp_path / 'ablation_kd_abl_kd2_cells.csv') as f:
     assert sorted(float(r['accuracy_mean']) for r in csv.DictReader(f)) == pytest.approx(
         [0.51, 0.91])
   assert (tmp_path / 'ablation_kd_abl_kd2.png').stat().st_size > 0
@@ -388,3 +423,123 @@ def test_a_resume_with_other_settings_names_the_flag_every_command_honours(tmp_p
     workers.open_study(ablation.study_config(config, 'kd'), str(tmp_path))
   assert 'with --study NAME' in str(refused.value)
   assert 'study_name' not in str(refused.value)  # ablate ignores --config.search.study_name.
+
+
+def test_ablation_csv_holds_one_row_per_comparison_and_the_cells_go_beside_it(tmp_path):
+  paths = ablation.write_ablation(_kd_study(tmp_path, 'ablation_kd', 0.7), 'kd', str(tmp_path))
+  assert paths['cells.csv'] == str(tmp_path / 'ablation_kd_cells.csv')
+  with open(tmp_path / 'ablation_kd.csv') as f:
+    reader = csv.DictReader(f)
+    rows = list(reader)
+  assert reader.fieldnames == [
+      'at', 'first', 'second', 'difference_points', 'ci95_low_points', 'ci95_high_points', 't',
+      'p', 'p_holm', 'd_z', 'units', 'n_units', 'mde80_points', 'ci90_low_points',
+      'ci90_high_points', 'equivalence_bound_points', 'margin_points', 'p_equivalence_holm',
+      'verdict']
+  # One fold, 2 seeds: distilled 0.70, 0.72 against 0.50, 0.52, so +20 points on both seeds.
+  (row,) = rows
+  assert (row['at'], row['first'], row['second'], row['units'], row['n_units']) == (
+      'S', 'distilled', 'not distilled', 'seed', '2')
+  assert float(row['difference_points']) == pytest.approx(20.0)
+  assert float(row['margin_points']) == 2.0  # The study recorded the config's margin.
+  assert row['verdict'] == 'differs'
+  with open(tmp_path / 'ablation_kd_cells.csv') as f:
+    assert sorted(float(r['accuracy_mean']) for r in csv.DictReader(f)) == pytest.approx(
+        [0.51, 0.71])
+
+
+def _pooling_cells(folds=10, seeds=1):
+  """The CK+48 pooling ablation's 32 cells (4 sizes x 4 variants x 2 losses) from fixed noise:
+  24 comparisons with every variant against v."""
+  rng = np.random.default_rng(0)
+  cells = []
+  for size in ('M', 'S', 'XS', 'XXS'):
+    for loss in ('microexpnet', 'none'):
+      for pooling in ('v', 'p1', 'p2', 'p12'):
+        runs = (0.7 + 0.03 * rng.standard_normal((folds, seeds))).tolist()
+        cells.append(_cell(len(cells), 100_000 * (1 + len(cells) // 8), runs, size=size,
+                           loss=loss, pooling=pooling))
+  return ablation.cells_of([
+      optuna.trial.create_trial(
+          values=[0.7, c.size_bytes], params=c.params, user_attrs={'run_accuracies': c.runs},
+          distributions={name: optuna.distributions.CategoricalDistribution([value])
+                         for name, value in c.params.items()}) for c in cells])
+
+
+def test_the_markdown_counts_the_verdicts_and_says_the_fold_is_the_unit():
+  cells = _pooling_cells()
+  found = ablation.comparisons('pooling', cells, margin=0.02)
+  assert len(found) == 24
+  text = ablation.markdown('pooling', cells, found, expected_cells=32)
+  counts = {v: sum(c.verdict == v for c in found) for v in equivalence.VERDICTS}
+  assert sum(counts.values()) == 24
+  mdes = [100 * c.mde80 for c in found]
+  assert f'(MDE {min(mdes):.1f} to {max(mdes):.1f} points).' in text
+  assert f'{counts[equivalence.INCONCLUSIVE]} inconclusive' in text
+  assert '| MDE (points) | 90% interval | bound | p equivalence (Holm) | verdict |' in text
+  assert 'The fold is the unit' in text and 'more seeds per fold cannot average it away' in text
+  first = found[0]
+  assert (f'| {first.group} | {first.first} | v | {100 * first.difference.mean:+.1f} |' in text
+          and f'{100 * first.mde80:.1f} | {100 * first.low90:+.1f} to {100 * first.high90:+.1f} '
+          f'| {100 * first.equivalence_bound:+.1f} |' in text)
+
+
+def test_the_forest_plot_of_24_comparisons_draws_no_label_over_another(monkeypatch):
+  from search import figures  # pylint: disable=g-import-not-at-top
+  cells = _pooling_cells()
+  found = ablation.comparisons('pooling', cells, margin=0.02)
+  fig = ablation.draw('pooling', cells, found, 0.02)
+  forest = fig.axes[-1]
+  assert len(forest.get_yticklabels()) == 24
+  assert [t.get_text() for t in forest.texts] == [c.verdict for c in found]
+  assert figures.overlapping_labels(fig) == []
+  figures.pyplot().close(fig)
+  # The height per row is what keeps them apart: squeezed, the labels collide.
+  monkeypatch.setattr(ablation, 'ROW_HEIGHT', 0.04)
+  squeezed = ablation.draw('pooling', cells, found, 0.02)
+  assert figures.overlapping_labels(squeezed)
+  figures.pyplot().close(squeezed)
+
+
+def test_the_power_plan_takes_the_noise_of_the_noise_from_study_and_computes_it_by_hand(
+    tmp_path):
+  config = search_test.get_config()
+  config.search.update(replicates=2)
+  config.search.ablation.update(sizes=('S', 'XXS'), noise_from='source')
+  source = workers.open_study(ablation.study_config(config, 'kd', 'source'), str(tmp_path))
+  loss = optuna.distributions.CategoricalDistribution(('microexpnet', 'none'))
+  size = optuna.distributions.CategoricalDistribution(('S', 'XXS'))
+  runs = {('S', 'none'): [[0.60, 0.64], [0.70, 0.72]],
+          ('S', 'microexpnet'): [[0.66, 0.68], [0.70, 0.76]],
+          ('XXS', 'none'): [[0.50, 0.50], [0.56, 0.60]],
+          ('XXS', 'microexpnet'): [[0.58, 0.54], [0.60, 0.60]]}
+  for (cell_size, cell_loss), cell_runs in runs.items():
+    source.add_trial(optuna.trial.create_trial(
+        values=[float(np.mean(cell_runs)), 100_000.0],
+        params={'size': cell_size, 'loss': cell_loss}, distributions={'size': size, 'loss': loss},
+        user_attrs={'run_accuracies': cell_runs}))
+  lines = ablation.plan(ablation.study_config(config, 'pooling'), 'pooling', str(tmp_path))
+  # Seed SD: each (cell, fold) pair of seeds adds (a - b)^2 / 2, over 8 degrees of freedom.
+  squares = sum((f[0] - f[1])**2 / 2 for cell_runs in runs.values() for f in cell_runs)
+  seed_sd = math.sqrt(squares / 8)
+  # Per-fold differences (distilled - not): S 0.05, 0.02; XXS 0.06, 0.02; one df each.
+  pooled = ((0.05 - 0.02)**2 / 2 + (0.06 - 0.02)**2 / 2) / 2
+  interaction = math.sqrt(max(0.0, pooled - 2 * seed_sd**2 / 2))
+  assert lines[0].startswith('Power plan: 12 comparisons, Holm family; planning level 5% / 12 '
+                             '= 0.00417')
+  assert (f"Noise from the study 'source' (4 finished cells) (2 fold(s) x 2 seed(s)): seed SD "
+          f'{100 * seed_sd:.1f} points') in lines[1]
+  assert f'fold-by-cell interaction SD {100 * interaction:.1f} points' in lines[1]
+  mde = equivalence.mde80(math.sqrt(interaction**2 + 2 * seed_sd**2 / 2), 2, 0.05 / 12)
+  assert lines[2] == f'MDE with 80% power at 2 folds x 2 seed(s): {100 * mde:.1f} points.'
+  # Two folds: the interaction alone puts the MDE above 2 points, whatever the seeds.
+  assert equivalence.seeds_needed(seed_sd, interaction, 2, 0.02, 0.05 / 12) is None
+  floor = equivalence.mde80(interaction, 2, 0.05 / 12)
+  folds = equivalence.folds_needed(math.sqrt(interaction**2 + seed_sd**2), 0.02, 0.05 / 12)
+  assert lines[3] == (
+      'No number of seeds per fold detects ±2 points: the fold-by-cell interaction alone gives '
+      f'an MDE of {100 * floor:.1f} points at 2 folds, and more seeds cannot average it away; '
+      f'{folds} folds would at 2 seed(s).')
+  config.search.ablation.noise_from = 'missing'
+  with pytest.raises(ValueError, match="config.search.ablation.noise_from = 'missing': no study"):
+    ablation.plan(ablation.study_config(config, 'pooling'), 'pooling', str(tmp_path))
