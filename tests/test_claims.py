@@ -13,6 +13,7 @@ from scipy import stats
 from conftest import REPO
 from search import ablation
 from search import claims
+from search import equivalence
 from search import intervals
 from search import pareto
 from search import storage
@@ -55,18 +56,33 @@ def test_distillation_gain_growing_as_models_shrink_is_a_paired_difference_of_ga
   assert found.verdict == claims.SUPPORTED  # p = 0.0377.
   assert f'p {p:.3g}' in found.measured and '+6.0 points' in found.measured
   assert 'XXS +7.0, M +1.0' in found.measured
-  # The same gains at both sizes: nothing grows.
+  sd_by_hand = sd
+  assert f'MDE {100 * equivalence.mde80(sd_by_hand, 3, 0.05):.1f} points' in found.measured
+  # The same gains at both sizes: nothing grows, and no growth at all is a 95% interval of one
+  # point, below the 2-point margin: a growth of the margin's size is ruled out.
   same = claims.distillation_gain_grows_as_models_shrink(
       _kd_cells([0.05, 0.03, 0.04], [0.05, 0.03, 0.04]))
-  assert same.verdict == claims.NOT_SUPPORTED
+  assert same.verdict == claims.CONTRADICTED
+  assert 'differs' not in same.measured
+  # Growth of 0, 0.06 and -0.02 per fold: the interval reaches above +2 points, so the data
+  # cannot tell.
+  unclear = claims.distillation_gain_grows_as_models_shrink(
+      _kd_cells([0.05, 0.09, 0.02], [0.05, 0.03, 0.04]))
+  assert unclear.verdict == claims.NOT_SUPPORTED and 'inconclusive' in unclear.measured
   one_size = claims.distillation_gain_grows_as_models_shrink(_kd_cells([0.1], [0.1])[:2])
   assert one_size.verdict == claims.NOT_TESTABLE
 
 
-def _comparison(group, first, second, mean, p_holm):
-  difference = intervals.PairedDifference(mean, mean - 0.01, mean + 0.01, 3.0, p_holm, 1.0, 10,
+def _comparison(group, first, second, mean, p_holm, half=0.01, p_equivalence_holm=1.0,
+                margin=0.02):
+  """A comparison over 10 folds: `mean` with a 95% interval of +-`half`, its Holm p-values."""
+  difference = intervals.PairedDifference(mean, mean - half, mean + half, 3.0, p_holm, 1.0, 10,
                                           'fold')
-  return ablation.Comparison(group, first, second, difference, p_holm)
+  low90, high90 = mean - 0.8 * half, mean + 0.8 * half
+  return ablation.Comparison(
+      group, first, second, difference, p_holm, 0.03, p_equivalence_holm, p_equivalence_holm,
+      low90, high90, equivalence.equivalence_bound(low90, high90), margin,
+      equivalence.verdict(p_holm < 0.05, p_equivalence_holm < 0.05))
 
 
 def test_pooling_is_supported_when_p12_beats_v_in_most_comparisons_and_loses_in_none():
@@ -75,9 +91,22 @@ def test_pooling_is_supported_when_p12_beats_v_in_most_comparisons_and_loses_in_
   found = claims.pooling_helps(rows)
   assert found.verdict == claims.SUPPORTED  # 2 of 3 p12 rows better, none worse (p1 ignored).
   assert 'better in 2, worse in 0 of 3 at 5%' in found.measured
+  assert '2 differ, 1 inconclusive (MDE 3.0 points)' in found.measured
   rows.append(_comparison('M', 'p12', 'v', -0.04, 0.02))
-  assert claims.pooling_helps(rows).verdict == claims.NOT_SUPPORTED  # Now worse at M.
+  # Now worse at M; the other rows' intervals reach above +2 points, so not contradicted.
+  assert claims.pooling_helps(rows).verdict == claims.NOT_SUPPORTED
   assert claims.pooling_helps(rows[3:4]).verdict == claims.NOT_TESTABLE
+
+
+def test_pooling_is_contradicted_when_every_p12_interval_stays_below_the_margin():
+  # Upper ends +1.5, +1.9 and -0.5 points: a gain of 2 points is ruled out in every row.
+  rows = [_comparison('S', 'p12', 'v', 0.005, 0.8, half=0.01),
+          _comparison('XXS', 'p12', 'v', -0.001, 0.9, half=0.02),
+          _comparison('M', 'p12', 'v', -0.02, 0.04, half=0.015)]
+  assert claims.pooling_helps(rows).verdict == claims.CONTRADICTED
+  # One row whose interval reaches +2.1 points leaves a gain of the margin's size possible.
+  rows.append(_comparison('XS', 'p12', 'v', 0.006, 0.7, half=0.015))
+  assert claims.pooling_helps(rows).verdict == claims.NOT_SUPPORTED
 
 
 def test_temperature_matters_when_some_temperature_is_significantly_below_the_best():
@@ -88,6 +117,18 @@ def test_temperature_matters_when_some_temperature_is_significantly_below_the_be
   found = claims.temperature_matters(steep)
   assert found.verdict == claims.SUPPORTED
   assert 'S T=1 9.0 points below T=8' in found.measured
+  assert '1 differ, 2 inconclusive' in found.measured
+
+
+def test_temperature_is_contradicted_when_every_temperature_is_equivalent_to_its_sizes_best():
+  flat = [_comparison('XXS', 'T=4', 'T=1', 0.003, 0.6, p_equivalence_holm=0.01),
+          _comparison('XXS', 'T=4', 'T=64', 0.002, 0.7, p_equivalence_holm=0.03)]
+  found = claims.temperature_matters(flat)
+  assert found.verdict == claims.CONTRADICTED
+  assert '2 equivalent within ±2 points' in found.measured
+  # One temperature that TOST cannot place inside the margin: not contradicted.
+  flat.append(_comparison('S', 'T=8', 'T=1', 0.01, 0.5, p_equivalence_holm=0.2))
+  assert claims.temperature_matters(flat).verdict == claims.NOT_SUPPORTED
 
 
 def test_search_beats_the_grid_only_when_every_study_seed_of_a_sampler_reached_it_in_a_third():
@@ -100,8 +141,8 @@ def test_search_beats_the_grid_only_when_every_study_seed_of_a_sampler_reached_i
   assert claims.search_beats_the_grid(summary).verdict == claims.NOT_SUPPORTED
 
 
-def test_reproduction_script_writes_each_claim_from_the_studies_of_a_run_directory(tmp_path):
-  run = tmp_path / 'ckplus48'
+def _pooling_study(run):
+  """A pooling ablation's study in `run` (made there) with four XXS cells of 3 folds."""
   run.mkdir()
   study = optuna.create_study(study_name='ablation_pooling',
                               storage=storage.storage_url('', str(run)),
@@ -120,6 +161,11 @@ def test_reproduction_script_writes_each_claim_from_the_studies_of_a_run_directo
                        'size': optuna.distributions.CategoricalDistribution(['XXS'])},
         user_attrs={'run_accuracies': runs}))
   (run / 'ablation_pooling.png').write_bytes(b'\x89PNG figure')
+
+
+def test_reproduction_script_writes_each_claim_from_the_studies_of_a_run_directory(tmp_path):
+  run = tmp_path / 'ckplus48'
+  _pooling_study(run)
   out = tmp_path / 'docs' / 'reproduction.md'
   done = subprocess.run([sys.executable, 'benchmarks/reproduction.py', '--ckplus48', str(run),
                          '--out', str(out)], cwd=REPO, capture_output=True, text=True,
@@ -141,6 +187,31 @@ def test_reproduction_script_writes_each_claim_from_the_studies_of_a_run_directo
           '(figures/ckplus48_ablation_pooling.png)') in pooling
   assert ('- CK+48 (all 10 subject-independent folds): not measured in this run directory (no '
           'search_vs_grid.json') in text
+
+
+def test_reproduction_reads_the_pooling_claims_from_the_run_directory_given_by_pooling(tmp_path):
+  (tmp_path / 'ckplus48').mkdir()  # The temperature ablation's run directory: empty here.
+  _pooling_study(tmp_path / 'seeds')
+  out = tmp_path / 'docs' / 'reproduction.md'
+  env = {'PYTHONPATH': REPO, 'PATH': '/usr/bin:/bin'}
+  done = subprocess.run([sys.executable, 'benchmarks/reproduction.py', '--ckplus48',
+                         str(tmp_path / 'ckplus48'), '--pooling', f'ckplus48={tmp_path}/seeds',
+                         '--out', str(out)], cwd=REPO, capture_output=True, text=True,
+                        timeout=300, env=env)
+  assert done.returncode == 0, done.stderr[-3000:]
+  text = out.read_text()
+  pooling = text[text.index('## Max-pooling'):text.index('## The temperature')]
+  # 3 folds: p12 - v +10.3 and +10.0 points; each comparison also carries its MDE and verdict.
+  assert 'XXS, without distillation: +10.3' in pooling and '(MDE ' in pooling
+  assert '(figures/ckplus48_ablation_pooling.png)' in pooling
+  assert (tmp_path / 'docs' / 'figures' / 'ckplus48_ablation_pooling.png').exists()
+  temperature = text[text.index('## The temperature'):text.index('## Temperature and size')]
+  assert '- CK+48 (all 10 subject-independent folds): not measured.' in temperature
+  refused = subprocess.run([sys.executable, 'benchmarks/reproduction.py', '--pooling',
+                            f'mnist={tmp_path}/seeds', '--out', str(out)], cwd=REPO,
+                           capture_output=True, text=True, timeout=300, env=env)
+  assert refused.returncode == 2 and '--pooling mnist=' in refused.stderr
+  assert 'expected DATASET=DIR with DATASET one of ckplus48, synthetic' in refused.stderr
 
 
 def _fold_results(workdir, accuracies, teacher_accuracies=None):
