@@ -597,7 +597,9 @@ def draw(kind: str, cells: Sequence[Cell], found: Sequence[Comparison], margin: 
       ax.fill_between(x, [100 * d.low for _, d in points], [100 * d.high for _, d in points],
                       color=colour, alpha=0.2)
     ax.plot([], [], lw=6, alpha=0.3, c=figures.OTHER, label='95% interval (paired)')
-    ax.set(xscale='log', xlabel='student size (bytes)', ylabel='distillation gain (points)')
+    # No comparison yet (one side of every pair unfinished): nothing to put on a log scale.
+    ax.set(xscale='log' if found else 'linear', xlabel='student size (bytes)',
+           ylabel='distillation gain (points)')
   else:
     ax = panels[0]
     for k, (size, group) in enumerate(_groups(cells, lambda c: c.size_label).items()):
