@@ -231,6 +231,7 @@ class Objective:
     trial.set_user_attr('trial_dir', trial_dir)
     # run_accuracies[k][r]: fold k, student seed r. Pruning looks after every run.
     run_accuracies, result = [], None
+    test_images = [0] * len(folds)
     total = len(folds) * replicates
     for index, fold in enumerate(folds):
       run_accuracies.append([])
@@ -242,6 +243,9 @@ class Objective:
         trial.set_user_attr('fold_hash', result.fold_hash)
         trial.set_user_attr('run_accuracies', run_accuracies)
         trial.set_user_attr('fold_accuracies', [float(np.mean(a)) for a in run_accuracies])
+        # Faces in the fold's test set: the size of the test set's own sampling error.
+        test_images[index] = int(np.sum(result.confusion_matrix))
+        trial.set_user_attr('test_images', test_images[:index + 1])
         trial.set_user_attr('params', result.params)
         done = [a for fold_runs in run_accuracies for a in fold_runs]
         if search_config.prune and len(done) < total:
