@@ -17,8 +17,12 @@ from search import intervals
 
 # The covariate every model has (when sizes vary): log of the student's bytes.
 LOG_SIZE = 'log_size'
-# Level of the likelihood-ratio test that lets another searched parameter into the model.
+# Level of the likelihood-ratio test that lets another searched parameter into the model
+# (Bonferroni over the candidates), and the fewest degrees of freedom before any is tried: with
+# fewer, a second slope is estimated so poorly that one let in by chance (5% of the time per
+# candidate) would widen the intervals of the trials at its extremes far more than it helps.
 ENTRY_LEVEL = 0.05
+ENTRY_DF = 30
 # A group whose runs are all equal (accuracies are multiples of 1 / test images, so two seeds
 # can tie) is floored at this fraction of the pooled variance: log 0 is minus infinity, and one
 # tie must not pull the fitted variance to zero.
@@ -95,9 +99,9 @@ def fit(groups: Sequence[Group], candidates: Sequence[str] = ()) -> NoiseModel |
   s^2 with nu = runs - 1 degrees of freedom is sigma^2 chi2_nu / nu, a Gamma variable, so the
   coefficients are a Gamma GLM's with log link, weights nu and dispersion 2 (exact maximum
   likelihood, not a regression of log s^2, which is biased for small nu). Log size is always in
-  (the noise is known to grow as students shrink: about 1.9 points at width 1, more below); each
-  other parameter in `candidates` joins only when a likelihood-ratio test at ENTRY_LEVEL says
-  the data show it. Groups are a trial's seeds on one fold, so the folds' difficulty is never
+  (the noise is known to grow as students shrink: about 1.9 points at width 1, more below); with
+  ENTRY_DF degrees of freedom or more, each other parameter in `candidates` joins only when a
+  likelihood-ratio test at ENTRY_LEVEL (Bonferroni over them) says the data show it. Groups are a trial's seeds on one fold, so the folds' difficulty is never
   mistaken for seed noise.
   """
   used = [g for g in groups if len(g.runs) >= 2]
@@ -116,12 +120,14 @@ def fit(groups: Sequence[Group], candidates: Sequence[str] = ()) -> NoiseModel |
   names = [LOG_SIZE] if varies(LOG_SIZE) and len(used) >= 3 else []
   rejected = []
   fitted = _glm(variances, df, _design_matrix(used, names)[0])
-  for name in candidates:
-    if name == LOG_SIZE or not varies(name) or len(used) < len(names) + 3:
+  candidates = [name for name in candidates if name != LOG_SIZE and varies(name)]
+  for name in candidates if df.sum() >= ENTRY_DF else ():
+    if len(used) < len(names) + 3:
       continue
     bigger = _glm(variances, df, _design_matrix(used, names + [name])[0])
     # Deviance over the known dispersion is the likelihood-ratio statistic, chi2 with 1 df.
-    if stats.chi2.sf((fitted.deviance - bigger.deviance) / 2.0, 1) < ENTRY_LEVEL:
+    if stats.chi2.sf((fitted.deviance - bigger.deviance) / 2.0, 1) < ENTRY_LEVEL / len(
+        candidates):
       names, fitted = names + [name], bigger
     else:
       rejected.append(name)

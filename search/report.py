@@ -7,13 +7,20 @@ directory. `pareto.html` carries plotly itself, so it works on machines without 
 from __future__ import annotations
 
 import csv
+import math
 import os
+import textwrap
 from typing import Any, Sequence
 
 import numpy as np
 import optuna
 
+from search import analysis
+from search import equivalence
+from search import figures
+from search import front_fit
 from search import intervals
+from search import noise
 from search import pareto
 from search.pareto import FrontInfo
 
@@ -25,9 +32,10 @@ HOVER_ATTRS = ('params', 'fold_accuracies', 'run_accuracies', 'accuracy_ci95_low
                'accuracy_ci95_high')
 
 
-def trial_rows(trials: Sequence[optuna.trial.FrozenTrial],
-               objectives: Sequence[str]) -> list[dict[str, Any]]:
-  """One row per trial: number, state, objectives, parameters, parameter count, pruning reason."""
+def trial_rows(trials: Sequence[optuna.trial.FrozenTrial], objectives: Sequence[str],
+               found: dict[int, intervals.Interval] | None = None) -> list[dict[str, Any]]:
+  """One row per trial: number, state, objectives, its interval (from the study's noise model
+  where `found` has it), parameters, parameter count, pruning reason."""
   info = pareto.front_info(trials)
   on_front = {n for n, f in zip(info.numbers, info.on_front) if f}
   names = sorted({name for t in trials for name in t.params})
@@ -36,7 +44,7 @@ def trial_rows(trials: Sequence[optuna.trial.FrozenTrial],
     row = {'number': trial.number, 'state': _STATES.get(trial.state, str(trial.state))}
     for k, objective in enumerate(objectives):
       row[pareto.METRIC_NAMES[objective]] = trial.values[k] if trial.values else ''
-    row.update(_interval_cells(trial))
+    row.update(_interval_cells(trial, found))
     row['params'] = trial.user_attrs.get('params', '')
     row.update({name: trial.params.get(name, '') for name in names})
     row['on_front'] = trial.number in on_front
@@ -45,8 +53,13 @@ def trial_rows(trials: Sequence[optuna.trial.FrozenTrial],
   return rows
 
 
-def _interval_cells(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
-  """The trial's accuracy interval columns ('' where not recorded or undefined)."""
+def _interval_cells(trial: optuna.trial.FrozenTrial,
+                    found: dict[int, intervals.Interval] | None = None) -> dict[str, Any]:
+  """The trial's accuracy interval columns: from the study's noise model where `found` has
+  the trial, else as the trial recorded them ('' where not recorded or undefined)."""
+  if found and trial.number in found:
+    return {name: '' if math.isnan(value) else value
+            for name, value in zip(intervals.COLUMNS, found[trial.number][:4])}
   cells = {name: trial.user_attrs.get(name) for name in intervals.COLUMNS}
   return {name: '' if value is None else value for name, value in cells.items()}
 
@@ -61,56 +74,128 @@ def write_csv(path: str, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def _pyplot():
-  import matplotlib  # pylint: disable=g-import-not-at-top  (plotting only when asked)
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  return plt
+  return figures.pyplot()
 
 
-def plot_pareto(path: str, info: FrontInfo, baseline: FrontInfo | None = None,
-                title: str = '') -> None:
-  """Accuracy against size: front highlighted and labelled, dominated trials grey, the grid
-  baseline's front (if given) dashed."""
+def interval_info(info: FrontInfo, stats: analysis.StudyStats) -> FrontInfo:
+  """`info` with each trial's interval from the study's noise model (NaN where it has none)."""
+  bound = lambda k: np.array([stats.intervals[n][k] if n in stats.intervals else np.nan
+                              for n in info.numbers], dtype=np.float64)
+  return info._replace(accuracy_low=bound(2), accuracy_high=bound(3))
+
+
+def caption_text(stats: analysis.StudyStats | None) -> str:
+  """What the bars and the band of pareto.png are, in one or two lines."""
+  if stats is None or stats.model is None:
+    return 'Bars: 95% t interval over each trial\'s own runs.'
+  model = stats.model
+  parts = [f'Bars: 95% interval of each trial from the study\'s seed-noise model '
+           f'({model.within_df} df pooled over {model.groups} trial folds; logit scale).']
+  if stats.fit is not None:
+    parts.append('Band: 95% band of the fitted front (Gaussian process, best tried recipe at '
+                 'each size, posterior draws).')
+  if stats.test_images:
+    sd = 100 * noise.test_set_sd(0.65, stats.test_images)
+    parts.append(f'All conditional on the {stats.test_images:,} test faces (another test set: '
+                 f'about +-{sd:.1f} points, 1 SD at 65%).')
+  return ' '.join(parts)
+
+
+# Candidate offsets (points) of a front point's number from its marker, tried in order.
+_LABEL_OFFSETS = ((5, 5), (5, -11), (-11, 5), (-11, -11), (8, -3), (-14, -3), (-3, 8),
+                  (-3, -15), (12, 12), (12, -18), (-18, 12), (-18, -18))
+
+
+def _place_numbers(ax, fig, points: Sequence[tuple[float, float]], texts: Sequence[str]):
+  """Writes each text beside its point at the first offset where it overlaps no text placed
+  before it (and no marker of `points`): labels of close front points never overprint."""
+  renderer = fig.canvas.get_renderer()
+  placed = []
+  markers = [ax.transData.transform(p) for p in points]
+  for (x, y), text in zip(points, texts):
+    for dx, dy in _LABEL_OFFSETS:
+      label = ax.annotate(text, (x, y), textcoords='offset points', xytext=(dx, dy),
+                          fontsize=8, color=figures.FRONT, fontweight='bold', zorder=5)
+      box = label.get_window_extent(renderer)
+      clear = all(not box.overlaps(other) for other in placed) and not any(
+          box.x0 - 1 < mx < box.x1 + 1 and box.y0 - 1 < my < box.y1 + 1 for mx, my in markers)
+      if clear:
+        placed.append(box)
+        break
+      label.remove()
+    else:  # Every offset taken: keep the first; the key still names the point.
+      placed.append(ax.annotate(text, (x, y), textcoords='offset points', xytext=(5, 5),
+                                fontsize=8, color=figures.FRONT).get_window_extent(renderer))
+
+
+def draw_pareto(info: FrontInfo, stats: analysis.StudyStats | None = None,
+                baseline: FrontInfo | None = None, title: str = ''):
+  """The figure of pareto.png: accuracy against size (KB, log axis), dominated trials grey,
+  front trials numbered with a key beside the axes, each with its 95% interval, the fitted
+  front and its band, the knee, the grid baseline's front, and a caption line."""
   plt = _pyplot()
-  fig, ax = plt.subplots(figsize=(7, 4.5))
+  fig = plt.figure(figsize=(9.5, 5.2))
+  ax = fig.add_axes([0.08, 0.24, 0.56, 0.66])
+  kb = info.size_bytes / 1000
+  front = sorted(np.flatnonzero(info.on_front), key=lambda p: info.size_bytes[p])
+  lows, highs = [100 * info.accuracy], [100 * info.accuracy]
+  fit = stats.fit if stats is not None else None
+  if fit is not None:
+    ax.fill_between(fit.sizes / 1000, 100 * fit.low, 100 * fit.high, color=figures.BAND,
+                    alpha=0.3, lw=0, label='fitted front, 95% band')
+    ax.plot(fit.sizes / 1000, 100 * fit.mean, color=figures.FRONT, lw=1.5, label='fitted front')
+    lows.append(100 * fit.low)
+    highs.append(100 * fit.high)
   dominated = ~info.on_front
-  ax.scatter(info.size_bytes[dominated], 100 * info.accuracy[dominated], c='0.75', s=18,
-             label='dominated trials')
-  order = np.argsort(info.size_bytes[info.on_front])
-  sizes, accuracies = info.size_bytes[info.on_front][order], info.accuracy[info.on_front][order]
-  ax.step(sizes, 100 * accuracies, where='post', c='tab:blue', lw=1)
-  ax.scatter(sizes, 100 * accuracies, c='tab:blue', s=30, zorder=3, label='Pareto front')
   bars = _error_bars(info)
   if bars is not None:
     known = ~np.isnan(bars).any(0)
-    colours = np.where(info.on_front, 'tab:blue', '0.75')
-    for colour in ('0.75', 'tab:blue'):  # Dominated trials' bars first, the front's on top.
-      chosen = known & (colours == colour)
+    for chosen, colour in ((known & dominated, figures.OTHER), (known & info.on_front,
+                                                                figures.FRONT)):
       if chosen.any():
-        ax.errorbar(info.size_bytes[chosen], 100 * info.accuracy[chosen],
-                    yerr=100 * bars[:, chosen], fmt='none', ecolor=colour, elinewidth=1,
-                    capsize=2, zorder=2)
-    ax.plot([], [], c='0.4', lw=1, label='95% interval (t over seeds and folds)')
-  for position in np.flatnonzero(info.on_front):
-    ax.annotate(info.labels[position], (info.size_bytes[position], 100 * info.accuracy[position]),
-                textcoords='offset points', xytext=(4, 4), fontsize=7)
+        ax.errorbar(kb[chosen], 100 * info.accuracy[chosen], yerr=100 * bars[:, chosen],
+                    fmt='none', ecolor=colour, elinewidth=0.9, capsize=2, zorder=2)
+    lows.append(100 * info.accuracy_low[known])
+    highs.append(100 * info.accuracy_high[known])
+  ax.scatter(kb[dominated], 100 * info.accuracy[dominated], c=figures.OTHER, s=16,
+             label='dominated trials', zorder=3)
+  ax.scatter(kb[front], 100 * info.accuracy[front], c=figures.FRONT, s=30, zorder=4,
+             label='front trials (numbered)')
   if info.knee is not None:
-    ax.scatter([info.size_bytes[info.knee]], [100 * info.accuracy[info.knee]], s=120,
-               facecolors='none', edgecolors='tab:red', label='knee', zorder=4)
+    ax.scatter([kb[info.knee]], [100 * info.accuracy[info.knee]], s=140, facecolors='none',
+               edgecolors=figures.HIGHLIGHT, lw=1.5, label='knee (trials)', zorder=4)
   if baseline is not None and len(baseline.numbers):
     grid = np.argsort(baseline.size_bytes[baseline.on_front])
-    ax.step(baseline.size_bytes[baseline.on_front][grid],
-            100 * baseline.accuracy[baseline.on_front][grid], where='post', c='tab:orange',
-            ls='--', lw=1, label='grid (paper) front')
+    ax.step(baseline.size_bytes[baseline.on_front][grid] / 1000,
+            100 * baseline.accuracy[baseline.on_front][grid], where='post',
+            c=figures.BASELINE, ls='--', lw=1, label='grid (paper) front')
+    lows.append(100 * baseline.accuracy)
+    highs.append(100 * baseline.accuracy)
   ax.set_xscale('log')
-  ax.set_xlabel('student size (bytes of float32 parameters)')
-  ax.set_ylabel('accuracy (%)')
-  ax.set_title(title, fontsize=10)
-  ax.grid(alpha=0.3)
-  ax.legend(fontsize=8, loc='lower right')
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+  figures.plain_log_ticks(ax, kb)
+  ax.set_ylim(*figures.percent_limits(np.concatenate(lows), np.concatenate(highs)))
+  ax.set_xlabel('student size (KB of float32 parameters)')
+  ax.set_ylabel('test accuracy (%)')
+  ax.set_title(title, fontsize=9)
+  ax.grid(alpha=0.3, which='both', lw=0.5)
+  fig.canvas.draw()
+  _place_numbers(ax, fig, [(kb[p], 100 * info.accuracy[p]) for p in front],
+                 [str(k + 1) for k in range(len(front))])
+  ax.legend(fontsize=7.5, loc='upper left', bbox_to_anchor=(1.02, 1.0), frameon=False)
+  key = [f'{k + 1}: trial {info.numbers[p]}, {100 * info.accuracy[p]:.1f}%, '
+         f'{kb[p]:,.0f} KB' + (f'\n     {info.labels[p]}' if info.labels[p] else '')
+         for k, p in enumerate(front)]
+  fig.text(0.655, 0.52, 'Front trials\n' + '\n'.join(key), fontsize=7, va='top', ha='left',
+           family='monospace', linespacing=1.25)
+  fig.text(0.01, 0.015, '\n'.join(textwrap.wrap(caption_text(stats), 150)), fontsize=7,
+           ha='left', va='bottom', color='#333333')
+  return fig
+
+
+def plot_pareto(path: str, info: FrontInfo, baseline: FrontInfo | None = None,
+                title: str = '', stats: analysis.StudyStats | None = None) -> list[str]:
+  """pareto.png with a .pdf and .svg beside it (`draw_pareto`); returns their paths."""
+  return figures.save(draw_pareto(info, stats, baseline, title), path, vector=True)
 
 
 def _error_bars(info: FrontInfo) -> np.ndarray | None:
@@ -123,35 +208,57 @@ def _error_bars(info: FrontInfo) -> np.ndarray | None:
 
 def plot_hypervolume(path: str, history: Sequence[float],
                      baseline: Sequence[float] | None = None, title: str = '') -> None:
+  """hypervolume.png (`draw_hypervolume`)."""
+  figures.save(draw_hypervolume(history, baseline, title), path)
+
+
+def draw_hypervolume(history: Sequence[float], baseline: Sequence[float] | None = None,
+                     title: str = ''):
   """Hypervolume against the number of trials, with the grid baseline's curve if given."""
   plt = _pyplot()
-  fig, ax = plt.subplots(figsize=(6, 3.5))
-  ax.plot(range(1, len(history) + 1), history, marker='.', label='this study')
+  fig, ax = plt.subplots(figsize=(6, 3.8))
+  ax.plot(range(1, len(history) + 1), history, marker='.', color=figures.FRONT,
+          label='this study')
   if baseline:
-    ax.plot(range(1, len(baseline) + 1), baseline, marker='.', ls='--', label='grid (paper)')
-  ax.set_xlabel('trials')
-  ax.set_ylabel('hypervolume')
-  ax.set_title(title, fontsize=10)
+    ax.plot(range(1, len(baseline) + 1), baseline, marker='.', ls='--', color=figures.BASELINE,
+            label='grid (paper)')
+  ax.set_xlabel('finished trials')
+  ax.set_ylabel('hypervolume (accuracy x bytes)')
+  ax.set_title(title, fontsize=9)
   ax.grid(alpha=0.3)
-  ax.legend(fontsize=8)
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+  ax.legend(fontsize=8, loc='lower right')
+  fig.subplots_adjust(bottom=0.24, left=0.16)
+  fig.text(0.01, 0.015, 'Area the front dominates up to the reference point, after each '
+           'finished trial (pruned ones count).', fontsize=7, color='#333333')
+  return fig
 
 
-def write_pareto_csv(path: str, info: FrontInfo,
-                     trials: Sequence[optuna.trial.FrozenTrial]) -> None:
-  """The front's trials, smallest first, with their parameters and whether each is the knee."""
+def write_pareto_csv(path: str, info: FrontInfo, trials: Sequence[optuna.trial.FrozenTrial],
+                     stats: analysis.StudyStats | None = None) -> None:
+  """The front's trials, smallest first, with their parameters, whether each is the knee, and
+  the fitted front at each one's size with its band (empty without a fit)."""
   by_number = {t.number: t for t in trials}
   positions = sorted(np.flatnonzero(info.on_front), key=lambda p: info.size_bytes[p])
+  found = stats.intervals if stats is not None else None
+  fit = stats.fit if stats is not None else None
   rows = []
   for position in positions:
     trial = by_number[info.numbers[position]]
+    fitted = fit.at(info.size_bytes[position]) if fit is not None else ('', '', '')
     rows.append({'number': trial.number, 'accuracy': info.accuracy[position],
-                 'size_bytes': int(info.size_bytes[position]), **_interval_cells(trial),
+                 'size_bytes': int(info.size_bytes[position]),
+                 **_interval_cells(trial, found),
+                 'fitted_accuracy': fitted[0], 'band_low': fitted[1], 'band_high': fitted[2],
                  'params': trial.user_attrs.get('params', ''), **trial.params,
                  'knee': position == info.knee})
   write_csv(path, rows)
+
+
+def write_front_fit_csv(path: str, fit) -> None:
+  """front_fit.csv: the fitted front on its grid of sizes, with the 95% band."""
+  write_csv(path, [{'size_bytes': int(round(size)), 'fitted_accuracy': mean, 'band_low': low,
+                    'band_high': high}
+                   for size, mean, low, high in zip(fit.sizes, fit.mean, fit.low, fit.high)])
 
 
 def _hover_study(study: optuna.Study) -> optuna.Study:
@@ -171,10 +278,11 @@ def _hover_study(study: optuna.Study) -> optuna.Study:
 
 
 def plot_pareto_html(path: str, study: optuna.Study, info: FrontInfo,
-                     baseline: FrontInfo | None = None) -> None:
+                     baseline: FrontInfo | None = None,
+                     stats: analysis.StudyStats | None = None) -> None:
   """Optuna's interactive Pareto plot (hover shows the parameters) with the 95% intervals of
-  `info` (the study's `front_info`) and the grid's front, with plotly embedded so the page needs
-  no network."""
+  `info`, the fitted front and its band (`stats`) and the grid's front, with plotly embedded so
+  the page needs no network; the y axis holds the data, inside 0..100%."""
   import plotly.graph_objects as go  # pylint: disable=g-import-not-at-top  (plotting only)
   figure = optuna.visualization.plot_pareto_front(
       _hover_study(study), targets=lambda t: (t.values[1], 100 * t.values[0]),
@@ -195,7 +303,25 @@ def plot_pareto_html(path: str, study: optuna.Study, info: FrontInfo,
         y=100 * baseline.accuracy[baseline.on_front][order], mode='lines+markers',
         line={'dash': 'dash', 'shape': 'hv'}, name='grid (paper) front',
         text=[baseline.labels[p] for p in np.flatnonzero(baseline.on_front)[order]]))
+  lows, highs = [100 * info.accuracy], [100 * info.accuracy]
+  if bars is not None:
+    lows.append(100 * info.accuracy_low[~np.isnan(info.accuracy_low)])
+    highs.append(100 * info.accuracy_high[~np.isnan(info.accuracy_high)])
+  fit = stats.fit if stats is not None else None
+  if fit is not None:
+    figure.add_trace(go.Scatter(
+        x=np.concatenate([fit.sizes, fit.sizes[::-1]]),
+        y=100 * np.concatenate([fit.high, fit.low[::-1]]), fill='toself', mode='lines',
+        line={'width': 0}, fillcolor='rgba(86,180,233,0.3)', name='fitted front, 95% band',
+        hoverinfo='skip'))
+    figure.add_trace(go.Scatter(x=fit.sizes, y=100 * fit.mean, mode='lines',
+                                line={'color': figures.FRONT}, name='fitted front'))
+    lows.append(100 * fit.low)
+    highs.append(100 * fit.high)
+  figure.update_yaxes(range=list(figures.percent_limits(np.concatenate(lows),
+                                                        np.concatenate(highs))))
   figure.update_xaxes(type='log')
+  figure.update_layout(title={'text': caption_text(stats), 'font': {'size': 11}})
   figure.write_html(path, include_plotlyjs=True)
 
 
@@ -248,16 +374,20 @@ def importances(study: optuna.Study) -> dict[str, float]:
 
 def write_report(study: optuna.Study, run_dir: str, size_limit: float,
                  baseline: optuna.Study | None = None) -> dict[str, str]:
-  """Writes trials.csv, pareto.csv, pareto.png, pareto.html, hypervolume.png, importances.png
-  and report.md into `run_dir`; returns their paths by name. A study without a completed trial
-  gets trials.csv and a report.md that says so."""
+  """Writes trials.csv, pareto.csv, front_fit.csv, pareto.png (.pdf, .svg), pareto.html,
+  hypervolume.png, importances.png and report.md into `run_dir`; returns their paths by name.
+  A study without a completed trial gets trials.csv and a report.md that says so."""
   trials = study.get_trials(deepcopy=False)
   objectives = study.user_attrs.get('search_config', {}).get('objectives', ['accuracy', 'size'])
   info = pareto.front_info(trials)
   paths = {name: os.path.join(run_dir, name) for name in (
       'trials.csv', 'pareto.csv', 'pareto.png', 'pareto.html', 'hypervolume.png',
       'importances.png', 'report.md')}
-  write_csv(paths['trials.csv'], trial_rows(trials, objectives))
+  margin = float(study.user_attrs.get('search_config', {}).get('ablation', {}).get(
+      'target_margin', analysis.MARGIN_POINTS))
+  stats = analysis.analyse(trials, info, margin) if info.numbers else None
+  write_csv(paths['trials.csv'], trial_rows(trials, objectives,
+                                            stats.intervals if stats else None))
   if not info.numbers:
     paths = {name: paths[name] for name in ('trials.csv', 'report.md')}
     with open(paths['report.md'], 'w') as f:
@@ -271,10 +401,16 @@ def write_report(study: optuna.Study, run_dir: str, size_limit: float,
   history = pareto.hypervolume_history(trials, reference)
   baseline_history = (pareto.hypervolume_history(baseline_trials, reference) if baseline_trials
                       else None)
-  write_pareto_csv(paths['pareto.csv'], info, trials)
+  if stats.intervals:
+    info = interval_info(info, stats)
+  write_pareto_csv(paths['pareto.csv'], info, trials, stats)
+  if stats.fit is not None:
+    paths['front_fit.csv'] = os.path.join(run_dir, 'front_fit.csv')
+    write_front_fit_csv(paths['front_fit.csv'], stats.fit)
   title = f'study {study.study_name}: {len(info.numbers)} completed trials'
-  plot_pareto(paths['pareto.png'], info, baseline_info, title)
-  plot_pareto_html(paths['pareto.html'], study, info, baseline_info)
+  for path in plot_pareto(paths['pareto.png'], info, baseline_info, title, stats)[1:]:
+    paths[os.path.basename(path)] = path
+  plot_pareto_html(paths['pareto.html'], study, info, baseline_info, stats)
   plot_hypervolume(paths['hypervolume.png'], history, baseline_history,
                    f'reference: accuracy 0, {size_limit:,.0f} bytes')
   weights = importances(study)
@@ -284,7 +420,7 @@ def write_report(study: optuna.Study, run_dir: str, size_limit: float,
     del paths['importances.png']
   with open(paths['report.md'], 'w') as f:
     f.write(report_markdown(study.study_name, trials, info, history, baseline_history,
-                            reference, weights))
+                            reference, weights, stats))
   return paths
 
 
@@ -304,66 +440,140 @@ def run_accuracies(trial: optuna.trial.FrozenTrial) -> list[float]:
   return list(trial.user_attrs.get('fold_accuracies', []))
 
 
-def _neighbours(trials: Sequence[optuna.trial.FrozenTrial], info: FrontInfo,
-                front: Sequence[int]) -> list[str]:
-  """report.md lines: which neighbouring front points differ beyond their runs' noise."""
-  if len(front) < 2:
-    return []
+def _points(value: float) -> str:
+  return 'n/a' if math.isnan(value) else f'{100 * value:+.1f}'
+
+
+def _noise_lines(stats: analysis.StudyStats, info: FrontInfo,
+                 trials: Sequence[optuna.trial.FrozenTrial]) -> list[str]:
+  """report.md lines: the noise model, its degrees of freedom, and what it leaves out."""
+  model = stats.model
+  if model is None:
+    return ['No trial has 2 or more runs on a fold, so the seed noise is unknown and no trial '
+            'has an interval: set `config.search.replicates` to 2 or more.', '']
+  front = sorted(np.flatnonzero(info.on_front), key=lambda p: info.size_bytes[p])
   by_number = {t.number: t for t in trials}
-  runs = [run_accuracies(by_number[info.numbers[p]]) for p in front]
-  if max(len(r) for r in runs) < 2:
-    return ['Each front point is one run (one student seed on one fold), so none can be told '
-            'apart from its neighbours: their differences may be seed noise. Set '
-            '`config.search.replicates` to 2 or more for intervals and tests.', '']
-  pairs = list(zip(front[:-1], front[1:]))
-  p_values = [intervals.welch_p_value(a, b) for a, b in zip(runs[:-1], runs[1:])]
-  rejected = intervals.holm_rejections(p_values)
-  lines = ['Neighbouring front points (by size), Welch\'s t-test on their runs, Holm-corrected '
-           f'over the {len(pairs)} pairs at 5%:', '']
-  for (smaller, larger), p, different in zip(pairs, p_values, rejected):
-    verdict = ('not testable (fewer than 2 runs)' if np.isnan(p) else
-               'distinguishable' if different else 'not distinguishable')
-    p_text = '' if np.isnan(p) else f', p = {p:.3g}'
-    lines.append(f'- trial {info.numbers[smaller]} ({100 * info.accuracy[smaller]:.1f}%) and '
-                 f'trial {info.numbers[larger]} ({100 * info.accuracy[larger]:.1f}%): '
-                 f'{verdict}{p_text}')
-  return lines + [''] + _seed_noise(trials, max(len(r) for r in runs))
+  at = lambda p: analysis.covariates(by_number[info.numbers[p]])
+  lines = [f'**Seed noise**, one model for the whole study: pooled over {model.groups} trial '
+           f'folds with 2 or more seeds ({model.within_df} degrees of freedom), one student\'s '
+           f'accuracy varies by {100 * model.pooled_sd:.2f} points (standard deviation) with its '
+           f'seed alone. Modelled as a smooth function of size: {model.describe()}.']
+  if front and model.covariates:
+    small, large = front[0], front[-1]
+    lines[-1] += (f' At the smallest front point ({info.size_bytes[small]:,.0f} bytes) that is '
+                  f'{100 * model.sd(at(small)):.2f} points, {model.df(at(small)):.0f} df; at '
+                  f'the largest ({info.size_bytes[large]:,.0f} bytes) '
+                  f'{100 * model.sd(at(large)):.2f} points, {model.df(at(large)):.0f} df.')
+  if model.rejected:
+    lines[-1] += (f' Also tried and left out (no evidence at 5%): '
+                  f'{", ".join(name.replace("_", " ") for name in model.rejected)}.')
+  lines[-1] += (' Every trial\'s interval uses this model (t with its degrees of freedom at '
+                'the trial, on the logit scale so that it stays inside 0..100%), not the '
+                'trial\'s own few runs.')
+  if stats.test_images:
+    sd = 100 * noise.test_set_sd(float(np.median(info.accuracy)), stats.test_images)
+    lines.append(f'These intervals are conditional on the test set: they say how much another '
+                 f'seed would move an accuracy measured on these {stats.test_images:,} test '
+                 f'faces. Another test set of that size would move every accuracy by about '
+                 f'{sd:.1f} points more (binomial standard deviation at the median accuracy), '
+                 'shared by all trials, so comparisons between trials are less affected.')
+  return lines + ['']
 
 
-def _seed_noise(trials: Sequence[optuna.trial.FrozenTrial], runs: int) -> list[str]:
-  """report.md lines: the seed noise pooled over the study's trials, and the least difference
-  between two front points it makes significant."""
-  groups = [fold for t in trials if t.state in pareto.FINISHED
-            for fold in t.user_attrs.get('run_accuracies', [])]
-  noise = intervals.pooled_seed_noise(groups)
-  if not noise.df:
+def _fit_lines(stats: analysis.StudyStats) -> list[str]:
+  """report.md lines: the fitted front, its band and what it answers."""
+  fit = stats.fit
+  if fit is None:
+    return [f'No fitted front: {stats.fit_note}.', ''] if stats.fit_note else []
+  half = 100 * np.max(fit.high - fit.low) / 2
+  lines = ['**Fitted front.** A Gaussian process over the searched parameters (size, and the '
+           'recipe parameters), each trial weighted by its modelled noise, gives the best '
+           'accuracy of the tried recipes at every size (`front_fit.csv`, the line and band in '
+           f'the figure); its 95% band is at most {half:.1f} points either side. Kernel: '
+           f'`{fit.kernel}`.']
+  answers = []
+  if stats.plateau is not None:
+    p = stats.plateau
+    answers.append(f'accuracy stops rising (within {front_fit.PLATEAU_POINTS:g} point of the best) from '
+                   f'about {p.value / 1000:,.0f} KB (95% interval {p.low / 1000:,.0f} to '
+                   f'{p.high / 1000:,.0f} KB)')
+  if stats.halving is not None:
+    h = stats.halving
+    answers.append(f'halving the largest student ({fit.sizes[-1] / 1000:,.0f} KB) costs '
+                   f'{100 * h.value:.1f} points (95% interval {100 * h.low:.1f} to '
+                   f'{100 * h.high:.1f})')
+  if stats.knee is not None:
+    k = stats.knee
+    answers.append(f'the knee of the fitted front is at about {k.value / 1000:,.0f} KB (95% '
+                   f'interval {k.low / 1000:,.0f} to {k.high / 1000:,.0f} KB)')
+  if answers:
+    lines.append('From it: ' + '; '.join(answers) + '.')
+  lines.append('Front points are chosen by the same runs that score them, so their own means '
+               'lean high (the winner\'s curse: a trial on the front is there partly because '
+               'its seeds were lucky). The fitted accuracy at each front point borrows strength '
+               'from every trial and its band comes from posterior draws of the best recipe, '
+               'not from the selected trials; quote it (pareto.csv: `fitted_accuracy`, '
+               '`band_low`, `band_high`) rather than the trial\'s own mean.')
+  return lines + ['']
+
+
+def _comparison_line(c: analysis.FrontComparison, info: FrontInfo, margin: float) -> str:
+  name = lambda n: (f'trial {n} ({100 * info.accuracy[info.numbers.index(n)]:.1f}%, '
+                    f'{info.size_bytes[info.numbers.index(n)] / 1000:,.0f} KB)')
+  d = c.difference
+  return (f'- {name(c.first)} - {name(c.second)}: {_points(d.mean)} points (95% interval '
+          f'{_points(d.low)} to {_points(d.high)}, Holm p {c.p_holm:.2g}); MDE80 '
+          f'{100 * c.mde80:.1f} points; 90% bound nearest the margin '
+          f'{_points(c.equivalence_bound)}: **{c.verdict.replace("margin", f"{margin:g} points")}**')
+
+
+def _comparison_lines(stats: analysis.StudyStats, info: FrontInfo) -> list[str]:
+  """report.md lines: neighbouring front points and the two ends, with verdicts."""
+  if stats.model is None or not stats.neighbours:
     return []
-  lsd = intervals.least_significant_difference(noise, runs)
-  return [f'Seed noise pooled over the study ({noise.groups} trial folds with 2 or more seeds, '
-          f'{noise.df} degrees of freedom): one student\'s accuracy varies by {100 * noise.sd:.2f} '
-          f'points (standard deviation) with its seed alone. Two trials of {runs} runs each '
-          f'differ by less than {100 * lsd:.2f} points 95% of the time when they are equally '
-          'good (least significant difference, assuming equal seed noise everywhere): smaller '
-          f'gaps along the front may be noise. The intervals in the table use each trial\'s own '
-          f'{runs} runs alone (t with {runs - 1} degrees of freedom), so they are wider.']
+  margin = 100 * stats.margin
+  lines = [f'**Neighbouring front points** (larger minus smaller), with the noise model\'s '
+           f'standard errors; Holm over the {len(stats.neighbours)} pairs for the difference and '
+           f'for the equivalence test (TOST at +-{margin:g} points, '
+           '`config.search.ablation.target_margin`, fixed before the study). MDE80: the least '
+           'difference this design finds with 80% power at the Holm level alpha/m. Verdicts: '
+           'differs; differs by less than the margin; equivalent within the margin; '
+           'inconclusive (neither: too little data to say).', '']
+  lines += [_comparison_line(c, info, margin) for c in stats.neighbours]
+  counts = {v: sum(c.verdict == v for c in stats.neighbours) for v in equivalence.VERDICTS}
+  lines += ['', 'Verdicts: ' + ', '.join(f'{n} {v.replace("margin", f"{margin:g} points")}'
+                                         for v, n in counts.items() if n) + '.']
+  if stats.extremes is not None:
+    lines += ['', 'The two ends of the front (largest minus smallest, alone):', '',
+              _comparison_line(stats.extremes, info, margin)]
+  return lines + ['']
 
 
 def report_markdown(name: str, trials: Sequence[optuna.trial.FrozenTrial], info: FrontInfo,
                     history: Sequence[float], baseline_history: Sequence[float] | None,
-                    reference: tuple[float, float], weights: dict[str, float]) -> str:
-  """The text of report.md: counts, the front as a table, hypervolume against the grid."""
+                    reference: tuple[float, float], weights: dict[str, float],
+                    stats: analysis.StudyStats | None = None) -> str:
+  """The text of report.md: counts, the front as a table with intervals and the fitted front,
+  the noise model, the fitted front's answers, comparisons, hypervolume against the grid."""
+  stats = stats if stats is not None else analysis.analyse(trials, info)
+  fit = stats.fit
   lines = [f'# Study `{name}`', '', _counts(trials), '',
-           '![Pareto front](pareto.png)', '',
-           '| trial | accuracy % | 95% interval | size (bytes) | parameters | knee |',
-           '|---:|---:|---:|---:|---|---|']
+           '![Pareto front](pareto.png)', '', caption_text(stats), '',
+           '| # | trial | accuracy % | 95% interval | fitted % (95% band) | size (bytes) | '
+           'parameters | knee |', '|---:|---:|---:|---:|---:|---:|---|---|']
   front = sorted(np.flatnonzero(info.on_front), key=lambda p: info.size_bytes[p])
-  for position in front:
+  for k, position in enumerate(front):
     low, high = info.accuracy_low[position], info.accuracy_high[position]
     interval = '' if np.isnan(low) else f'{100 * low:.1f} to {100 * high:.1f}'
-    lines.append(f'| {info.numbers[position]} | {100 * info.accuracy[position]:.2f} | '
-                 f'{interval} | {info.size_bytes[position]:,.0f} | {info.labels[position]} | '
-                 f'{"knee" if position == info.knee else ""} |')
-  lines += [''] + _neighbours(trials, info, front)
+    fitted = ''
+    if fit is not None:
+      mean, band_low, band_high = fit.at(info.size_bytes[position])
+      fitted = f'{100 * mean:.1f} ({100 * band_low:.1f} to {100 * band_high:.1f})'
+    lines.append(f'| {k + 1} | {info.numbers[position]} | {100 * info.accuracy[position]:.2f} | '
+                 f'{interval} | {fitted} | {info.size_bytes[position]:,.0f} | '
+                 f'{info.labels[position]} | {"knee" if position == info.knee else ""} |')
+  lines += ['']
+  lines += _noise_lines(stats, info, trials) + _fit_lines(stats) + _comparison_lines(stats, info)
   lines += ['', f'Hypervolume (reference: accuracy {reference[0]}, size {reference[1]:,.0f} '
             f'bytes): {history[-1] if history else 0:.6g} after {len(history)} trials.']
   if baseline_history:
@@ -383,6 +593,7 @@ def report_markdown(name: str, trials: Sequence[optuna.trial.FrozenTrial], info:
     reason = (importances_withheld(trials) or
               'fANOVA could not rank them (the completed trials do not vary enough)')
     lines += [f'Parameter importances are not reported: {reason}.', '']
-  lines += ['Files: trials.csv (every trial), pareto.csv (the front), pareto.html '
-            '(interactive).', '']
+  lines += ['Files: trials.csv (every trial), pareto.csv (the front, with the fitted front at '
+            'each point), front_fit.csv (the fitted front on a grid of sizes), pareto.png with '
+            'pareto.pdf and pareto.svg, pareto.html (interactive).', '']
   return '\n'.join(lines)

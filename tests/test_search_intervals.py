@@ -10,6 +10,7 @@ import pytest
 from scipy import stats
 
 from search import intervals
+from search import noise
 from search import pareto
 from search import report
 
@@ -81,39 +82,75 @@ def _hand_interval(flat):
   return mean, sem, mean - half, mean + half
 
 
-def test_tables_carry_each_trials_interval(tmp_path):
+def _study_model():
+  """The noise model the report fits: one group per trial and fold, covariate log size."""
+  return noise.fit([noise.Group(fold, {noise.LOG_SIZE: math.log(size)})
+                    for size, runs in RUNS.items() for fold in runs])
+
+
+def test_tables_carry_each_trials_interval_from_the_study_noise_model(tmp_path):
   study = _replicated_study()
   report.write_report(study, str(tmp_path), 1_000_000)
+  model = _study_model()
+  assert model.within_df == 6 and model.covariates == (noise.LOG_SIZE,)
   for table in ('trials.csv', 'pareto.csv'):
     with open(tmp_path / table) as f:
       rows = {int(r['size_bytes']): r for r in csv.DictReader(f)}
     assert set(rows) == set(RUNS)  # All three are on the front.
     for size, runs in RUNS.items():
-      expected = _hand_interval([a for fold in runs for a in fold])
+      at = {noise.LOG_SIZE: math.log(size)}
+      mean = float(np.mean(runs))
+      sem = model.sd(at) / 2  # 2 folds x 2 seeds.
+      # By hand on the logit scale: expit(logit(p) +- t(df) sem / (p (1 - p))).
+      half = stats.t.ppf(0.975, model.df(at)) * sem / (mean * (1 - mean))
+      logit = math.log(mean / (1 - mean))
+      expected = (mean, sem, 1 / (1 + math.exp(-(logit - half))),
+                  1 / (1 + math.exp(-(logit + half))))
       got = [float(rows[size][name]) for name in intervals.COLUMNS]
       assert got == pytest.approx(expected), table
+      assert 0 < got[2] < got[3] < 1
 
 
-def test_report_says_which_neighbouring_front_points_are_distinguishable(tmp_path):
+def test_report_says_which_neighbouring_front_points_differ_with_verdicts(tmp_path):
   report.write_report(_replicated_study(), str(tmp_path), 1_000_000)
   text = (tmp_path / 'report.md').read_text()
-  low, high = _hand_interval([0.40, 0.44, 0.42, 0.46])[2:]
-  assert f'| 0 | 43.00 | {100 * low:.1f} to {100 * high:.1f} | 50,000 |' in text
-  # 43% and 44% with a spread of 2.6 points: no; 44% and 81.5%: yes, even after Holm.
-  assert 'trial 0 (43.0%) and trial 1 (44.0%): not distinguishable' in text
-  assert 'trial 1 (44.0%) and trial 2 (81.5%): distinguishable, p = ' in text
+  model = _study_model()
+  low, high = noise.trial_interval(model, 0.43, 4, {noise.LOG_SIZE: math.log(50_000)})[2:4]
+  assert f'| 1 | 0 | 43.00 | {100 * low:.1f} to {100 * high:.1f} |' in text
+  # 44% and 43% (1 point apart, the noise about 2 points): no verdict either way at a margin of
+  # 2 points with 6 degrees of freedom; 81.5% and 44%: they differ, even after Holm.
+  neighbours = [line for line in text.splitlines() if line.startswith('- trial ')]
+  assert neighbours[0].startswith('- trial 1 (44.0%, 120 KB) - trial 0 (43.0%, 50 KB): +1.0 '
+                                  'points')
+  assert neighbours[0].endswith('**inconclusive**')
+  assert neighbours[1].startswith('- trial 2 (81.5%, 400 KB) - trial 1 (44.0%, 120 KB)')
+  assert neighbours[1].endswith('**differs**')
+  # The two ends, alone.
+  assert neighbours[2].startswith('- trial 2 (81.5%, 400 KB) - trial 0 (43.0%, 50 KB)')
+  assert neighbours[2].endswith('**differs**')
 
 
 def _blue_pixels(path):
+  """Pixels of the front's blue (Okabe-Ito #0072B2)."""
   image = np.asarray(PIL.Image.open(path).convert('RGB')).astype(int)
-  return int(np.sum(np.all(np.abs(image - np.array((0x1f, 0x77, 0xb4))) <= 12, axis=-1)))
+  return int(np.sum(np.all(np.abs(image - np.array((0x00, 0x72, 0xb2))) <= 12, axis=-1)))
+
+
+def _single_run_study():
+  """The trials of `_replicated_study` with one run each: no seed noise, so no intervals."""
+  study = optuna.create_study(directions=['maximize', 'minimize'], study_name='single')
+  for trial in _replicated_study().trials:
+    study.add_trial(optuna.trial.create_trial(
+        values=trial.values, params=trial.params, distributions=trial.distributions,
+        user_attrs={'run_accuracies': [[trial.values[0]]]}))
+  return study
 
 
 def test_figures_draw_the_intervals_as_error_bars(tmp_path):
   with_bars, without = tmp_path / 'with', tmp_path / 'without'
   with_bars.mkdir(), without.mkdir()
   report.write_report(_replicated_study(True), str(with_bars), 1_000_000)
-  report.write_report(_replicated_study(False), str(without), 1_000_000)
+  report.write_report(_single_run_study(), str(without), 1_000_000)
   info = pareto.front_info(_replicated_study(True).trials)
   assert not np.isnan(info.accuracy_low).any()
   # The front's bars are drawn in its blue: thin vertical lines of 4-8 points with caps (the
@@ -138,17 +175,17 @@ def test_pooled_seed_noise_by_hand():
   assert math.isnan(intervals.least_significant_difference(empty, 2))
 
 
-def test_report_gives_the_pooled_seed_noise_and_least_significant_difference(tmp_path):
+def test_report_gives_the_pooled_seed_noise_and_its_model(tmp_path):
   report.write_report(_replicated_study(), str(tmp_path), 1_000_000)
   text = (tmp_path / 'report.md').read_text()
   groups = [fold for runs in RUNS.values() for fold in runs]
   squares = sum(sum((a - np.mean(g)) ** 2 for a in g) for g in groups)
   df = sum(len(g) - 1 for g in groups)
   sd = math.sqrt(squares / df)
-  lsd = stats.t.ppf(0.975, df) * sd * math.sqrt(2 / 4)  # Front points have 2 folds x 2 seeds.
-  assert (f'({len(groups)} trial folds with 2 or more seeds, {df} degrees of freedom): one '
-          f"student's accuracy varies by {100 * sd:.2f} points") in text
-  assert f'Two trials of 4 runs each differ by less than {100 * lsd:.2f} points' in text
+  assert (f'pooled over {len(groups)} trial folds with 2 or more seeds ({df} degrees of '
+          f"freedom), one student's accuracy varies by {100 * sd:.2f} points") in text
+  assert _study_model().describe() in text
+  assert 'Bars: 95% interval of each trial from the study\'s seed-noise model (6 df' in text
 
 
 def test_logit_interval_stays_inside_0_and_1_and_matches_the_delta_method():

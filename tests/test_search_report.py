@@ -35,8 +35,8 @@ def _trials():
   return study.trials
 
 
-# Matplotlib's tab:blue, tab:red and tab:orange, as the plots use them.
-BLUE, RED, ORANGE = (0x1f, 0x77, 0xb4), (0xd6, 0x27, 0x28), (0xff, 0x7f, 0x0e)
+# Okabe-Ito blue, vermillion and orange, as the plots use them (search/figures.py).
+BLUE, RED, ORANGE = (0x00, 0x72, 0xb2), (0xd5, 0x5e, 0x00), (0xe6, 0x9f, 0x00)
 
 
 def _image(path):
@@ -90,12 +90,13 @@ def test_write_report_writes_every_file_and_compares_with_the_grid(tmp_path):
                    optuna.trial.create_trial(values=[0.7, 900_000], params={}, distributions={})])
   paths = report.write_report(study, str(tmp_path), 1_100_000, baseline=grid)
   # 5 completed trials of 2 parameters: fewer than 5 per parameter, so no importances.
-  assert set(paths) == {'trials.csv', 'pareto.csv', 'pareto.png', 'pareto.html',
-                        'hypervolume.png', 'report.md'}
-  # The figures draw what they should: the front in blue, its knee circled in red, the grid's
-  # front dashed in orange; the hypervolume curves of both studies.
+  assert set(paths) == {'trials.csv', 'pareto.csv', 'pareto.png', 'pareto.pdf', 'pareto.svg',
+                        'pareto.html', 'hypervolume.png', 'report.md'}
+  assert (tmp_path / 'pareto.pdf').read_bytes().startswith(b'%PDF')
+  # The figures draw what they should: the front in blue, its knee circled in vermillion, the
+  # grid's front dashed in orange; the hypervolume curves of both studies.
   front = _image(tmp_path / 'pareto.png')
-  assert front.shape[:2] == (540, 840)
+  assert front.shape[:2] == (780, 1425)
   assert _pixels_of(front, BLUE) > 100 and _pixels_of(front, RED) > 20
   assert _pixels_of(front, ORANGE, tolerance=50) > 100  # A thin dashed line: anti-aliased.
   curves = _image(tmp_path / 'hypervolume.png')
@@ -106,8 +107,9 @@ def test_write_report_writes_every_file_and_compares_with_the_grid(tmp_path):
   assert f'The grid (paper) baseline reached {grid_final:.6g} after 2 trials' in text
   # The first trial (0.60 at 50 kB) alone already beats the grid's hypervolume.
   assert 'reached the grid\'s final hypervolume after 1 trials' in text
-  assert '| 4 | 75.00 |  | 120,000 | T=8 w=0.70 |' in text  # One run each: no interval.
-  assert 'none can be told apart from its neighbours' in text
+  # One run each: no interval, no fitted front.
+  assert '| 2 | 4 | 75.00 |  |  | 120,000 | T=8 w=0.70 |' in text
+  assert 'No trial has 2 or more runs on a fold, so the seed noise is unknown' in text
   assert ('Parameter importances are not reported: 5 completed trials for 2 searched '
           'parameters; they are reported from 5 completed trials per parameter (10)') in text
   assert 'grid (paper) front' in (tmp_path / 'pareto.html').read_text()
@@ -160,3 +162,75 @@ def test_pareto_html_draws_every_trial_in_a_browser_without_network(tmp_path):
   assert done.returncode == 0, done.stderr[-2000:]
   assert 'class="main-svg"' in done.stdout  # Plotly ran and drew the figure.
   assert done.stdout.count('class="point"') == len(POINTS)  # One marker per completed trial.
+
+
+def _main_job_like_study(trials=10, seed=0):
+  """A study shaped like the main job's: width, temperature and lambda, 2 seeds per trial,
+  accuracy rising steeply with size and then levelling off."""
+  rng = np.random.default_rng(seed)
+  distributions = {'temperature': optuna.distributions.FloatDistribution(1, 64, log=True),
+                   'width': optuna.distributions.FloatDistribution(0.5, 2, log=True),
+                   'lam': optuna.distributions.FloatDistribution(0, 1)}
+  study = optuna.create_study(directions=['maximize', 'minimize'], study_name='main-like')
+  for _ in range(trials):
+    width = float(np.exp(rng.uniform(np.log(0.5), np.log(2))))
+    size = int(253_936 * width**2 + 6_064 * width)
+    truth = 0.69 - 0.13 * np.exp(-np.log(size / 66_528) / 0.9)
+    runs = [[float(np.round(rng.normal(truth, 0.025) * 600) / 600) for _ in range(2)]]
+    study.add_trial(optuna.trial.create_trial(
+        values=[float(np.mean(runs)), size],
+        params={'temperature': float(np.exp(rng.uniform(0, np.log(64)))), 'width': width,
+                'lam': float(rng.uniform())},
+        distributions=distributions,
+        user_attrs={'run_accuracies': runs, 'params': size // 4, 'test_images': [600]}))
+  return study
+
+
+def test_pareto_figure_draws_no_label_over_another_and_keeps_the_axis_to_the_data():
+  from search import analysis  # pylint: disable=g-import-not-at-top
+  from search import figures  # pylint: disable=g-import-not-at-top
+  for seed in range(3):
+    study = _main_job_like_study(seed=seed)
+    info = pareto.front_info(study.trials)
+    stats = analysis.analyse(study.trials, info, draws=200)
+    info = report.interval_info(info, stats)
+    fig = report.draw_pareto(info, stats, title='main-like')
+    assert figures.overlapping_labels(fig) == []
+    ax = fig.axes[0]
+    low, high = ax.get_ylim()
+    assert 0 <= low and high <= 100
+    values = np.concatenate([100 * info.accuracy, 100 * stats.fit.low, 100 * stats.fit.high])
+    assert low <= values.min() and values.max() <= high and high - low < 40
+    assert ax.get_xscale() == 'log' and 'KB' in ax.get_xlabel()
+    texts = [t.get_text() for t in fig.texts]
+    assert any('seed-noise model (' in t and 'df' in t for t in texts)  # The caption line.
+    assert any(t.startswith('Front trials\n1: trial ') for t in texts)  # The key.
+    figures.pyplot().close(fig)
+
+
+def test_pareto_csv_and_front_fit_csv_carry_the_fitted_front(tmp_path):
+  study = _main_job_like_study()
+  paths = report.write_report(study, str(tmp_path), 1_100_000)
+  with open(paths['pareto.csv']) as f:
+    front = list(csv.DictReader(f))
+  with open(paths['front_fit.csv']) as f:
+    grid = list(csv.DictReader(f))
+  assert len(grid) == 40
+  sizes = [float(r['size_bytes']) for r in grid]
+  assert sizes == sorted(sizes)
+  for row in front + grid:
+    low, mean, high = (float(row[k]) for k in ('band_low', 'fitted_accuracy', 'band_high'))
+    assert low <= mean <= high
+  for row in front:  # Each trial's own interval from the noise model, inside 0..1.
+    assert 0 < float(row['accuracy_ci95_low']) < float(row['accuracy_ci95_high']) < 1
+  text = (tmp_path / 'report.md').read_text()
+  assert 'From it: accuracy stops rising' in text and 'winner\'s curse' in text
+  assert 'conditional on the test set' in text and 'these 600 test faces' in text
+
+
+def test_hypervolume_figure_draws_no_label_over_another():
+  from search import figures  # pylint: disable=g-import-not-at-top
+  history = list(np.cumsum(np.linspace(1e5, 1e4, 30)))
+  fig = report.draw_hypervolume(history, history[:20], 'reference: accuracy 0, 1,100,000 bytes')
+  assert figures.overlapping_labels(fig) == []
+  figures.pyplot().close(fig)
