@@ -136,6 +136,25 @@ def _compare(model: noise.NoiseModel, pairs: Sequence[tuple[Any, Any]], margin: 
   return comparisons
 
 
+def study_noise(trials: Sequence[optuna.trial.FrozenTrial], info: pareto.FrontInfo
+                ) -> tuple[noise.NoiseModel | None, dict[int, intervals.Interval]]:
+  """The study's noise model (from every finished trial's runs) and the interval it gives each
+  completed trial of `info`, by trial number ({} without a model)."""
+  finished = [t for t in trials if t.state in pareto.FINISHED]
+  groups = [noise.Group(runs, covariates(t)) for t in finished for runs in run_groups(t)]
+  model = noise.fit([g for g in groups if noise.LOG_SIZE in g.covariates],
+                    recipe_names(finished))
+  found: dict[int, intervals.Interval] = {}
+  if model is not None:
+    by_number = {t.number: t for t in trials}
+    for number, accuracy in zip(info.numbers, info.accuracy):
+      trial = by_number[number]
+      runs = sum(len(fold) for fold in run_groups(trial))
+      found[number] = noise.trial_interval(model, float(accuracy), max(runs, 1),
+                                           covariates(trial))
+  return model, found
+
+
 def analyse(trials: Sequence[optuna.trial.FrozenTrial], info: pareto.FrontInfo,
             margin_points: float = MARGIN_POINTS, draws: int = front_fit.DRAWS,
             seed: int = 0) -> StudyStats:
@@ -145,17 +164,10 @@ def analyse(trials: Sequence[optuna.trial.FrozenTrial], info: pareto.FrontInfo,
   margin = margin_points / 100
   finished = [t for t in trials if t.state in pareto.FINISHED]
   names = recipe_names(finished)
-  groups = [noise.Group(runs, covariates(t)) for t in finished for runs in run_groups(t)]
-  groups = [g for g in groups if noise.LOG_SIZE in g.covariates]
-  model = noise.fit(groups, names)
+  model, found = study_noise(trials, info)
   by_number = {t.number: t for t in trials}
   done = [by_number[n] for n in info.numbers]
   runs = [sum(len(fold) for fold in run_groups(t)) for t in done]
-  found: dict[int, intervals.Interval] = {}
-  if model is not None:
-    for trial, n in zip(done, runs):
-      found[trial.number] = noise.trial_interval(model, trial.values[0], max(n, 1),
-                                                 covariates(trial))
   images = [sum(t.user_attrs.get('test_images', [])) for t in done]
   typical = max(set(runs), key=runs.count) if runs else 0
   empty = StudyStats(model, found, None, '', None, None, None, [], None, margin,

@@ -17,6 +17,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 import optuna
 
+from search import analysis
 from search import intervals
 from search import pareto
 from search import report
@@ -124,6 +125,9 @@ def compare(studies: Sequence[tuple[str, optuna.Study]], reference_size: float |
   result = []
   for label, trials in completed.items():
     info = pareto.front_info(trials)
+    _, found = analysis.study_noise(trials, info)
+    if found:  # Each study's own noise model, as its report has it.
+      info = report.interval_info(info, found)
     runs = [_runs(t) for t in trials]
     hypervolume = pareto.hypervolume_2d(np.stack([info.accuracy, info.size_bytes], 1),
                                         reference, pareto.ACCURACY_SIZE) if trials else 0.0
@@ -213,7 +217,7 @@ def plot(path: str, found: Sequence[Compared]) -> None:
                 fmt='o', c=colour, ms=4, elinewidth=1, capsize=2)
     ax.scatter(sizes[~known], 100 * accuracy[~known], c=colour, s=16)
   ax.set(xscale='log', xlabel='student size (bytes of float32 parameters)',
-         ylabel='accuracy (%)', title='Pareto fronts (bars: 95% intervals over seeds and folds)')
+         ylabel='accuracy (%)', title='Pareto fronts (bars: 95% intervals from each study\'s seed-noise model)')
   ax.grid(alpha=0.3)
   ax.legend(fontsize=8, loc='lower right')
   fig.tight_layout()

@@ -77,10 +77,11 @@ def _pyplot():
   return figures.pyplot()
 
 
-def interval_info(info: FrontInfo, stats: analysis.StudyStats) -> FrontInfo:
-  """`info` with each trial's interval from the study's noise model (NaN where it has none)."""
-  bound = lambda k: np.array([stats.intervals[n][k] if n in stats.intervals else np.nan
-                              for n in info.numbers], dtype=np.float64)
+def interval_info(info: FrontInfo, found: dict[int, intervals.Interval]) -> FrontInfo:
+  """`info` with each trial's interval from `found` (the study's noise model; NaN where it has
+  none)."""
+  bound = lambda k: np.array([found[n][k] if n in found else np.nan for n in info.numbers],
+                             dtype=np.float64)
   return info._replace(accuracy_low=bound(2), accuracy_high=bound(3))
 
 
@@ -402,7 +403,7 @@ def write_report(study: optuna.Study, run_dir: str, size_limit: float,
   baseline_history = (pareto.hypervolume_history(baseline_trials, reference) if baseline_trials
                       else None)
   if stats.intervals:
-    info = interval_info(info, stats)
+    info = interval_info(info, stats.intervals)
   write_pareto_csv(paths['pareto.csv'], info, trials, stats)
   if stats.fit is not None:
     paths['front_fit.csv'] = os.path.join(run_dir, 'front_fit.csv')

@@ -193,7 +193,7 @@ def test_pareto_figure_draws_no_label_over_another_and_keeps_the_axis_to_the_dat
     study = _main_job_like_study(seed=seed)
     info = pareto.front_info(study.trials)
     stats = analysis.analyse(study.trials, info, draws=200)
-    info = report.interval_info(info, stats)
+    info = report.interval_info(info, stats.intervals)
     fig = report.draw_pareto(info, stats, title='main-like')
     assert figures.overlapping_labels(fig) == []
     ax = fig.axes[0]
