@@ -607,6 +607,12 @@ def draw(kind: str, cells: Sequence[Cell], found: Sequence[Comparison], margin: 
       _line(ax, [c.params['temperature'] for c in group], [c.interval for c in group], size,
             figures.SERIES[k % len(figures.SERIES)])
     ax.set(xscale='log', xlabel='temperature', ylabel='test accuracy (%)')
+  if kind != 'kd' and cells:  # Accuracy panels: the y axis holds the data, inside 0..100%.
+    spans = [c.interval for c in cells]
+    end = lambda i, k: 100 * (i.mean if math.isnan(i[k]) else i[k])
+    limits = figures.percent_limits([end(i, 2) for i in spans], [end(i, 3) for i in spans])
+    for ax in panels:
+      ax.set_ylim(*limits)
   for ax in panels:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

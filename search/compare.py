@@ -217,7 +217,8 @@ def plot(path: str, found: Sequence[Compared]) -> None:
                 fmt='o', c=colour, ms=4, elinewidth=1, capsize=2)
     ax.scatter(sizes[~known], 100 * accuracy[~known], c=colour, s=16)
   ax.set(xscale='log', xlabel='student size (bytes of float32 parameters)',
-         ylabel='accuracy (%)', title='Pareto fronts (bars: 95% intervals from each study\'s seed-noise model)')
+         ylabel='accuracy (%)',
+         title='Pareto fronts (bars: 95% intervals from each study\'s seed-noise model)')
   ax.grid(alpha=0.3)
   ax.legend(fontsize=8, loc='lower right')
   fig.tight_layout()

@@ -97,8 +97,10 @@ def plain_log_ticks(ax, values: Sequence[float]) -> None:
   import matplotlib.ticker as ticker  # pylint: disable=g-import-not-at-top
   import math  # pylint: disable=g-import-not-at-top
   low, high = min(values), max(values)
-  ticks = [m * 10**e for e in range(math.floor(math.log10(low)) - 1, math.ceil(math.log10(high)) + 1)
-           for m in (1, 1.5, 2, 3, 5, 7) if low / 1.5 <= m * 10**e <= high * 1.5]
+  powers = range(math.floor(math.log10(low)) - 1, math.ceil(math.log10(high)) + 1)
+  ticks = [m * 10**e for e in powers for m in (1, 1.5, 2, 3, 5, 7)
+           if low / 1.5 <= m * 10**e <= high * 1.5]
   ax.xaxis.set_major_locator(ticker.FixedLocator(ticks))
-  ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f'{v:,.0f}' if v >= 1 else f'{v:g}'))
+  ax.xaxis.set_major_formatter(
+      ticker.FuncFormatter(lambda v, _: f'{v:,.0f}' if v >= 1 else f'{v:g}'))
   ax.xaxis.set_minor_formatter(ticker.NullFormatter())

@@ -101,8 +101,8 @@ def fit(groups: Sequence[Group], candidates: Sequence[str] = ()) -> NoiseModel |
   likelihood, not a regression of log s^2, which is biased for small nu). Log size is always in
   (the noise is known to grow as students shrink: about 1.9 points at width 1, more below); with
   ENTRY_DF degrees of freedom or more, each other parameter in `candidates` joins only when a
-  likelihood-ratio test at ENTRY_LEVEL (Bonferroni over them) says the data show it. Groups are a trial's seeds on one fold, so the folds' difficulty is never
-  mistaken for seed noise.
+  likelihood-ratio test at ENTRY_LEVEL (Bonferroni over them) says the data show it. Groups
+  are a trial's seeds on one fold, so the folds' difficulty is never mistaken for seed noise.
   """
   used = [g for g in groups if len(g.runs) >= 2]
   if not used:

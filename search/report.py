@@ -495,7 +495,8 @@ def _fit_lines(stats: analysis.StudyStats) -> list[str]:
   answers = []
   if stats.plateau is not None:
     p = stats.plateau
-    answers.append(f'accuracy stops rising (within {front_fit.PLATEAU_POINTS:g} point of the best) from '
+    answers.append(f'accuracy stops rising (within {front_fit.PLATEAU_POINTS:g} point of the '
+                   f'best) from '
                    f'about {p.value / 1000:,.0f} KB (95% interval {p.low / 1000:,.0f} to '
                    f'{p.high / 1000:,.0f} KB)')
   if stats.halving is not None:
@@ -525,7 +526,8 @@ def _comparison_line(c: analysis.FrontComparison, info: FrontInfo, margin: float
   return (f'- {name(c.first)} - {name(c.second)}: {_points(d.mean)} points (95% interval '
           f'{_points(d.low)} to {_points(d.high)}, Holm p {c.p_holm:.2g}); MDE80 '
           f'{100 * c.mde80:.1f} points; 90% bound nearest the margin '
-          f'{_points(c.equivalence_bound)}: **{c.verdict.replace("margin", f"{margin:g} points")}**')
+          f'{_points(c.equivalence_bound)}: '
+          f'**{c.verdict.replace("margin", f"{margin:g} points")}**')
 
 
 def _comparison_lines(stats: analysis.StudyStats, info: FrontInfo) -> list[str]:
