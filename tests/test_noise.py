@@ -92,3 +92,14 @@ def test_trial_interval_and_comparison_by_hand_from_a_constant_model():
 def test_test_set_sd_is_the_binomial_one():
   assert noise.test_set_sd(0.6, 600) == pytest.approx(math.sqrt(0.24 / 600))
   assert math.isnan(noise.test_set_sd(0.6, 0))
+
+
+def test_with_fewer_than_entry_df_no_other_parameter_is_tried():
+  rng = np.random.default_rng(5)
+  lam = np.linspace(0, 1, 10)
+  groups = [noise.Group(list(rng.normal(0.6, 0.01 * (1 + 9 * l), 2)),
+                        {noise.LOG_SIZE: math.log(260_000 + 1000 * k), 'lam': l})
+            for k, l in enumerate(lam)]
+  assert sum(len(g.runs) - 1 for g in groups) < noise.ENTRY_DF
+  model = noise.fit(groups, ['lam'])
+  assert model.covariates == (noise.LOG_SIZE,) and model.rejected == ()
