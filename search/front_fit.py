@@ -215,13 +215,12 @@ def _estimate(values: np.ndarray) -> Estimate:
 
 
 def plateau_size(fitted: FrontFit, tolerance: float = PLATEAU_POINTS / 100) -> Estimate:
-  """The smallest size from which the front stays within `tolerance` of its best over the
-  sizes studied: accuracy stops rising there. Per draw, then its median and 95% interval."""
+  """The smallest size at which the front comes within `tolerance` of its best over the sizes
+  studied: larger students gain less than that. Per draw, then its median and 95% interval.
+  (Not 'from which it stays close': a front that falls again at the largest sizes, as
+  undertrained wide students can make it, would have no such size.)"""
   best = fitted.draws.max(1, keepdims=True)
-  close = fitted.draws >= best - tolerance
-  # From the first grid size after which every larger one is close.
-  stays = np.flip(np.logical_and.accumulate(np.flip(close, 1), axis=1), 1)
-  first = stays.argmax(1)
+  first = (fitted.draws >= best - tolerance).argmax(1)  # The first True; the best is one.
   return _estimate(fitted.sizes[first])
 
 

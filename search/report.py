@@ -503,7 +503,8 @@ def _fit_lines(stats: analysis.StudyStats) -> list[str]:
     h = stats.halving
     answers.append(f'halving the largest student ({fit.sizes[-1] / 1000:,.0f} KB) costs '
                    f'{100 * h.value:.1f} points (95% interval {100 * h.low:.1f} to '
-                   f'{100 * h.high:.1f})')
+                   f'{100 * h.high:.1f}' + ('; negative: the half-size student does better)'
+                                            if h.value < 0 else ')'))
   if stats.knee is not None:
     k = stats.knee
     answers.append(f'the knee of the fitted front is at about {k.value / 1000:,.0f} KB (95% '

@@ -94,6 +94,9 @@ def test_plateau_halving_cost_and_knee_read_from_each_draw_by_hand():
   cost = front_fit.halving_cost(fitted)  # front(16,000) - front(8,000): 0 and 0.005.
   assert cost.value == pytest.approx(0.0025)
   assert front_fit.halving_cost(fitted, size=1_500) is None  # 750 is below the sizes.
+  # A front that falls again at the large end: the plateau is where it first comes close.
+  falling = front_fit.plateau_size(_fit_of([[0.5, 0.70, 0.65, 0.60, 0.55]] * 2, sizes))
+  assert falling.value == 2_000
   knee = front_fit.knee_size(_fit_of([[0.5, 0.68, 0.69, 0.695, 0.70]] * 2, sizes))
   assert knee.value == 2_000  # The bend, farthest above the chord.
 
