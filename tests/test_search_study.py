@@ -306,6 +306,8 @@ def test_latency_objective_is_measured_in_milliseconds(monkeypatch):
 @pytest.mark.slow
 def test_a_replicated_study_records_every_run_and_tables_its_interval(tmp_path, data_dir):
   from scipy import stats  # pylint: disable=g-import-not-at-top
+  from search import analysis  # pylint: disable=g-import-not-at-top
+  from search import pareto  # pylint: disable=g-import-not-at-top
   from search import report  # pylint: disable=g-import-not-at-top
   from search import space  # pylint: disable=g-import-not-at-top
   config = search_test.get_config()
@@ -317,6 +319,9 @@ def test_a_replicated_study_records_every_run_and_tables_its_interval(tmp_path, 
     rows = {int(r['number']): r for r in csv.DictReader(f)}
   trials = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
   assert len(trials) == 2
+  # The table's intervals are the study's noise model's (every trial and fold with 2 seeds).
+  model, modelled = analysis.study_noise(study.trials, pareto.front_info(study.trials))
+  assert model.within_df == 4 and model.groups == 4
   for trial in trials:
     runs = trial.user_attrs['run_accuracies']  # [fold][seed]
     assert len(runs) == 2 and all(len(fold) == 2 for fold in runs)
@@ -330,7 +335,9 @@ def test_a_replicated_study_records_every_run_and_tables_its_interval(tmp_path, 
     recorded = [trial.user_attrs[name] for name in report.intervals.COLUMNS]
     tabled = [float(rows[trial.number][name]) for name in report.intervals.COLUMNS]
     assert sem > 0, runs  # The seeds' students differ (else the interval test is empty).
-    assert recorded == pytest.approx(expected) and tabled == pytest.approx(expected)
+    assert recorded == pytest.approx(expected)  # The trial's own t interval, as it ran.
+    assert tabled == pytest.approx(list(modelled[trial.number][:4]))
+    assert tabled[0] == pytest.approx(mean) and 0 <= tabled[2] < mean < tabled[3] <= 1
     # Each seed trained its own student, in its own directory, from its own seed.
     trial_dir = trial.user_attrs['trial_dir']
     seeds = set()
