@@ -16,6 +16,7 @@ import os
 import socket
 from typing import Any, Sequence
 
+import jax
 import ml_collections
 import numpy as np
 import optuna
@@ -239,6 +240,11 @@ class Objective:
         replicate_run = trial_config(self.config, values, origin, self.run_dir, replicate)
         result = train.train_and_evaluate(crossval.fold_config(replicate_run, fold),
                                           replicate_dir(trial_dir, fold, replicate))
+        # Each run compiles its own steps, and XLA keeps every compiled program mapped: a
+        # worker that trained about 250 students reached the kernel's 65,530 memory maps and
+        # died ('Cannot allocate memory'). Dropping JAX's caches after a run keeps the maps
+        # flat; the persistent compilation cache makes the next run's compiles cheap.
+        jax.clear_caches()
         run_accuracies[-1].append(result.accuracy)
         trial.set_user_attr('fold_hash', result.fold_hash)
         trial.set_user_attr('run_accuracies', run_accuracies)
