@@ -350,7 +350,7 @@ def test_a_replicated_study_records_every_run_and_tables_its_interval(tmp_path, 
 
 @pytest.mark.slow
 def test_a_worker_does_not_pile_up_memory_maps_trial_after_trial(tmp_path, data_dir):
-  # Every run compiles its steps; without dropping JAX's caches each student left about 680
+  # Every run compiles its steps; without dropping JAX's caches each run left hundreds of
   # memory maps behind, and a worker died at the kernel's limit of 65,530 after about 250.
   def maps():
     with open('/proc/self/maps') as f:
