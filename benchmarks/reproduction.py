@@ -68,6 +68,9 @@ def _cpu() -> str:
 # The figure of each claim's ablation, written by `jaxfer-search ablate` in the run directory.
 FIGURES = {'pooling': 'ablation_pooling.png', 'kd': 'ablation_kd.png',
            'temperature': 'ablation_temperature.png', 'search': 'search_vs_grid.png'}
+# Other names a figure may have: `report --ablation kd --study ablation_pooling` names its
+# files after the pooling study it reads (ablation.output_name).
+OTHER_NAMES = {'kd': ('ablation_kd_ablation_pooling.png',)}
 
 
 def copy_figures(run_dirs: dict[str, str | None], out_dir: str,
@@ -81,8 +84,10 @@ def copy_figures(run_dirs: dict[str, str | None], out_dir: str,
     for key, name in FIGURES.items():
       folder = ((pooling_dirs or {}).get(dataset) if key in ('pooling', 'kd') else None
                 ) or run_dir
-      source = os.path.join(folder or '', name)
-      if folder and os.path.isfile(source):
+      source = next((os.path.join(folder, candidate) for candidate in
+                     (name, *OTHER_NAMES.get(key, ()))
+                     if folder and os.path.isfile(os.path.join(folder, candidate))), '')
+      if source:
         os.makedirs(os.path.join(out_dir, 'figures'), exist_ok=True)
         relative = os.path.join('figures', f'{dataset}_{name}')
         shutil.copyfile(source, os.path.join(out_dir, relative))
@@ -216,16 +221,37 @@ HEADER = ['# The paper\'s claims, measured', '',
           '"Not known here" marks a number of the paper this project does not have.', '']
 
 
+def _merge(section: list[str], earlier: list[str]) -> list[str]:
+  """`section` with each dataset it did not measure taken from `earlier` (the same claim's
+  section of an earlier report): that dataset's line and its figure."""
+  def line_of(lines, label):
+    return next((k for k, line in enumerate(lines) if line.startswith(f'- {label}:')), None)
+  merged = list(section)
+  for dataset, label in DATASETS.items():
+    new, old = line_of(merged, label), line_of(earlier, label)
+    if new is None or old is None or ': not measured' not in merged[new]:
+      continue
+    merged[new] = earlier[old]
+    figure = next((line for line in earlier if line.startswith(f'![{label}:')), None)
+    if figure and not any(line.startswith(f'![{label}:') for line in merged):
+      merged += [figure, '']
+  return merged
+
+
 def render(*args, previous: str | None = None, **kwargs) -> str:
   """The report. With `previous` (an earlier report's text), a claim this call measured
-  nothing for keeps its section from there: measurements made at different times, one
-  regenerated without rerunning the others."""
+  nothing for keeps its section from there, and a claim it measured for some datasets keeps
+  the others' lines and figures: measurements made at different times, one regenerated without
+  rerunning the others."""
   kept = {}
   for section in (previous or '').split('\n## ')[1:]:
     kept['## ' + section.split('\n', 1)[0]] = ('## ' + section).rstrip('\n').split('\n') + ['']
   lines = list(HEADER)
   for section, measured in render_sections(*args, **kwargs):
-    lines += section if measured or section[0] not in kept else kept[section[0]]
+    if section[0] not in kept:
+      lines += section
+    else:
+      lines += _merge(section, kept[section[0]]) if measured else kept[section[0]]
   return '\n'.join(lines)
 
 

@@ -578,13 +578,14 @@ def draw(kind: str, cells: Sequence[Cell], found: Sequence[Comparison], margin: 
     for ax, loss in zip(panels, losses):
       for k, (pooling, group) in enumerate(sorted(_groups(
           [c for c in cells if c.params['loss'] == loss], lambda c: c.params['pooling']).items())):
-        _line(ax, [c.size_bytes for c in group], [c.interval for c in group], pooling,
+        _line(ax, [c.size_bytes / 1000 for c in group], [c.interval for c in group], pooling,
               figures.SERIES[k % len(figures.SERIES)])
-      ax.set(xscale='log', xlabel='student size (bytes)', title=_kd_label(loss))
+      ax.set(xscale='log', xlabel='student size (KB)', title=_kd_label(loss))
+      figures.plain_log_ticks(ax, [c.size_bytes / 1000 for c in cells])
     panels[0].set_ylabel('test accuracy (%)')
   elif kind == 'kd':
     ax = panels[0]
-    sizes = {_size_and_pooling(c): c.size_bytes for c in cells}
+    sizes = {_size_and_pooling(c): c.size_bytes / 1000 for c in cells}
     poolings = {_size_and_pooling(c): c.params.get('pooling', '') for c in cells}
     ax.axhline(0, color=figures.OTHER, lw=0.8)
     for k, pooling in enumerate(sorted(set(poolings.values()))):
@@ -598,8 +599,10 @@ def draw(kind: str, cells: Sequence[Cell], found: Sequence[Comparison], margin: 
                       color=colour, alpha=0.2)
     ax.plot([], [], lw=6, alpha=0.3, c=figures.OTHER, label='95% interval (paired)')
     # No comparison yet (one side of every pair unfinished): nothing to put on a log scale.
-    ax.set(xscale='log' if found else 'linear', xlabel='student size (bytes)',
+    ax.set(xscale='log' if found else 'linear', xlabel='student size (KB)',
            ylabel='distillation gain (points)')
+    if found:
+      figures.plain_log_ticks(ax, list(sizes.values()))
   else:
     ax = panels[0]
     for k, (size, group) in enumerate(_groups(cells, lambda c: c.size_label).items()):
