@@ -3,7 +3,7 @@ r"""The main job: a study over temperature, student width and lambda on syntheti
     jaxfer-search run --config configs/search_default.py --workdir runs/search
 
 Objectives: test accuracy (maximised) and the student's float32 size in bytes (minimised).
-About 11 minutes on a 2-core CPU with one worker per core (the default): the teacher (16
+6 to 11 minutes on a 2-core CPU with one worker per core (the default): the teacher (16
 epochs, under 3 minutes) first, then 10 trials, each training its student of 15 epochs with 2
 seeds, about 1 minute (narrow) to 2.5 minutes (width 2) a trial.
 """
