@@ -8,6 +8,7 @@ are in `fit`'s docstring; `trial_interval` and `compare` use it.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import NamedTuple, Sequence
 
 import numpy as np
@@ -89,7 +90,11 @@ def _glm(variances: np.ndarray, df: np.ndarray, design: np.ndarray):
   family = sm.families.Gamma(link=sm.families.links.Log())
   # s^2 = sigma^2 chi2_nu / nu: Gamma with mean sigma^2 and Var = 2 sigma^4 / nu, i.e. a GLM
   # with variance weights nu and the dispersion known to be 2, not estimated.
-  return sm.GLM(variances, design, family=family, var_weights=df).fit(scale=2.0)
+  with warnings.catch_warnings():
+    # Seed variances that are all alike (a slope of 0 fits them exactly) make statsmodels warn
+    # of 'perfect prediction'; the fit is still the right one, and a report is no place for it.
+    warnings.simplefilter('ignore')
+    return sm.GLM(variances, design, family=family, var_weights=df).fit(scale=2.0)
 
 
 def fit(groups: Sequence[Group], candidates: Sequence[str] = ()) -> NoiseModel | None:

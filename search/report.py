@@ -102,6 +102,8 @@ def caption_text(stats: analysis.StudyStats | None) -> str:
   return ' '.join(parts)
 
 
+# Front points listed in pareto.png's key (the rest are in pareto.csv).
+KEY_ROWS = 16
 # Candidate offsets (points) of a front point's number from its marker, tried in order.
 _LABEL_OFFSETS = ((5, 5), (5, -11), (-11, 5), (-11, -11), (8, -3), (-14, -3), (-3, 8),
                   (-3, -15), (12, 12), (12, -18), (-18, 12), (-18, -18))
@@ -183,9 +185,15 @@ def draw_pareto(info: FrontInfo, stats: analysis.StudyStats | None = None,
   _place_numbers(ax, fig, [(kb[p], 100 * info.accuracy[p]) for p in front],
                  [str(k + 1) for k in range(len(front))])
   ax.legend(fontsize=7.5, loc='upper left', bbox_to_anchor=(1.02, 1.0), frameon=False)
+  # The key fits beside the axes: parameters on a second line for up to 8 front points, one
+  # line each for up to 16, and the rest in pareto.csv.
+  shown = front[:KEY_ROWS]
   key = [f'{k + 1}: trial {info.numbers[p]}, {100 * info.accuracy[p]:.1f}%, '
-         f'{kb[p]:,.0f} KB' + (f'\n     {info.labels[p]}' if info.labels[p] else '')
-         for k, p in enumerate(front)]
+         f'{kb[p]:,.0f} KB' + (f'\n     {info.labels[p]}' if info.labels[p] and
+                               len(front) <= KEY_ROWS // 2 else '')
+         for k, p in enumerate(shown)]
+  if len(front) > len(shown):
+    key.append(f'... {len(front) - len(shown)} more in pareto.csv')
   fig.text(0.655, 0.52, 'Front trials\n' + '\n'.join(key), fontsize=7, va='top', ha='left',
            family='monospace', linespacing=1.25)
   fig.text(0.01, 0.015, '\n'.join(textwrap.wrap(caption_text(stats), 150)), fontsize=7,

@@ -234,3 +234,22 @@ def test_hypervolume_figure_draws_no_label_over_another():
   fig = report.draw_hypervolume(history, history[:20], 'reference: accuracy 0, 1,100,000 bytes')
   assert figures.overlapping_labels(fig) == []
   figures.pyplot().close(fig)
+
+
+def test_pareto_figure_with_twenty_front_points_keeps_its_key_clear_of_the_caption():
+  from search import analysis  # pylint: disable=g-import-not-at-top
+  from search import figures  # pylint: disable=g-import-not-at-top
+  distributions = {'width': optuna.distributions.FloatDistribution(0.5, 2, log=True)}
+  study = optuna.create_study(directions=['maximize', 'minimize'], study_name='many')
+  for k in range(20):  # Every trial on the front: larger and more accurate.
+    study.add_trial(optuna.trial.create_trial(
+        values=[0.5 + 0.01 * k, 60_000 * 1.15**k], params={'width': 0.5 * 1.07**k},
+        distributions=distributions,
+        user_attrs={'run_accuracies': [[0.5 + 0.01 * k - 0.01, 0.5 + 0.01 * k + 0.01]]}))
+  info = pareto.front_info(study.trials)
+  stats = analysis.analyse(study.trials, info, draws=100)
+  fig = report.draw_pareto(report.interval_info(info, stats.intervals), stats)
+  key = next(t.get_text() for t in fig.texts if t.get_text().startswith('Front trials'))
+  assert key.endswith('... 4 more in pareto.csv')
+  assert figures.overlapping_labels(fig) == []
+  figures.pyplot().close(fig)
