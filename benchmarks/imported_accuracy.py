@@ -13,6 +13,7 @@ Prints a Markdown table.
 """
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import tempfile
@@ -41,6 +42,7 @@ def _faces(root: str) -> tuple[list[np.ndarray], np.ndarray]:
 
 
 def main():
+  argparse.ArgumentParser(description=__doc__.split('\n', 1)[0]).parse_args()  # --help only.
   root = os.path.join(SHARED, 'CK+48')
   checkpoints = os.path.join(SHARED, 'microexpnet-tf', 'Models')
   if not (os.path.isdir(root) and os.path.isdir(checkpoints)):
