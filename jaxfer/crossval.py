@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import logging
 import os
 from typing import Any, Sequence
@@ -16,6 +15,7 @@ from typing import Any, Sequence
 import ml_collections
 import numpy as np
 
+from jaxfer import artifacts
 from jaxfer import configuration
 from jaxfer import loop
 from jaxfer import train
@@ -134,8 +134,8 @@ def cross_validate(config: ml_collections.ConfigDict, workdir: str) -> CVResult:
                 size_bytes=results[0].size_bytes,
                 train_seconds=round(sum(r.train_seconds for r in results), 2),
                 workdir=os.path.abspath(workdir), **summary)
-  with open(os.path.join(workdir, 'result.json'), 'w') as f:
-    json.dump(dataclasses.asdict(cv), f, indent=2)
+  # Atomically, as a single run's result.json: a reader never sees half of it.
+  artifacts.write_json(os.path.join(workdir, 'result.json'), dataclasses.asdict(cv))
   write_confusion_csv(os.path.join(workdir, 'confusion.csv'), cv.confusion_matrix, class_names)
   plot_confusion(os.path.join(workdir, 'confusion.png'), cv.confusion_matrix, class_names,
                  f'{config.data.name}, {num_folds}-fold CV, {config.target}: '
