@@ -83,6 +83,11 @@ def run_groups(trial: optuna.trial.FrozenTrial) -> list[list[float]]:
   return [[a] for a in trial.user_attrs.get('fold_accuracies', [])]
 
 
+def run_count(trial: optuna.trial.FrozenTrial) -> int:
+  """The runs (seeds x folds) behind a trial's mean accuracy; 1 when it recorded none."""
+  return max(sum(len(fold) for fold in run_groups(trial)), 1)
+
+
 class FrontComparison(NamedTuple):
   """Two front trials compared with the noise model, and the comparison's verdict."""
   first: int  # Trial numbers: the larger student first (first - second).
@@ -110,7 +115,7 @@ class StudyStats(NamedTuple):
   extremes: FrontComparison | None  # Smallest and largest front points.
   margin: float  # Accuracy fraction.
   test_images: int  # Faces in the test set(s) of a trial (0 when not recorded).
-  runs: int  # Runs of the typical (most common) completed trial.
+  test_set_sd: float  # Binomial SD of the median accuracy on that many faces (NaN without).
 
 
 def _compare(model: noise.NoiseModel, pairs: Sequence[tuple[Any, Any]], margin: float,
@@ -149,8 +154,7 @@ def study_noise(trials: Sequence[optuna.trial.FrozenTrial], info: pareto.FrontIn
     by_number = {t.number: t for t in trials}
     for number, accuracy in zip(info.numbers, info.accuracy):
       trial = by_number[number]
-      runs = sum(len(fold) for fold in run_groups(trial))
-      found[number] = noise.trial_interval(model, float(accuracy), max(runs, 1),
+      found[number] = noise.trial_interval(model, float(accuracy), run_count(trial),
                                            covariates(trial))
   return model, found
 
@@ -167,17 +171,17 @@ def analyse(trials: Sequence[optuna.trial.FrozenTrial], info: pareto.FrontInfo,
   model, found = study_noise(trials, info)
   by_number = {t.number: t for t in trials}
   done = [by_number[n] for n in info.numbers]
-  runs = [sum(len(fold) for fold in run_groups(t)) for t in done]
+  runs = [run_count(t) for t in done]
   images = [sum(t.user_attrs.get('test_images', [])) for t in done]
-  typical = max(set(runs), key=runs.count) if runs else 0
-  empty = StudyStats(model, found, None, '', None, None, None, [], None, margin,
-                     max(set(images), key=images.count) if images else 0, typical)
+  test_images = max(set(images), key=images.count) if images else 0
+  empty = StudyStats(model, found, None, '', None, None, None, [], None, margin, test_images,
+                     noise.test_set_sd(float(np.median(info.accuracy)), test_images)
+                     if len(done) else math.nan)
   if model is None:
     return empty._replace(fit_note='no trial has 2 or more runs on a fold, so there is no '
                           'seed noise to fit a front with; set config.search.replicates to 2')
   front = sorted(np.flatnonzero(info.on_front), key=lambda p: info.size_bytes[p])
-  point = lambda p: (info.numbers[p], float(info.accuracy[p]), max(runs[p], 1),
-                     covariates(done[p]))
+  point = lambda p: (info.numbers[p], float(info.accuracy[p]), runs[p], covariates(done[p]))
   if len(front) >= 2:
     empty = empty._replace(
         neighbours=_compare(model, [(point(b), point(a)) for a, b in zip(front[:-1], front[1:])],
@@ -190,8 +194,8 @@ def analyse(trials: Sequence[optuna.trial.FrozenTrial], info: pareto.FrontInfo,
   if np.ptp(sizes) == 0:
     return empty._replace(fit_note='every trial has the same size')
   recipes = np.array([[covariates(t).get(name, 0.0) for name in names] for t in done])
-  variances = [front_fit.mean_variance(model.sd(covariates(t)), max(n, 1),
-                                       model.df(covariates(t))) for t, n in zip(done, runs)]
+  variances = [front_fit.mean_variance(model.sd(covariates(t)), n, model.df(covariates(t)))
+               for t, n in zip(done, runs)]
   fitted = front_fit.fit(sizes, recipes.reshape(len(done), len(names)),
                          [t.values[0] for t in done], variances, (sizes.min(), sizes.max()),
                          _recipe_box(finished, names), draws=draws, seed=seed)

@@ -18,6 +18,7 @@ import numpy as np
 import optuna
 
 from search import analysis
+from search import figures
 from search import intervals
 from search import pareto
 from search import report
@@ -198,7 +199,7 @@ def markdown(found: Sequence[Compared], reference: tuple[float, float]) -> str:
 def plot(path: str, found: Sequence[Compared]) -> None:
   """The studies' fronts on one figure: a step line and error bars per study, their dominated
   trials as faint dots of the same colour."""
-  plt = report._pyplot()  # pylint: disable=protected-access
+  plt = figures.pyplot()
   fig, ax = plt.subplots(figsize=(7.5, 4.8))
   for index, c in enumerate(found):
     colour = f'C{index}'

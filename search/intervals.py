@@ -5,7 +5,9 @@ R x F runs. Its 95% interval is Student's t over the runs: mean +- t(0.975, n-1)
 The noise to capture is mostly the seed's (one grid point gave 46, 52 and 29% with three seeds),
 which a bootstrap over test images would not see, and with a handful of runs a bootstrap over
 them would understate the spread. Runs on different folds also differ by the folds' difficulty,
-so the interval is that of the accuracy on a random fold and seed.
+so the interval is that of the accuracy on a random fold and seed. A trial records this
+interval as it runs; reports use the study's noise model instead (search/noise.py), through
+`logit_interval`, which keeps an interval inside 0..1.
 """
 from __future__ import annotations
 
@@ -71,19 +73,6 @@ def as_attrs(interval: Interval) -> dict[str, float | None]:
   return {name: None if math.isnan(value) else value for name, value in zip(COLUMNS, values)}
 
 
-def welch_p_value(first: Sequence[float], second: Sequence[float]) -> float:
-  """Two-sided p-value of Welch's t-test that two trials' runs have the same mean accuracy.
-
-  Welch's test, because two students' seed noise need not be equal (wide students vary less);
-  unpaired, because different trials share no seeds. NaN when either has fewer than 2 runs.
-  """
-  if len(first) < 2 or len(second) < 2:
-    return math.nan
-  if np.ptp(first) == 0 and np.ptp(second) == 0:
-    return 1.0 if np.mean(first) == np.mean(second) else 0.0
-  return float(stats.ttest_ind(first, second, equal_var=False).pvalue)
-
-
 def holm_rejections(p_values: Sequence[float], alpha: float = 1 - CONFIDENCE) -> list[bool]:
   """Which hypotheses Holm's step-down method rejects at family-wise level `alpha`.
 
@@ -135,15 +124,6 @@ def pooled_seed_noise(groups: Sequence[Sequence[float]]) -> PooledNoise:
       df += len(values) - 1
       used += 1
   return PooledNoise(math.sqrt(squares / df) if df else math.nan, df, used)
-
-
-def least_significant_difference(noise: PooledNoise, runs: int) -> float:
-  """Fisher's least significant difference at 5% between two means of `runs` runs each:
-  t(0.975, df) * sd * sqrt(2 / runs). Smaller differences are within what seed noise alone
-  gives 95% of the time."""
-  if not noise.df or math.isnan(noise.sd):
-    return math.nan
-  return float(stats.t.ppf(0.5 + CONFIDENCE / 2, noise.df) * noise.sd * math.sqrt(2 / runs))
 
 
 class PairedDifference(NamedTuple):

@@ -20,7 +20,6 @@ from search import equivalence
 from search import figures
 from search import front_fit
 from search import intervals
-from search import noise
 from search import pareto
 from search.pareto import FrontInfo
 
@@ -73,10 +72,6 @@ def write_csv(path: str, rows: Sequence[dict[str, Any]]) -> None:
     writer.writerows(rows)
 
 
-def _pyplot():
-  return figures.pyplot()
-
-
 def interval_info(info: FrontInfo, found: dict[int, intervals.Interval]) -> FrontInfo:
   """`info` with each trial's interval from `found` (the study's noise model; NaN where it has
   none)."""
@@ -96,9 +91,9 @@ def caption_text(stats: analysis.StudyStats | None) -> str:
     parts.append('Band: 95% band of the fitted front (Gaussian process, best tried recipe at '
                  'each size, posterior draws).')
   if stats.test_images:
-    sd = 100 * noise.test_set_sd(0.65, stats.test_images)
+    sd = 100 * stats.test_set_sd
     parts.append(f'All conditional on the {stats.test_images:,} test faces (another test set: '
-                 f'about +-{sd:.1f} points, 1 SD at 65%).')
+                 f'about +-{sd:.1f} points, 1 SD at the median accuracy).')
   return ' '.join(parts)
 
 
@@ -136,7 +131,7 @@ def draw_pareto(info: FrontInfo, stats: analysis.StudyStats | None = None,
   """The figure of pareto.png: accuracy against size (KB, log axis), dominated trials grey,
   front trials numbered with a key beside the axes, each with its 95% interval, the fitted
   front and its band, the knee, the grid baseline's front, and a caption line."""
-  plt = _pyplot()
+  plt = figures.pyplot()
   fig = plt.figure(figsize=(9.5, 5.2))
   ax = fig.add_axes([0.08, 0.24, 0.56, 0.66])
   kb = info.size_bytes / 1000
@@ -224,7 +219,7 @@ def plot_hypervolume(path: str, history: Sequence[float],
 def draw_hypervolume(history: Sequence[float], baseline: Sequence[float] | None = None,
                      title: str = ''):
   """Hypervolume against the number of trials, with the grid baseline's curve if given."""
-  plt = _pyplot()
+  plt = figures.pyplot()
   fig, ax = plt.subplots(figsize=(6, 3.8))
   ax.plot(range(1, len(history) + 1), history, marker='.', color=figures.FRONT,
           label='this study')
@@ -336,7 +331,7 @@ def plot_pareto_html(path: str, study: optuna.Study, info: FrontInfo,
 
 def plot_importances(path: str, importances: dict[str, float]) -> None:
   """Parameter importances for accuracy as horizontal bars."""
-  plt = _pyplot()
+  plt = figures.pyplot()
   names = list(importances)[::-1]
   fig, ax = plt.subplots(figsize=(5, 0.5 + 0.4 * len(names)))
   ax.barh(names, [importances[n] for n in names], color='tab:blue')
@@ -480,7 +475,7 @@ def _noise_lines(stats: analysis.StudyStats, info: FrontInfo,
                 'the trial, on the logit scale so that it stays inside 0..100%), not the '
                 'trial\'s own few runs.')
   if stats.test_images:
-    sd = 100 * noise.test_set_sd(float(np.median(info.accuracy)), stats.test_images)
+    sd = 100 * stats.test_set_sd
     lines.append(f'These intervals are conditional on the test set: they say how much another '
                  f'seed would move an accuracy measured on these {stats.test_images:,} test '
                  f'faces. Another test set of that size would move every accuracy by about '

@@ -40,15 +40,6 @@ def test_equal_runs_have_an_interval_of_zero_width():
   assert (interval.sem, interval.low, interval.high) == (0.0, 0.25, 0.25)
 
 
-def test_welch_p_value_follows_welchs_statistic_and_degrees_of_freedom():
-  a, b = [0.5, 0.6, 0.7], [0.8, 0.85, 0.9]
-  va, vb = 0.01 / 3, 0.0025 / 3  # Sample variances over n = 3.
-  t = (0.6 - 0.85) / math.sqrt(va + vb)
-  df = (va + vb) ** 2 / (va ** 2 / 2 + vb ** 2 / 2)  # Welch-Satterthwaite.
-  assert intervals.welch_p_value(a, b) == pytest.approx(2 * stats.t.sf(abs(t), df))
-  assert math.isnan(intervals.welch_p_value([0.5], b))
-
-
 def test_holm_rejects_step_down_and_stops_at_the_first_failure():
   # Sorted: 0.01 <= 0.05/3 rejected; 0.03 > 0.05/2 stops, so 0.04 is kept too.
   assert intervals.holm_rejections([0.01, 0.04, 0.03]) == [True, False, False]
@@ -167,12 +158,8 @@ def test_pooled_seed_noise_by_hand():
   noise = intervals.pooled_seed_noise([[0.50, 0.52], [0.60, 0.62, 0.64], [0.9]])
   assert noise.df == 3 and noise.groups == 2
   assert noise.sd == pytest.approx(math.sqrt((0.0002 + 0.0008) / 3))
-  # t(0.975, 3) = 3.1824; two means of 2 runs each: sd * sqrt(2 / 2).
-  assert intervals.least_significant_difference(noise, 2) == pytest.approx(
-      3.18245 * noise.sd, rel=1e-4)
   empty = intervals.pooled_seed_noise([[0.5], [0.7]])
   assert math.isnan(empty.sd) and empty.df == 0
-  assert math.isnan(intervals.least_significant_difference(empty, 2))
 
 
 def test_report_gives_the_pooled_seed_noise_and_its_model(tmp_path):
