@@ -223,6 +223,12 @@ def main(argv: list[str] | None = None) -> int:
       _check_storage(config.search.storage, values.workdir)
       if command == 'worker':
         _check_worker_joins(config, values)
+      plan = None
+      if command in ('run', 'ablate') and values.ablation:
+        # What the campaign can detect, before it trains; read-only, so a bad noise_from is
+        # refused before the run directory exists.
+        from search import ablation  # pylint: disable=g-import-not-at-top
+        plan = ablation.plan(config, values.ablation, values.workdir)
       from jaxfer import configuration as run_configuration  # pylint: disable=g-import-not-at-top
       run_configuration.make_writable_dir(values.workdir, 'the run directory (--workdir)')
     from jaxfer import cli as jaxfer_cli  # pylint: disable=g-import-not-at-top
@@ -233,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     from jaxfer import interrupts  # pylint: disable=g-import-not-at-top
     interrupts.install()  # A Ctrl-C during training is acted on even if Python drops it.
     if command in ('run', 'ablate'):
-      return _run(config, values, argv, typed)
+      return _run(config, values, argv, typed, plan)
     if command == 'worker':
       return _worker(config, values)
     return _COMMANDS[command](config, values, *studies)
@@ -263,12 +269,12 @@ def _help(argv: list[str]) -> int:
       lambda command: None if command == 'compare' else '--config.search.n_trials=8')
 
 
-def _run(config, values, argv: list[str], typed: list[str]) -> int:
-  """`run` or `ablate` (`argv` parsed, the kind as --ablation; `typed` as the user wrote it)."""
+def _run(config, values, argv: list[str], typed: list[str], plan: list[str] | None) -> int:
+  """`run` or `ablate` (`argv` parsed, the kind as --ablation; `typed` as the user wrote it;
+  `plan` the ablation's power plan to print first)."""
   from search import workers  # pylint: disable=g-import-not-at-top
-  if values.ablation:  # What the campaign can detect, before it trains (and before it exists).
-    from search import ablation  # pylint: disable=g-import-not-at-top
-    print('\n'.join(ablation.plan(config, values.ablation, values.workdir)), flush=True)
+  if plan:
+    print('\n'.join(plan), flush=True)
   # The study is opened (created) once here before other workers join, so they find it.
   study = workers.open_study(config, values.workdir)
   # What was run, for reports that cite it (docs/reproduction.md); passwords masked.

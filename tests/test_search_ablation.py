@@ -234,6 +234,20 @@ def _ablate(kind, run_dir, data_dir, *extra):
       capture_output=True, text=True, timeout=900)
 
 
+def test_ablate_with_a_missing_noise_from_study_is_one_line_and_creates_nothing(tmp_path):
+  run_dir = tmp_path / 'new'
+  done = subprocess.run(search_command(
+      'ablate', 'kd', '--config', 'configs/search_test.py', '--workdir', str(run_dir),
+      '--config.search.ablation.noise_from=nosuch'), cwd=REPO, capture_output=True, text=True,
+      timeout=300)
+  assert done.returncode == 2
+  assert done.stderr.strip().splitlines() == [
+      "jaxfer-search ablate: error: config.search.ablation.noise_from = 'nosuch': no study "
+      f"named 'nosuch' in sqlite:///{run_dir}/study.db; the storage holds: no study (check "
+      '--study, --workdir and --storage)']
+  assert not run_dir.exists()
+
+
 @pytest.mark.slow
 def test_ablate_kd_runs_paired_cells_tables_them_and_skips_them_when_run_again(tmp_path,
                                                                                 data_dir):
