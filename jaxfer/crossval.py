@@ -16,7 +16,6 @@ import ml_collections
 import numpy as np
 
 from jaxfer import artifacts
-from jaxfer import configuration
 from jaxfer import loop
 from jaxfer import train
 
@@ -97,13 +96,6 @@ def plot_confusion(path: str, confusion: Sequence[Sequence[int]], class_names: S
   plt.close(fig)
 
 
-def fold_config(config: ml_collections.ConfigDict, fold: int) -> ml_collections.ConfigDict:
-  """`config` with `data.fold` set to `fold`."""
-  config = ml_collections.ConfigDict(config.to_dict())
-  config.data.fold = fold
-  return config
-
-
 def cross_validate(config: ml_collections.ConfigDict, workdir: str) -> CVResult:
   """Trains and evaluates `config.target` on each of the `config.data.num_folds` folds.
 
@@ -114,15 +106,12 @@ def cross_validate(config: ml_collections.ConfigDict, workdir: str) -> CVResult:
   Returns:
     The `CVResult`, also written to `workdir/result.json`.
   """
-  configuration.validate(config)
+  train.preflight(config, workdir, cv=True)
   num_folds = config.data.num_folds
-  if num_folds < 2:
-    raise ValueError(f'config.data.num_folds = {num_folds}: cross-validation needs at least 2 '
-                     'folds (the paper used 10)')
   results = []
   for fold in range(num_folds):
     logger.info('=== fold %d/%d ===', fold + 1, num_folds)
-    results.append(train.train_and_evaluate(fold_config(config, fold),
+    results.append(train.train_and_evaluate(train.fold_config(config, fold),
                                             os.path.join(workdir, f'fold_{fold}')))
   hashes = {r.fold_hash for r in results}
   if len(hashes) != 1:  # Cannot happen unless the data changed between folds of one run.

@@ -32,35 +32,17 @@ import ml_collections
 import numpy as np
 
 from jaxfer import artifacts
-from jaxfer import configuration
 from jaxfer import data as data_lib
 from jaxfer import distill
+from jaxfer import dlib_face_net
 from jaxfer import locks
 from jaxfer import loop
 from jaxfer import models
-from jaxfer import xla_cache
+from jaxfer import run_records
 
 logger = logging.getLogger('jaxfer')
 
 FEATURES = 'features.npz'
-
-
-def settings(config: ml_collections.ConfigDict) -> dict[str, Any]:
-  """What determines the face net's features: the face net's settings, seed and data."""
-  section = config.facenet2expnet
-  face_net = {'face_net': section.face_net}
-  if section.face_net == 'identity':
-    face_net['identity'] = section.identity.to_dict()
-    face_net['architecture'] = config.teacher.get(section.identity.model, {}).to_dict()
-  return {'seed': config.seed, 'data': configuration.data_settings(config),
-          'face_net': face_net}
-
-
-def stage_settings(config: ml_collections.ConfigDict) -> dict[str, Any]:
-  """What determines a pretrained network's stage 1: the face net and stage 1's settings."""
-  section = config.facenet2expnet
-  return {**settings(config)['face_net'], 'loss': section.loss,
-          'standardize_targets': section.standardize_targets, 'stage1': section.stage1.to_dict()}
 
 
 def directory_for(config: ml_collections.ConfigDict, model_dir: str) -> str:
@@ -109,57 +91,6 @@ def _identity_features(config: ml_collections.ConfigDict, directory: str,
   return _features_of(spec.model, variables, dataset.train['image'], config.eval_batch_size)
 
 
-DLIB_SIDE = 150  # The size of the aligned face chips dlib's descriptor network takes.
-
-
-def dlib_model_path() -> str | None:
-  """The weights of dlib's face recognition ResNet, or None without the facenet extra."""
-  import importlib.util  # pylint: disable=g-import-not-at-top
-  # Found without importing the package: its __init__ needs pkg_resources (setuptools).
-  spec = importlib.util.find_spec('face_recognition_models')
-  if importlib.util.find_spec('dlib') is None or spec is None:
-    return None
-  path = os.path.join(spec.submodule_search_locations[0], 'models',
-                      'dlib_face_recognition_resnet_model_v1.dat')
-  return path if os.path.isfile(path) else None
-
-
-def descriptor_cache_dir() -> str:
-  """$JAXFER_CACHE_DIR/dlib_resnet (default ~/.cache/jaxfer/dlib_resnet): one descriptor per
-  image, named by the image's sha1, so every fold and run computes each face once."""
-  return os.path.join(os.path.dirname(xla_cache.cache_dir()), 'dlib_resnet')
-
-
-def _dlib_features(images: np.ndarray) -> np.ndarray:
-  """dlib's 128-d descriptor of every grayscale face crop [N, H, W, 1], with a progress bar
-  (about 0.1 to 0.2 s an image on a CPU core), read from `descriptor_cache_dir()` when known."""
-  import hashlib  # pylint: disable=g-import-not-at-top
-  import cv2  # pylint: disable=g-import-not-at-top
-  import dlib  # pylint: disable=g-import-not-at-top
-  from tqdm import tqdm  # pylint: disable=g-import-not-at-top
-  cache = descriptor_cache_dir()
-  os.makedirs(cache, exist_ok=True)
-  network = None
-  features = []
-  for image in tqdm(images, desc='face net (dlib)', unit='image', mininterval=5):
-    key = hashlib.sha1(str(image.shape).encode() + np.ascontiguousarray(image).tobytes())
-    path = os.path.join(cache, key.hexdigest() + '.npy')
-    try:
-      features.append(np.load(path))
-      continue
-    except (OSError, ValueError):
-      pass
-    if network is None:
-      network = dlib.face_recognition_model_v1(dlib_model_path())
-    chip = cv2.cvtColor(cv2.resize(image[..., 0], (DLIB_SIDE, DLIB_SIDE),
-                                   interpolation=cv2.INTER_LINEAR), cv2.COLOR_GRAY2RGB)
-    features.append(np.asarray(network.compute_face_descriptor(chip), np.float32))
-    temporary = f'{path}.{os.getpid()}.tmp.npy'
-    np.save(temporary, features[-1])
-    os.replace(temporary, path)
-  return np.stack(features)
-
-
 def _per_source(features_of, dataset: data_lib.Dataset) -> np.ndarray:
   """`features_of` computed once per stored image (the first of its rows: the paper's 8 crops
   of an image are 8 adjacent rows) and given to every row of that image."""
@@ -174,7 +105,8 @@ def face_features(config: ml_collections.ConfigDict, directory: str,
   """The face net's features [N, D] of `dataset.train`'s images, in its row order: read from
   `directory` when computed before for these settings, else computed and stored there."""
   with locks.held(directory, 'face net'):
-    configuration.record_or_compare(directory, settings(config), 'face net')
+    run_records.record_or_compare(directory, run_records.fingerprint('face_net', config),
+                                  'face net')
     path = os.path.join(directory, FEATURES)
     manifest_path = os.path.join(directory, 'features.json')
     identity = json.loads(json.dumps(dataset.identity))
@@ -191,7 +123,7 @@ def face_features(config: ml_collections.ConfigDict, directory: str,
     if config.facenet2expnet.face_net == 'identity':
       features = _identity_features(config, directory, dataset)
     else:  # 'dlib_resnet' (validated before: models.FACE_NETS lists every name).
-      features = _per_source(_dlib_features, dataset)
+      features = _per_source(dlib_face_net.features, dataset)
     sha256 = artifacts.save_array(path, 'features', features)
     artifacts.write_json(manifest_path, {'data': identity, 'shape': list(features.shape),
                                          'sha256': sha256})

@@ -27,11 +27,11 @@ from jaxfer import data as data_lib
 from jaxfer import distill
 from jaxfer import interrupts
 from jaxfer import models
+from jaxfer import optimizers
 from jaxfer.data import preprocess
 
 logger = logging.getLogger('jaxfer')
 
-SCHEDULES = ('constant', 'cosine', 'warmup_cosine')
 # Losses whose model outputs features regressed onto targets (FaceNet2ExpNet's stage 1).
 REGRESSION = frozenset(distill.REGRESSION_LOSSES.values())
 
@@ -98,24 +98,6 @@ class FitSpec:
   # {'params': ..., 'batch_stats': ...} of the network's convolutions trained beforehand
   # (FaceNet2ExpNet's stage 1): training starts from them instead of their random values.
   pretrained: Any = dataclasses.field(default=None, compare=False)
-
-
-def make_optimizer(optimizer_config: Any, steps_per_epoch: int,
-                   num_epochs: int) -> optax.GradientTransformation:
-  """Adam with decoupled weight decay and the configured learning-rate schedule."""
-  lr = optimizer_config.learning_rate
-  total = steps_per_epoch * num_epochs
-  if optimizer_config.schedule == 'constant':
-    schedule = optax.constant_schedule(lr)
-  elif optimizer_config.schedule == 'cosine':
-    schedule = optax.cosine_decay_schedule(lr, total)
-  elif optimizer_config.schedule == 'warmup_cosine':
-    warmup = min(steps_per_epoch * optimizer_config.warmup_epochs, total - 1)
-    schedule = optax.warmup_cosine_decay_schedule(0.0, lr, warmup, total)
-  else:
-    raise ValueError(f'optimizer schedule {optimizer_config.schedule!r} is not allowed; choose '
-                     f'one of: {", ".join(SCHEDULES)}')
-  return optax.adamw(schedule, weight_decay=optimizer_config.weight_decay)
 
 
 def create_train_state(model: nn.Module, image_shape: tuple[int, ...],
@@ -228,7 +210,8 @@ def initial_state(spec: FitSpec, dataset: data_lib.Dataset) -> tuple[TrainState,
     raise ValueError(f'config.{spec.name}.batch_size = {spec.settings.batch_size} is larger than '
                      f'the {num_examples} training images; lower it')
   steps_per_epoch = num_examples // spec.settings.batch_size
-  optimizer = make_optimizer(spec.settings.optimizer, steps_per_epoch, spec.settings.num_epochs)
+  optimizer = optimizers.make_optimizer(spec.settings.optimizer, steps_per_epoch,
+                                        spec.settings.num_epochs)
   rng = jax.random.fold_in(jax.random.key(spec.seed), spec.stream)
   init_rng, dropout_rng = jax.random.split(rng)
   state = create_train_state(spec.model, dataset.train['image'].shape[1:], optimizer, init_rng)

@@ -14,6 +14,19 @@ from typing import Callable, Iterable, TypeVar
 T = TypeVar('T')
 
 
+def make_writable_dir(path: str, what: str) -> str:
+  """Creates `path` if needed and checks that files can be written there; ValueError naming
+  `what` and the path otherwise."""
+  try:
+    os.makedirs(path, exist_ok=True)
+    with tempfile.TemporaryFile(dir=path):
+      pass
+  except OSError as error:
+    raise ValueError(f'{what} {path} cannot be used: {error.strerror or error}; choose a '
+                     'directory you can write to') from None
+  return path
+
+
 def inside(path: str, folder: str) -> bool:
   """Whether `path` is `folder` or lies below it (links resolved)."""
   path, folder = os.path.realpath(path), os.path.realpath(folder)

@@ -13,19 +13,18 @@ import dataclasses
 import json
 import logging
 import os
-from typing import Any
 
 import jax
 import ml_collections
 import numpy as np
 
 from jaxfer import artifacts
-from jaxfer import configuration
 from jaxfer import data as data_lib
 from jaxfer import facenet2expnet
 from jaxfer import locks
 from jaxfer import loop
 from jaxfer import models
+from jaxfer import run_records
 
 logger = logging.getLogger('jaxfer')
 
@@ -51,17 +50,6 @@ def spec(config: ml_collections.ConfigDict, num_classes: int) -> loop.FitSpec:
                       eval_batch_size=config.eval_batch_size)
 
 
-def settings(config: ml_collections.ConfigDict) -> dict[str, Any]:
-  """The settings that determine a teacher and its logits, as plain JSON values."""
-  teacher = {key: value for key, value in config.teacher.to_dict().items()
-             if key != 'artifact' and (key not in models.TEACHERS or key == config.teacher.model)}
-  found = {'seed': config.seed, 'data': configuration.data_settings(config), 'teacher': teacher,
-           'eval_batch_size': config.eval_batch_size}
-  if config.teacher.pretrain != 'none':
-    found['facenet2expnet'] = facenet2expnet.stage_settings(config)
-  return found
-
-
 def _read_manifest(directory: str) -> dict | None:
   path = os.path.join(directory, MANIFEST)
   if not os.path.exists(path):
@@ -81,7 +69,7 @@ def _read_logits(directory: str, manifest: dict) -> np.ndarray | None:
 
 
 def _check_data(directory: str, manifest: dict, dataset: data_lib.Dataset) -> None:
-  changed = configuration.changed_fields(manifest['data'], json.loads(json.dumps(
+  changed = run_records.changed_fields(manifest['data'], json.loads(json.dumps(
       dataset.identity)), strict=True)
   if changed:
     raise ValueError(f'the teacher in {directory} was trained on other data than this run '
@@ -134,7 +122,8 @@ def train(config: ml_collections.ConfigDict, directory: str,
   a complete artifact is returned as it is, without evaluating or rewriting anything.
   """
   with locks.held(directory, 'teacher'):
-    configuration.record_or_compare(directory, settings(config), 'teacher')
+    run_records.record_or_compare(directory, run_records.fingerprint('teacher', config),
+                                  'teacher')
     manifest = _read_manifest(directory)
     if manifest is not None:
       _check_data(directory, manifest, dataset)

@@ -26,6 +26,8 @@ from jaxfer import locks
 from jaxfer import loop
 from jaxfer import model_files
 from jaxfer import models
+from jaxfer import outputs
+from jaxfer import run_records
 from jaxfer import teacher as teacher_lib
 
 logger = logging.getLogger('jaxfer')
@@ -63,6 +65,28 @@ def require_teacher(config: ml_collections.ConfigDict, workdir: str) -> None:
     teacher_lib.require(teacher_artifact_dir(config, workdir))
 
 
+def fold_config(config: ml_collections.ConfigDict, fold: int) -> ml_collections.ConfigDict:
+  """`config` with `data.fold` set to `fold`."""
+  config = ml_collections.ConfigDict(config.to_dict())
+  config.data.fold = fold
+  return config
+
+
+def preflight(config: ml_collections.ConfigDict, workdir: str, *, cv: bool = False,
+              workdir_name: str = 'the work directory') -> None:
+  """The checks of a run before it starts, creating nothing but the work directory: the config,
+  the teacher artifact of each fold it trains (with `cv`, of every fold) and a work directory
+  that can be written. The doors (`train_and_evaluate`, `crossval.cross_validate`) call it
+  first, and the `jaxfer` command before its logging starts."""
+  configuration.validate(config)
+  if cv and config.data.num_folds < 2:
+    raise ValueError(f'config.data.num_folds = {config.data.num_folds}: cross-validation needs '
+                     'at least 2 folds (the paper used 10)')
+  for fold in range(config.data.num_folds) if cv else [config.data.fold]:
+    require_teacher(fold_config(config, fold), workdir)  # Before anything is created.
+  outputs.make_writable_dir(workdir, workdir_name)
+
+
 def _write_result(result: loop.Result, *paths: str) -> None:
   for path in paths:  # Atomically: a run on the same work directory may be reading it.
     artifacts.write_json(path, dataclasses.asdict(result))
@@ -75,17 +99,6 @@ def _soft_label_logits(dataset: data_lib.Dataset) -> np.ndarray:
                      f'{dataset.identity.get("dataset")} has none (fer2013 with '
                      'builder_kwargs.ferplus=\'soft\' has)')
   return np.log(np.maximum(dataset.train['soft_label'].astype(np.float32), 1e-6))
-
-
-def _student_settings(config: ml_collections.ConfigDict,
-                      teacher_logits_sha256: str | None) -> dict:
-  """What determines a student: its settings, the data, and the teacher's logits."""
-  found = {'seed': config.seed, 'data': configuration.data_settings(config),
-           'student': config.student.to_dict(),
-           'distill': config.distill.to_dict(), 'teacher_logits_sha256': teacher_logits_sha256}
-  if config.student.pretrain != 'none':
-    found['facenet2expnet'] = facenet2expnet.stage_settings(config)
-  return found
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> loop.Result:
@@ -103,9 +116,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> loop.
   Returns:
     The `Result` of the trained model.
   """
-  configuration.validate(config)
-  require_teacher(config, workdir)  # Before anything is created.
-  configuration.make_writable_dir(workdir, 'the work directory')
+  preflight(config, workdir)
   dataset = data_lib.load(config.data)
   if config.target == 'teacher':
     result = teacher_lib.train(config, os.path.join(workdir, 'teacher'), dataset).result
@@ -129,9 +140,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> loop.
   # A second run on the same work directory waits here, then finds the student finished (it
   # is only evaluated again, to the same result) or resumes it from the last checkpoint.
   with locks.held(student_dir, 'student'):
-    configuration.record_or_compare(
-        student_dir, _student_settings(config, teacher.logits_sha256 if teacher else None),
-        'student')
+    run_records.record_or_compare(student_dir, run_records.fingerprint(
+        'student', config, teacher_logits_sha256=teacher.logits_sha256 if teacher else None),
+                                  'student')
     spec = student_spec(config, dataset.num_classes)
     if config.student.pretrain == 'facenet2expnet':
       spec = dataclasses.replace(spec, pretrained=facenet2expnet.pretrain(spec, config, dataset,

@@ -229,11 +229,12 @@ def main(argv: list[str] | None = None) -> int:
         # refused before the run directory exists.
         from search import ablation  # pylint: disable=g-import-not-at-top
         plan = ablation.plan(config, values.ablation, values.workdir)
-      from jaxfer import configuration as run_configuration  # pylint: disable=g-import-not-at-top
-      run_configuration.make_writable_dir(values.workdir, 'the run directory (--workdir)')
+      from jaxfer import outputs  # pylint: disable=g-import-not-at-top
+      outputs.make_writable_dir(values.workdir, 'the run directory (--workdir)')
     from jaxfer import cli as jaxfer_cli  # pylint: disable=g-import-not-at-top
     from search import storage as storage_lib  # pylint: disable=g-import-not-at-top
     jaxfer_cli.configure_logging(storage_lib.RedactingFilter(storage))
+    jaxfer_cli.hide_progress_bars()
     from jaxfer import xla_cache  # pylint: disable=g-import-not-at-top
     xla_cache.enable()
     from jaxfer import interrupts  # pylint: disable=g-import-not-at-top
@@ -405,10 +406,10 @@ def _existing_studies(config, values):
 
 
 def _report(config, values, study, baseline) -> int:
-  from jaxfer import configuration  # pylint: disable=g-import-not-at-top
+  from jaxfer import outputs  # pylint: disable=g-import-not-at-top
   from search import report  # pylint: disable=g-import-not-at-top
   from search import space  # pylint: disable=g-import-not-at-top
-  configuration.make_writable_dir(values.workdir, 'the run directory')
+  outputs.make_writable_dir(values.workdir, 'the run directory')
   if values.ablation:
     from search import ablation  # pylint: disable=g-import-not-at-top
     return _show(ablation.write_ablation(study, values.ablation, values.workdir,

@@ -21,7 +21,6 @@ import ml_collections
 import numpy as np
 import optuna
 
-from jaxfer import crossval
 from jaxfer import models
 from jaxfer import train
 from search import ablation
@@ -109,7 +108,7 @@ def prepare_teachers(config: ml_collections.ConfigDict, run_dir: str) -> None:
     # The teacher's own run, as `jaxfer train-teacher` makes it: the artifact is WORKDIR/teacher.
     workdir = os.path.dirname(teachers_template(run_dir).format(fold=fold))
     logger.info('teacher of fold %d: %s', fold, workdir)
-    train.train_and_evaluate(crossval.fold_config(teacher_config, fold), workdir)
+    train.train_and_evaluate(train.fold_config(teacher_config, fold), workdir)
 
 
 def trial_config(config: ml_collections.ConfigDict, values: dict[str, Any], trial_number: int,
@@ -238,7 +237,7 @@ class Objective:
       run_accuracies.append([])
       for replicate in range(replicates):
         replicate_run = trial_config(self.config, values, origin, self.run_dir, replicate)
-        result = train.train_and_evaluate(crossval.fold_config(replicate_run, fold),
+        result = train.train_and_evaluate(train.fold_config(replicate_run, fold),
                                           replicate_dir(trial_dir, fold, replicate))
         # Each run compiles its own steps, and XLA keeps every compiled program mapped: a
         # worker that trained about 250 students reached the kernel's 65,530 memory maps and

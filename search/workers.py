@@ -16,7 +16,8 @@ import time
 import ml_collections
 import optuna
 
-from jaxfer import configuration
+from jaxfer import outputs
+from jaxfer import run_records
 from search import configuration as search_configuration
 from search import objective as objective_lib
 from search import pareto
@@ -132,7 +133,7 @@ def open_study(config: ml_collections.ConfigDict, run_dir: str,
     study.set_user_attr('run_config', current)
     study.set_user_attr('search_config', current['search'])
     return study
-  changed = configuration.changed_fields(previous, current)
+  changed = run_records.changed_fields(previous, current)
   if changed:
     raise ValueError(f'the study {search_config.study_name!r} in {storage_lib.redact(url)} was '
                      f'started with another run config (config.{", config.".join(changed)} '
@@ -152,7 +153,7 @@ def run_study(config: ml_collections.ConfigDict, run_dir: str, *, n_trials: int 
   """
   if n_trials is not None and n_trials < 1:
     raise ValueError(f'n_trials = {n_trials} is not allowed; expected an integer >= 1')
-  configuration.make_writable_dir(run_dir, 'the run directory')
+  outputs.make_writable_dir(run_dir, 'the run directory')
   study = open_study(config, run_dir, storage)
   target = n_trials or config.search.n_trials
   if config.search.sampler == 'grid-paper':  # The grid is finished after its 28 points.

