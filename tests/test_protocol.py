@@ -5,6 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
+from jaxfer import configuration
 from jaxfer.data import folds
 from jaxfer.data import preprocess
 
@@ -151,7 +152,6 @@ def test_haar_face_crop_finds_the_face_in_a_larger_frame():
     ('distill.source', 'votes', "config.distill.source = 'votes' is not allowed"),
 ])
 def test_protocol_settings_are_checked_before_anything_runs(test_config, field, value, message):
-  from jaxfer import configuration
   test_config.data.num_folds = 2
   section, name = field.split('.')
   test_config[section][name] = value
@@ -160,14 +160,13 @@ def test_protocol_settings_are_checked_before_anything_runs(test_config, field, 
 
 
 def test_missing_manual_dir_names_it_and_where_the_data_comes_from(test_config, tmp_path):
-  from jaxfer import data as data_lib
   test_config.data.name = 'ckplus48'
   test_config.data.manual_dir = str(tmp_path / 'CK+48')
   with pytest.raises(FileNotFoundError, match=r"manual_dir = '.*CK\+48' does not exist.*Kaggle"):
-    data_lib.load(test_config.data)
+    configuration.validate(test_config)
   (tmp_path / 'CK+48').mkdir()
   with pytest.raises(FileNotFoundError, match='is an empty folder'):
-    data_lib.load(test_config.data)
+    configuration.validate(test_config)
   test_config.data.manual_dir = ''
   with pytest.raises(ValueError, match='config.data.manual_dir is empty; set it'):
-    data_lib.load(test_config.data)
+    configuration.validate(test_config)
