@@ -48,11 +48,11 @@ def _stage1(config: Any) -> dict[str, Any]:
           'standardize_targets': section.standardize_targets, 'stage1': section.stage1.to_dict()}
 
 
-def _with_stage1(found: dict[str, Any], config: Any, section: str) -> dict[str, Any]:
+def _with_stage1(settings: dict[str, Any], config: Any, section: str) -> dict[str, Any]:
   """A pre-trained network is determined by its stage 1 too."""
   if config[section].pretrain != 'none':
-    found['facenet2expnet'] = _stage1(config)
-  return found
+    settings['facenet2expnet'] = _stage1(config)
+  return settings
 
 
 def _teacher(config: Any) -> dict[str, Any]:
