@@ -15,6 +15,8 @@ In the pool row the 'xla' column is `nn.max_pool` and the 'matmul' column is
 gradient).
 
     PYTHONPATH=. /work/venv/bin/python benchmarks/profile_conv.py
+    PYTHONPATH=. /work/venv/bin/python benchmarks/profile_conv.py --batch 2 --size 48 \
+        --rounds 1 --reps 1 --impls xla      # the smallest run, seconds
     XLA_FLAGS=--xla_cpu_multi_thread_eigen=false PYTHONPATH=. /work/venv/bin/python \
         benchmarks/profile_conv.py        # compare XLA CPU flags this way
 """
@@ -23,16 +25,14 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import time
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import ml_collections
-import numpy as np
 
-from jaxfer import models
 from jaxfer import loop
+from jaxfer import models
+from jaxfer import step_timing
 from jaxfer.models import student
 
 CONVS = {  # name: (input shape without batch, features, kernel, stride)
@@ -116,17 +116,11 @@ def _conv_fns(impl: str, name: str, batch: int):
 
 
 def _train_fns(impl: str, batch: int, size: int):
-  model = models.ExpNet(pooling='p12', squeeze=16, conv_impl=impl)
-  opt_config = ml_collections.ConfigDict(dict(learning_rate=1e-4, schedule='constant',
-                                              weight_decay=0.0, warmup_epochs=0))
-  tx = loop.make_optimizer(opt_config, 100, 1)
-  state = loop.create_train_state(model, (size, size, 1), tx, jax.random.key(0))
-  rng = np.random.default_rng(0)
-  batch_ = {'image': jnp.asarray(rng.integers(0, 256, (batch, size, size, 1), np.uint8)),
-            'label': jnp.asarray(rng.integers(0, 8, (batch,), np.int32)),
-            'teacher_logits': jnp.asarray(rng.normal(size=(batch, 8)).astype(np.float32))}
-  key, t, lam = jax.random.key(1), jnp.float32(8.0), jnp.float32(0.5)
-  box = [state]
+  """One training step of MicroExpNet (`jaxfer.step_timing.StepSetup`) on one batch, in a loop."""
+  setup = step_timing.StepSetup(batch, 1, size, conv_impl=impl)
+  batch_ = setup.batches[0]
+  key, t, lam = setup.dropout_rng, setup.temperature, setup.lam
+  box = [setup.state]
 
   def step():
     box[0], metrics = loop.train_step(box[0], batch_, key, t, lam, loss='microexpnet')
@@ -135,23 +129,14 @@ def _train_fns(impl: str, batch: int, size: int):
   return step
 
 
-def _time(call, reps: int) -> float:
-  """Milliseconds per call over `reps` calls (dispatch included, blocked at the end)."""
-  start = time.perf_counter()
-  for _ in range(reps):
-    out = call()
-  jax.block_until_ready(out)
-  return (time.perf_counter() - start) / reps * 1e3
-
-
-def main():
+def main(argv: list[str] | None = None) -> None:
   ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   ap.add_argument('--batch', type=int, default=64)
   ap.add_argument('--size', type=int, default=84)
   ap.add_argument('--rounds', type=int, default=7)
   ap.add_argument('--reps', type=int, default=20)
   ap.add_argument('--impls', default='xla,matmul,matmul_v0')
-  a = ap.parse_args()
+  a = ap.parse_args(argv)
   impls = a.impls.split(',')
   calls = {}
   for name in CONVS:
@@ -171,7 +156,7 @@ def main():
   results = {key: [] for key in calls}
   for _ in range(a.rounds):
     for key, call in calls.items():
-      results[key].append(_time(call, a.reps))
+      results[key].append(step_timing.ms_per_call(call, a.reps))
   print(f'jax {jax.__version__}, XLA_FLAGS={os.environ.get("XLA_FLAGS", "")!r}, batch {a.batch}, '
         f'{a.rounds} rounds x {a.reps} calls, median ms/call')
   print('| part | ' + ' | '.join(impls) + ' |')

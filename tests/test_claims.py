@@ -2,7 +2,6 @@
 benchmarks/reproduction.py writing them from studies in a real storage."""
 import json
 import math
-import os
 import subprocess
 import sys
 
@@ -14,6 +13,7 @@ from conftest import REPO
 from search import ablation
 from search import claims
 from search import equivalence
+from search import fold_comparison
 from search import intervals
 from search import pareto
 from search import storage
@@ -223,30 +223,6 @@ def _fold_results(workdir, accuracies, teacher_accuracies=None):
     (workdir / f'fold_{fold}' / 'result.json').write_text(json.dumps(result))
 
 
-def test_facenet2expnet_rows_pair_each_row_with_the_first_fold_by_fold():
-  sys.path.insert(0, os.path.join(REPO, 'benchmarks'))
-  import facenet2expnet_cv  # pylint: disable=g-import-not-at-top
-  plain = [0.90, 0.80, 0.95, 0.85]
-  pretrained = [0.93, 0.84, 0.96, 0.90]
-  rows = facenet2expnet_cv.compare([('plain', dict(enumerate(plain))),
-                                    ('pretrained', dict(enumerate(pretrained))),
-                                    ('two folds', {1: 0.9, 3: 0.8})])
-  assert rows[0]['difference'] is None
-  d = rows[1]['difference']
-  by_hand = stats.ttest_rel(pretrained, plain)
-  assert math.isclose(d['mean'], np.mean(np.subtract(pretrained, plain)))
-  assert math.isclose(d['p_value'], by_hand.pvalue) and d['n'] == 4 and d['unit'] == 'fold'
-  assert math.isclose(rows[1]['std'], np.std(pretrained))
-  low, high = stats.t.interval(0.95, 3, loc=np.mean(pretrained), scale=stats.sem(pretrained))
-  assert math.isclose(rows[1]['low'], low) and math.isclose(rows[1]['high'], high)
-  # A row with some folds is paired over those only: +10 and -5 points.
-  partial = rows[2]['difference']
-  assert partial['n'] == 2 and math.isclose(partial['mean'], 0.025)
-  assert math.isclose(rows[2]['mean'], 0.85)
-  table = facenet2expnet_cv.render('teacher', rows)
-  assert '| two folds (2 of 4 folds) | **85.0** (' in table and ' | - 90.0 - 80.0 | +2.5 (' in table
-
-
 def test_facenet2expnet_rows_of_several_seeds_pair_fold_means_and_report_the_seed_spread(
     tmp_path):
   plain = [[0.90, 0.86], [0.80, 0.84], [0.95, 0.93], [0.85, 0.81]]  # [fold][seed]
@@ -290,22 +266,20 @@ def test_facenet2expnet_rows_of_several_seeds_pair_fold_means_and_report_the_see
 
 
 def test_pretraining_is_supported_only_when_a_pretrained_row_is_better_and_none_worse():
-  sys.path.insert(0, os.path.join(REPO, 'benchmarks'))
-  import facenet2expnet_cv  # pylint: disable=g-import-not-at-top
   plain = [0.90, 0.80, 0.95, 0.85, 0.88]
   better = [0.94, 0.85, 0.98, 0.90, 0.91]  # +3 to +5 points on every fold: p < 0.001.
   level = [0.91, 0.79, 0.95, 0.86, 0.87]
   worse = [0.86, 0.76, 0.90, 0.80, 0.84]
   plain, better, level, worse = (dict(enumerate(x)) for x in (plain, better, level, worse))
-  verdict = claims.pretraining_helps(facenet2expnet_cv.compare(
+  verdict = claims.pretraining_helps(fold_comparison.compare(
       [('plain', plain), ('dlib', better), ('identity', level)]))
   assert verdict.verdict == claims.SUPPORTED
   assert verdict.measured.startswith('dlib: +4.0 points') and 'against "plain"' in verdict.measured
-  assert claims.pretraining_helps(facenet2expnet_cv.compare(
+  assert claims.pretraining_helps(fold_comparison.compare(
       [('plain', plain), ('identity', level)])).verdict == claims.NOT_SUPPORTED
-  assert claims.pretraining_helps(facenet2expnet_cv.compare(
+  assert claims.pretraining_helps(fold_comparison.compare(
       [('plain', plain), ('dlib', better), ('identity', worse)])).verdict == claims.NOT_SUPPORTED
-  assert claims.pretraining_helps(facenet2expnet_cv.compare(
+  assert claims.pretraining_helps(fold_comparison.compare(
       [('plain', plain)])).verdict == claims.NOT_TESTABLE
 
 
