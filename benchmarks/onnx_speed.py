@@ -5,7 +5,7 @@ r"""Inference speed of MicroExpNet: ONNX Runtime against jaxfer, beside the pape
         --fresh      # the smallest run, seconds
 
 Exports MicroExpNet (the authors' CK checkpoint imported when ../shared is present, else
-freshly initialised, or with --fresh: the arithmetic is the same) with `jaxfer.onnx_export`,
+with random parameters, or with --fresh: the arithmetic is the same) with `jaxfer.onnx_export`,
 then times, in alternating rounds, batch-1 latency (each call timed on its own: median and 99th
 percentile, milliseconds) and batch-256 throughput (images per second) of ONNX Runtime (CPU
 provider, its default threads) and of jaxfer (`jaxfer.model_files.logits`, the forward pass
@@ -35,7 +35,8 @@ CHECKPOINT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file
 
 def _student(directory: str, fresh: bool) -> model_files.Student:
   """The authors' CK checkpoint imported into `directory`, or (`fresh`, or no checkpoint)
-  MicroExpNet as it imports, freshly initialised."""
+  MicroExpNet as it imports with random parameters (drawn on the host: `model.init` compiles a
+  program of its own, seconds on a CPU, and the timings do not depend on values)."""
   if os.path.isdir(CHECKPOINT) and not fresh:
     tf_import.import_checkpoint(CHECKPOINT, directory, default.get_config())
     return model_files.load(directory)
@@ -43,7 +44,9 @@ def _student(directory: str, fresh: bool) -> model_files.Student:
   config = tf_import.student_config(default.get_config())
   size = config.data.image_size
   model = models.make_student(config.student, len(model_files.DEFAULT_CLASS_NAMES))
-  params = model.init(jax.random.key(0), jnp.zeros((1, size, size, 1)))['params']
+  shapes = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, size, size, 1)))['params']
+  rng = np.random.default_rng(0)
+  params = jax.tree.map(lambda leaf: 0.1 * rng.standard_normal(leaf.shape, np.float32), shapes)
   return model_files.Student(model, params, model_files.DEFAULT_CLASS_NAMES, size,
                              config.data.eval_crop, directory)
 

@@ -3,12 +3,13 @@
 Trains R MicroExpNet students (84x84, batch 64 unless --size and --batch say otherwise, KD loss,
 Adam; `jaxfer.step_timing.StepSetup`, as `speed.py`) on the same batches, either one after
 another (R calls of `jaxfer.loop.train_step` per batch) or as one population (`jax.vmap` of
-`train_step` over R stacked train states and dropout keys, the batch shared, jitted once). Prints student-images per second (R x batch x steps / seconds) of
-both for each R, alternating within each round, medians over rounds, as markdown. A third column
-trains one student on batches of R x 64 images: the same arithmetic as R students on a shared
-batch of 64, in the layout one student's program runs at, so roughly the most any population
-program could reach on this machine; where it is no faster than 64 in turn, there is nothing
-for a population to win.
+`train_step` over R stacked train states and dropout keys, the batch shared, jitted once).
+Prints student-images per second (R x batch x steps / seconds) of both for each R, alternating
+within each round, medians over rounds, as markdown. A third column trains one student on
+batches of R x 64 images: the same arithmetic as R students on a shared batch of 64, in the
+layout one student's program runs at, so roughly the most any population program could reach
+on this machine; where it is no faster than 64 in turn, there is nothing for a population to
+win.
 
     PYTHONPATH=. python benchmarks/population.py --populations 1,2,4,8 --rounds 3
     PYTHONPATH=. python benchmarks/population.py --populations 2 --steps 2 --rounds 1 \

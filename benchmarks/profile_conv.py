@@ -16,7 +16,7 @@ gradient).
 
     PYTHONPATH=. /work/venv/bin/python benchmarks/profile_conv.py
     PYTHONPATH=. /work/venv/bin/python benchmarks/profile_conv.py --batch 2 --size 48 \
-        --rounds 1 --reps 1 --impls xla      # the smallest run, seconds
+        --rounds 1 --reps 1 --impls matmul --convs conv2      # the smallest run, seconds
     XLA_FLAGS=--xla_cpu_multi_thread_eigen=false PYTHONPATH=. /work/venv/bin/python \
         benchmarks/profile_conv.py        # compare XLA CPU flags this way
 """
@@ -29,6 +29,7 @@ import statistics
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxfer import loop
 from jaxfer import models
@@ -73,9 +74,15 @@ def _module(impl: str, features: int, kernel: int, stride: int) -> nn.Module:
   return models.MatmulConv(features, (kernel, kernel), (stride, stride))
 
 
+def _random(rng: np.random.Generator, shape: tuple[int, ...]) -> jax.Array:
+  """Standard normal float32 values, drawn on the host: a `jax.random` draw of each shape
+  compiles a program of its own, seconds on a CPU, and the timings do not depend on values."""
+  return jnp.asarray(rng.standard_normal(shape, np.float32))
+
+
 def _pool_fns(batch: int):
-  y = jax.random.normal(jax.random.key(0), (batch, 42, 42, 16))
-  g = jax.random.normal(jax.random.key(1), (batch, 21, 21, 16))
+  rng = np.random.default_rng(0)
+  y, g = _random(rng, (batch, 42, 42, 16)), _random(rng, (batch, 21, 21, 16))
   pools = {'xla': lambda y: nn.max_pool(y, (2, 2), strides=(2, 2), padding='SAME'),
            'first_max': student.max_pool_2x2}
   fns = {}
@@ -89,10 +96,12 @@ def _conv_fns(impl: str, name: str, batch: int):
   """(inputs, {part: jitted fn}) for one convolution."""
   shape, features, kernel, stride = CONVS[name]
   module = _module(impl, features, kernel, stride)
-  x = jax.random.uniform(jax.random.key(0), (batch, *shape))
-  params = module.init(jax.random.key(1), x[:1])['params']
+  rng = np.random.default_rng(0)
+  x = _random(rng, (batch, *shape))
+  shapes = jax.eval_shape(module.init, jax.random.key(1), x[:1])['params']
+  params = jax.tree.map(lambda leaf: 0.1 * _random(rng, leaf.shape), shapes)
   out = jax.eval_shape(lambda p, x: module.apply({'params': p}, x), params, x)
-  g = jax.random.normal(jax.random.key(2), out.shape)
+  g = _random(rng, out.shape)
 
   def fwd(p, x, g):
     return module.apply({'params': p}, x)
@@ -136,10 +145,13 @@ def main(argv: list[str] | None = None) -> None:
   ap.add_argument('--rounds', type=int, default=7)
   ap.add_argument('--reps', type=int, default=20)
   ap.add_argument('--impls', default='xla,matmul,matmul_v0')
+  ap.add_argument('--convs', default=','.join(CONVS), help='the convolutions timed')
   a = ap.parse_args(argv)
   impls = a.impls.split(',')
+  if any(name not in CONVS for name in a.convs.split(',')):
+    ap.error(f'--convs {a.convs}: expected names of {", ".join(CONVS)} separated by commas')
   calls = {}
-  for name in CONVS:
+  for name in a.convs.split(','):
     for impl in impls:
       args, fns = _conv_fns(impl, name, a.batch)
       for part, fn in fns.items():
