@@ -1,13 +1,16 @@
 r"""Inference speed of MicroExpNet: ONNX Runtime against jaxfer, beside the paper's 1851 FPS.
 
     PYTHONPATH=. python benchmarks/onnx_speed.py --rounds 5
+    PYTHONPATH=. python benchmarks/onnx_speed.py --rounds 1 --bs1_repeats 3 --bs256_repeats 1 \
+        --fresh      # the smallest run, seconds
 
 Exports MicroExpNet (the authors' CK checkpoint imported when ../shared is present, else
-freshly initialised: the arithmetic is the same) with `jaxfer.onnx_export`, then times, in
-alternating rounds, batch-1 latency (each call timed on its own: median and 99th percentile,
-milliseconds) and batch-256 throughput (images per second) of ONNX Runtime (CPU provider, its
-default threads) and of jaxfer (the jitted forward pass `jaxfer predict` uses, results
-waited for). Prints one Markdown table of medians over rounds.
+with random parameters, or with --fresh: the arithmetic is the same) with `jaxfer.onnx_export`,
+then times, in alternating rounds, batch-1 latency (each call timed on its own: median and 99th
+percentile, milliseconds) and batch-256 throughput (images per second) of ONNX Runtime (CPU
+provider, its default threads) and of jaxfer (`jaxfer.model_files.logits`, the forward pass
+`jaxfer predict` uses, logits back in host memory as ONNX Runtime gives them). Both get the same
+float32 pixels 0-255. Prints one Markdown table of medians over rounds.
 """
 from __future__ import annotations
 
@@ -15,62 +18,56 @@ import argparse
 import os
 import statistics
 import tempfile
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import onnxruntime as ort
 
 from configs import default
 from jaxfer import model_files
 from jaxfer import onnx_export
+from jaxfer import step_timing
 from jaxfer import tf_import
 
 CHECKPOINT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), '..',
                           'shared', 'data', 'microexpnet-tf', 'Models', 'CK')
 
 
-def _student(directory: str) -> model_files.Student:
-  if os.path.isdir(CHECKPOINT):
+def _student(directory: str, fresh: bool) -> model_files.Student:
+  """The authors' CK checkpoint imported into `directory`, or (`fresh`, or no checkpoint)
+  MicroExpNet as it imports with random parameters (drawn on the host: `model.init` compiles a
+  program of its own, seconds on a CPU, and the timings do not depend on values)."""
+  if os.path.isdir(CHECKPOINT) and not fresh:
     tf_import.import_checkpoint(CHECKPOINT, directory, default.get_config())
     return model_files.load(directory)
-  import flax.serialization  # pylint: disable=g-import-not-at-top
-  config = tf_import.student_config(default.get_config())
   from jaxfer import models  # pylint: disable=g-import-not-at-top
-  model = models.make_student(config.student, 8)
-  params = model.init(jax.random.key(0), jnp.zeros((1, 84, 84, 1)))['params']
-  with open(os.path.join(directory, 'params.msgpack'), 'wb') as f:
-    f.write(flax.serialization.msgpack_serialize(params))
-  with open(os.path.join(directory, 'config.json'), 'w') as f:
-    f.write(config.to_json())
-  return model_files.load(directory)
+  config = tf_import.student_config(default.get_config())
+  size = config.data.image_size
+  model = models.make_student(config.student, len(model_files.DEFAULT_CLASS_NAMES))
+  shapes = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, size, size, 1)))['params']
+  rng = np.random.default_rng(0)
+  params = jax.tree.map(lambda leaf: 0.1 * rng.standard_normal(leaf.shape, np.float32), shapes)
+  return model_files.Student(model, params, model_files.DEFAULT_CLASS_NAMES, size,
+                             config.data.eval_crop, directory)
 
 
-def _latencies(call, images, repeats: int) -> list[float]:
-  out = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    call(images)
-    out.append(1000 * (time.perf_counter() - start))
-  return out
-
-
-def main():
+def main(argv: list[str] | None = None) -> None:
   ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   ap.add_argument('--rounds', type=int, default=5)
   ap.add_argument('--bs1_repeats', type=int, default=2000)
   ap.add_argument('--bs256_repeats', type=int, default=20)
-  a = ap.parse_args()
+  ap.add_argument('--fresh', action='store_true',
+                  help='time a freshly initialised MicroExpNet even where the checkpoint is')
+  a = ap.parse_args(argv)
+  import onnxruntime as ort  # pylint: disable=g-import-not-at-top
   with tempfile.TemporaryDirectory() as directory:
-    student = _student(directory)
+    student = _student(directory, a.fresh)
     path = onnx_export.export(student, os.path.join(directory, 'model.onnx'))
     session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
     name = session.get_inputs()[0].name
-    forward = jax.jit(lambda params, x: student.model.apply({'params': params}, x / 255.0))
     calls = {
         'ONNX Runtime': lambda x: session.run(None, {name: x})[0],
-        'jaxfer (XLA)': lambda x: jax.block_until_ready(forward(student.params, x)),
+        'jaxfer (XLA)': lambda x: model_files.logits(student, x, len(x)),
     }
     rng = np.random.default_rng(0)
     images = {bs: rng.integers(0, 256, (bs, 84, 84, 1)).astype(np.float32) for bs in (1, 256)}
@@ -81,13 +78,11 @@ def main():
     results = {(impl, k): [] for impl in calls for k in ('median', 'p99', 'ips')}
     for _ in range(a.rounds):
       for impl, call in calls.items():
-        latencies = _latencies(call, images[1], a.bs1_repeats)
+        latencies = step_timing.latencies_ms(lambda call=call: call(images[1]), a.bs1_repeats)
         results[impl, 'median'].append(statistics.median(latencies))
         results[impl, 'p99'].append(float(np.percentile(latencies, 99)))
-        start = time.perf_counter()
-        for _ in range(a.bs256_repeats):
-          call(images[256])
-        results[impl, 'ips'].append(256 * a.bs256_repeats / (time.perf_counter() - start))
+        results[impl, 'ips'].append(256 * a.bs256_repeats / step_timing.seconds(
+            lambda call=call: call(images[256]), a.bs256_repeats))
   median = {key: statistics.median(values) for key, values in results.items()}
   print(f'MicroExpNet, 84x84, {os.cpu_count()} CPUs, onnxruntime {ort.__version__}, jax '
         f'{jax.__version__}, medians of {a.rounds} rounds\n')

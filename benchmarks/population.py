@@ -1,33 +1,31 @@
 """Replicates in one compiled program: a vmapped population of R students against R in turn.
 
-Trains R MicroExpNet students (84x84, batch 64, KD loss, Adam; the set-up of `speed.py`) on the
-same batches, either one after another (R calls of `jaxfer.loop.train_step` per batch) or as
-one population (`jax.vmap` of `train_step` over R stacked train states and dropout keys, the
-batch shared, jitted once). Prints student-images per second (R x batch x steps / seconds) of
-both for each R, alternating within each round, medians over rounds, as markdown. A third column
-trains one student on batches of R x 64 images: the same arithmetic as R students on a shared
-batch of 64, in the layout one student's program runs at, so roughly the most any population
-program could reach on this machine; where it is no faster than 64 in turn, there is nothing
-for a population to win.
+Trains R MicroExpNet students (84x84, batch 64 unless --size and --batch say otherwise, KD loss,
+Adam; `jaxfer.step_timing.StepSetup`, as `speed.py`) on the same batches, either one after
+another (R calls of `jaxfer.loop.train_step` per batch) or as one population (`jax.vmap` of
+`train_step` over R stacked train states and dropout keys, the batch shared, jitted once).
+Prints student-images per second (R x batch x steps / seconds) of both for each R, alternating
+within each round, medians over rounds, as markdown. A third column trains one student on
+batches of R x 64 images: the same arithmetic as R students on a shared batch of 64, in the
+layout one student's program runs at, so roughly the most any population program could reach
+on this machine; where it is no faster than 64 in turn, there is nothing for a population to
+win.
 
     PYTHONPATH=. python benchmarks/population.py --populations 1,2,4,8 --rounds 3
+    PYTHONPATH=. python benchmarks/population.py --populations 2 --steps 2 --rounds 1 \
+        --batch 4 --size 48      # the smallest run, seconds
 """
 from __future__ import annotations
 
 import argparse
 import functools
-import os
 import statistics
-import sys
-import time
 
 import jax
 import jax.numpy as jnp
 
 from jaxfer import loop
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import speed  # noqa: E402  pylint: disable=g-import-not-at-top
+from jaxfer import step_timing
 
 
 def population_step(loss: str):
@@ -36,17 +34,17 @@ def population_step(loss: str):
   return jax.jit(jax.vmap(step, in_axes=(0, None, 0, None, None)))
 
 
-def main():
+def main(argv: list[str] | None = None) -> None:
   ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   ap.add_argument('--populations', default='1,2,4,8')
   ap.add_argument('--steps', type=int, default=30)
   ap.add_argument('--rounds', type=int, default=3)
-  a = ap.parse_args()
+  ap.add_argument('--batch', type=int, default=64, help='images a student sees per step')
+  ap.add_argument('--size', type=int, default=84, help='image side in pixels')
+  a = ap.parse_args(argv)
   if not all(p.isdigit() and int(p) >= 1 for p in a.populations.split(',')):
     ap.error(f'--populations {a.populations!r}: expected positive integers separated by commas')
-  bench = speed.JaxferBench(argparse.Namespace(
-      batch=64, steps=a.steps, size=84, classes=8, conv_impl=None, feed='device'),
-      inference=False)
+  bench = step_timing.StepSetup(a.batch, a.steps, a.size)
   step = population_step('microexpnet')
   calls = {}
   for r in (int(p) for p in a.populations.split(',')):
@@ -55,9 +53,9 @@ def main():
     stacked = jax.tree.map(lambda *x: jnp.stack(x), *states)
     keys = jax.random.split(jax.random.key(1), r)
 
-    def in_turn(states=states):
+    def in_turn(states=states, batches=bench.batches):
       out = None
-      for batch in bench.batches:
+      for batch in batches:
         for k, state in enumerate(states):
           states[k], out = loop.train_step(state, batch, bench.dropout_rng, bench.temperature,
                                            bench.lam, loss='microexpnet')
@@ -71,26 +69,25 @@ def main():
 
     for fn in (in_turn, population):
       jax.block_until_ready(fn())  # Compiles; warms up.
-    wide = speed.JaxferBench(argparse.Namespace(
-        batch=r * 64, steps=a.steps, size=84, classes=8, conv_impl=None, feed='device'),
-        inference=False)
+    # One student on the same steps with batches R times as large, trained as `in_turn` trains.
+    wide = step_timing.StepSetup(r * a.batch, a.steps, a.size)
+    jax.block_until_ready(in_turn([wide.state], wide.batches))  # Compiles; warms up.
     calls[r] = {'in turn': in_turn, 'population (vmap)': population,
-                'one student, batch R x 64': lambda wide=wide: wide._train(wide.batches)}  # pylint: disable=protected-access
+                'one student, batch R x B': functools.partial(in_turn, [wide.state],
+                                                              wide.batches)}
   results = {(r, kind): [] for r, kinds in calls.items() for kind in kinds}
   for _ in range(a.rounds):
     for r, kinds in calls.items():
       for kind, fn in kinds.items():
-        start = time.perf_counter()
-        jax.block_until_ready(fn())
-        results[r, kind].append(r * 64 * a.steps / (time.perf_counter() - start))
-  print(f'jax {jax.__version__}, MicroExpNet, batch 64, {a.steps} steps, {a.rounds} rounds, '
-        'median student-images/s\n')
-  print('| R | in turn | population (vmap) | ratio | one student, batch R x 64 | ratio |')
+        results[r, kind].append(r * a.batch * a.steps / step_timing.seconds(fn))
+  print(f'jax {jax.__version__}, MicroExpNet, batch {a.batch}, {a.steps} steps, {a.rounds} '
+        'rounds, median student-images/s\n')
+  print(f'| R | in turn | population (vmap) | ratio | one student, batch R x {a.batch} | ratio |')
   print('| ---: | ---: | ---: | ---: | ---: | ---: |')
   for r in calls:
     turn = statistics.median(results[r, 'in turn'])
     vmapped = statistics.median(results[r, 'population (vmap)'])
-    wide = statistics.median(results[r, 'one student, batch R x 64'])
+    wide = statistics.median(results[r, 'one student, batch R x B'])
     print(f'| {r} | {turn:,.0f} | {vmapped:,.0f} | {vmapped / turn:.2f} | {wide:,.0f} | '
           f'{wide / turn:.2f} |')
 

@@ -15,6 +15,8 @@ In the pool row the 'xla' column is `nn.max_pool` and the 'matmul' column is
 gradient).
 
     PYTHONPATH=. /work/venv/bin/python benchmarks/profile_conv.py
+    PYTHONPATH=. /work/venv/bin/python benchmarks/profile_conv.py --batch 2 --size 48 \
+        --rounds 1 --reps 1 --impls matmul --convs conv2      # the smallest run, seconds
     XLA_FLAGS=--xla_cpu_multi_thread_eigen=false PYTHONPATH=. /work/venv/bin/python \
         benchmarks/profile_conv.py        # compare XLA CPU flags this way
 """
@@ -23,16 +25,15 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import time
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
-from jaxfer import models
 from jaxfer import loop
+from jaxfer import models
+from jaxfer import step_timing
 from jaxfer.models import student
 
 CONVS = {  # name: (input shape without batch, features, kernel, stride)
@@ -73,9 +74,15 @@ def _module(impl: str, features: int, kernel: int, stride: int) -> nn.Module:
   return models.MatmulConv(features, (kernel, kernel), (stride, stride))
 
 
+def _random(rng: np.random.Generator, shape: tuple[int, ...]) -> jax.Array:
+  """Standard normal float32 values, drawn on the host: a `jax.random` draw of each shape
+  compiles a program of its own, seconds on a CPU, and the timings do not depend on values."""
+  return jnp.asarray(rng.standard_normal(shape, np.float32))
+
+
 def _pool_fns(batch: int):
-  y = jax.random.normal(jax.random.key(0), (batch, 42, 42, 16))
-  g = jax.random.normal(jax.random.key(1), (batch, 21, 21, 16))
+  rng = np.random.default_rng(0)
+  y, g = _random(rng, (batch, 42, 42, 16)), _random(rng, (batch, 21, 21, 16))
   pools = {'xla': lambda y: nn.max_pool(y, (2, 2), strides=(2, 2), padding='SAME'),
            'first_max': student.max_pool_2x2}
   fns = {}
@@ -89,10 +96,12 @@ def _conv_fns(impl: str, name: str, batch: int):
   """(inputs, {part: jitted fn}) for one convolution."""
   shape, features, kernel, stride = CONVS[name]
   module = _module(impl, features, kernel, stride)
-  x = jax.random.uniform(jax.random.key(0), (batch, *shape))
-  params = module.init(jax.random.key(1), x[:1])['params']
+  rng = np.random.default_rng(0)
+  x = _random(rng, (batch, *shape))
+  shapes = jax.eval_shape(module.init, jax.random.key(1), x[:1])['params']
+  params = jax.tree.map(lambda leaf: 0.1 * _random(rng, leaf.shape), shapes)
   out = jax.eval_shape(lambda p, x: module.apply({'params': p}, x), params, x)
-  g = jax.random.normal(jax.random.key(2), out.shape)
+  g = _random(rng, out.shape)
 
   def fwd(p, x, g):
     return module.apply({'params': p}, x)
@@ -116,17 +125,11 @@ def _conv_fns(impl: str, name: str, batch: int):
 
 
 def _train_fns(impl: str, batch: int, size: int):
-  model = models.ExpNet(pooling='p12', squeeze=16, conv_impl=impl)
-  opt_config = ml_collections.ConfigDict(dict(learning_rate=1e-4, schedule='constant',
-                                              weight_decay=0.0, warmup_epochs=0))
-  tx = loop.make_optimizer(opt_config, 100, 1)
-  state = loop.create_train_state(model, (size, size, 1), tx, jax.random.key(0))
-  rng = np.random.default_rng(0)
-  batch_ = {'image': jnp.asarray(rng.integers(0, 256, (batch, size, size, 1), np.uint8)),
-            'label': jnp.asarray(rng.integers(0, 8, (batch,), np.int32)),
-            'teacher_logits': jnp.asarray(rng.normal(size=(batch, 8)).astype(np.float32))}
-  key, t, lam = jax.random.key(1), jnp.float32(8.0), jnp.float32(0.5)
-  box = [state]
+  """One training step of MicroExpNet (`jaxfer.step_timing.StepSetup`) on one batch, in a loop."""
+  setup = step_timing.StepSetup(batch, 1, size, conv_impl=impl)
+  batch_ = setup.batches[0]
+  key, t, lam = setup.dropout_rng, setup.temperature, setup.lam
+  box = [setup.state]
 
   def step():
     box[0], metrics = loop.train_step(box[0], batch_, key, t, lam, loss='microexpnet')
@@ -135,26 +138,20 @@ def _train_fns(impl: str, batch: int, size: int):
   return step
 
 
-def _time(call, reps: int) -> float:
-  """Milliseconds per call over `reps` calls (dispatch included, blocked at the end)."""
-  start = time.perf_counter()
-  for _ in range(reps):
-    out = call()
-  jax.block_until_ready(out)
-  return (time.perf_counter() - start) / reps * 1e3
-
-
-def main():
+def main(argv: list[str] | None = None) -> None:
   ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   ap.add_argument('--batch', type=int, default=64)
   ap.add_argument('--size', type=int, default=84)
   ap.add_argument('--rounds', type=int, default=7)
   ap.add_argument('--reps', type=int, default=20)
   ap.add_argument('--impls', default='xla,matmul,matmul_v0')
-  a = ap.parse_args()
+  ap.add_argument('--convs', default=','.join(CONVS), help='the convolutions timed')
+  a = ap.parse_args(argv)
   impls = a.impls.split(',')
+  if any(name not in CONVS for name in a.convs.split(',')):
+    ap.error(f'--convs {a.convs}: expected names of {", ".join(CONVS)} separated by commas')
   calls = {}
-  for name in CONVS:
+  for name in a.convs.split(','):
     for impl in impls:
       args, fns = _conv_fns(impl, name, a.batch)
       for part, fn in fns.items():
@@ -171,7 +168,7 @@ def main():
   results = {key: [] for key in calls}
   for _ in range(a.rounds):
     for key, call in calls.items():
-      results[key].append(_time(call, a.reps))
+      results[key].append(step_timing.ms_per_call(call, a.reps))
   print(f'jax {jax.__version__}, XLA_FLAGS={os.environ.get("XLA_FLAGS", "")!r}, batch {a.batch}, '
         f'{a.rounds} rounds x {a.reps} calls, median ms/call')
   print('| part | ' + ' | '.join(impls) + ' |')

@@ -1,12 +1,12 @@
 """Where the time of one MicroExpNet training step goes on this CPU, from a JAX profiler trace.
 
 Traces `--steps` calls of `jaxfer.loop.train_step` (MicroExpNet at 84x84, batch 64, KD loss,
-Adam; the set-up of `speed.py`) and attributes every XLA operation the trace shows to a part of
-the step through the operation's `op_name` in the compiled HLO: each layer's forward pass and
-its backward pass, the PRNG of dropout, and the rest (Adam, loss, metrics: their op_names do
-not say which is which). Then it times the same steps
-fed as `jaxfer.loop.fit` feeds them (host numpy batches, random shifts and flips on the host)
-and measures how many cores the process keeps busy (CPU time / wall time). Prints markdown.
+Adam; `jaxfer.step_timing.StepSetup`, as `speed.py`) and attributes every XLA operation the
+trace shows to a part of the step through the operation's `op_name` in the compiled HLO: each
+layer's forward pass and its backward pass, the PRNG of dropout, and the rest (Adam, loss,
+metrics: their op_names do not say which is which). Then it times the same steps fed as
+`jaxfer.loop.fit` feeds them (host numpy batches, random shifts and flips on the host) and
+measures how many cores the process keeps busy (CPU time / wall time). Prints markdown.
 
 XLA:CPU runs Eigen convolutions on threads of their own, where the trace sees only their launch;
 run it a second time with `XLA_FLAGS=--xla_cpu_multi_thread_eigen=false` (Eigen then works on
@@ -16,6 +16,8 @@ the calling thread) to see their time too.
     XLA_FLAGS=--xla_cpu_multi_thread_eigen=false PYTHONPATH=. /work/venv/bin/python \
         benchmarks/profile_step.py
     PYTHONPATH=. /work/venv/bin/python benchmarks/profile_step.py --conv-impl xla
+    PYTHONPATH=. /work/venv/bin/python benchmarks/profile_step.py --steps 2 --batch 4 \
+        --size 48      # the smallest run, seconds
 """
 from __future__ import annotations
 
@@ -26,7 +28,6 @@ import gzip
 import json
 import os
 import re
-import sys
 import tempfile
 import time
 
@@ -34,10 +35,8 @@ import jax
 import numpy as np
 
 from jaxfer import loop
+from jaxfer import step_timing
 from jaxfer.data import preprocess
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import speed  # noqa: E402  pylint: disable=g-import-not-at-top
 
 LAYERS = ('conv1', 'conv2', 'fc', 'out')
 
@@ -103,7 +102,17 @@ def op_parts(compiled_text: str, kernel_sizes: dict[str, int]) -> dict[str, str]
   return {name: resolve(name) or 'unattributed' for name in operands}
 
 
-def traced_parts(bench: speed.JaxferBench, steps: int) -> tuple[dict[str, float], float]:
+def train(bench: step_timing.StepSetup, batches) -> None:
+  """`bench.state` trained on `batches` in turn, waited for."""
+  state, metrics = bench.state, None
+  for batch in batches:
+    state, metrics = loop.train_step(state, batch, bench.dropout_rng, bench.temperature,
+                                     bench.lam, loss='microexpnet')
+  jax.block_until_ready((state, metrics))
+  bench.state = state
+
+
+def traced_parts(bench: step_timing.StepSetup, steps: int) -> tuple[dict[str, float], float]:
   """(milliseconds per step of each part, wall milliseconds per step) from one trace."""
   batch = bench.batches[0]
   compiled = loop.train_step.lower(bench.state, batch, bench.dropout_rng, bench.temperature,
@@ -112,9 +121,7 @@ def traced_parts(bench: speed.JaxferBench, steps: int) -> tuple[dict[str, float]
   names = op_parts(compiled.as_text(), kernel_sizes)
   with tempfile.TemporaryDirectory() as trace_dir:
     jax.profiler.start_trace(trace_dir)
-    start = time.perf_counter()
-    bench._train(bench.batches[:steps])  # pylint: disable=protected-access
-    wall = (time.perf_counter() - start) / steps * 1e3
+    wall = step_timing.ms_per_call(lambda: train(bench, bench.batches[:steps]), 1) / steps
     jax.profiler.stop_trace()
     trace = glob.glob(os.path.join(trace_dir, 'plugins', 'profile', '*', '*.trace.json.gz'))[0]
     with gzip.open(trace) as f:
@@ -127,12 +134,12 @@ def traced_parts(bench: speed.JaxferBench, steps: int) -> tuple[dict[str, float]
   return dict(parts), wall
 
 
-def fed_like_fit(bench: speed.JaxferBench, steps: int) -> float:
+def fed_like_fit(bench: step_timing.StepSetup, steps: int) -> float:
   """Milliseconds per step when batches come from host numpy with fit's augmentation."""
   images = bench.images
   labels = np.asarray(bench.batches[0]['label'])
   rng = np.random.default_rng(0)
-  state, batch_size = bench.state, bench.a.batch
+  state, batch_size = bench.state, bench.batch_size
   start = time.perf_counter()
   for i in range(steps):
     chunk = images[(i % (len(images) // batch_size)) * batch_size:][:batch_size]
@@ -145,28 +152,22 @@ def fed_like_fit(bench: speed.JaxferBench, steps: int) -> float:
   return (time.perf_counter() - start) / steps * 1e3
 
 
-def device_fed(bench: speed.JaxferBench, steps: int) -> tuple[float, float]:
+def device_fed(bench: step_timing.StepSetup, steps: int) -> tuple[float, float]:
   """(milliseconds per step, cores busy) with the batches already on the device."""
-  cpu = os.times()
-  start = time.perf_counter()
-  bench._train(bench.batches[:steps])  # pylint: disable=protected-access
-  wall = time.perf_counter() - start
-  after = os.times()
-  busy = (after.user - cpu.user + after.system - cpu.system) / wall
+  wall, busy = step_timing.cores_busy(lambda: train(bench, bench.batches[:steps]))
   return wall / steps * 1e3, busy
 
 
-def main():
+def main(argv: list[str] | None = None) -> None:
   ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   ap.add_argument('--steps', type=int, default=50)
   ap.add_argument('--batch', type=int, default=64)
+  ap.add_argument('--size', type=int, default=84, help='image side in pixels')
   ap.add_argument('--conv-impl', default=None)
-  a = ap.parse_args()
-  bench = speed.JaxferBench(argparse.Namespace(
-      batch=a.batch, steps=a.steps, size=84, classes=8, conv_impl=a.conv_impl, feed='device'),
-      inference=False)
+  a = ap.parse_args(argv)
+  bench = step_timing.StepSetup(a.batch, a.steps, a.size, conv_impl=a.conv_impl)
   for _ in range(2):
-    bench._train(bench.batches)  # pylint: disable=protected-access
+    train(bench, bench.batches)
   device_ms, busy = device_fed(bench, a.steps)
   fit_ms = fed_like_fit(bench, a.steps)
   parts, traced_wall = traced_parts(bench, a.steps)

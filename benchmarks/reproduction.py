@@ -25,9 +25,9 @@ import json
 import os
 import platform
 
-import facenet2expnet_cv  # A sibling script: benchmarks/ is on the path when this one runs.
 from search import ablation
 from search import claims
+from search import fold_comparison
 from search import storage as storage_lib
 
 DATASETS = {'ckplus48': 'CK+48 (all 10 subject-independent folds)', 'synthetic': 'synthetic faces'}
@@ -166,10 +166,10 @@ def render_facenet2expnet(summary: dict | None, source: str) -> list[str]:
   verdict = claims.pretraining_helps(summary['teacher'])
   lines += [f'- CK+48, all 10 subject-independent folds, the teacher: {verdict.measured}. '
             f'From {source}. **{verdict.verdict}**', '',
-            facenet2expnet_cv.render('teacher', summary['teacher']), '']
+            fold_comparison.render('teacher', summary['teacher']), '']
   if 'student' in summary:
     lines += ['MicroExpNet, trained plainly, distilled from those teachers, and pre-trained '
-              'itself:', '', facenet2expnet_cv.render('MicroExpNet', summary['student']), '']
+              'itself:', '', fold_comparison.render('MicroExpNet', summary['student']), '']
   return lines + ['What differs from the paper\'s 96.8%:', '',
                   *[f'- {difference}' for difference in FACENET2EXPNET_DIFFERENCES], '']
 
@@ -255,7 +255,7 @@ def render(*args, previous: str | None = None, **kwargs) -> str:
   return '\n'.join(lines)
 
 
-def main():
+def main(argv: list[str] | None = None) -> None:
   ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   ap.add_argument('--ckplus48', help='run directory of the CK+48 ablations')
   ap.add_argument('--synthetic', help='run directory of the synthetic-face ablations')
@@ -270,7 +270,7 @@ def main():
                   help='read the pooling and distillation claims of DATASET (ckplus48 or '
                   'synthetic) from the pooling study of DIR instead, e.g. '
                   'ckplus48=runs/ablate_ckplus48_seeds (configs/ablation_ckplus48_seeds.py)')
-  a = ap.parse_args()
+  a = ap.parse_args(argv)
   for name in ('ckplus48', 'synthetic'):
     if getattr(a, name) and not os.path.isdir(getattr(a, name)):
       ap.error(f'--{name} {getattr(a, name)}: no such run directory')
@@ -305,7 +305,7 @@ def main():
         ap.error(f'--facenet2expnet {a.facenet2expnet}: not JSON ({error}); expected the '
                  '--json file of benchmarks/facenet2expnet_cv.py')
     try:
-      facenet2expnet_cv.check_summary(facenet2expnet)
+      fold_comparison.check_summary(facenet2expnet)
     except ValueError as error:
       ap.error(f'--facenet2expnet {a.facenet2expnet}: {error}')
   out_dir = os.path.dirname(os.path.abspath(a.out))

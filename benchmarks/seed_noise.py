@@ -10,6 +10,11 @@ interval of the mean, every run, and the wall time of the recipe's study.
 
     PYTHONPATH=. python benchmarks/seed_noise.py --workdir runs/seed_noise --seeds 5
     PYTHONPATH=. python benchmarks/seed_noise.py --workdir runs/seed_noise --recipes today,epochs30
+    PYTHONPATH=. python benchmarks/seed_noise.py --workdir /tmp/noise --seeds 2 --recipes today \
+        --config configs/search_test.py --config.search.folds_per_trial=1   # seconds
+
+`--config` (default configs/search_default.py) and `--config.FIELD=VALUE` give the config each
+recipe changes.
 """
 from __future__ import annotations
 
@@ -17,12 +22,16 @@ import argparse
 import logging
 import os
 import time
+from typing import Sequence
 
 import numpy as np
 
-from configs import search_default
+from jaxfer import config_file
+from search import cli
 from search import workers
 
+DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                              'configs', 'search_default.py')
 # name: (what it changes, {config field: value}); 'today' is the search configs' recipe.
 RECIPES = {
     'today': ('search recipe: 15 epochs, batch 64, 2 images per subject and class', {}),
@@ -63,9 +72,10 @@ RECIPES = {
 }
 
 
-def recipe_config(name: str, seeds: int, data_dir: str):
-  """The one-trial search config of recipe `name`."""
-  config = search_default.get_config()
+def recipe_config(name: str, seeds: int, data_dir: str, config_path: str = DEFAULT_CONFIG,
+                  overrides: Sequence[str] = ()):
+  """The one-trial search config of recipe `name`, from `config_path` and its overrides."""
+  config = cli.read_config(config_path, list(overrides))
   for field, value in RECIPES[name][1].items():
     *parents, leaf = field.split('.')
     node = config
@@ -88,13 +98,22 @@ def run_dir_of(root: str, name: str) -> str:
   return os.path.join(root, ','.join(data) if data else 'shared')
 
 
-def main():
+def main(argv: list[str] | None = None) -> None:
   ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   ap.add_argument('--workdir', '--run_dir', dest='run_dir', required=True)
   ap.add_argument('--seeds', type=int, default=5)
   ap.add_argument('--recipes', default=','.join(RECIPES))
   ap.add_argument('--data_dir', default='')
-  a = ap.parse_args()
+  ap.add_argument('--config', default=DEFAULT_CONFIG,
+                  help='the config the recipes change, with any --config.FIELD=VALUE overrides')
+  a, overrides = ap.parse_known_args(argv)
+  bad = [arg for arg in overrides if not arg.startswith('--config.')]
+  if bad:
+    ap.error(f'unrecognized arguments: {" ".join(bad)}')
+  try:
+    cli.read_config(a.config, overrides)
+  except config_file.ConfigError as error:
+    ap.error(str(error))
   unknown = [name for name in a.recipes.split(',') if name not in RECIPES]
   if unknown:
     ap.error(f'--recipes: unknown recipe(s) {", ".join(unknown)}; choose among '
@@ -104,7 +123,7 @@ def main():
   logging.basicConfig(level=logging.INFO, format='%(asctime)s %(message)s', datefmt='%H:%M:%S')
   rows = []
   for name in a.recipes.split(','):
-    config = recipe_config(name, a.seeds, a.data_dir)
+    config = recipe_config(name, a.seeds, a.data_dir, a.config, overrides)
     run_dir = run_dir_of(a.run_dir, name)
     os.makedirs(run_dir, exist_ok=True)
     start = time.perf_counter()

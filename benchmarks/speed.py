@@ -39,49 +39,24 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 
 import jax
-import jax.numpy as jnp
-import ml_collections
-import numpy as np
 
-from jaxfer import models
 from jaxfer import loop
+from jaxfer import models
+from jaxfer import step_timing
 
 METRICS = ('train_ips', 'infer_bs1_ips', 'infer_bs256_ips')
 
 
-class JaxferBench:
-  """Builds MicroExpNet, its train state and the data once; `run()` times one round."""
+class JaxferBench(step_timing.StepSetup):
+  """MicroExpNet's training step set up (`jaxfer.step_timing.StepSetup`) and warmed up once;
+  `run()` times one round."""
 
   def __init__(self, a: argparse.Namespace, inference: bool = True):
+    super().__init__(a.batch, a.steps, a.size, a.classes, a.conv_impl, a.feed,
+                     inference_sizes=(1, 256) if inference else ())
     self.a = a
-    kwargs = {} if a.conv_impl is None else {'conv_impl': a.conv_impl}
-    self.model = models.ExpNet(pooling='p12', squeeze=16, num_classes=a.classes, **kwargs)
-    optimizer_config = ml_collections.ConfigDict(dict(
-        learning_rate=1e-4, schedule='constant', weight_decay=0.0, warmup_epochs=0))
-    tx = loop.make_optimizer(optimizer_config, a.steps, 1)
-    self.state = loop.create_train_state(self.model, (a.size, a.size, 1), tx,
-                                              jax.random.key(0))
-    self.params = models.count_params(self.state.params)
-    rng = np.random.default_rng(0)
-    n = a.steps * a.batch
-    images = rng.integers(0, 256, (n, a.size, a.size, 1), dtype=np.uint8)
-    labels = rng.integers(0, a.classes, (n,), dtype=np.int32)
-    teacher = rng.normal(size=(n, a.classes)).astype(np.float32)
-    self.batches = []
-    for i in range(a.steps):
-      s = slice(i * a.batch, (i + 1) * a.batch)
-      batch = {'image': images[s], 'label': labels[s], 'teacher_logits': teacher[s]}
-      if a.feed == 'device':
-        batch = jax.device_put(batch)
-      self.batches.append(batch)
-    self.images = images
-    self.dropout_rng = jax.random.key(1)
-    self.temperature = jnp.float32(8.0)
-    self.lam = jnp.float32(0.5)
-    self.infer = {bs: jax.device_put(images[:bs]) for bs in ((1, 256) if inference else ())}
     self._warm_up()
 
   def _train(self, batches):
@@ -101,16 +76,12 @@ class JaxferBench:
 
   def run(self, inference: bool = True) -> dict[str, float]:
     a = self.a
-    start = time.perf_counter()
-    self._train(self.batches)
-    result = {'train_ips': a.steps * a.batch / (time.perf_counter() - start)}
+    result = {'train_ips': a.steps * a.batch / step_timing.seconds(
+        lambda: self._train(self.batches))}
     for bs, reps in ((1, a.bs1_reps), (256, a.bs256_reps)) if inference else ():
       images = self.infer[bs]
-      start = time.perf_counter()
-      for _ in range(reps):
-        predict = loop.predict_step(self.state, images)
-      jax.block_until_ready(predict)
-      result[f'infer_bs{bs}_ips'] = bs * reps / (time.perf_counter() - start)
+      result[f'infer_bs{bs}_ips'] = bs * reps / step_timing.seconds(
+          lambda images=images: loop.predict_step(self.state, images), reps)
     return {k: round(v, 1) for k, v in result.items()}
 
 
@@ -168,7 +139,7 @@ def all_cores(a: argparse.Namespace) -> dict:
   return result
 
 
-def main():
+def main(argv: list[str] | None = None) -> None:
   ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   ap.add_argument('--batch', type=int, default=64)
   ap.add_argument('--steps', type=int, default=None,
@@ -188,7 +159,7 @@ def main():
   ap.add_argument('--all-cores', action='store_true',
                   help='aggregate training throughput of whole-machine configurations')
   ap.add_argument('--train-only', action='store_true', help=argparse.SUPPRESS)
-  a = ap.parse_args()
+  a = ap.parse_args(argv)
   a.steps = a.steps or (400 if a.all_cores else 100)
   if a.all_cores:
     print(json.dumps(all_cores(a)), flush=True)

@@ -154,7 +154,7 @@ def search_beats_the_grid(summary: dict[str, Any]) -> Verdict:
 
 def pretraining_helps(rows: Sequence[dict[str, Any]]) -> Verdict:
   """FaceNet2ExpNet's claim that an expression net pre-trained on a face net beats one trained
-  from scratch: `rows` as `benchmarks/facenet2expnet_cv.py` gives them, the first trained
+  from scratch: `rows` as `search.fold_comparison.compare` gives them, the first trained
   plainly; supported when some pre-trained row is better at 5% (paired over folds) and none is
   worse."""
   if len(rows) < 2:

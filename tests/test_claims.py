@@ -1,22 +1,34 @@
 """The verdicts on the paper's claims (search/claims.py) from hand-built measurements, and
-benchmarks/reproduction.py writing them from studies in a real storage."""
+benchmarks/reproduction.py writing them from studies in a real storage (the scripts run in this
+process, as tests/test_benchmarks.py runs them)."""
 import json
 import math
-import os
-import subprocess
-import sys
+from typing import NamedTuple
 
 import numpy as np
 import optuna
 from scipy import stats
 
 from conftest import REPO
+from test_benchmarks import run_benchmark
 from search import ablation
 from search import claims
 from search import equivalence
+from search import fold_comparison
 from search import intervals
 from search import pareto
 from search import storage
+
+
+class _Done(NamedTuple):
+  returncode: int
+  stdout: str
+  stderr: str
+
+
+def _run(script, *args):
+  """benchmarks/`script` run with `args` in this process, as its own process would end."""
+  return _Done(*run_benchmark(script, args, REPO))
 
 
 def _cell(number, size_bytes, runs, **params):
@@ -167,9 +179,7 @@ def test_reproduction_script_writes_each_claim_from_the_studies_of_a_run_directo
   run = tmp_path / 'ckplus48'
   _pooling_study(run)
   out = tmp_path / 'docs' / 'reproduction.md'
-  done = subprocess.run([sys.executable, 'benchmarks/reproduction.py', '--ckplus48', str(run),
-                         '--out', str(out)], cwd=REPO, capture_output=True, text=True,
-                        timeout=300, env={'PYTHONPATH': REPO, 'PATH': '/usr/bin:/bin'})
+  done = _run('reproduction.py', '--ckplus48', str(run), '--out', str(out))
   assert done.returncode == 0, done.stderr[-3000:]
   text = out.read_text()
   assert '260,000 bytes of float32 parameters (65,000 parameters). **supported**' in text
@@ -193,11 +203,8 @@ def test_reproduction_reads_the_pooling_claims_from_the_run_directory_given_by_p
   (tmp_path / 'ckplus48').mkdir()  # The temperature ablation's run directory: empty here.
   _pooling_study(tmp_path / 'seeds')
   out = tmp_path / 'docs' / 'reproduction.md'
-  env = {'PYTHONPATH': REPO, 'PATH': '/usr/bin:/bin'}
-  done = subprocess.run([sys.executable, 'benchmarks/reproduction.py', '--ckplus48',
-                         str(tmp_path / 'ckplus48'), '--pooling', f'ckplus48={tmp_path}/seeds',
-                         '--out', str(out)], cwd=REPO, capture_output=True, text=True,
-                        timeout=300, env=env)
+  done = _run('reproduction.py', '--ckplus48', str(tmp_path / 'ckplus48'), '--pooling',
+              f'ckplus48={tmp_path}/seeds', '--out', str(out))
   assert done.returncode == 0, done.stderr[-3000:]
   text = out.read_text()
   pooling = text[text.index('## Max-pooling'):text.index('## The temperature')]
@@ -207,9 +214,7 @@ def test_reproduction_reads_the_pooling_claims_from_the_run_directory_given_by_p
   assert (tmp_path / 'docs' / 'figures' / 'ckplus48_ablation_pooling.png').exists()
   temperature = text[text.index('## The temperature'):text.index('## Temperature and size')]
   assert '- CK+48 (all 10 subject-independent folds): not measured.' in temperature
-  refused = subprocess.run([sys.executable, 'benchmarks/reproduction.py', '--pooling',
-                            f'mnist={tmp_path}/seeds', '--out', str(out)], cwd=REPO,
-                           capture_output=True, text=True, timeout=300, env=env)
+  refused = _run('reproduction.py', '--pooling', f'mnist={tmp_path}/seeds', '--out', str(out))
   assert refused.returncode == 2 and '--pooling mnist=' in refused.stderr
   assert 'expected DATASET=DIR with DATASET one of ckplus48, synthetic' in refused.stderr
 
@@ -223,30 +228,6 @@ def _fold_results(workdir, accuracies, teacher_accuracies=None):
     (workdir / f'fold_{fold}' / 'result.json').write_text(json.dumps(result))
 
 
-def test_facenet2expnet_rows_pair_each_row_with_the_first_fold_by_fold():
-  sys.path.insert(0, os.path.join(REPO, 'benchmarks'))
-  import facenet2expnet_cv  # pylint: disable=g-import-not-at-top
-  plain = [0.90, 0.80, 0.95, 0.85]
-  pretrained = [0.93, 0.84, 0.96, 0.90]
-  rows = facenet2expnet_cv.compare([('plain', dict(enumerate(plain))),
-                                    ('pretrained', dict(enumerate(pretrained))),
-                                    ('two folds', {1: 0.9, 3: 0.8})])
-  assert rows[0]['difference'] is None
-  d = rows[1]['difference']
-  by_hand = stats.ttest_rel(pretrained, plain)
-  assert math.isclose(d['mean'], np.mean(np.subtract(pretrained, plain)))
-  assert math.isclose(d['p_value'], by_hand.pvalue) and d['n'] == 4 and d['unit'] == 'fold'
-  assert math.isclose(rows[1]['std'], np.std(pretrained))
-  low, high = stats.t.interval(0.95, 3, loc=np.mean(pretrained), scale=stats.sem(pretrained))
-  assert math.isclose(rows[1]['low'], low) and math.isclose(rows[1]['high'], high)
-  # A row with some folds is paired over those only: +10 and -5 points.
-  partial = rows[2]['difference']
-  assert partial['n'] == 2 and math.isclose(partial['mean'], 0.025)
-  assert math.isclose(rows[2]['mean'], 0.85)
-  table = facenet2expnet_cv.render('teacher', rows)
-  assert '| two folds (2 of 4 folds) | **85.0** (' in table and ' | - 90.0 - 80.0 | +2.5 (' in table
-
-
 def test_facenet2expnet_rows_of_several_seeds_pair_fold_means_and_report_the_seed_spread(
     tmp_path):
   plain = [[0.90, 0.86], [0.80, 0.84], [0.95, 0.93], [0.85, 0.81]]  # [fold][seed]
@@ -255,14 +236,12 @@ def test_facenet2expnet_rows_of_several_seeds_pair_fold_means_and_report_the_see
     for seed in range(2):
       _fold_results(tmp_path / f'{name}_seed{seed}', [fold[seed] for fold in runs])
   _fold_results(tmp_path / 'one_seed', [0.9, 0.9, 0.9])  # Folds 0-2 only.
-  env = {'PYTHONPATH': REPO, 'PATH': '/usr/bin:/bin'}
   summary = tmp_path / 'f2e.json'
-  done = subprocess.run(
-      [sys.executable, 'benchmarks/facenet2expnet_cv.py',
-       '--student', f'plain={tmp_path}/plain_seed0', '--student', f'pre={tmp_path}/pretrained_seed0',
-       '--student', f'plain={tmp_path}/plain_seed1', '--student', f'pre={tmp_path}/pretrained_seed1',
-       '--student', f'one={tmp_path}/one_seed', '--json', str(summary)],
-      cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
+  done = _run('facenet2expnet_cv.py', '--student', f'plain={tmp_path}/plain_seed0',
+              '--student', f'pre={tmp_path}/pretrained_seed0',
+              '--student', f'plain={tmp_path}/plain_seed1',
+              '--student', f'pre={tmp_path}/pretrained_seed1',
+              '--student', f'one={tmp_path}/one_seed', '--json', str(summary))
   assert done.returncode == 0, done.stderr[-3000:]
   rows = json.loads(summary.read_text())['student']
   assert [row['label'] for row in rows] == ['plain', 'pre', 'one']
@@ -281,31 +260,27 @@ def test_facenet2expnet_rows_of_several_seeds_pair_fold_means_and_report_the_see
       done.stdout)
   assert '| one (3 of 4 folds) | **90.0** (' in done.stdout
   # One work directory twice under a label would count a run as two seeds: refused.
-  refused = subprocess.run(
-      [sys.executable, 'benchmarks/facenet2expnet_cv.py', '--student', f'a={tmp_path}/one_seed',
-       '--student', f'a={tmp_path}/one_seed/'], cwd=REPO, capture_output=True, text=True,
-      timeout=300, env=env)
+  refused = _run('facenet2expnet_cv.py', '--student', f'a={tmp_path}/one_seed',
+                 '--student', f'a={tmp_path}/one_seed/')
   assert refused.returncode == 2 and 'given twice' in refused.stderr
   assert 'Traceback' not in refused.stderr and not refused.stdout
 
 
 def test_pretraining_is_supported_only_when_a_pretrained_row_is_better_and_none_worse():
-  sys.path.insert(0, os.path.join(REPO, 'benchmarks'))
-  import facenet2expnet_cv  # pylint: disable=g-import-not-at-top
   plain = [0.90, 0.80, 0.95, 0.85, 0.88]
   better = [0.94, 0.85, 0.98, 0.90, 0.91]  # +3 to +5 points on every fold: p < 0.001.
   level = [0.91, 0.79, 0.95, 0.86, 0.87]
   worse = [0.86, 0.76, 0.90, 0.80, 0.84]
   plain, better, level, worse = (dict(enumerate(x)) for x in (plain, better, level, worse))
-  verdict = claims.pretraining_helps(facenet2expnet_cv.compare(
+  verdict = claims.pretraining_helps(fold_comparison.compare(
       [('plain', plain), ('dlib', better), ('identity', level)]))
   assert verdict.verdict == claims.SUPPORTED
   assert verdict.measured.startswith('dlib: +4.0 points') and 'against "plain"' in verdict.measured
-  assert claims.pretraining_helps(facenet2expnet_cv.compare(
+  assert claims.pretraining_helps(fold_comparison.compare(
       [('plain', plain), ('identity', level)])).verdict == claims.NOT_SUPPORTED
-  assert claims.pretraining_helps(facenet2expnet_cv.compare(
+  assert claims.pretraining_helps(fold_comparison.compare(
       [('plain', plain), ('dlib', better), ('identity', worse)])).verdict == claims.NOT_SUPPORTED
-  assert claims.pretraining_helps(facenet2expnet_cv.compare(
+  assert claims.pretraining_helps(fold_comparison.compare(
       [('plain', plain)])).verdict == claims.NOT_TESTABLE
 
 
@@ -314,13 +289,11 @@ def test_facenet2expnet_rows_reach_the_reproduction_report_from_fold_results(tmp
   _fold_results(tmp_path / 'plain', [0.8, 0.7, 0.9], plain)
   _fold_results(tmp_path / 'dlib', [0.85, 0.75, 0.9], dlib)
   _fold_results(tmp_path / 'nokd', [0.7, 0.7, 0.8])
-  env = {'PYTHONPATH': REPO, 'PATH': '/usr/bin:/bin'}
   summary = tmp_path / 'f2e.json'
-  done = subprocess.run(
-      [sys.executable, 'benchmarks/facenet2expnet_cv.py', '--teacher', f'plain={tmp_path}/plain',
-       '--teacher', f'FaceNet2ExpNet, dlib={tmp_path}/dlib', '--student', f'alone={tmp_path}/nokd',
-       '--student', f'distilled={tmp_path}/plain', '--json', str(summary)],
-      cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
+  done = _run('facenet2expnet_cv.py', '--teacher', f'plain={tmp_path}/plain',
+              '--teacher', f'FaceNet2ExpNet, dlib={tmp_path}/dlib',
+              '--student', f'alone={tmp_path}/nokd',
+              '--student', f'distilled={tmp_path}/plain', '--json', str(summary))
   assert done.returncode == 0, done.stderr[-3000:]
   assert '| FaceNet2ExpNet, dlib | **92.0** (' in done.stdout
   # distilled - alone: +10, 0, +10 points; t = 2.0 on 2 degrees of freedom.
@@ -330,9 +303,7 @@ def test_facenet2expnet_rows_reach_the_reproduction_report_from_fold_results(tmp
   assert saved['teacher'][1]['folds'] == dlib and saved['student'][1]['folds'] == [0.8, 0.7, 0.9]
   assert saved['teacher'][1]['fold_numbers'] == [0, 1, 2]
   # A run without a teacher cannot be a teacher row: one line naming the file, exit 2.
-  refused = subprocess.run(
-      [sys.executable, 'benchmarks/facenet2expnet_cv.py', '--teacher', f'x={tmp_path}/nokd'],
-      cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
+  refused = _run('facenet2expnet_cv.py', '--teacher', f'x={tmp_path}/nokd')
   assert refused.returncode == 2 and 'fold_0/result.json: no teacher accuracy' in refused.stderr
   assert 'Traceback' not in refused.stderr
   # --update keeps the sections of an earlier report that this call measures nothing for.
@@ -341,9 +312,7 @@ def test_facenet2expnet_rows_reach_the_reproduction_report_from_fold_results(tmp
   pooling = ('## Max-pooling improves generalisation, though expressions live in small '
              'pixel-level changes.\n\n- CK+48: measured earlier. **supported**\n')
   out.write_text('# old title\n\n## MicroExpNet is under 1 MB.\n\nold size\n\n' + pooling)
-  done = subprocess.run([sys.executable, 'benchmarks/reproduction.py', '--facenet2expnet',
-                         str(summary), '--out', str(out), '--update'], cwd=REPO,
-                        capture_output=True, text=True, timeout=300, env=env)
+  done = _run('reproduction.py', '--facenet2expnet', str(summary), '--out', str(out), '--update')
   assert done.returncode == 0, done.stderr[-3000:]
   text = out.read_text()
   assert pooling in text and 'old size' not in text and 'old title' not in text
@@ -357,17 +326,15 @@ def test_facenet2expnet_rows_reach_the_reproduction_report_from_fold_results(tmp
   assert 'What differs from the paper' in section
   # A file that is not the script's JSON: one line naming it, and no report directory made.
   (tmp_path / 'broken.json').write_text('{"teacher": [')
-  refused = subprocess.run([sys.executable, 'benchmarks/reproduction.py', '--facenet2expnet',
-                            str(tmp_path / 'broken.json'), '--out', str(tmp_path / 'new' / 'r.md')],
-                           cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
+  refused = _run('reproduction.py', '--facenet2expnet', str(tmp_path / 'broken.json'),
+                 '--out', str(tmp_path / 'new' / 'r.md'))
   assert refused.returncode == 2 and f'--facenet2expnet {tmp_path}/broken.json: not JSON' in (
       refused.stderr)
   assert not (tmp_path / 'new').exists() and 'Traceback' not in refused.stderr
   # JSON of another shape (no teacher rows) is refused the same way.
   (tmp_path / 'list.json').write_text('[]')
-  refused = subprocess.run([sys.executable, 'benchmarks/reproduction.py', '--facenet2expnet',
-                            str(tmp_path / 'list.json'), '--out', str(tmp_path / 'new' / 'r.md')],
-                           cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
+  refused = _run('reproduction.py', '--facenet2expnet', str(tmp_path / 'list.json'),
+                 '--out', str(tmp_path / 'new' / 'r.md'))
   assert refused.returncode == 2 and 'list.json: expected {"teacher"' in refused.stderr
   assert not (tmp_path / 'new').exists() and 'Traceback' not in refused.stderr
   # A damaged fold result is named, and --json into a missing folder is refused before reading.
@@ -375,8 +342,7 @@ def test_facenet2expnet_rows_reach_the_reproduction_report_from_fold_results(tmp
   for args, message in ((['--student', f'x={tmp_path}/nokd'], 'fold_1/result.json: not JSON'),
                         (['--student', f'x={tmp_path}/plain', '--json', f'{tmp_path}/no/x.json'],
                          f'--json {tmp_path}/no/x.json: no such directory')):
-    refused = subprocess.run([sys.executable, 'benchmarks/facenet2expnet_cv.py', *args],
-                             cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
+    refused = _run('facenet2expnet_cv.py', *args)
     assert refused.returncode == 2 and message in refused.stderr, refused.stderr
     assert 'Traceback' not in refused.stderr and not refused.stdout
   assert not (tmp_path / 'no').exists()

@@ -1,0 +1,102 @@
+"""Rows of accuracies over cross-validation folds compared with the first row, paired by fold.
+
+Pure functions on plain data: `compare` gives each row's mean, 95% interval and paired
+difference from the reference row, `render` draws them as a markdown table, `check_summary`
+checks a saved summary. `benchmarks/facenet2expnet_cv.py` reads the rows from fold results,
+and `benchmarks/reproduction.py` renders the saved ones in docs/reproduction.md.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+from search import intervals
+
+
+def compare(rows: Sequence[tuple[str, dict[int, Any]]]) -> list[dict[str, Any]]:
+  """Each row's mean, 95% interval over its folds and standard deviation, and its difference
+  from the first row paired over the folds both have (None for the first row itself).
+
+  A row is (label, {fold: accuracy}) or, with several seeds, (label, {fold: [accuracy per
+  seed]}); a fold counts by the mean of its seeds, and `seed_std` is the seeds' pooled spread
+  about their fold's mean (None with one seed a fold).
+  """
+  rows = [(label, {fold: np.atleast_1d(np.asarray(runs, dtype=np.float64))
+                   for fold, runs in accuracies.items()}) for label, accuracies in rows]
+  # Fold means on both sides of a pairing: the fold is the unit, and rows may differ in seeds.
+  means = [{fold: float(runs.mean()) for fold, runs in runs_by_fold.items()}
+           for _, runs_by_fold in rows]
+  reference = means[0]
+  out = []
+  for k, (label, runs_by_fold) in enumerate(rows):
+    folds = sorted(runs_by_fold)
+    values = [means[k][fold] for fold in folds]
+    interval = intervals.accuracy_interval(values)
+    difference = None
+    if k:
+      common = [fold for fold in folds if fold in reference]
+      if not common:
+        raise ValueError(f'{label!r} shares no fold with the reference {rows[0][0]!r}')
+      difference = intervals.paired_difference([[means[k][f]] for f in common],
+                                               [[reference[f]] for f in common])._asdict()
+    seed_std = intervals.pooled_seed_noise([runs_by_fold[fold] for fold in folds]).sd
+    out.append({'label': label, 'fold_numbers': folds, 'folds': values, 'mean': interval.mean,
+                'low': interval.low, 'high': interval.high, 'std': float(np.std(values)),
+                'difference': difference, 'seeds': [len(runs_by_fold[f]) for f in folds],
+                'seed_std': None if math.isnan(seed_std) else seed_std})
+  return out
+
+
+def seeds_by_fold(runs: Sequence[dict[int, float]]) -> dict[int, list[float]]:
+  """{fold: [accuracy of each seed that has the fold]}."""
+  return {fold: [run[fold] for run in runs if fold in run]
+          for fold in sorted(set().union(*runs))}
+
+
+def render(kind: str, rows: Sequence[dict[str, Any]]) -> str:
+  """One markdown table of `compare`'s rows; `kind` is 'teacher' or 'MicroExpNet'. A row with
+  fewer folds than the reference says how many, and shows '-' for the missing ones."""
+  reference = rows[0]
+  lines = [f'| {kind} | accuracy % (95% interval over folds) | std | per fold | '
+           f'paired difference from "{reference["label"]}", points (95% interval, p) |',
+           '| --- | ---: | ---: | --- | --- |']
+  for row in rows:
+    d = row['difference']
+    versus = ('reference' if d is None else
+              f'{100 * d["mean"]:+.1f} ({100 * d["low"]:+.1f} to {100 * d["high"]:+.1f}, '
+              f'p {d["p_value"]:.2g})')
+    by_fold = dict(zip(row['fold_numbers'], row['folds']))
+    shown = sorted(set(reference['fold_numbers']) | set(by_fold))
+    label = row['label'] + ('' if len(by_fold) == len(shown) else
+                            f' ({len(by_fold)} of {len(shown)} folds)') + _seeds_note(row)
+    lines.append(f'| {label} | **{100 * row["mean"]:.1f}** ({100 * row["low"]:.1f} to '
+                 f'{100 * row["high"]:.1f}) | {100 * row["std"]:.1f} | '
+                 + ' '.join(f'{100 * by_fold[f]:.1f}' if f in by_fold else '-' for f in shown)
+                 + f' | {versus} |')
+  return '\n'.join(lines)
+
+
+def _seeds_note(row: dict[str, Any]) -> str:
+  seeds = row.get('seeds') or [1]  # Summaries written before seeds were counted had one.
+  if max(seeds) == 1:
+    return ''
+  count = str(seeds[0]) if min(seeds) == max(seeds) else f'{min(seeds)} to {max(seeds)}'
+  spread = '' if row.get('seed_std') is None else f', seed std {100 * row["seed_std"]:.1f}'
+  return f' ({count} seeds a fold{spread})'
+
+
+ROW_FIELDS = ('label', 'fold_numbers', 'folds', 'mean', 'low', 'high', 'std', 'difference')
+
+
+def check_summary(summary: Any) -> None:
+  """Raises ValueError unless `summary` is what `benchmarks/facenet2expnet_cv.py --json` writes
+  with at least one teacher row (benchmarks/reproduction.py reads it)."""
+  if not isinstance(summary, dict) or not summary.get('teacher'):
+    raise ValueError('expected {"teacher": [rows...], "student": [rows...]} with teacher rows, '
+                     'as benchmarks/facenet2expnet_cv.py --teacher ... --json writes it')
+  for role in ('teacher', 'student'):
+    for row in summary.get(role, []):
+      if not isinstance(row, dict) or any(field not in row for field in ROW_FIELDS):
+        raise ValueError(f'a {role} row without the fields {", ".join(ROW_FIELDS)}: {row!r:.80}')
