@@ -14,10 +14,10 @@ In the pool row the 'xla' column is `nn.max_pool` and the 'matmul' column is
 `jaxfer.models.student.max_pool_2x2` (what `ExpNet` uses with `MatmulConv`: same value and
 gradient).
 
-    PYTHONPATH=. /work/venv/bin/python benchmarks/profile_conv.py
-    PYTHONPATH=. /work/venv/bin/python benchmarks/profile_conv.py --batch 2 --size 48 \
+    PYTHONPATH=. python benchmarks/profile_conv.py
+    PYTHONPATH=. python benchmarks/profile_conv.py --batch 2 --size 48 \
         --rounds 1 --reps 1 --impls matmul --convs conv2      # the smallest run, seconds
-    XLA_FLAGS=--xla_cpu_multi_thread_eigen=false PYTHONPATH=. /work/venv/bin/python \
+    XLA_FLAGS=--xla_cpu_multi_thread_eigen=false PYTHONPATH=. python \
         benchmarks/profile_conv.py        # compare XLA CPU flags this way
 """
 from __future__ import annotations

@@ -12,11 +12,11 @@ XLA:CPU runs Eigen convolutions on threads of their own, where the trace sees on
 run it a second time with `XLA_FLAGS=--xla_cpu_multi_thread_eigen=false` (Eigen then works on
 the calling thread) to see their time too.
 
-    PYTHONPATH=. /work/venv/bin/python benchmarks/profile_step.py
-    XLA_FLAGS=--xla_cpu_multi_thread_eigen=false PYTHONPATH=. /work/venv/bin/python \
+    PYTHONPATH=. python benchmarks/profile_step.py
+    XLA_FLAGS=--xla_cpu_multi_thread_eigen=false PYTHONPATH=. python \
         benchmarks/profile_step.py
-    PYTHONPATH=. /work/venv/bin/python benchmarks/profile_step.py --conv-impl xla
-    PYTHONPATH=. /work/venv/bin/python benchmarks/profile_step.py --steps 2 --batch 4 \
+    PYTHONPATH=. python benchmarks/profile_step.py --conv-impl xla
+    PYTHONPATH=. python benchmarks/profile_step.py --steps 2 --batch 4 \
         --size 48      # the smallest run, seconds
 """
 from __future__ import annotations

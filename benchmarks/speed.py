@@ -1,20 +1,20 @@
 """Training and inference speed of MicroExpNet in jaxfer, optionally side by side with a peer.
 
 Times the project's own jitted functions: `jaxfer.loop.train_step` (loss 'microexpnet', T=8,
-lam=0.5, Adam at lr 1e-4 from `jaxfer.loop.make_optimizer`, dropout on) on random uint8 images,
+lam=0.5, Adam at lr 1e-4 from `jaxfer.optimizers.make_optimizer`, dropout on) on random uint8 images,
 labels and teacher logits held in memory (steps*batch of each, one device array per step), then
 `jaxfer.loop.predict_step` at batch 1 and batch 256. Compilation and a few warm-up steps are
 excluded; the clock stops after `block_until_ready`. Prints ONE JSON line.
 
     # jaxfer alone (MicroExpNet at 84x84, batch 64, 100 steps)
-    PYTHONPATH=. /work/venv/bin/python benchmarks/speed.py
-    PYTHONPATH=. /work/venv/bin/python benchmarks/speed.py --conv-impl xla
+    PYTHONPATH=. python benchmarks/speed.py
+    PYTHONPATH=. python benchmarks/speed.py --conv-impl xla
 
     # with the PyTorch peer, alternating rounds (jaxfer, peer, jaxfer, peer, ...); the JSON line
     # then holds the medians over rounds of both and the ratios jaxfer / peer
-    python3 -m venv /work/torchvenv && /work/torchvenv/bin/pip install torch==2.13.0 numpy
-    PYTHONPATH=. /work/venv/bin/python benchmarks/speed.py --rounds 5 \
-        --peer ../shared/bench/torch_microexpnet.py --peer-python /work/torchvenv/bin/python
+    python3 -m venv /tmp/torchvenv && /tmp/torchvenv/bin/pip install torch==2.13.0 numpy
+    PYTHONPATH=. python benchmarks/speed.py --rounds 5 \
+        --peer ../shared/bench/torch_microexpnet.py --peer-python /tmp/torchvenv/bin/python
 
 Figures are medians over rounds (`best` holds the maxima: on a shared machine the least
 disturbed round). Per-round figures go to stderr. `--feed numpy` passes host numpy slices to
@@ -28,8 +28,8 @@ by default) and as one process per core unpinned; the peer as one process with o
 core and as one single-thread process per core, pinned. Configurations alternate within each
 round; medians over rounds, and the ratio of jaxfer's best configuration to the peer's best.
 
-    PYTHONPATH=. /work/venv/bin/python benchmarks/speed.py --all-cores --rounds 3 \
-        --peer ../shared/bench/torch_microexpnet.py --peer-python /work/torchvenv/bin/python
+    PYTHONPATH=. python benchmarks/speed.py --all-cores --rounds 3 \
+        --peer ../shared/bench/torch_microexpnet.py --peer-python /tmp/torchvenv/bin/python
 """
 from __future__ import annotations
 

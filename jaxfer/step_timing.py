@@ -17,6 +17,7 @@ import numpy as np
 
 from jaxfer import loop
 from jaxfer import models
+from jaxfer import optimizers
 
 FEEDS = ('device', 'numpy')
 
@@ -41,7 +42,7 @@ class StepSetup:
     self.model = models.ExpNet(pooling='p12', squeeze=16, num_classes=classes, **kwargs)
     optimizer_config = ml_collections.ConfigDict(dict(
         learning_rate=1e-4, schedule='constant', weight_decay=0.0, warmup_epochs=0))
-    tx = loop.make_optimizer(optimizer_config, steps, 1)
+    tx = optimizers.make_optimizer(optimizer_config, steps, 1)
     self.state = loop.create_train_state(self.model, (size, size, 1), tx, jax.random.key(0))
     self.params = models.count_params(self.state.params)
     rng = np.random.default_rng(0)
