@@ -20,11 +20,8 @@ import numpy as np
 
 from jaxfer import checkpoints
 from jaxfer import models
+from jaxfer.data import classes
 from jaxfer.data import preprocess
-
-# MicroExpNet's 8 classes, for a student whose files do not name them.
-DEFAULT_CLASS_NAMES = ('neutral', 'anger', 'contempt', 'disgust', 'fear', 'happy', 'sadness',
-                       'surprise')
 
 
 class Student(NamedTuple):
@@ -59,10 +56,11 @@ def _class_names(directory: str, num_classes: int | None = None) -> tuple[str, .
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
           raise ValueError(f'{path}: class_names is {names!r}; expected a list of names')
         return tuple(names)
-  if num_classes not in (None, len(DEFAULT_CLASS_NAMES)):
+  # A student whose files do not name its classes has MicroExpNet's.
+  if num_classes not in (None, len(classes.CLASS_NAMES)):
     raise ValueError(f'{directory} names no classes (no result.json or source.json with '
                      f'class_names) and has {num_classes} outputs')
-  return DEFAULT_CLASS_NAMES
+  return classes.CLASS_NAMES
 
 
 def _teacher_problem(directory: str, recorded: dict) -> str | None:

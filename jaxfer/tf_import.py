@@ -16,14 +16,13 @@ import numpy as np
 
 from jaxfer import outputs
 from jaxfer import tf_checkpoint
+from jaxfer.data.classes import CLASS_NAMES  # The original's labels, in its order.
 
 # The checkpoint's variable of each jaxfer parameter.
 VARIABLES = {('conv1', 'kernel'): 'wc1', ('conv1', 'bias'): 'bc1',
              ('conv2', 'kernel'): 'wc2', ('conv2', 'bias'): 'bc2',
              ('fc', 'kernel'): 'wfc', ('fc', 'bias'): 'bfc',
              ('out', 'kernel'): 'wo', ('out', 'bias'): 'bo'}
-# The original's labels, in its order (exampleUsage.py).
-CLASS_NAMES = ('neutral', 'anger', 'contempt', 'disgust', 'fear', 'happy', 'sadness', 'surprise')
 PIXEL_SCALE = 255.0  # The original's input range over jaxfer's.
 FILES = ('params.msgpack', 'config.json', 'source.json')  # What an import writes.
 
