@@ -83,7 +83,7 @@ def _subject_dataset(dataset: data_lib.Dataset) -> data_lib.Dataset:
 
 def _features_of(model, variables: dict, images: np.ndarray, batch_size: int) -> np.ndarray:
   """`model`'s `features=True` output for every image, in inference mode."""
-  apply = jax.jit(lambda variables, x: model.apply(variables, x.astype(np.float32) / 255.0,
+  apply = jax.jit(lambda variables, x: model.apply(variables, models.normalize_pixels(x),
                                                   train=False, features=True))
   return loop.in_batches(lambda batch: apply(variables, batch), images,
                          batch_size).astype(np.float32)

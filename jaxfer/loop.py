@@ -127,10 +127,6 @@ def create_train_state(model: nn.Module, image_shape: tuple[int, ...],
                            batch_stats=variables.get('batch_stats', {}))
 
 
-def _normalize(images: jax.Array) -> jax.Array:
-  return images.astype(jnp.float32) / 255.0
-
-
 def ema_decay_at(decay: jax.Array, step: jax.Array) -> jax.Array:
   """The moving average's decay after `step` updates: min(decay, (1 + step) / (10 + step)).
 
@@ -158,8 +154,8 @@ def train_step(state: TrainState, batch: Mapping[str, jax.Array], rng: jax.Array
     variables = {'params': params}
     if has_batch_stats:
       variables['batch_stats'] = state.batch_stats
-    logits, updates = state.apply_fn(variables, _normalize(batch['image']), train=True,
-                                     rngs={'dropout': dropout_rng},
+    logits, updates = state.apply_fn(variables, models.normalize_pixels(batch['image']),
+                                     train=True, rngs={'dropout': dropout_rng},
                                      mutable=['batch_stats'] if has_batch_stats else [])
     value = distill.LOSS_FNS[loss](logits, batch.get('teacher_logits'), batch['label'],
                                    temperature, lam, label_smoothing)
@@ -185,7 +181,7 @@ def predict_step(state: TrainState, images: jax.Array) -> jax.Array:
   variables = {'params': evaluated_params(state)}
   if state.batch_stats:
     variables['batch_stats'] = state.batch_stats
-  return state.apply_fn(variables, _normalize(images), train=False)
+  return state.apply_fn(variables, models.normalize_pixels(images), train=False)
 
 
 def in_batches(apply: Callable[[np.ndarray], Any], images: np.ndarray,

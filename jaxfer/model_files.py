@@ -189,11 +189,10 @@ def _compiled_apply(model):
   """`model`'s forward pass on uint8 pixels, compiled once per network (modules hash by their
   settings)."""
   import jax  # pylint: disable=g-import-not-at-top
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  # Pixels are divided by 255 as in training (jaxfer.loop); the imported model's first kernel
-  # was multiplied by 255 to keep the original's arithmetic on raw pixels.
+  # Pixels are normalised as in training; the imported model's first kernel was multiplied by
+  # 255 to keep the original's arithmetic on raw pixels.
   return jax.jit(lambda params, images: model.apply({'params': params},
-                                                    images.astype(jnp.float32) / 255.0))
+                                                    models.normalize_pixels(images)))
 
 
 def logits(student: Student, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
