@@ -11,7 +11,7 @@ import functools
 import logging
 import os
 import time
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import flax
 import flax.linen as nn
@@ -210,11 +210,18 @@ def evaluate_logits(logits: np.ndarray, labels: np.ndarray,
   predictions = logits.argmax(-1)
   confusion = np.zeros((num_classes, num_classes), np.int64)
   np.add.at(confusion, (labels, predictions), 1)
-  support = confusion.sum(1)
-  per_class = {name: float(confusion[k, k] / support[k]) for k, name in enumerate(class_names)
-               if support[k]}
-  return {'accuracy': float(np.mean(predictions == labels)), 'per_class_accuracy': per_class,
+  return {'accuracy': float(np.mean(predictions == labels)),
+          'per_class_accuracy': per_class_accuracy(confusion, class_names),
           'confusion_matrix': confusion.tolist()}
+
+
+def per_class_accuracy(confusion: np.ndarray, class_names: Sequence[str]) -> dict[str, float]:
+  """Each class's recall, {name: correct / examples}, from a confusion matrix (rows: true
+  class); a class without examples is left out."""
+  confusion = np.asarray(confusion)
+  support = confusion.sum(1)
+  return {name: float(confusion[k, k] / support[k]) for k, name in enumerate(class_names)
+          if support[k]}
 
 
 def initial_state(spec: FitSpec, dataset: data_lib.Dataset) -> tuple[TrainState, jax.Array]:

@@ -118,6 +118,11 @@ def test_no_two_seed_and_stream_pairs_share_a_data_order():
   assert loop.data_seed(1, 0) == loop.data_seed(1, 0)  # A pure function: resumes see the same.
 
 
+def test_per_class_accuracy_is_each_class_s_recall_and_skips_an_absent_class():
+  confusion = np.array([[3, 1, 0], [0, 0, 0], [2, 0, 6]])
+  assert loop.per_class_accuracy(confusion, ('a', 'b', 'c')) == {'a': 0.75, 'c': 0.75}
+
+
 def test_evaluate_logits_counts_by_hand():
   logits = np.eye(3)[[0, 1, 1, 2, 0]]
   labels = np.array([0, 1, 2, 2, 1])
