@@ -15,7 +15,6 @@ for a population to win.
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import statistics
 import sys
@@ -30,10 +29,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import speed  # noqa: E402  pylint: disable=g-import-not-at-top
 
 
-def population_step(loss: str):
-  """`train_step` over a population: states and dropout keys stacked, the batch shared."""
-  step = functools.partial(loop.train_step, loss=loss)
-  return jax.jit(jax.vmap(step, in_axes=(0, None, 0, None, None)))
+def population_step():
+  """`train_step` over a population: states and dropout keys stacked, the batch and the
+  hyperparameters shared."""
+  return jax.jit(jax.vmap(loop.train_step, in_axes=(0, None, 0, None)))
 
 
 def main():
@@ -47,7 +46,7 @@ def main():
   bench = speed.JaxferBench(argparse.Namespace(
       batch=64, steps=a.steps, size=84, classes=8, conv_impl=None, feed='device'),
       inference=False)
-  step = population_step('microexpnet')
+  step = population_step()
   calls = {}
   for r in (int(p) for p in a.populations.split(',')):
     states = [bench.state.replace(params=jax.tree.map(
@@ -59,14 +58,13 @@ def main():
       out = None
       for batch in bench.batches:
         for k, state in enumerate(states):
-          states[k], out = loop.train_step(state, batch, bench.dropout_rng, bench.temperature,
-                                           bench.lam, loss='microexpnet')
+          states[k], out = loop.train_step(state, batch, bench.dropout_rng, bench.hparams)
       return out
 
     def population(box=[stacked], keys=keys):  # pylint: disable=dangerous-default-value
       out = None
       for batch in bench.batches:
-        box[0], out = step(box[0], batch, keys, bench.temperature, bench.lam)
+        box[0], out = step(box[0], batch, keys, bench.hparams)
       return out
 
     for fn in (in_turn, population):

@@ -125,11 +125,12 @@ def _train_fns(impl: str, batch: int, size: int):
   batch_ = {'image': jnp.asarray(rng.integers(0, 256, (batch, size, size, 1), np.uint8)),
             'label': jnp.asarray(rng.integers(0, 8, (batch,), np.int32)),
             'teacher_logits': jnp.asarray(rng.normal(size=(batch, 8)).astype(np.float32))}
-  key, t, lam = jax.random.key(1), jnp.float32(8.0), jnp.float32(0.5)
+  key = jax.random.key(1)
+  hparams = loop.StepHparams.create('microexpnet', temperature=8.0, lam=0.5)
   box = [state]
 
   def step():
-    box[0], metrics = loop.train_step(box[0], batch_, key, t, lam, loss='microexpnet')
+    box[0], metrics = loop.train_step(box[0], batch_, key, hparams)
     return metrics['loss']
 
   return step

@@ -42,7 +42,6 @@ import sys
 import time
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -79,16 +78,14 @@ class JaxferBench:
       self.batches.append(batch)
     self.images = images
     self.dropout_rng = jax.random.key(1)
-    self.temperature = jnp.float32(8.0)
-    self.lam = jnp.float32(0.5)
+    self.hparams = loop.StepHparams.create('microexpnet', temperature=8.0, lam=0.5)
     self.infer = {bs: jax.device_put(images[:bs]) for bs in ((1, 256) if inference else ())}
     self._warm_up()
 
   def _train(self, batches):
     state, metrics = self.state, None
     for batch in batches:
-      state, metrics = loop.train_step(state, batch, self.dropout_rng, self.temperature,
-                                            self.lam, loss='microexpnet')
+      state, metrics = loop.train_step(state, batch, self.dropout_rng, self.hparams)
     jax.block_until_ready((state, metrics))
     self.state = state
 

@@ -222,7 +222,7 @@ def pretrain(spec: loop.FitSpec, config: ml_collections.ConfigDict, dataset: dat
                         loss=distill.REGRESSION_LOSSES[section.loss],
                         checkpoint_every_epochs=spec.checkpoint_every_epochs,
                         eval_batch_size=spec.eval_batch_size)
-  state, _ = loop.fit(stage1, dataset, os.path.join(model_dir, 'pretrain'), targets)
+  state, _ = loop.fit(stage1, dataset, os.path.join(model_dir, 'pretrain'), {'targets': targets})
   pretrained = {'params': loop.evaluated_params(state)['backbone']}
   if state.batch_stats:
     pretrained['batch_stats'] = state.batch_stats['backbone']

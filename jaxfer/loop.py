@@ -100,6 +100,51 @@ class FitSpec:
   pretrained: Any = dataclasses.field(default=None, compare=False)
 
 
+@flax.struct.dataclass
+class StepHparams:
+  """What a train step reads besides the state, the batch and the key: the loss by name (static:
+  each loss compiles its own step) and the settings, float32 scalars (traced: other values
+  reuse the compiled step)."""
+  loss: str = flax.struct.field(pytree_node=False)
+  temperature: jax.Array
+  lam: jax.Array
+  ema_decay: jax.Array
+  label_smoothing: jax.Array
+
+  @classmethod
+  def create(cls, loss: str, temperature: float = 1.0, lam: float = 0.0, ema_decay: float = 0.0,
+             label_smoothing: float = 0.0) -> StepHparams:
+    """The hyperparameters of `loss` with each setting as a float32 scalar."""
+    return cls(loss=loss, temperature=jnp.float32(temperature), lam=jnp.float32(lam),
+               ema_decay=jnp.float32(ema_decay), label_smoothing=jnp.float32(label_smoothing))
+
+
+def step_hparams(spec: FitSpec) -> StepHparams:
+  """The train step's hyperparameters of `spec`: its loss and distillation settings, and its
+  settings' moving-average decay and label smoothing."""
+  return StepHparams.create(spec.loss, spec.temperature, spec.lam, spec.settings.ema_decay,
+                            spec.settings.label_smoothing)
+
+
+# How the step feeds each loss (`FitSpec.loss`) from the model's outputs, the batch and the
+# hyperparameters: distillation takes the teacher's logits from the batch, regression (the
+# outputs are features) its `targets`.
+LOSS_FNS: dict[str, Callable[[jax.Array, Mapping[str, jax.Array], StepHparams], jax.Array]] = {
+    'microexpnet': lambda logits, batch, hparams: distill.microexpnet_loss(
+        logits, batch['teacher_logits'], batch['label'], hparams.temperature, hparams.lam,
+        hparams.label_smoothing),
+    'hinton': lambda logits, batch, hparams: distill.hinton_loss(
+        logits, batch['teacher_logits'], batch['label'], hparams.temperature, hparams.lam,
+        hparams.label_smoothing),
+    'none': lambda logits, batch, hparams: distill.supervised_loss(
+        logits, batch['label'], hparams.label_smoothing),
+    'regression_l2': lambda features, batch, hparams: distill.feature_regression_l2(
+        features, batch['targets']),
+    'regression_l1': lambda features, batch, hparams: distill.feature_regression_l1(
+        features, batch['targets']),
+}
+
+
 def make_optimizer(optimizer_config: Any, steps_per_epoch: int,
                    num_epochs: int) -> optax.GradientTransformation:
   """Adam with decoupled weight decay and the configured learning-rate schedule."""
@@ -137,12 +182,11 @@ def ema_decay_at(decay: jax.Array, step: jax.Array) -> jax.Array:
   return jnp.minimum(decay, (1.0 + step) / (10.0 + step))
 
 
-@functools.partial(jax.jit, static_argnames=('loss',))
+@jax.jit
 def train_step(state: TrainState, batch: Mapping[str, jax.Array], rng: jax.Array,
-               temperature: jax.Array, lam: jax.Array, ema_decay: jax.Array = 0.0,
-               label_smoothing: jax.Array = 0.0, *,
-               loss: str) -> tuple[TrainState, dict[str, jax.Array]]:
-  """One optimizer step on `loss` (a name in `distill.LOSS_FNS`); teacher logits come in `batch`.
+               hparams: StepHparams) -> tuple[TrainState, dict[str, jax.Array]]:
+  """One optimizer step on the loss `hparams.loss` (read as `LOSS_FNS` says): teacher logits or
+  regression targets come in `batch`, as data.
 
   The dropout key is `fold_in(rng, step)`, so the step is a pure function of its inputs. A state
   with `ema_params` also updates them: ema <- d * ema + (1 - d) * params, d = `ema_decay_at`.
@@ -157,14 +201,13 @@ def train_step(state: TrainState, batch: Mapping[str, jax.Array], rng: jax.Array
     logits, updates = state.apply_fn(variables, models.normalize_pixels(batch['image']),
                                      train=True, rngs={'dropout': dropout_rng},
                                      mutable=['batch_stats'] if has_batch_stats else [])
-    value = distill.LOSS_FNS[loss](logits, batch.get('teacher_logits'), batch['label'],
-                                   temperature, lam, label_smoothing)
+    value = LOSS_FNS[hparams.loss](logits, batch, hparams)
     return value, (logits, updates)
 
   (value, (logits, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
   state = state.apply_gradients(grads=grads)
   if state.ema_params:
-    decay = ema_decay_at(ema_decay, state.step - 1)  # Updates made before this one.
+    decay = ema_decay_at(hparams.ema_decay, state.step - 1)  # Updates made before this one.
     state = state.replace(ema_params=jax.tree.map(
         lambda average, value: decay * average + (1.0 - decay) * value, state.ema_params,
         state.params))
@@ -253,8 +296,11 @@ def data_seed(seed: int, stream: int) -> int:
 
 
 def fit(spec: FitSpec, dataset: data_lib.Dataset, model_dir: str,
-        teacher_logits: np.ndarray | None = None) -> tuple[TrainState, float]:
+        per_example: Mapping[str, np.ndarray] | None = None) -> tuple[TrainState, float]:
   """Trains `spec` on `dataset.train`, resuming from `model_dir/checkpoints`.
+
+  `per_example` holds arrays with a row per training example that the loss reads, served in
+  each batch under their names: 'teacher_logits' to distil, 'targets' to regress on.
 
   Returns the final state and the seconds spent training in this call.
   """
@@ -265,9 +311,8 @@ def fit(spec: FitSpec, dataset: data_lib.Dataset, model_dir: str,
   if start_epoch:
     logger.info('%s: resumed from the checkpoint of epoch %d in %s', spec.name, start_epoch,
                 checkpoints.directory(model_dir))
-  temperature, lam = jnp.float32(spec.temperature), jnp.float32(spec.lam)
-  ema_decay = jnp.float32(settings.ema_decay)
-  label_smoothing = jnp.float32(settings.label_smoothing)
+  hparams = step_hparams(spec)
+  per_example = per_example or {}
   data_order_seed = data_seed(spec.seed, spec.stream)
   seconds = 0.0
   # Orbax works in threads that hang or fail if Ctrl-C stops it halfway: its calls run
@@ -286,11 +331,9 @@ def fit(spec: FitSpec, dataset: data_lib.Dataset, model_dir: str,
                                          augment_rng)
         if settings.augment_flip:
           images = preprocess.random_flip(images, augment_rng)
-        batch = {'image': images, 'label': train['label'][indices]}
-        if teacher_logits is not None:
-          batch['teacher_logits'] = teacher_logits[indices]
-        state, metrics = train_step(state, batch, dropout_rng, temperature, lam, ema_decay,
-                                    label_smoothing, loss=spec.loss)
+        batch = {'image': images, 'label': train['label'][indices],
+                 **{name: values[indices] for name, values in per_example.items()}}
+        state, metrics = train_step(state, batch, dropout_rng, hparams)
         interrupts.check()
         losses.append(metrics['loss'])
         correct.append(metrics['correct'])

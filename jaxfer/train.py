@@ -136,7 +136,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> loop.
     if config.student.pretrain == 'facenet2expnet':
       spec = dataclasses.replace(spec, pretrained=facenet2expnet.pretrain(spec, config, dataset,
                                                                            student_dir))
-    state, seconds = loop.fit(spec, dataset, student_dir, teacher_logits)
+    per_example = {} if teacher_logits is None else {'teacher_logits': teacher_logits}
+    state, seconds = loop.fit(spec, dataset, student_dir, per_example)
     extra = {}
     if teacher is not None:
       extra = dict(teacher_accuracy=teacher.result.accuracy, teacher_params=teacher.result.params,
