@@ -22,6 +22,7 @@ projection head from the expression net's flattened convolutions to the face net
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -227,3 +228,12 @@ def pretrain(spec: loop.FitSpec, config: ml_collections.ConfigDict, dataset: dat
   if state.batch_stats:
     pretrained['batch_stats'] = state.batch_stats['backbone']
   return pretrained
+
+
+def with_pretraining(spec: loop.FitSpec, config: ml_collections.ConfigDict,
+                     dataset: data_lib.Dataset, model_dir: str) -> loop.FitSpec:
+  """`spec` started from its stage 1 (`pretrain`, run in `model_dir`/pretrain) when its config
+  section (`config.<spec.name>.pretrain`) asks for FaceNet2ExpNet; `spec` itself otherwise."""
+  if config[spec.name].pretrain != 'facenet2expnet':
+    return spec
+  return dataclasses.replace(spec, pretrained=pretrain(spec, config, dataset, model_dir))

@@ -17,6 +17,7 @@ import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 import orbax.checkpoint as ocp
@@ -76,7 +77,7 @@ class Result:
 
 @dataclasses.dataclass(frozen=True)
 class FitSpec:
-  """What `fit` trains and how, built once from the config (`teacher.spec`, `train.student_spec`).
+  """What `fit` trains and how, built once from the config (`fit_spec`).
 
   `name` is the config section the settings come from ('teacher' or 'student'); it appears in
   logs and messages only. `stream` keeps the random keys and data orders of models trained with
@@ -98,6 +99,27 @@ class FitSpec:
   # {'params': ..., 'batch_stats': ...} of the network's convolutions trained beforehand
   # (FaceNet2ExpNet's stage 1): training starts from them instead of their random values.
   pretrained: Any = dataclasses.field(default=None, compare=False)
+
+
+def fit_spec(config: ml_collections.ConfigDict, section: str, num_classes: int) -> FitSpec:
+  """How the network of `config.<section>` ('teacher' or 'student') is trained.
+
+  The teacher: cross-entropy, seed `config.seed`, stream 0. The student: the loss, temperature
+  and lam of `config.distill`, seed `config.student.seed` when it is >= 0 (else `config.seed`),
+  stream 1.
+  """
+  run = dict(checkpoint_every_epochs=config.checkpoint_every_epochs,
+             eval_every_epochs=config.eval_every_epochs, eval_batch_size=config.eval_batch_size)
+  if section == 'teacher':
+    return FitSpec(name='teacher', model=models.make_teacher(config.teacher, num_classes),
+                   settings=config.teacher, seed=config.seed, stream=0, **run)
+  if section == 'student':
+    seed = config.student.seed if config.student.seed >= 0 else config.seed
+    return FitSpec(name='student', model=models.make_student(config.student, num_classes),
+                   settings=config.student, seed=seed, stream=1, loss=config.distill.loss,
+                   temperature=config.distill.temperature, lam=config.distill.lam, **run)
+  raise ValueError(f"section {section!r} is not a trained network; expected 'teacher' or "
+                   "'student'")
 
 
 @flax.struct.dataclass

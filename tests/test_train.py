@@ -152,6 +152,22 @@ def test_no_two_seed_and_stream_pairs_share_a_data_order():
   assert loop.data_seed(1, 0) == loop.data_seed(1, 0)  # A pure function: resumes see the same.
 
 
+def test_the_teacher_and_the_student_take_their_seeds_streams_and_losses_from_the_config(
+    test_config):
+  test_config.seed, test_config.distill.loss, test_config.distill.temperature = 3, 'hinton', 4.0
+  teacher = loop.fit_spec(test_config, 'teacher', 8)
+  assert (teacher.name, teacher.seed, teacher.stream, teacher.loss) == ('teacher', 3, 0, 'none')
+  assert teacher.settings is test_config.teacher
+  student = loop.fit_spec(test_config, 'student', 8)
+  assert (student.name, student.seed, student.stream) == ('student', 3, 1)
+  assert (student.loss, student.temperature, student.lam) == ('hinton', 4.0,
+                                                               test_config.distill.lam)
+  test_config.student.seed = 11  # The student's own seed, when set, wins.
+  assert loop.fit_spec(test_config, 'student', 8).seed == 11
+  with pytest.raises(ValueError, match="section 'face_net' is not a trained network"):
+    loop.fit_spec(test_config, 'face_net', 8)
+
+
 def test_per_class_accuracy_is_each_class_s_recall_and_skips_an_absent_class():
   confusion = np.array([[3, 1, 0], [0, 0, 0], [2, 0, 6]])
   assert loop.per_class_accuracy(confusion, ('a', 'b', 'c')) == {'a': 0.75, 'c': 0.75}
@@ -194,7 +210,7 @@ def test_a_run_with_a_moving_average_is_evaluated_with_the_average(test_config, 
   assert again.accuracy == result.accuracy
   # The same checkpoint evaluated with its raw parameters scores differently on at least one
   # image's logits: the average is what was evaluated.
-  spec = train.student_spec(test_config, 8)
+  spec = loop.fit_spec(test_config, 'student', 8)
   dataset = data_lib.load(test_config.data)
   state, _ = loop.initial_state(spec, dataset)
   state, _ = loop.checkpoints.restore_newest_intact(result.workdir, state, 'student')
