@@ -28,10 +28,10 @@ from jaxfer import loop
 from jaxfer import step_timing
 
 
-def population_step(loss: str):
-  """`train_step` over a population: states and dropout keys stacked, the batch shared."""
-  step = functools.partial(loop.train_step, loss=loss)
-  return jax.jit(jax.vmap(step, in_axes=(0, None, 0, None, None)))
+def population_step():
+  """`train_step` over a population: states and dropout keys stacked, the batch and the
+  hyperparameters shared."""
+  return jax.jit(jax.vmap(loop.train_step, in_axes=(0, None, 0, None)))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
   if not all(p.isdigit() and int(p) >= 1 for p in a.populations.split(',')):
     ap.error(f'--populations {a.populations!r}: expected positive integers separated by commas')
   bench = step_timing.StepSetup(a.batch, a.steps, a.size)
-  step = population_step('microexpnet')
+  step = population_step()
   calls = {}
   for r in (int(p) for p in a.populations.split(',')):
     states = [bench.state.replace(params=jax.tree.map(
@@ -57,14 +57,13 @@ def main(argv: list[str] | None = None) -> None:
       out = None
       for batch in batches:
         for k, state in enumerate(states):
-          states[k], out = loop.train_step(state, batch, bench.dropout_rng, bench.temperature,
-                                           bench.lam, loss='microexpnet')
+          states[k], out = loop.train_step(state, batch, bench.dropout_rng, bench.hparams)
       return out
 
     def population(box=[stacked], keys=keys):  # pylint: disable=dangerous-default-value
       out = None
       for batch in bench.batches:
-        box[0], out = step(box[0], batch, keys, bench.temperature, bench.lam)
+        box[0], out = step(box[0], batch, keys, bench.hparams)
       return out
 
     for fn in (in_turn, population):

@@ -127,12 +127,11 @@ def _conv_fns(impl: str, name: str, batch: int):
 def _train_fns(impl: str, batch: int, size: int):
   """One training step of MicroExpNet (`jaxfer.step_timing.StepSetup`) on one batch, in a loop."""
   setup = step_timing.StepSetup(batch, 1, size, conv_impl=impl)
-  batch_ = setup.batches[0]
-  key, t, lam = setup.dropout_rng, setup.temperature, setup.lam
+  batch_, key, hparams = setup.batches[0], setup.dropout_rng, setup.hparams
   box = [setup.state]
 
   def step():
-    box[0], metrics = loop.train_step(box[0], batch_, key, t, lam, loss='microexpnet')
+    box[0], metrics = loop.train_step(box[0], batch_, key, hparams)
     return metrics['loss']
 
   return step

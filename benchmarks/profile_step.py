@@ -106,8 +106,7 @@ def train(bench: step_timing.StepSetup, batches) -> None:
   """`bench.state` trained on `batches` in turn, waited for."""
   state, metrics = bench.state, None
   for batch in batches:
-    state, metrics = loop.train_step(state, batch, bench.dropout_rng, bench.temperature,
-                                     bench.lam, loss='microexpnet')
+    state, metrics = loop.train_step(state, batch, bench.dropout_rng, bench.hparams)
   jax.block_until_ready((state, metrics))
   bench.state = state
 
@@ -115,8 +114,8 @@ def train(bench: step_timing.StepSetup, batches) -> None:
 def traced_parts(bench: step_timing.StepSetup, steps: int) -> tuple[dict[str, float], float]:
   """(milliseconds per step of each part, wall milliseconds per step) from one trace."""
   batch = bench.batches[0]
-  compiled = loop.train_step.lower(bench.state, batch, bench.dropout_rng, bench.temperature,
-                                   bench.lam, loss='microexpnet').compile()
+  compiled = loop.train_step.lower(bench.state, batch, bench.dropout_rng,
+                                   bench.hparams).compile()
   kernel_sizes = {layer: bench.state.params[layer]['kernel'].size for layer in LAYERS}
   names = op_parts(compiled.as_text(), kernel_sizes)
   with tempfile.TemporaryDirectory() as trace_dir:
@@ -146,8 +145,7 @@ def fed_like_fit(bench: step_timing.StepSetup, steps: int) -> float:
     chunk = preprocess.random_flip(preprocess.random_shift(chunk, 4, rng), rng)
     batch = {'image': chunk, 'label': labels,
              'teacher_logits': np.asarray(bench.batches[0]['teacher_logits'])}
-    state, metrics = loop.train_step(state, batch, bench.dropout_rng, bench.temperature,
-                                     bench.lam, loss='microexpnet')
+    state, metrics = loop.train_step(state, batch, bench.dropout_rng, bench.hparams)
   jax.block_until_ready((state, metrics))
   return (time.perf_counter() - start) / steps * 1e3
 

@@ -62,8 +62,7 @@ class JaxferBench(step_timing.StepSetup):
   def _train(self, batches):
     state, metrics = self.state, None
     for batch in batches:
-      state, metrics = loop.train_step(state, batch, self.dropout_rng, self.temperature,
-                                            self.lam, loss='microexpnet')
+      state, metrics = loop.train_step(state, batch, self.dropout_rng, self.hparams)
     jax.block_until_ready((state, metrics))
     self.state = state
 

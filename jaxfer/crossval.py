@@ -48,11 +48,9 @@ def summarize(results: Sequence[loop.Result], class_names: Sequence[str]) -> dic
   summed confusion matrix (rows: true class)."""
   accuracies = np.array([r.accuracy for r in results])
   confusion = np.sum([np.array(r.confusion_matrix) for r in results], axis=0)
-  support = confusion.sum(1)
-  per_class = {name: float(confusion[k, k] / support[k]) for k, name in enumerate(class_names)
-               if support[k]}
   summary = {'accuracy_mean': float(accuracies.mean()), 'accuracy_std': float(accuracies.std()),
-             'fold_accuracies': accuracies.tolist(), 'per_class_accuracy': per_class,
+             'fold_accuracies': accuracies.tolist(),
+             'per_class_accuracy': loop.per_class_accuracy(confusion, class_names),
              'confusion_matrix': confusion.tolist()}
   teacher = [r.teacher_accuracy for r in results if r.teacher_accuracy is not None]
   if len(teacher) == len(results):

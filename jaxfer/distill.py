@@ -1,8 +1,9 @@
-"""Knowledge-distillation losses: pure functions of logits, labels and the distillation settings.
+"""Training losses: pure functions of a model's outputs and what they are compared with.
 
-`microexpnet_loss` is the loss of the original MicroExpNet code, where the soft term is *not*
-multiplied by T^2; `hinton_loss` is Hinton et al.'s (2015), where it is, so the soft gradients
-keep their scale as T grows. Both reduce to the mean over the batch.
+Classification losses take logits, labels and, when distilling, a teacher's logits; FaceNet2ExpNet's
+regression losses take predicted features and their targets. `microexpnet_loss` is the loss of the
+original MicroExpNet code, where the soft term is *not* multiplied by T^2; `hinton_loss` is Hinton
+et al.'s (2015), where it is, so the soft gradients keep their scale as T grows.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+# The names config.distill.loss takes ('none': the supervised loss, no teacher).
 LOSSES = ('microexpnet', 'hinton', 'none')
 
 
@@ -52,34 +54,23 @@ def hinton_loss(student_logits: jax.Array, teacher_logits: jax.Array, labels: ja
   return jnp.mean((1.0 - lam) * hard + lam * temperature**2 * soft)
 
 
-def supervised_loss(student_logits: jax.Array, teacher_logits: jax.Array | None,
-                    labels: jax.Array, temperature: float | jax.Array,
-                    lam: float | jax.Array, label_smoothing: float | jax.Array = 0.0) -> jax.Array:
-  """No distillation: mean CE(y, s); the teacher and distillation settings are ignored."""
-  del teacher_logits, temperature, lam
+def supervised_loss(student_logits: jax.Array, labels: jax.Array,
+                    label_smoothing: float | jax.Array = 0.0) -> jax.Array:
+  """No distillation: mean CE(y, s)."""
   return jnp.mean(hard_cross_entropy(student_logits, labels, label_smoothing))
 
 
-def feature_regression_l2(predicted: jax.Array, targets: jax.Array, labels: jax.Array | None = None,
-                          temperature: float | jax.Array = 1.0, lam: float | jax.Array = 0.0,
-                          label_smoothing: float | jax.Array = 0.0) -> jax.Array:
+def feature_regression_l2(predicted: jax.Array, targets: jax.Array) -> jax.Array:
   """FaceNet2ExpNet's stage-1 loss: mean over the batch of ||g(x) - G(x)||^2 / D, the squared
   distance between the expression net's projected features g(x) and the face net's G(x) of the
-  same image, per dimension. Labels and distillation settings are ignored (no labels are used)."""
-  del labels, temperature, lam, label_smoothing
+  same image, per dimension (no labels are used)."""
   return jnp.mean(jnp.square(predicted - targets))
 
 
-def feature_regression_l1(predicted: jax.Array, targets: jax.Array, labels: jax.Array | None = None,
-                          temperature: float | jax.Array = 1.0, lam: float | jax.Array = 0.0,
-                          label_smoothing: float | jax.Array = 0.0) -> jax.Array:
+def feature_regression_l1(predicted: jax.Array, targets: jax.Array) -> jax.Array:
   """As `feature_regression_l2` with the absolute distance: mean of ||g(x) - G(x)||_1 / D."""
-  del labels, temperature, lam, label_smoothing
   return jnp.mean(jnp.abs(predicted - targets))
 
 
 # The stage-1 losses by the name config.facenet2expnet.loss takes.
 REGRESSION_LOSSES = {'l2': 'regression_l2', 'l1': 'regression_l1'}
-
-LOSS_FNS = {'microexpnet': microexpnet_loss, 'hinton': hinton_loss, 'none': supervised_loss,
-            'regression_l2': feature_regression_l2, 'regression_l1': feature_regression_l1}

@@ -22,6 +22,7 @@ projection head from the expression net's flattened convolutions to the face net
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -65,7 +66,7 @@ def _subject_dataset(dataset: data_lib.Dataset) -> data_lib.Dataset:
 
 def _features_of(model, variables: dict, images: np.ndarray, batch_size: int) -> np.ndarray:
   """`model`'s `features=True` output for every image, in inference mode."""
-  apply = jax.jit(lambda variables, x: model.apply(variables, x.astype(np.float32) / 255.0,
+  apply = jax.jit(lambda variables, x: model.apply(variables, models.normalize_pixels(x),
                                                   train=False, features=True))
   return loop.in_batches(lambda batch: apply(variables, batch), images,
                          batch_size).astype(np.float32)
@@ -154,8 +155,17 @@ def pretrain(spec: loop.FitSpec, config: ml_collections.ConfigDict, dataset: dat
                         loss=distill.REGRESSION_LOSSES[section.loss],
                         checkpoint_every_epochs=spec.checkpoint_every_epochs,
                         eval_batch_size=spec.eval_batch_size)
-  state, _ = loop.fit(stage1, dataset, os.path.join(model_dir, 'pretrain'), targets)
+  state, _ = loop.fit(stage1, dataset, os.path.join(model_dir, 'pretrain'), {'targets': targets})
   pretrained = {'params': loop.evaluated_params(state)['backbone']}
   if state.batch_stats:
     pretrained['batch_stats'] = state.batch_stats['backbone']
   return pretrained
+
+
+def with_pretraining(spec: loop.FitSpec, config: ml_collections.ConfigDict,
+                     dataset: data_lib.Dataset, model_dir: str) -> loop.FitSpec:
+  """`spec` started from its stage 1 (`pretrain`, run in `model_dir`/pretrain) when its config
+  section (`config.<spec.name>.pretrain`) asks for FaceNet2ExpNet; `spec` itself otherwise."""
+  if config[spec.name].pretrain != 'facenet2expnet':
+    return spec
+  return dataclasses.replace(spec, pretrained=pretrain(spec, config, dataset, model_dir))

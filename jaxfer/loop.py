@@ -11,12 +11,13 @@ import functools
 import logging
 import os
 import time
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 import orbax.checkpoint as ocp
@@ -76,7 +77,7 @@ class Result:
 
 @dataclasses.dataclass(frozen=True)
 class FitSpec:
-  """What `fit` trains and how, built once from the config (`teacher.spec`, `train.student_spec`).
+  """What `fit` trains and how, built once from the config (`fit_spec`).
 
   `name` is the config section the settings come from ('teacher' or 'student'); it appears in
   logs and messages only. `stream` keeps the random keys and data orders of models trained with
@@ -100,6 +101,80 @@ class FitSpec:
   pretrained: Any = dataclasses.field(default=None, compare=False)
 
 
+def _teacher_spec(config: ml_collections.ConfigDict, num_classes: int, **run) -> FitSpec:
+  return FitSpec(name='teacher', model=models.make_teacher(config.teacher, num_classes),
+                 settings=config.teacher, seed=config.seed, stream=0, **run)
+
+
+def _student_spec(config: ml_collections.ConfigDict, num_classes: int, **run) -> FitSpec:
+  seed = config.student.seed if config.student.seed >= 0 else config.seed
+  return FitSpec(name='student', model=models.make_student(config.student, num_classes),
+                 settings=config.student, seed=seed, stream=1, loss=config.distill.loss,
+                 temperature=config.distill.temperature, lam=config.distill.lam, **run)
+
+
+# The trained networks of a config by section (config.teacher, config.student).
+FIT_SPECS = {'teacher': _teacher_spec, 'student': _student_spec}
+
+
+def fit_spec(config: ml_collections.ConfigDict, section: str, num_classes: int) -> FitSpec:
+  """How the network of `config.<section>` (a name in `FIT_SPECS`) is trained.
+
+  The teacher: cross-entropy, seed `config.seed`, stream 0. The student: the loss, temperature
+  and lam of `config.distill`, seed `config.student.seed` when it is >= 0 (else `config.seed`),
+  stream 1.
+  """
+  return FIT_SPECS[section](config, num_classes,
+                            checkpoint_every_epochs=config.checkpoint_every_epochs,
+                            eval_every_epochs=config.eval_every_epochs,
+                            eval_batch_size=config.eval_batch_size)
+
+
+@flax.struct.dataclass
+class StepHparams:
+  """What a train step reads besides the state, the batch and the key: the loss by name (static:
+  each loss compiles its own step) and the settings, float32 scalars (traced: other values
+  reuse the compiled step)."""
+  loss: str = flax.struct.field(pytree_node=False)
+  temperature: jax.Array
+  lam: jax.Array
+  ema_decay: jax.Array
+  label_smoothing: jax.Array
+
+  @classmethod
+  def create(cls, loss: str, temperature: float = 1.0, lam: float = 0.0, ema_decay: float = 0.0,
+             label_smoothing: float = 0.0) -> StepHparams:
+    """The hyperparameters of `loss` with each setting as a float32 scalar."""
+    return cls(loss=loss, temperature=jnp.float32(temperature), lam=jnp.float32(lam),
+               ema_decay=jnp.float32(ema_decay), label_smoothing=jnp.float32(label_smoothing))
+
+
+def step_hparams(spec: FitSpec) -> StepHparams:
+  """The train step's hyperparameters of `spec`: its loss and distillation settings, and its
+  settings' moving-average decay and label smoothing."""
+  return StepHparams.create(spec.loss, spec.temperature, spec.lam, spec.settings.ema_decay,
+                            spec.settings.label_smoothing)
+
+
+# How the step feeds each loss (`FitSpec.loss`) from the model's outputs, the batch and the
+# hyperparameters: distillation takes the teacher's logits from the batch, regression (the
+# outputs are features) its `targets`.
+LOSS_FNS: dict[str, Callable[[jax.Array, Mapping[str, jax.Array], StepHparams], jax.Array]] = {
+    'microexpnet': lambda logits, batch, hparams: distill.microexpnet_loss(
+        logits, batch['teacher_logits'], batch['label'], hparams.temperature, hparams.lam,
+        hparams.label_smoothing),
+    'hinton': lambda logits, batch, hparams: distill.hinton_loss(
+        logits, batch['teacher_logits'], batch['label'], hparams.temperature, hparams.lam,
+        hparams.label_smoothing),
+    'none': lambda logits, batch, hparams: distill.supervised_loss(
+        logits, batch['label'], hparams.label_smoothing),
+    'regression_l2': lambda features, batch, hparams: distill.feature_regression_l2(
+        features, batch['targets']),
+    'regression_l1': lambda features, batch, hparams: distill.feature_regression_l1(
+        features, batch['targets']),
+}
+
+
 def create_train_state(model: nn.Module, image_shape: tuple[int, ...],
                        optimizer: optax.GradientTransformation, rng: jax.Array) -> TrainState:
   """Initial parameters, BatchNorm statistics (if any) and optimizer state."""
@@ -107,10 +182,6 @@ def create_train_state(model: nn.Module, image_shape: tuple[int, ...],
       rng, jnp.zeros((1, *image_shape), jnp.float32))
   return TrainState.create(apply_fn=model.apply, params=variables['params'], tx=optimizer,
                            batch_stats=variables.get('batch_stats', {}))
-
-
-def _normalize(images: jax.Array) -> jax.Array:
-  return images.astype(jnp.float32) / 255.0
 
 
 def ema_decay_at(decay: jax.Array, step: jax.Array) -> jax.Array:
@@ -123,12 +194,11 @@ def ema_decay_at(decay: jax.Array, step: jax.Array) -> jax.Array:
   return jnp.minimum(decay, (1.0 + step) / (10.0 + step))
 
 
-@functools.partial(jax.jit, static_argnames=('loss',))
+@jax.jit
 def train_step(state: TrainState, batch: Mapping[str, jax.Array], rng: jax.Array,
-               temperature: jax.Array, lam: jax.Array, ema_decay: jax.Array = 0.0,
-               label_smoothing: jax.Array = 0.0, *,
-               loss: str) -> tuple[TrainState, dict[str, jax.Array]]:
-  """One optimizer step on `loss` (a name in `distill.LOSS_FNS`); teacher logits come in `batch`.
+               hparams: StepHparams) -> tuple[TrainState, dict[str, jax.Array]]:
+  """One optimizer step on the loss `hparams.loss` (read as `LOSS_FNS` says): teacher logits or
+  regression targets come in `batch`, as data.
 
   The dropout key is `fold_in(rng, step)`, so the step is a pure function of its inputs. A state
   with `ema_params` also updates them: ema <- d * ema + (1 - d) * params, d = `ema_decay_at`.
@@ -140,17 +210,16 @@ def train_step(state: TrainState, batch: Mapping[str, jax.Array], rng: jax.Array
     variables = {'params': params}
     if has_batch_stats:
       variables['batch_stats'] = state.batch_stats
-    logits, updates = state.apply_fn(variables, _normalize(batch['image']), train=True,
-                                     rngs={'dropout': dropout_rng},
+    logits, updates = state.apply_fn(variables, models.normalize_pixels(batch['image']),
+                                     train=True, rngs={'dropout': dropout_rng},
                                      mutable=['batch_stats'] if has_batch_stats else [])
-    value = distill.LOSS_FNS[loss](logits, batch.get('teacher_logits'), batch['label'],
-                                   temperature, lam, label_smoothing)
+    value = LOSS_FNS[hparams.loss](logits, batch, hparams)
     return value, (logits, updates)
 
   (value, (logits, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
   state = state.apply_gradients(grads=grads)
   if state.ema_params:
-    decay = ema_decay_at(ema_decay, state.step - 1)  # Updates made before this one.
+    decay = ema_decay_at(hparams.ema_decay, state.step - 1)  # Updates made before this one.
     state = state.replace(ema_params=jax.tree.map(
         lambda average, value: decay * average + (1.0 - decay) * value, state.ema_params,
         state.params))
@@ -167,7 +236,7 @@ def predict_step(state: TrainState, images: jax.Array) -> jax.Array:
   variables = {'params': evaluated_params(state)}
   if state.batch_stats:
     variables['batch_stats'] = state.batch_stats
-  return state.apply_fn(variables, _normalize(images), train=False)
+  return state.apply_fn(variables, models.normalize_pixels(images), train=False)
 
 
 def in_batches(apply: Callable[[np.ndarray], Any], images: np.ndarray,
@@ -196,11 +265,18 @@ def evaluate_logits(logits: np.ndarray, labels: np.ndarray,
   predictions = logits.argmax(-1)
   confusion = np.zeros((num_classes, num_classes), np.int64)
   np.add.at(confusion, (labels, predictions), 1)
-  support = confusion.sum(1)
-  per_class = {name: float(confusion[k, k] / support[k]) for k, name in enumerate(class_names)
-               if support[k]}
-  return {'accuracy': float(np.mean(predictions == labels)), 'per_class_accuracy': per_class,
+  return {'accuracy': float(np.mean(predictions == labels)),
+          'per_class_accuracy': per_class_accuracy(confusion, class_names),
           'confusion_matrix': confusion.tolist()}
+
+
+def per_class_accuracy(confusion: np.ndarray, class_names: Sequence[str]) -> dict[str, float]:
+  """Each class's recall, {name: correct / examples}, from a confusion matrix (rows: true
+  class); a class without examples is left out."""
+  confusion = np.asarray(confusion)
+  support = confusion.sum(1)
+  return {name: float(confusion[k, k] / support[k]) for k, name in enumerate(class_names)
+          if support[k]}
 
 
 def initial_state(spec: FitSpec, dataset: data_lib.Dataset) -> tuple[TrainState, jax.Array]:
@@ -233,8 +309,11 @@ def data_seed(seed: int, stream: int) -> int:
 
 
 def fit(spec: FitSpec, dataset: data_lib.Dataset, model_dir: str,
-        teacher_logits: np.ndarray | None = None) -> tuple[TrainState, float]:
+        per_example: Mapping[str, np.ndarray] | None = None) -> tuple[TrainState, float]:
   """Trains `spec` on `dataset.train`, resuming from `model_dir/checkpoints`.
+
+  `per_example` holds arrays with a row per training example that the loss reads, served in
+  each batch under their names: 'teacher_logits' to distil, 'targets' to regress on.
 
   Returns the final state and the seconds spent training in this call.
   """
@@ -245,9 +324,8 @@ def fit(spec: FitSpec, dataset: data_lib.Dataset, model_dir: str,
   if start_epoch:
     logger.info('%s: resumed from the checkpoint of epoch %d in %s', spec.name, start_epoch,
                 checkpoints.directory(model_dir))
-  temperature, lam = jnp.float32(spec.temperature), jnp.float32(spec.lam)
-  ema_decay = jnp.float32(settings.ema_decay)
-  label_smoothing = jnp.float32(settings.label_smoothing)
+  hparams = step_hparams(spec)
+  per_example = per_example or {}
   data_order_seed = data_seed(spec.seed, spec.stream)
   seconds = 0.0
   # Orbax works in threads that hang or fail if Ctrl-C stops it halfway: its calls run
@@ -266,11 +344,9 @@ def fit(spec: FitSpec, dataset: data_lib.Dataset, model_dir: str,
                                          augment_rng)
         if settings.augment_flip:
           images = preprocess.random_flip(images, augment_rng)
-        batch = {'image': images, 'label': train['label'][indices]}
-        if teacher_logits is not None:
-          batch['teacher_logits'] = teacher_logits[indices]
-        state, metrics = train_step(state, batch, dropout_rng, temperature, lam, ema_decay,
-                                    label_smoothing, loss=spec.loss)
+        batch = {'image': images, 'label': train['label'][indices],
+                 **{name: values[indices] for name, values in per_example.items()}}
+        state, metrics = train_step(state, batch, dropout_rng, hparams)
         interrupts.check()
         losses.append(metrics['loss'])
         correct.append(metrics['correct'])

@@ -20,11 +20,8 @@ import numpy as np
 
 from jaxfer import checkpoints
 from jaxfer import models
+from jaxfer.data import classes
 from jaxfer.data import preprocess
-
-# MicroExpNet's 8 classes, for a student whose files do not name them.
-DEFAULT_CLASS_NAMES = ('neutral', 'anger', 'contempt', 'disgust', 'fear', 'happy', 'sadness',
-                       'surprise')
 
 
 class Student(NamedTuple):
@@ -59,10 +56,11 @@ def _class_names(directory: str, num_classes: int | None = None) -> tuple[str, .
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
           raise ValueError(f'{path}: class_names is {names!r}; expected a list of names')
         return tuple(names)
-  if num_classes not in (None, len(DEFAULT_CLASS_NAMES)):
+  # A student whose files do not name its classes has MicroExpNet's.
+  if num_classes not in (None, len(classes.CLASS_NAMES)):
     raise ValueError(f'{directory} names no classes (no result.json or source.json with '
                      f'class_names) and has {num_classes} outputs')
-  return DEFAULT_CLASS_NAMES
+  return classes.CLASS_NAMES
 
 
 def _teacher_problem(directory: str, recorded: dict) -> str | None:
@@ -191,11 +189,10 @@ def _compiled_apply(model):
   """`model`'s forward pass on uint8 pixels, compiled once per network (modules hash by their
   settings)."""
   import jax  # pylint: disable=g-import-not-at-top
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  # Pixels are divided by 255 as in training (jaxfer.loop); the imported model's first kernel
-  # was multiplied by 255 to keep the original's arithmetic on raw pixels.
+  # Pixels are normalised as in training; the imported model's first kernel was multiplied by
+  # 255 to keep the original's arithmetic on raw pixels.
   return jax.jit(lambda params, images: model.apply({'params': params},
-                                                    images.astype(jnp.float32) / 255.0))
+                                                    models.normalize_pixels(images)))
 
 
 def logits(student: Student, images: np.ndarray, batch_size: int = 256) -> np.ndarray:

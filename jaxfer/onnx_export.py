@@ -8,13 +8,17 @@ CPU-tuned 'matmul' ones, whose custom gradients ONNX has no use for).
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import logging
 import os
+from typing import Iterator
 
 import jax
 import jax.numpy as jnp
 
 from jaxfer import model_files
+from jaxfer import models
 
 BATCH = 'B'  # The dynamic batch dimension's name in the graph.
 
@@ -29,24 +33,32 @@ def logits_fn(student: model_files.Student):
   """The function exported: pixels 0-255 [B, size, size, 1] -> logits, with 'xla' layers."""
   model = student.model.clone(conv_impl='xla')
   params = jax.tree.map(jnp.asarray, student.params)
-  return lambda images: model.apply({'params': params}, images.astype(jnp.float32) / 255.0)
+  return lambda images: model.apply({'params': params}, models.normalize_pixels(images))
+
+
+@contextlib.contextmanager
+def _quiet_converter() -> Iterator[None]:
+  """The root logger at WARNING and onnx_ir's at ERROR inside, both as they were after."""
+  # jax2onnx logs its parameters and optional plugins at INFO on the root logger, and onnx_ir
+  # warns about every shape constant it leaves untyped (the model is unaffected): neither is
+  # for the user, whose INFO log (and stdout) they would fill.
+  quieter = {logging.getLogger(): logging.WARNING, logging.getLogger('onnx_ir'): logging.ERROR}
+  levels = {logger: logger.level for logger in quieter}
+  try:
+    for logger, level in quieter.items():
+      logger.setLevel(level)
+    yield
+  finally:
+    for logger, level in levels.items():
+      logger.setLevel(level)
 
 
 def export(student: model_files.Student, path: str) -> str:
   """Writes `student` as ONNX to `path`; returns the path."""
   require()
-  import logging  # pylint: disable=g-import-not-at-top
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   size = student.image_size
-  # jax2onnx logs its parameters and optional plugins at INFO on the root logger, and onnx_ir
-  # warns about every shape constant it leaves untyped (the model is unaffected): neither is
-  # for the user, whose INFO log (and stdout) they would fill.
-  root, level = logging.getLogger(), logging.getLogger().level
-  logging.getLogger('onnx_ir').setLevel(logging.ERROR)
-  root.setLevel(logging.WARNING)
-  try:
+  with _quiet_converter():
     from jax2onnx import to_onnx  # pylint: disable=g-import-not-at-top
     to_onnx(logits_fn(student), [(BATCH, size, size, 1)], return_mode='file', output_path=path)
-  finally:
-    root.setLevel(level)
   return path

@@ -11,7 +11,6 @@ import time
 from typing import Any, Callable, Sequence
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -28,8 +27,8 @@ class StepSetup:
   The train state has Adam at a constant learning rate of 1e-4; the data are `steps` batches of
   `batch` random uint8 images, labels and teacher logits held in memory (`batches`, as one
   device array each with `feed` 'device', or host numpy slices as `jaxfer.loop.fit` passes
-  them with 'numpy'); the step's other inputs are `dropout_rng` and the 'microexpnet' loss's
-  `temperature` (8) and `lam` (0.5). `infer` holds the first images at each batch size of
+  them with 'numpy'); the step's other inputs are `dropout_rng` and `hparams`: the 'microexpnet'
+  loss at temperature 8 and lam 0.5. `infer` holds the first images at each batch size of
   `inference_sizes`, on the device. Training replaces `state`.
   """
 
@@ -59,8 +58,7 @@ class StepSetup:
       self.batches.append(batch_arrays)
     self.batch_size = batch
     self.dropout_rng = jax.random.key(1)
-    self.temperature = jnp.float32(8.0)
-    self.lam = jnp.float32(0.5)
+    self.hparams = loop.StepHparams.create('microexpnet', temperature=8.0, lam=0.5)
     self.infer = {bs: jax.device_put(self.images[:bs]) for bs in inference_sizes}
 
 

@@ -23,7 +23,6 @@ from jaxfer import data as data_lib
 from jaxfer import facenet2expnet
 from jaxfer import locks
 from jaxfer import loop
-from jaxfer import models
 from jaxfer import run_records
 
 logger = logging.getLogger('jaxfer')
@@ -41,13 +40,6 @@ class Teacher:
   result: loop.Result
 
 
-def spec(config: ml_collections.ConfigDict, num_classes: int) -> loop.FitSpec:
-  """How the teacher of `config` is trained: plain cross-entropy, seed `config.seed`."""
-  return loop.FitSpec(name='teacher', model=models.make_teacher(config.teacher, num_classes),
-                      settings=config.teacher, seed=config.seed, stream=0,
-                      checkpoint_every_epochs=config.checkpoint_every_epochs,
-                      eval_every_epochs=config.eval_every_epochs,
-                      eval_batch_size=config.eval_batch_size)
 
 
 def _read_manifest(directory: str) -> dict | None:
@@ -136,12 +128,10 @@ def train(config: ml_collections.ConfigDict, directory: str,
       logger.warning('teacher: %s in %s does not match its checksum; computing the logits again '
                      'from the last checkpoint', LOGITS, directory)
       os.remove(os.path.join(directory, MANIFEST))
-    fit_spec = spec(config, dataset.num_classes)
-    if config.teacher.pretrain == 'facenet2expnet':
-      fit_spec = dataclasses.replace(fit_spec, pretrained=facenet2expnet.pretrain(
-          fit_spec, config, dataset, directory))
-    state, seconds = loop.fit(fit_spec, dataset, directory)
-    result = loop.summarize(fit_spec, state, dataset, directory, seconds)
+    spec = facenet2expnet.with_pretraining(loop.fit_spec(config, 'teacher', dataset.num_classes),
+                                           config, dataset, directory)
+    state, seconds = loop.fit(spec, dataset, directory)
+    result = loop.summarize(spec, state, dataset, directory, seconds)
     artifacts.write_json(os.path.join(directory, 'result.json'), dataclasses.asdict(result))
     logger.info('teacher: test accuracy %.4f, %d parameters', result.accuracy, result.params)
     logits = np.asarray(loop.predict(state, dataset.train['image'], config.eval_batch_size),

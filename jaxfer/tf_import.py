@@ -8,22 +8,21 @@ so the imported conv1 kernel is the original times 255 and the logits are the or
 """
 from __future__ import annotations
 
-import json
 import os
 
 import ml_collections
 import numpy as np
 
+from jaxfer import artifacts
 from jaxfer import outputs
 from jaxfer import tf_checkpoint
+from jaxfer.data.classes import CLASS_NAMES  # The original's labels, in its order.
 
 # The checkpoint's variable of each jaxfer parameter.
 VARIABLES = {('conv1', 'kernel'): 'wc1', ('conv1', 'bias'): 'bc1',
              ('conv2', 'kernel'): 'wc2', ('conv2', 'bias'): 'bc2',
              ('fc', 'kernel'): 'wfc', ('fc', 'bias'): 'bfc',
              ('out', 'kernel'): 'wo', ('out', 'bias'): 'bo'}
-# The original's labels, in its order (exampleUsage.py).
-CLASS_NAMES = ('neutral', 'anger', 'contempt', 'disgust', 'fear', 'happy', 'sadness', 'surprise')
 PIXEL_SCALE = 255.0  # The original's input range over jaxfer's.
 FILES = ('params.msgpack', 'config.json', 'source.json')  # What an import writes.
 
@@ -92,12 +91,10 @@ def import_checkpoint(checkpoint: str, out_dir: str, base: ml_collections.Config
       f.write(flax.serialization.msgpack_serialize(params))
     with open(os.path.join(folder, 'config.json'), 'w') as f:
       f.write(config.to_json(indent=2))
-    with open(os.path.join(folder, 'source.json'), 'w') as f:
-      json.dump({'checkpoint': prefix, 'checkpoint_found': location.found,
-                 'class_names': CLASS_NAMES,
-                 'input': 'grey 84x84 face crops; pixels 0-255 as uint8 (jaxfer divides by 255 '
-                          'and the conv1 kernel is scaled by 255 to match the original)'}, f,
-                indent=2)
+    artifacts.write_json(os.path.join(folder, 'source.json'), {
+        'checkpoint': prefix, 'checkpoint_found': location.found, 'class_names': CLASS_NAMES,
+        'input': 'grey 84x84 face crops; pixels 0-255 as uint8 (jaxfer divides by 255 and the '
+                 'conv1 kernel is scaled by 255 to match the original)'})
 
   outputs.write_dir(out_dir, write)
   return {**{name: os.path.join(out_dir, name) for name in FILES},

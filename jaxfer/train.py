@@ -33,17 +33,6 @@ from jaxfer import teacher as teacher_lib
 logger = logging.getLogger('jaxfer')
 
 
-def student_spec(config: ml_collections.ConfigDict, num_classes: int) -> loop.FitSpec:
-  """How the student of `config` is trained: its distillation loss, its own seed if set."""
-  seed = config.student.seed if config.student.seed >= 0 else config.seed
-  return loop.FitSpec(name='student', model=models.make_student(config.student, num_classes),
-                      settings=config.student, seed=seed, stream=1, loss=config.distill.loss,
-                      temperature=config.distill.temperature, lam=config.distill.lam,
-                      checkpoint_every_epochs=config.checkpoint_every_epochs,
-                      eval_every_epochs=config.eval_every_epochs,
-                      eval_batch_size=config.eval_batch_size)
-
-
 def needs_teacher(config: ml_collections.ConfigDict) -> bool:
   """Whether the student of `config` is distilled from a teacher network."""
   return (config.target == 'student' and config.distill.loss != 'none'
@@ -143,11 +132,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> loop.
     run_records.record_or_compare(student_dir, run_records.fingerprint(
         'student', config, teacher_logits_sha256=teacher.logits_sha256 if teacher else None),
                                   'student')
-    spec = student_spec(config, dataset.num_classes)
-    if config.student.pretrain == 'facenet2expnet':
-      spec = dataclasses.replace(spec, pretrained=facenet2expnet.pretrain(spec, config, dataset,
-                                                                           student_dir))
-    state, seconds = loop.fit(spec, dataset, student_dir, teacher_logits)
+    spec = facenet2expnet.with_pretraining(loop.fit_spec(config, 'student', dataset.num_classes),
+                                           config, dataset, student_dir)
+    per_example = {} if teacher_logits is None else {'teacher_logits': teacher_logits}
+    state, seconds = loop.fit(spec, dataset, student_dir, per_example)
     extra = {}
     if teacher is not None:
       extra = dict(teacher_accuracy=teacher.result.accuracy, teacher_params=teacher.result.params,
@@ -181,9 +169,7 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> loop.Result:
   configuration.validate(config)
   model_dir = require_checkpoint(config, workdir)
   dataset = data_lib.load(config.data)
-  num_classes = dataset.num_classes
-  spec = (teacher_lib.spec(config, num_classes) if config.target == 'teacher'
-          else student_spec(config, num_classes))
+  spec = loop.fit_spec(config, config.target, dataset.num_classes)
   state, _ = loop.initial_state(spec, dataset)
   state, epoch = checkpoints.restore_newest_intact(model_dir, state, spec.name)
   if not epoch:

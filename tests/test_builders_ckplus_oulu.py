@@ -10,12 +10,12 @@ import pytest
 
 from configs import default
 from jaxfer import data as data_lib
-from jaxfer.data import manual
+from jaxfer.data import classes
 
 SIZE = 32  # Stored size; the 32x40 sources keep their centre square, columns 4 to 35.
 HEIGHT, WIDTH = 32, 40
 NEUTRAL, ANGER, FEAR, DISGUST, HAPPY, SADNESS, SURPRISE = (
-    manual.PAPER_CLASSES.index(name)
+    classes.CLASS_NAMES.index(name)
     for name in ('neutral', 'anger', 'fear', 'disgust', 'happy', 'sadness', 'surprise'))
 
 # (subject, sequence): (frames, CK+ emotion code or None for an unlabelled sequence).
@@ -131,7 +131,7 @@ def test_ckplus_labels_peak_and_neutral_frames_and_leaves_the_source_untouched(t
       f('S010', '001', 4): ANGER,
       # Two frames, both among the last 3: the coded emotion wins over neutral.
       f('S010', '002', 0): SURPRISE, f('S010', '002', 1): SURPRISE}
-  assert manual.PAPER_CLASSES[HAPPY] == 'happy'
+  assert classes.CLASS_NAMES[HAPPY] == 'happy'
   record = records[f('S010', '001', 3)]
   assert (record['subject_id'], record['sequence'], int(record['frame'])) == ('S010', 'S010/001', 3)
   assert {r['subject_id'] for r in records.values()} == {'S005', 'S010'}
@@ -140,7 +140,7 @@ def test_ckplus_labels_peak_and_neutral_frames_and_leaves_the_source_untouched(t
     np.testing.assert_array_equal(record['image'][:, :, 0], _stored(written[name]), err_msg=name)
   # Pure BGR (200, 40, 90) becomes 0.299 * 90 + 0.587 * 40 + 0.114 * 200 = 73.19 -> 73.
   assert np.all(records[happy_peak]['image'] == 73)
-  assert builder.info.features['label'].names == list(manual.PAPER_CLASSES)
+  assert builder.info.features['label'].names == list(classes.CLASS_NAMES)
   assert builder.info.metadata['build_summary']['train']['kept'] == 11
   assert builder.info.metadata['build_summary']['train']['skipped'] == 0
 
@@ -340,7 +340,7 @@ def test_load_makes_subject_independent_folds(tmp_path, name):
   config.fold = 1
   folds.append(data_lib.load(config))
   for dataset in folds:
-    assert dataset.class_names == manual.PAPER_CLASSES
+    assert dataset.class_names == classes.CLASS_NAMES
     assert dataset.train['image'].shape[1:] == (48, 48, 1)
     assert len(dataset.train['label']) + len(dataset.test['label']) == total
     assert not set(dataset.train['subject_id']) & set(dataset.test['subject_id'])

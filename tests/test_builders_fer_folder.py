@@ -14,6 +14,7 @@ import pytest
 
 from configs import default
 from jaxfer import data as data_lib
+from jaxfer.data import classes
 from jaxfer.data import fer2013
 from jaxfer.data import image_folder
 
@@ -301,8 +302,7 @@ def test_fer2013_loads_public_test_as_the_test_split(tmp_path):
   config.data.train_split = 'train'
   config.data.test_split = 'public_test'
   dataset = data_lib.load(config.data)
-  assert dataset.class_names == ('neutral', 'anger', 'contempt', 'disgust', 'fear', 'happy',
-                                 'sadness', 'surprise')
+  assert dataset.class_names == classes.CLASS_NAMES
   assert dataset.train['image'].shape == (4, 32, 32, 1)
   assert sorted(dataset.train['label']) == [0, 1, 3, 5]
   assert sorted(dataset.test['file_name']) == ['fer2013.csv:4', 'fer2013.csv:5']

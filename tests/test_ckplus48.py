@@ -7,7 +7,7 @@ import pytest
 
 from configs import ckplus48
 from jaxfer import data as data_lib
-from jaxfer.data import manual
+from jaxfer.data import classes
 
 from conftest import CKPLUS48
 
@@ -35,7 +35,7 @@ def test_real_ckplus48_builds_with_paper_labels_and_subjects(tmp_path):
   records = _records(builder)
   labels = np.array([r['label'] for r in records])
   names = builder.info.features['label'].names
-  assert names == list(manual.PAPER_CLASSES)
+  assert names == list(classes.CLASS_NAMES)
   assert {name: int(np.sum(labels == names.index(name))) for name in COUNTS} == COUNTS
   assert int(np.sum(labels == 0)) == 0  # No neutral folder.
   subjects = {r['subject_id'].decode() for r in records}

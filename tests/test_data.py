@@ -6,6 +6,7 @@ import pytest
 
 from jaxfer import configuration
 from jaxfer import data as data_lib
+from jaxfer.data import classes
 from jaxfer.data import preprocess
 from jaxfer.data import synthetic
 
@@ -14,7 +15,7 @@ def test_builder_serves_the_rendered_faces_with_disjoint_subjects(test_config):
   dataset = data_lib.load(test_config.data)
   params = test_config.data.synthetic
   size = test_config.data.image_size
-  assert dataset.class_names == synthetic.CLASS_NAMES
+  assert dataset.class_names == classes.CLASS_NAMES
   assert dataset.class_names[2] == 'contempt' and dataset.num_classes == 8
   train, test = dataset.train, dataset.test
   assert train['image'].shape == (params.train_subjects * 8 * params.images_per_class, size, size, 1)

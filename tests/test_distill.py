@@ -1,4 +1,4 @@
-"""Distillation losses against hand computations."""
+"""Distillation, classification and regression losses against hand computations."""
 import math
 
 import numpy as np
@@ -54,8 +54,8 @@ def test_losses_average_over_the_batch():
   assert float(both) == pytest.approx(np.mean(each), rel=1e-6)
 
 
-def test_supervised_loss_ignores_the_teacher():
-  value = distill.supervised_loss(STUDENT, None, LABEL, 8.0, 0.5)
+def test_supervised_loss_is_the_cross_entropy_of_the_labels():
+  value = distill.supervised_loss(STUDENT, LABEL)
   assert float(value) == pytest.approx(_hand(1.0, 0.0, False), rel=1e-5)
 
 
@@ -69,8 +69,7 @@ def test_label_smoothing_by_hand(eps):
   value = distill.microexpnet_loss(STUDENT, TEACHER, LABEL, 8.0, 0.5, eps)
   soft = _hand(8.0, 1.0, False)
   assert float(value) == pytest.approx(0.5 * hard + 0.5 * soft, rel=1e-5)
-  assert float(distill.supervised_loss(STUDENT, None, LABEL, 8.0, 0.5, eps)) == pytest.approx(
-      hard, rel=1e-5)
+  assert float(distill.supervised_loss(STUDENT, LABEL, eps)) == pytest.approx(hard, rel=1e-5)
 
 
 def test_no_label_smoothing_is_the_integer_label_cross_entropy():
@@ -85,6 +84,3 @@ def test_feature_regression_losses_are_the_mean_per_dimension_distances_by_hand(
   assert float(distill.feature_regression_l2(predicted, targets)) == pytest.approx(14 / 6)
   # Absolute distances 1 + 1 + 0 = 2 and 2 + 2 + 2 = 6.
   assert float(distill.feature_regression_l1(predicted, targets)) == pytest.approx(8 / 6)
-  # Labels and distillation settings play no part: stage 1 uses no labels.
-  assert float(distill.LOSS_FNS['regression_l2'](predicted, targets, np.array([0, 1]), 8.0,
-                                                 0.5, 0.1)) == pytest.approx(14 / 6)

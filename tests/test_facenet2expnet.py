@@ -49,7 +49,7 @@ def test_stage_one_holds_only_the_convolutions_and_stage_two_starts_from_them(te
   stage1 = regressor.init(jax.random.key(3), _images())['params']
   assert set(stage1) == {'backbone', 'projection'}
   assert set(stage1['backbone']) == {'conv1', 'conv2'}  # No FC layer: appended in stage 2.
-  spec = train.student_spec(test_config, dataset.num_classes)
+  spec = loop.fit_spec(test_config, 'student', dataset.num_classes)
   fresh, _ = loop.initial_state(spec, dataset)
   started, _ = loop.initial_state(
       dataclasses.replace(spec, pretrained={'params': stage1['backbone']}), dataset)
@@ -62,6 +62,14 @@ def test_stage_one_holds_only_the_convolutions_and_stage_two_starts_from_them(te
   with pytest.raises(ValueError, match='does not fit'):
     models.with_pretrained(fresh.params, {'conv1': {'kernel': np.zeros((3, 3, 1, 16)),
                                                     'bias': np.zeros(16)}})
+
+
+def test_a_network_without_pre_training_keeps_its_spec(test_config, tmp_path):
+  spec = loop.fit_spec(test_config, 'teacher', 8)
+  assert test_config.teacher.pretrain == 'none'
+  # Nothing is trained or read: the dataset and directory are never touched.
+  assert facenet2expnet.with_pretraining(spec, test_config, None, str(tmp_path)) is spec
+  assert not os.listdir(tmp_path)
 
 
 def test_standardized_targets_have_zero_mean_unit_variance_and_keep_a_constant_dimension():

@@ -1,17 +1,21 @@
 """`jaxfer export --format onnx`: ONNX Runtime's logits equal jaxfer's, on real faces."""
+import logging
 import os
 import subprocess
 
 import cv2
+import jax
 import numpy as np
 import pytest
 
 from conftest import CKPLUS48, REPO, jaxfer_command
 from configs import default
 from jaxfer import model_files
+from jaxfer import models
 from jaxfer import onnx_export
 from jaxfer import tf_import
 from jaxfer import train
+from jaxfer.data import classes
 from jaxfer.data import preprocess
 
 ort = pytest.importorskip('onnxruntime', reason='the onnx extra is not installed: '
@@ -29,6 +33,25 @@ def _jaxfer_logits(student, images):
   """What `jaxfer predict` computes (the student's own convolutions), before the softmax."""
   return np.asarray(student.model.apply({'params': student.params},
                                         images.astype(np.float32) / 255.0))
+
+
+def test_export_leaves_the_levels_of_the_loggers_as_they_were(tmp_path):
+  config = default.get_config()
+  size = config.data.image_size
+  model = models.make_student(config.student, len(classes.CLASS_NAMES))
+  params = model.init(jax.random.key(0), np.zeros((1, size, size, 1), np.float32))['params']
+  student = model_files.Student(model, params, classes.CLASS_NAMES, size, 'full', str(tmp_path))
+  loggers = [logging.getLogger(), logging.getLogger('onnx_ir')]
+  before = [logger.level for logger in loggers]
+  loggers[1].setLevel(logging.INFO)  # A level of the user's own, to be kept.
+  try:
+    path = onnx_export.export(student, str(tmp_path / 'student.onnx'))
+    assert [logger.level for logger in loggers] == [before[0], logging.INFO]
+  finally:
+    loggers[1].setLevel(before[1])
+  images = np.random.default_rng(0).integers(0, 256, (2, size, size, 1))
+  np.testing.assert_allclose(_onnx_logits(path, images), _jaxfer_logits(student, images),
+                             rtol=0, atol=1e-4)
 
 
 @pytest.mark.skipif(not (os.path.isdir(MODELS) and os.path.isdir(CKPLUS48)),

@@ -18,6 +18,7 @@ from jaxfer import model_files
 from jaxfer import predict
 from jaxfer import tf_import
 from jaxfer import train
+from jaxfer.data import classes
 from jaxfer.data import preprocess
 
 MODELS = os.path.join(os.path.dirname(REPO), 'shared', 'data', 'microexpnet-tf', 'Models')
@@ -119,7 +120,7 @@ def test_predict_from_the_command_line_writes_csv_jsonl_and_annotated_copies(imp
   assert rows[0]['label'] == 'happy'
   assert (rows[1]['x'], rows[1]['width']) == ('0', '48')  # No face found: the whole image.
   for row in rows:
-    assert sum(float(row[f'p_{n}']) for n in tf_import.CLASS_NAMES) == pytest.approx(1, abs=1e-4)
+    assert sum(float(row[f'p_{n}']) for n in classes.CLASS_NAMES) == pytest.approx(1, abs=1e-4)
   seen = cv2.imread(str(out / 'seen' / 'photo.jpg.png'))
   assert seen is not None and (out / 'seen' / 'sub' / 'surprise.png.png').exists()
   x, y = int(rows[0]['x']), int(rows[0]['y'])
@@ -202,7 +203,7 @@ def untrained(tmp_path_factory):
   from jaxfer import models  # pylint: disable=g-import-not-at-top
   config = test.get_config()
   out = tmp_path_factory.mktemp('untrained')
-  model = models.make_student(config.student, len(model_files.DEFAULT_CLASS_NAMES))
+  model = models.make_student(config.student, len(classes.CLASS_NAMES))
   size = config.data.image_size
   params = model.init(jax.random.key(0), np.zeros((1, size, size, 1), np.float32))['params']
   (out / 'params.msgpack').write_bytes(flax.serialization.msgpack_serialize(

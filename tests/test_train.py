@@ -42,10 +42,12 @@ def _checkpoint_params(model_dir):
   return restored['params']
 
 
+DISTILL = loop.StepHparams.create('microexpnet', temperature=8.0, lam=0.5)
+
+
 def test_one_train_step_is_finite_and_moves_every_parameter():
   state = _student_state()
-  new_state, metrics = loop.train_step(state, _batch(64), jax.random.key(1), 8.0, 0.5,
-                                        loss='microexpnet')
+  new_state, metrics = loop.train_step(state, _batch(64), jax.random.key(1), DISTILL)
   assert np.isfinite(float(metrics['loss']))
   for before, after in zip(jax.tree.leaves(state.params), jax.tree.leaves(new_state.params)):
     assert np.all(np.isfinite(after))
@@ -58,8 +60,9 @@ def test_moving_average_of_the_parameters_by_hand():
   state = _student_state()
   state = state.replace(ema_params=state.params)
   batch = _batch(8)
-  first, _ = loop.train_step(state, batch, jax.random.key(1), 8.0, 0.5, 0.99, loss='microexpnet')
-  second, _ = loop.train_step(first, batch, jax.random.key(1), 8.0, 0.5, 0.99, loss='microexpnet')
+  hparams = loop.StepHparams.create('microexpnet', temperature=8.0, lam=0.5, ema_decay=0.99)
+  first, _ = loop.train_step(state, batch, jax.random.key(1), hparams)
+  second, _ = loop.train_step(first, batch, jax.random.key(1), hparams)
   leaf = lambda tree: np.asarray(tree['conv2']['kernel'], np.float64)
   p0, p1, p2 = leaf(state.params), leaf(first.params), leaf(second.params)
   ema1 = 0.1 * p0 + 0.9 * p1
@@ -86,10 +89,9 @@ def test_a_state_without_an_average_is_evaluated_with_its_parameters():
 def test_dropout_key_is_derived_from_the_step():
   state = _student_state()
   batch = _batch(8)
-  first, _ = loop.train_step(state, batch, jax.random.key(1), 8.0, 0.5, loss='microexpnet')
-  again, _ = loop.train_step(state, batch, jax.random.key(1), 8.0, 0.5, loss='microexpnet')
-  later, _ = loop.train_step(state.replace(step=5), batch, jax.random.key(1), 8.0, 0.5,
-                              loss='microexpnet')
+  first, _ = loop.train_step(state, batch, jax.random.key(1), DISTILL)
+  again, _ = loop.train_step(state, batch, jax.random.key(1), DISTILL)
+  later, _ = loop.train_step(state.replace(step=5), batch, jax.random.key(1), DISTILL)
   leaf = lambda s: np.asarray(s.params['fc']['kernel'])
   np.testing.assert_array_equal(leaf(first), leaf(again))
   assert not np.array_equal(leaf(first), leaf(later))
@@ -99,10 +101,42 @@ def test_student_overfits_one_batch():
   state = _student_state(learning_rate=3e-3, dropout=0.0)
   batch = _batch(16, seed=3)
   for _ in range(150):
-    state, metrics = loop.train_step(state, batch, jax.random.key(0), 8.0, 0.5, loss='none')
+    state, metrics = loop.train_step(state, batch, jax.random.key(0),
+                                     loop.StepHparams.create('none'))
   predictions = loop.predict(state, batch['image'], 16).argmax(-1)
   np.testing.assert_array_equal(predictions, batch['label'])
   assert float(metrics['loss']) < 0.05
+
+
+def test_the_supervised_step_reads_no_teacher_and_no_distillation_setting():
+  state = _student_state()
+  batch = {key: value for key, value in _batch(8).items() if key != 'teacher_logits'}
+  plain, plain_metrics = loop.train_step(state, batch, jax.random.key(1),
+                                         loop.StepHparams.create('none'))
+  other, other_metrics = loop.train_step(state, batch, jax.random.key(1), loop.StepHparams.create(
+      'none', temperature=8.0, lam=0.5))
+  assert float(plain_metrics['loss']) == float(other_metrics['loss'])
+  jax.tree.map(np.testing.assert_array_equal, plain.params, other.params)
+  # Label smoothing is the one setting it reads.
+  smoothed, _ = loop.train_step(state, batch, jax.random.key(1), loop.StepHparams.create(
+      'none', label_smoothing=0.1))
+  assert not np.array_equal(smoothed.params['out']['kernel'], plain.params['out']['kernel'])
+
+
+@pytest.mark.parametrize('loss,distance', [('regression_l2', np.square), ('regression_l1', np.abs)])
+def test_a_regression_step_regresses_the_batch_targets(loss, distance):
+  # No dropout: the step's training-mode features are the inference-mode ones, to compare.
+  model = models.FeatureRegressor(models.ExpNet(dropout=0.0), 5)
+  optimizer = loop.make_optimizer(ml_collections.ConfigDict(dict(
+      learning_rate=1e-3, schedule='constant', weight_decay=0.0, warmup_epochs=0)), 10, 10)
+  state = loop.create_train_state(model, (84, 84, 1), optimizer, jax.random.key(0))
+  images = _batch(4)['image']
+  targets = np.random.default_rng(1).normal(size=(4, 5)).astype(np.float32)
+  batch = {'image': images, 'label': np.zeros(4, np.int64), 'targets': targets}
+  _, metrics = loop.train_step(state, batch, jax.random.key(1), loop.StepHparams.create(loss))
+  features = np.asarray(state.apply_fn({'params': state.params},
+                                       images.astype(np.float32) / 255.0), np.float64)
+  assert float(metrics['loss']) == pytest.approx(np.mean(distance(features - targets)), rel=1e-5)
 
 
 def test_no_two_seed_and_stream_pairs_share_a_data_order():
@@ -118,6 +152,25 @@ def test_no_two_seed_and_stream_pairs_share_a_data_order():
             for pair in pairs}
   assert len(shifts) == len(pairs)
   assert loop.data_seed(1, 0) == loop.data_seed(1, 0)  # A pure function: resumes see the same.
+
+
+def test_the_teacher_and_the_student_take_their_seeds_streams_and_losses_from_the_config(
+    test_config):
+  test_config.seed, test_config.distill.loss, test_config.distill.temperature = 3, 'hinton', 4.0
+  teacher = loop.fit_spec(test_config, 'teacher', 8)
+  assert (teacher.name, teacher.seed, teacher.stream, teacher.loss) == ('teacher', 3, 0, 'none')
+  assert teacher.settings is test_config.teacher
+  student = loop.fit_spec(test_config, 'student', 8)
+  assert (student.name, student.seed, student.stream) == ('student', 3, 1)
+  assert (student.loss, student.temperature, student.lam) == ('hinton', 4.0,
+                                                               test_config.distill.lam)
+  test_config.student.seed = 11  # The student's own seed, when set, wins.
+  assert loop.fit_spec(test_config, 'student', 8).seed == 11
+
+
+def test_per_class_accuracy_is_each_class_s_recall_and_skips_an_absent_class():
+  confusion = np.array([[3, 1, 0], [0, 0, 0], [2, 0, 6]])
+  assert loop.per_class_accuracy(confusion, ('a', 'b', 'c')) == {'a': 0.75, 'c': 0.75}
 
 
 def test_evaluate_logits_counts_by_hand():
@@ -157,7 +210,7 @@ def test_a_run_with_a_moving_average_is_evaluated_with_the_average(test_config, 
   assert again.accuracy == result.accuracy
   # The same checkpoint evaluated with its raw parameters scores differently on at least one
   # image's logits: the average is what was evaluated.
-  spec = train.student_spec(test_config, 8)
+  spec = loop.fit_spec(test_config, 'student', 8)
   dataset = data_lib.load(test_config.data)
   state, _ = loop.initial_state(spec, dataset)
   state, _ = loop.checkpoints.restore_newest_intact(result.workdir, state, 'student')

@@ -11,13 +11,12 @@ import os
 
 import tensorflow_datasets as tfds
 
+from jaxfer.data import classes
 from jaxfer.data import manual
 from jaxfer.data import sequences as sequences_lib
 
 IMAGES = 'cohn-kanade-images'
 EMOTION = 'Emotion'
-# CK+ emotion codes as its README lists them (0 to 7); the same order as MicroExpNet's classes.
-EMOTION_CODES = ('neutral', 'anger', 'contempt', 'disgust', 'fear', 'happy', 'sadness', 'surprise')
 _LAYOUT = (f'{IMAGES}/S005/001/S005_001_00000001.png ... and '
            f'{EMOTION}/S005/001/S005_001_00000011_emotion.txt (one code per labelled sequence)')
 _SOURCE = ('CK+ is licensed by its authors: https://www.jeffcohn.net/resources/. Unzip '
@@ -46,10 +45,11 @@ def read_emotion(path: str) -> int:
   except ValueError:
     raise ValueError(f'ckplus: the emotion file {path} holds {text[:40]!r}, not an emotion '
                      'code; expected one number such as 3.0000000e+00') from None
-  if not code.is_integer() or not 0 <= code < len(EMOTION_CODES):
+  # CK+'s emotion codes 0 to 7, as its README lists them, are MicroExpNet's classes in order.
+  if not code.is_integer() or not 0 <= code < len(classes.CLASS_NAMES):
     raise ValueError(f'ckplus: the emotion file {path} holds the code {text!r}; expected an '
-                     f'integer from 0 to 7 ({", ".join(EMOTION_CODES)})')
-  return manual.PAPER_CLASSES.index(EMOTION_CODES[int(code)])
+                     f'integer from 0 to 7 ({", ".join(classes.CLASS_NAMES)})')
+  return int(code)
 
 
 def find_sequences(images_dir: str, emotion_dir: str) -> list[sequences_lib.Sequence]:

@@ -13,6 +13,7 @@ import re
 
 import tensorflow_datasets as tfds
 
+from jaxfer.data import classes
 from jaxfer.data import manual
 
 _SUBJECT = re.compile(r'^(S\d+)_')
@@ -42,7 +43,7 @@ class CKPlus48(tfds.core.GeneratorBasedBuilder):
     return tfds.core.DatasetInfo(
         builder=self,
         description='CK+48 facial expressions (subject-independent folds are made at load time).',
-        features=manual.features(self.builder_config.image_size, manual.PAPER_CLASSES),
+        features=manual.features(self.builder_config.image_size, classes.CLASS_NAMES),
         supervised_keys=('image', 'label'),
         metadata=tfds.core.MetadataDict(),
     )
@@ -52,12 +53,12 @@ class CKPlus48(tfds.core.GeneratorBasedBuilder):
         dl_manager.manual_dir, dataset='ckplus48',
         expected='one folder per class (anger, contempt, ...) of S<subject>_*.png files',
         source=self.MANUAL_DOWNLOAD_INSTRUCTIONS.strip())
-    folders = {name: os.path.join(root, name) for name in manual.PAPER_CLASSES
+    folders = {name: os.path.join(root, name) for name in classes.CLASS_NAMES
                if os.path.isdir(os.path.join(root, name))}
     if not folders:
       raise FileNotFoundError(
           f'ckplus48: {root} holds none of the class folders '
-          f'{", ".join(manual.PAPER_CLASSES[1:])}; point config.data.manual_dir at the folder '
+          f'{", ".join(classes.CLASS_NAMES[1:])}; point config.data.manual_dir at the folder '
           'that contains them')
     unknown = sorted(name for name in os.listdir(root) if not name.startswith('.')
                      and os.path.isdir(os.path.join(root, name)) and name not in folders)
@@ -65,7 +66,7 @@ class CKPlus48(tfds.core.GeneratorBasedBuilder):
       # A misnamed class folder (happiness/ for happy/) would silently drop its images.
       raise ValueError(f'ckplus48: {root} has the folder(s) {", ".join(unknown)}, which are not '
                        f'class names; expected class folders among '
-                       f'{", ".join(manual.PAPER_CLASSES)} (rename or remove them)')
+                       f'{", ".join(classes.CLASS_NAMES)} (rename or remove them)')
     for name, folder in folders.items():
       if not manual.image_files(folder):
         raise FileNotFoundError(f'ckplus48: the class folder {folder} holds no image files; '

@@ -15,6 +15,7 @@ from typing import Iterator, NamedTuple
 import numpy as np
 import tensorflow_datasets as tfds
 
+from jaxfer.data import classes
 from jaxfer.data import manual
 
 CSV_NAME = 'fer2013.csv'
@@ -102,13 +103,13 @@ class Fer2013(tfds.core.GeneratorBasedBuilder):
   def _info(self) -> tfds.core.DatasetInfo:
     extra = {}
     if self.builder_config.ferplus == 'soft':
-      extra['soft_label'] = tfds.features.Tensor(shape=(len(manual.PAPER_CLASSES),),
+      extra['soft_label'] = tfds.features.Tensor(shape=(len(classes.CLASS_NAMES),),
                                                  dtype=np.float32)
     return tfds.core.DatasetInfo(
         builder=self,
         description='FER2013 facial expressions in the 8 classes of MicroExpNet; every image is '
                     'its own subject.',
-        features=manual.features(self.builder_config.image_size, manual.PAPER_CLASSES, **extra),
+        features=manual.features(self.builder_config.image_size, classes.CLASS_NAMES, **extra),
         supervised_keys=('image', 'label'),
         metadata=tfds.core.MetadataDict(),
     )
@@ -279,7 +280,7 @@ def _emotion_label(text: str) -> tuple[int, str]:
     code = -1
   if not 0 <= code < len(CODE_TO_CLASS):
     return -1, f'emotion {text!r} is not a FER2013 code; expected an integer 0 to 6'
-  return manual.PAPER_CLASSES.index(CODE_TO_CLASS[code]), ''
+  return classes.CLASS_NAMES.index(CODE_TO_CLASS[code]), ''
 
 
 def _pixels(text: str) -> tuple[np.ndarray | None, str]:
@@ -326,7 +327,7 @@ def _ferplus_targets(path: str, csv_path: str, num_rows: int) -> list[FerPlusTar
     raise FileNotFoundError(
         f'fer2013: config.data.builder_kwargs.ferplus needs {path}, which does not exist; '
         f'download {FERPLUS_NAME} from {FERPLUS_URL} and put it next to {csv_path}')
-  emotion_columns = tuple(FERPLUS_COLUMNS[name] for name in manual.PAPER_CLASSES)
+  emotion_columns = tuple(FERPLUS_COLUMNS[name] for name in classes.CLASS_NAMES)
   columns = _header(path, emotion_columns + FERPLUS_NON_EMOTIONS, f'FER+ {FERPLUS_NAME}')
   targets = []
   for row, fields in _csv_rows(path):

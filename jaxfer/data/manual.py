@@ -22,9 +22,6 @@ from jaxfer.data import preprocess
 
 logger = logging.getLogger('jaxfer')
 
-# The classes of MicroExpNet, in the order of the original code and its checkpoints.
-PAPER_CLASSES = ('neutral', 'anger', 'contempt', 'disgust', 'fear', 'happy', 'sadness',
-                 'surprise')
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.pgm', '.ppm')
 
 

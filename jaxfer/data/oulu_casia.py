@@ -11,6 +11,7 @@ import os
 
 import tensorflow_datasets as tfds
 
+from jaxfer.data import classes
 from jaxfer.data import manual
 from jaxfer.data import sequences as sequences_lib
 
@@ -67,7 +68,7 @@ def check_layout(manual_dir: str, config: OuluCasiaConfig) -> str:
 
 def find_sequences(root: str) -> list[sequences_lib.Sequence]:
   """Every expression folder of every subject folder under `root`, with its label."""
-  labels = {name.lower(): manual.PAPER_CLASSES.index(label)
+  labels = {name.lower(): classes.CLASS_NAMES.index(label)
             for name, label in EXPRESSIONS.items()}
   sequences = []
   for subject in sequences_lib.subdirs(root):

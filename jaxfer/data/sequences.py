@@ -11,6 +11,7 @@ import os
 import numpy as np
 import tensorflow_datasets as tfds
 
+from jaxfer.data import classes
 from jaxfer.data import manual
 
 
@@ -42,7 +43,7 @@ def sequence_labels(num_frames: int, label: int | None, peak_frames: int,
   `label` None (an unlabelled sequence) gives only the neutral frames. A frame among both the
   last `peak_frames` and the first `neutral_frames` takes `label`: the peak is what was coded.
   """
-  neutral = manual.PAPER_CLASSES.index('neutral')
+  neutral = classes.CLASS_NAMES.index('neutral')
   chosen = []
   for index in range(num_frames):
     if label is not None and index >= num_frames - peak_frames:
@@ -63,7 +64,7 @@ class Sequence:
 
 def features(image_size: int):
   """The features of a sequence dataset: the common ones plus `sequence` and `frame`."""
-  return manual.features(image_size, manual.PAPER_CLASSES, sequence=tfds.features.Text(),
+  return manual.features(image_size, classes.CLASS_NAMES, sequence=tfds.features.Text(),
                          frame=tfds.features.Scalar(dtype=np.int32))
 
 

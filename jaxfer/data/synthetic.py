@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-CLASS_NAMES = ('neutral', 'anger', 'contempt', 'disgust', 'fear', 'happy', 'sadness', 'surprise')
+from jaxfer.data import classes
 
 # Action-unit-like controls, each in [0, 1]:
 #   raise: AU1+2 whole-brow raise        lower: AU4 brow lower/knit      inner: AU1 inner-brow raise
@@ -338,10 +338,10 @@ def generate(num_subjects: int, images_per_class: int, image_size: int = 84, see
 
   Returns:
     A dict with 'image' (uint8 [N, image_size, image_size, 1]), 'label' (int64 [N], index into
-    CLASS_NAMES), 'subject_id' (int64 [N]) and 'intensity' (float32 [N]), where
+    classes.CLASS_NAMES), 'subject_id' (int64 [N]) and 'intensity' (float32 [N]), where
     N = num_subjects * 8 * images_per_class, ordered by subject, then class, then repeat.
   """
-  n_cls = len(CLASS_NAMES)
+  n_cls = len(classes.CLASS_NAMES)
   n = num_subjects * n_cls * images_per_class
   images = np.empty((n, image_size, image_size, 1), np.uint8)
   labels = np.empty(n, np.int64)

@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from jaxfer import bounds
+from jaxfer.data import classes
 from jaxfer.data import synthetic
 
 
@@ -69,7 +70,7 @@ class SyntheticFaces(tfds.core.GeneratorBasedBuilder):
         description='Procedurally rendered faces driven by action-unit-like parameters.',
         features=tfds.features.FeaturesDict({
             'image': tfds.features.Tensor(shape=(size, size, 1), dtype=np.uint8),
-            'label': tfds.features.ClassLabel(names=synthetic.CLASS_NAMES),
+            'label': tfds.features.ClassLabel(names=classes.CLASS_NAMES),
             'subject_id': tfds.features.Text(),
             'intensity': tfds.features.Scalar(dtype=np.float32),
         }),

@@ -6,6 +6,7 @@ from typing import Any, Callable
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jaxfer.models.measure import latency_ms, student_size_bytes
@@ -25,8 +26,14 @@ __all__ = [
     'CONV_IMPLS', 'FACE_NETS', 'POOLINGS', 'PRETRAINS', 'SIZES', 'TEACHERS', 'ExpNet',
     'FeatureRegressor', 'InceptionV3', 'MatmulConv', 'MicroExpNet', 'ResNetSmall',
     'check_teacher_settings', 'count_params', 'fc_units', 'latency_ms', 'make_student',
-    'make_teacher', 'resolve_conv_impl', 'student_size_bytes', 'with_pretrained',
+    'make_teacher', 'normalize_pixels', 'resolve_conv_impl', 'student_size_bytes',
+    'with_pretrained',
 ]
+
+
+def normalize_pixels(images: jax.Array) -> jax.Array:
+  """What every network sees: pixels 0..255 (uint8 or float) as float32 0..1."""
+  return images.astype(jnp.float32) / 255.0
 
 
 def _teacher_fields(name: str) -> list[str]:
