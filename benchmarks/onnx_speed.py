@@ -28,6 +28,7 @@ from jaxfer import model_files
 from jaxfer import onnx_export
 from jaxfer import step_timing
 from jaxfer import tf_import
+from jaxfer.data import classes
 
 CHECKPOINT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), '..',
                           'shared', 'data', 'microexpnet-tf', 'Models', 'CK')
@@ -43,11 +44,11 @@ def _student(directory: str, fresh: bool) -> model_files.Student:
   from jaxfer import models  # pylint: disable=g-import-not-at-top
   config = tf_import.student_config(default.get_config())
   size = config.data.image_size
-  model = models.make_student(config.student, len(model_files.DEFAULT_CLASS_NAMES))
+  model = models.make_student(config.student, len(classes.CLASS_NAMES))
   shapes = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, size, size, 1)))['params']
   rng = np.random.default_rng(0)
   params = jax.tree.map(lambda leaf: 0.1 * rng.standard_normal(leaf.shape, np.float32), shapes)
-  return model_files.Student(model, params, model_files.DEFAULT_CLASS_NAMES, size,
+  return model_files.Student(model, params, classes.CLASS_NAMES, size,
                              config.data.eval_crop, directory)
 
 
