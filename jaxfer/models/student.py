@@ -278,8 +278,6 @@ class ExpNet(nn.Module):
                features: bool = False) -> jax.Array:
     """Logits; with `features`, the flattened output of the convolutions instead (no FC
     parameters are created)."""
-    if self.pooling not in POOLINGS:
-      raise ValueError(f'pooling={self.pooling!r}; expected one of {POOLINGS}')
     c1, c2 = (max(1, round(c * self.width)) for c in self.conv_features)
     pool1 = self.pooling in ('p1', 'p12')
     if self.standardize:
