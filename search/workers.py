@@ -89,7 +89,7 @@ def fail_dead_workers_trials(study: optuna.Study, max_retry: int) -> list[int]:
       continue
     logger.warning('trial %d: its worker %s has exited; failed and queued again', trial.number,
                    trial.user_attrs['worker'])
-    storage_lib.RETRY_CALLBACK(max_retry=max_retry)(study, frozen)
+    storage_lib.queue_again(study, frozen, max_retry)
     failed.append(trial.number)
   return failed
 
@@ -103,7 +103,7 @@ def requeue_interrupted(study: optuna.Study, max_retry: int) -> int | None:
   if not mine or mine[-1].state != optuna.trial.TrialState.FAIL or mine[-1].user_attrs.get(
       'surplus'):
     return None
-  storage_lib.RETRY_CALLBACK(max_retry=max_retry)(study, mine[-1])
+  storage_lib.queue_again(study, mine[-1], max_retry)
   return mine[-1].number
 
 
@@ -125,7 +125,8 @@ def open_study(config: ml_collections.ConfigDict, run_dir: str,
   current = objective_lib.comparable_config(config)
   previous = study.user_attrs.get('run_config')
   if study.metric_names is None:  # New, or made before studies named their objectives.
-    study.set_metric_names([pareto.METRIC_NAMES[name] for name in search_config.objectives])
+    with storage_lib.quiet_experimental_warnings():
+      study.set_metric_names([pareto.METRIC_NAMES[name] for name in search_config.objectives])
   if previous is None:
     # Where its trials and report are: `report` of the study elsewhere would replace another's.
     study.set_user_attr('run_dir', os.path.abspath(run_dir))
@@ -166,7 +167,8 @@ def run_study(config: ml_collections.ConfigDict, run_dir: str, *, n_trials: int 
   while True:
     # Trials of dead workers become FAIL here and are queued again: by their heartbeats (RDB
     # storages), or by their process having exited (journal files, one host).
-    optuna.storages.fail_stale_trials(study)
+    with storage_lib.quiet_experimental_warnings():
+      optuna.storages.fail_stale_trials(study)
     if journal:
       fail_dead_workers_trials(study, config.search.max_retry)
     trials = study.get_trials(deepcopy=False)
