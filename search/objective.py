@@ -277,6 +277,4 @@ class Objective:
 
   @property
   def space(self):
-    if self.config.search.sampler == 'grid-paper':
-      return space_lib.paper_grid(self.config.search.space)
-    return self.config.search.space
+    return samplers.trial_space(self.config.search.sampler, self.config.search.space)

@@ -21,7 +21,6 @@ from search import configuration as search_configuration
 from search import objective as objective_lib
 from search import pareto
 from search import samplers
-from search import space as space_lib
 from search import storage as storage_lib
 
 logger = logging.getLogger('jaxfer.search')
@@ -156,10 +155,9 @@ def run_study(config: ml_collections.ConfigDict, run_dir: str, *, n_trials: int 
   configuration.make_writable_dir(run_dir, 'the run directory')
   study = open_study(config, run_dir, storage)
   target = n_trials or config.search.n_trials
-  if config.search.sampler == 'grid-paper':  # The grid is finished after its 28 points.
-    target = min(target, space_lib.PAPER_GRID_TRIALS)
-  elif config.search.sampler == 'grid':
-    target = min(target, space_lib.grid_size(config.search.space))
+  limit = samplers.trial_limit(config.search.sampler, config.search.space)
+  if limit is not None:  # A grid is finished after its points.
+    target = min(target, limit)
   objective = objective_lib.Objective(config, run_dir, target)
   journal = storage_lib.storage_url(config.search.storage if storage is None else storage,
                                     run_dir).startswith(storage_lib.JOURNAL)
