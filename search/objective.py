@@ -24,12 +24,12 @@ import optuna
 from jaxfer import crossval
 from jaxfer import models
 from jaxfer import train
-from search import ablation
 from search import intervals
 from search import pareto
 from search import samplers
 from search import space as space_lib
 from search import storage as storage_lib
+from search import tuning
 
 logger = logging.getLogger('jaxfer.search')
 
@@ -213,7 +213,7 @@ class Objective:
     trial.set_user_attr('worker', this_worker())
     check_not_surplus(trial, self.target)
     values = space_lib.suggest(trial, self.space)
-    tuned = ablation.tuned_values(self.config, values)  # Per size, from a finished study.
+    tuned = tuning.tuned_values(self.config, values)  # Per size, from a finished study.
     if tuned:
       trial.set_user_attr('tuned', tuned)
       values.update(tuned)
