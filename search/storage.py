@@ -245,7 +245,9 @@ def quiet_experimental_warnings():
   filters as they were after it."""
   # Heartbeats, their retry callback, stale-trial failing and metric names are marked
   # experimental in Optuna; they are the documented ways to fail the trials of dead workers and
-  # to name objectives, so the warning would only repeat.
+  # to name objectives, so the warning would only repeat. Scoped as Optuna's own optimize loop
+  # scopes it around fail_stale_trials, so that importing or calling this code leaves the
+  # process's filters alone.
   with warnings.catch_warnings():
     warnings.filterwarnings('ignore', category=optuna.exceptions.ExperimentalWarning)
     yield
