@@ -159,10 +159,11 @@ def main(argv: list[str]) -> None:
   if bad:
     parser.error(f'unrecognized arguments: {" ".join(bad)}')
   args.samplers = args.samplers.split(',')
-  unknown = [s for s in args.samplers if s not in samplers_lib.SAMPLERS or s == 'grid-paper']
+  choices = [s for s in samplers_lib.SAMPLERS if s != samplers_lib.PAPER_GRID]
+  unknown = [s for s in args.samplers if s not in choices]
   if unknown:
     parser.error(f'--samplers: unknown sampler(s) {", ".join(unknown)}; choose among '
-                 f'{", ".join(s for s in samplers_lib.SAMPLERS if s != "grid-paper")}')
+                 f'{", ".join(choices)}')
   try:
     args.study_seeds = [int(s) for s in args.study_seeds.split(',')]
   except ValueError:

@@ -411,9 +411,10 @@ def _report(config, values, study, baseline) -> int:
   from search import space  # pylint: disable=g-import-not-at-top
   outputs.make_writable_dir(values.workdir, 'the run directory')
   if values.ablation:
-    from search import ablation  # pylint: disable=g-import-not-at-top
-    return _show(ablation.write_ablation(study, values.ablation, values.workdir,
-                                         config.search.ablation.target_margin / 100), 'md')
+    from search import ablation_report  # pylint: disable=g-import-not-at-top
+    return _show(ablation_report.write_ablation(study, values.ablation, values.workdir,
+                                                config.search.ablation.target_margin / 100),
+                 'md')
   return _show(report.write_report(study, values.workdir, space.size_limit(config), baseline),
                'report.md')
 
@@ -477,15 +478,15 @@ def _compare(argv: list[str]) -> int:
 
 def _tune(config, run_dir: str) -> None:
   """Fills config.search.ablation.tuned from the front of the study `tuned_from` (read only)."""
-  from search import ablation  # pylint: disable=g-import-not-at-top
   from search import storage as storage_lib  # pylint: disable=g-import-not-at-top
+  from search import tuning  # pylint: disable=g-import-not-at-top
   try:
     source = storage_lib.load_study(config.search.ablation.tuned_from, run_dir,
                                     config.search.storage)
   except ValueError as error:  # Named after the setting that asked for it, not --study.
     raise ValueError(f'config.search.ablation.tuned_from = '
                      f'{config.search.ablation.tuned_from!r}: {error}') from None
-  config.search.ablation.tuned = ablation.tuned_table(config, source.get_trials(deepcopy=False))
+  config.search.ablation.tuned = tuning.tuned_table(config, source.get_trials(deepcopy=False))
 
 
 def _user_error(command: str, error: Exception, storage: str, argv: Sequence[str] = ()) -> int:

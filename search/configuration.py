@@ -54,10 +54,8 @@ def validate(config: Any) -> None:
   if not isinstance(search.storage, str):
     raise ValueError('config.search.storage is not allowed; expected a string')
   storage_lib.check_url(search.storage)
-  if search.sampler not in samplers.SAMPLERS:
-    raise ValueError(f'config.search.sampler = {search.sampler!r} is not allowed; choose one of: '
-                     f'{", ".join(samplers.SAMPLERS)}')
-  samplers.make_sampler(search.sampler, 0, search.space)  # Its dependencies (gp: torch).
+  # A known name, its dependencies (gp: torch) and, for a grid, a space of choices only.
+  samplers.make_sampler(search.sampler, 0, search.space)
   bounds.check_number('config.search.seed', search.seed, low=0, low_inclusive=True,
                        integer=True)
   bounds.check_number('config.search.n_trials', search.n_trials, low=1, low_inclusive=True,
@@ -73,8 +71,6 @@ def validate(config: Any) -> None:
                      f'config.data.num_folds = {num_folds}')
   bounds.check_number('config.search.replicates', search.replicates, low=1, low_inclusive=True,
                        integer=True)
-  if search.sampler == 'grid':
-    space_lib.grid_choices(search.space)
   for field in ('paired_seeds', 'prune'):
     if not isinstance(search[field], bool):
       raise ValueError(f'config.search.{field} = {search[field]!r} is not allowed; expected '

@@ -23,12 +23,12 @@ import optuna
 
 from jaxfer import models
 from jaxfer import train
-from search import ablation
 from search import intervals
 from search import pareto
 from search import samplers
 from search import space as space_lib
 from search import storage as storage_lib
+from search import tuning
 
 logger = logging.getLogger('jaxfer.search')
 
@@ -212,7 +212,7 @@ class Objective:
     trial.set_user_attr('worker', this_worker())
     check_not_surplus(trial, self.target)
     values = space_lib.suggest(trial, self.space)
-    tuned = ablation.tuned_values(self.config, values)  # Per size, from a finished study.
+    tuned = tuning.tuned_values(self.config, values)  # Per size, from a finished study.
     if tuned:
       trial.set_user_attr('tuned', tuned)
       values.update(tuned)
@@ -276,6 +276,4 @@ class Objective:
 
   @property
   def space(self):
-    if self.config.search.sampler == 'grid-paper':
-      return space_lib.paper_grid(self.config.search.space)
-    return self.config.search.space
+    return samplers.trial_space(self.config.search.sampler, self.config.search.space)

@@ -21,6 +21,7 @@ from search import figures
 from search import front_fit
 from search import intervals
 from search import pareto
+from search import points
 from search.pareto import FrontInfo
 
 _STATES = {optuna.trial.TrialState.COMPLETE: 'complete', optuna.trial.TrialState.PRUNED: 'pruned',
@@ -444,10 +445,6 @@ def run_accuracies(trial: optuna.trial.FrozenTrial) -> list[float]:
   return list(trial.user_attrs.get('fold_accuracies', []))
 
 
-def _points(value: float) -> str:
-  return 'n/a' if math.isnan(value) else f'{100 * value:+.1f}'
-
-
 def _noise_lines(stats: analysis.StudyStats, info: FrontInfo,
                  trials: Sequence[optuna.trial.FrozenTrial]) -> list[str]:
   """report.md lines: the noise model, its degrees of freedom, and what it leaves out."""
@@ -527,10 +524,10 @@ def _comparison_line(c: analysis.FrontComparison, info: FrontInfo, margin: float
   name = lambda n: (f'trial {n} ({100 * info.accuracy[info.numbers.index(n)]:.1f}%, '
                     f'{info.size_bytes[info.numbers.index(n)] / 1000:,.0f} KB)')
   d = c.difference
-  return (f'- {name(c.first)} - {name(c.second)}: {_points(d.mean)} points (95% interval '
-          f'{_points(d.low)} to {_points(d.high)}, Holm p {c.p_holm:.2g}); MDE80 '
+  return (f'- {name(c.first)} - {name(c.second)}: {points.signed(d.mean)} points (95% interval '
+          f'{points.signed(d.low)} to {points.signed(d.high)}, Holm p {c.p_holm:.2g}); MDE80 '
           f'{100 * c.mde80:.1f} points; 90% bound nearest the margin '
-          f'{_points(c.equivalence_bound)}: '
+          f'{points.signed(c.equivalence_bound)}: '
           f'**{c.verdict.replace("margin", f"{margin:g} points")}**')
 
 

@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import optuna
 
 from search import space as space_lib
 
-SAMPLERS = ('size-aware', 'tpe', 'nsga2', 'gp', 'random', 'grid-paper', 'grid')
-# Samplers that visit a finite grid, each point once, in a seeded order.
-GRIDS = ('grid-paper', 'grid')
+# The paper's 28-point grid (`space.paper_grid`), the baseline a search is compared with.
+PAPER_GRID = 'grid-paper'
 # The search parameter that sets the student's size; 'size-aware' spreads it, learns the rest.
 SPREAD_PARAM = 'width'
 
@@ -119,34 +118,74 @@ def derived_seed(seed: int, *numbers: int) -> int:
   return int(np.random.SeedSequence([seed, *numbers]).generate_state(1)[0] % (2 ** 30))
 
 
+def _gp(seed: int, population_size: int) -> optuna.samplers.BaseSampler:
+  del population_size
+  try:
+    import scipy  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+    import torch  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+  except ImportError as error:
+    raise ValueError(f"config.search.sampler = 'gp' needs Optuna's GPSampler dependencies "
+                     f'({error.name} is missing): pip install -e ".[gp]", or choose tpe, '
+                     'nsga2 or random') from None
+  # 4 random trials before the Gaussian process, as TPE's; Optuna's default of 10 made every
+  # trial of a 9-trial study random (benchmarks/RESULTS.md, CK+48 comparison).
+  return optuna.samplers.GPSampler(seed=seed, n_startup_trials=4)
+
+
+class SamplerSpec(NamedTuple):
+  """How to make one sampler by name: `make(seed, population_size)`, or for a grid
+  `grid(space)`, the space whose choices it visits, each point once, in a seeded order."""
+  make: Callable[[int, int], optuna.samplers.BaseSampler] | None = None
+  grid: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
+
+
+REGISTRY = {
+    'size-aware': SamplerSpec(lambda seed, population_size: SizeAwareSampler(seed=seed)),
+    # Multi-objective TPE when the study has several directions.
+    'tpe': SamplerSpec(lambda seed, population_size: optuna.samplers.TPESampler(
+        seed=seed, multivariate=True, n_startup_trials=4)),
+    'nsga2': SamplerSpec(lambda seed, population_size: optuna.samplers.NSGAIISampler(
+        seed=seed, population_size=population_size)),
+    'gp': SamplerSpec(_gp),
+    'random': SamplerSpec(lambda seed, population_size: optuna.samplers.RandomSampler(
+        seed=seed)),
+    PAPER_GRID: SamplerSpec(grid=space_lib.paper_grid),
+    # Every combination of the space's choices (the ablations).
+    'grid': SamplerSpec(grid=space_lib.plain),
+}
+SAMPLERS = tuple(REGISTRY)
+
+
+def spec(name: str) -> SamplerSpec:
+  """The registry's entry for `name`; ValueError naming the samplers there are."""
+  if name not in REGISTRY:
+    raise ValueError(f'config.search.sampler = {name!r} is not allowed; choose one of: '
+                     f'{", ".join(SAMPLERS)}')
+  return REGISTRY[name]
+
+
+def trial_space(name: str, space: Mapping[str, Any]) -> Mapping[str, Any]:
+  """The space the trials of the sampler `name` take their values from: a grid's (the paper's
+  for 'grid-paper'), else `space` itself."""
+  entry = spec(name)
+  return entry.grid(space) if entry.grid is not None else space
+
+
+def trial_limit(name: str, space: Mapping[str, Any]) -> int | None:
+  """How many trials the sampler `name` has to give over `space`: a grid's points (the paper's
+  grid: 28), None for a sampler without an end."""
+  entry = spec(name)
+  return space_lib.grid_size(entry.grid(space)) if entry.grid is not None else None
+
+
 def make_sampler(name: str, seed: int, space: Mapping[str, Any] | None = None,
                  population_size: int = 8) -> optuna.samplers.BaseSampler:
   """The sampler `name`, seeded with `seed`; `space` is only needed for grids."""
-  if name == 'size-aware':
-    return SizeAwareSampler(seed=seed)
-  if name == 'tpe':  # Multi-objective TPE when the study has several directions.
-    return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=4)
-  if name == 'nsga2':
-    return optuna.samplers.NSGAIISampler(seed=seed, population_size=population_size)
-  if name == 'random':
-    return optuna.samplers.RandomSampler(seed=seed)
-  if name == 'gp':
-    try:
-      import scipy  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
-      import torch  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
-    except ImportError as error:
-      raise ValueError(f"config.search.sampler = 'gp' needs Optuna's GPSampler dependencies "
-                       f'({error.name} is missing): pip install -e ".[gp]", or choose tpe, '
-                       'nsga2 or random') from None
-    # 4 random trials before the Gaussian process, as TPE's; Optuna's default of 10 made every
-    # trial of a 9-trial study random (benchmarks/RESULTS.md, CK+48 comparison).
-    return optuna.samplers.GPSampler(seed=seed, n_startup_trials=4)
-  if name in GRIDS:  # grid: every combination of the space's choices (ablations).
-    grid = space_lib.paper_grid(space or {}) if name == 'grid-paper' else space_lib.plain(
-        space or {})
-    return optuna.samplers.GridSampler(space_lib.grid_choices(grid), seed=seed)
-  raise ValueError(f'config.search.sampler = {name!r} is not allowed; choose one of: '
-                   f'{", ".join(SAMPLERS)}')
+  entry = spec(name)
+  if entry.grid is not None:
+    return optuna.samplers.GridSampler(space_lib.grid_choices(trial_space(name, space or {})),
+                                       seed=seed)
+  return entry.make(seed, population_size)
 
 
 class TrialSeededSampler(optuna.samplers.BaseSampler):
@@ -164,7 +203,7 @@ class TrialSeededSampler(optuna.samplers.BaseSampler):
   def before_trial(self, study, trial):
     # The grid keeps the study seed: GridSampler already gives trial n point n of its seeded
     # order, which a seed per trial would break (two trials could take the same point).
-    if self._name not in GRIDS:
+    if spec(self._name).grid is None:
       self._sampler = make_sampler(self._name, derived_seed(self._seed, trial.number),
                                    self._space)
     self._sampler.before_trial(study, trial)

@@ -10,6 +10,7 @@ a message: `redact` masks it.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -238,10 +239,25 @@ def _first_line(message: str) -> str:
   return (message.strip().splitlines() or [''])[0]
 
 
-def _quiet_experimental_warnings() -> None:
-  # Heartbeats and metric names are marked experimental in Optuna; they are the documented ways
-  # to fail the trials of dead workers and to name objectives, so the warning would only repeat.
-  warnings.filterwarnings('ignore', category=optuna.exceptions.ExperimentalWarning)
+@contextlib.contextmanager
+def quiet_experimental_warnings():
+  """Hides Optuna's ExperimentalWarning inside the block, and leaves the process's warning
+  filters as they were after it."""
+  # Heartbeats, their retry callback, stale-trial failing and metric names are marked
+  # experimental in Optuna; they are the documented ways to fail the trials of dead workers and
+  # to name objectives, so the warning would only repeat. Scoped as Optuna's own optimize loop
+  # scopes it around fail_stale_trials, so that importing or calling this code leaves the
+  # process's filters alone.
+  with warnings.catch_warnings():
+    warnings.filterwarnings('ignore', category=optuna.exceptions.ExperimentalWarning)
+    yield
+
+
+def queue_again(study: optuna.Study, trial: optuna.trial.FrozenTrial, max_retry: int) -> None:
+  """Queues the failed `trial` again, as the heartbeat callback of RDB storages does (at most
+  `max_retry` times in all)."""
+  with quiet_experimental_warnings():
+    RETRY_CALLBACK(max_retry=max_retry)(study, trial)
 
 
 def make_storage(url: str, *, heartbeat_interval: int = 60,
@@ -251,7 +267,6 @@ def make_storage(url: str, *, heartbeat_interval: int = 60,
   RDB storages get heartbeats, so a trial whose worker died becomes FAIL after
   2 x `heartbeat_interval` seconds and is retried (at most `max_retry` times).
   """
-  _quiet_experimental_warnings()
   _check_parses(url, 'the storage URL')
   if url.startswith(JOURNAL):
     path = url[len(JOURNAL):]
@@ -261,10 +276,11 @@ def make_storage(url: str, *, heartbeat_interval: int = 60,
     os.makedirs(os.path.dirname(url[len('sqlite:///'):]) or '.', exist_ok=True)
   for attempt in range(3):
     try:
-      return optuna.storages.RDBStorage(
-          _sqlalchemy_url(url), heartbeat_interval=heartbeat_interval,
-          grace_period=2 * heartbeat_interval,
-          heartbeat_stale_trial_callback=RETRY_CALLBACK(max_retry=max_retry))
+      with quiet_experimental_warnings():
+        return optuna.storages.RDBStorage(
+            _sqlalchemy_url(url), heartbeat_interval=heartbeat_interval,
+            grace_period=2 * heartbeat_interval,
+            heartbeat_stale_trial_callback=RETRY_CALLBACK(max_retry=max_retry))
     except Exception as error:  # pylint: disable=broad-except  (drivers raise many kinds)
       # Workers started together on a new database race to create its tables; the loser
       # fails on a unique constraint and finds the tables made when it tries again.
@@ -282,7 +298,6 @@ def existing_storage(url: str) -> optuna.storages.BaseStorage | None:
 
   Creates nothing: no file, no database table. For read-only commands.
   """
-  _quiet_experimental_warnings()
   _check_parses(url, 'the storage URL')
   if url.startswith(JOURNAL):
     path = url[len(JOURNAL):]

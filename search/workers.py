@@ -22,7 +22,6 @@ from search import configuration as search_configuration
 from search import objective as objective_lib
 from search import pareto
 from search import samplers
-from search import space as space_lib
 from search import storage as storage_lib
 
 logger = logging.getLogger('jaxfer.search')
@@ -90,7 +89,7 @@ def fail_dead_workers_trials(study: optuna.Study, max_retry: int) -> list[int]:
       continue
     logger.warning('trial %d: its worker %s has exited; failed and queued again', trial.number,
                    trial.user_attrs['worker'])
-    storage_lib.RETRY_CALLBACK(max_retry=max_retry)(study, frozen)
+    storage_lib.queue_again(study, frozen, max_retry)
     failed.append(trial.number)
   return failed
 
@@ -104,7 +103,7 @@ def requeue_interrupted(study: optuna.Study, max_retry: int) -> int | None:
   if not mine or mine[-1].state != optuna.trial.TrialState.FAIL or mine[-1].user_attrs.get(
       'surplus'):
     return None
-  storage_lib.RETRY_CALLBACK(max_retry=max_retry)(study, mine[-1])
+  storage_lib.queue_again(study, mine[-1], max_retry)
   return mine[-1].number
 
 
@@ -126,7 +125,8 @@ def open_study(config: ml_collections.ConfigDict, run_dir: str,
   current = objective_lib.comparable_config(config)
   previous = study.user_attrs.get('run_config')
   if study.metric_names is None:  # New, or made before studies named their objectives.
-    study.set_metric_names([pareto.METRIC_NAMES[name] for name in search_config.objectives])
+    with storage_lib.quiet_experimental_warnings():
+      study.set_metric_names([pareto.METRIC_NAMES[name] for name in search_config.objectives])
   if previous is None:
     # Where its trials and report are: `report` of the study elsewhere would replace another's.
     study.set_user_attr('run_dir', os.path.abspath(run_dir))
@@ -156,10 +156,9 @@ def run_study(config: ml_collections.ConfigDict, run_dir: str, *, n_trials: int 
   outputs.make_writable_dir(run_dir, 'the run directory')
   study = open_study(config, run_dir, storage)
   target = n_trials or config.search.n_trials
-  if config.search.sampler == 'grid-paper':  # The grid is finished after its 28 points.
-    target = min(target, space_lib.PAPER_GRID_TRIALS)
-  elif config.search.sampler == 'grid':
-    target = min(target, space_lib.grid_size(config.search.space))
+  limit = samplers.trial_limit(config.search.sampler, config.search.space)
+  if limit is not None:  # A grid is finished after its points.
+    target = min(target, limit)
   objective = objective_lib.Objective(config, run_dir, target)
   journal = storage_lib.storage_url(config.search.storage if storage is None else storage,
                                     run_dir).startswith(storage_lib.JOURNAL)
@@ -167,7 +166,8 @@ def run_study(config: ml_collections.ConfigDict, run_dir: str, *, n_trials: int 
   while True:
     # Trials of dead workers become FAIL here and are queued again: by their heartbeats (RDB
     # storages), or by their process having exited (journal files, one host).
-    optuna.storages.fail_stale_trials(study)
+    with storage_lib.quiet_experimental_warnings():
+      optuna.storages.fail_stale_trials(study)
     if journal:
       fail_dead_workers_trials(study, config.search.max_retry)
     trials = study.get_trials(deepcopy=False)

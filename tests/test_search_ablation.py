@@ -1,6 +1,7 @@
 """Ablations: paired statistics by hand, the comparisons of each kind on hand-built cells, and
 `jaxfer-search ablate` end to end on the tiny test config."""
 import csv
+import itertools
 import json
 import math
 import os
@@ -15,12 +16,14 @@ from conftest import REPO, search_command
 from configs import search_test
 from jaxfer import models
 from search import ablation
+from search import ablation_report
 from search import configuration
 from search import equivalence
 from search import intervals
 from search import pareto
 from search import space as space_lib
 from search import storage
+from search import tuning
 from search import workers
 
 
@@ -92,7 +95,7 @@ def test_kd_comparisons_pair_each_size_and_correct_for_both():
   assert found[1].difference.p_value == pytest.approx(p)
   # Holm: the smaller p (S's, 0) is multiplied by 2, the larger by 1.
   assert found[0].p_holm == 0.0 and found[1].p_holm == pytest.approx(p)
-  text = ablation.markdown('kd', cells, found, expected_cells=4)
+  text = ablation_report.markdown('kd', cells, found, expected_cells=4)
   assert '4 of 4 cells finished; 2 fold(s) x 2 seed(s) per cell.' in text
   assert '| XXS | distilled | not distilled | +11.2 |' in text
 
@@ -135,7 +138,7 @@ def test_temperature_compares_the_best_with_each_other_and_names_the_plateau():
   assert found[0].difference.mean == pytest.approx(0.1)
   assert found[0].p_holm == 0.0
   assert found[1].difference.mean == pytest.approx(0.0025)
-  text = ablation.markdown('temperature', cells, found, expected_cells=3)
+  text = ablation_report.markdown('temperature', cells, found, expected_cells=3)
   assert 'XXS: best T=4 (70.2%), means span 10.0 points' in text
   assert 'not distinguishable from the best: T=16.' in text
 
@@ -163,6 +166,50 @@ def test_study_config_builds_the_cells_of_each_kind():
     ablation.study_config(config, 'kd')
 
 
+def _every_cell(config):
+  """A finished cell for every point of the study's grid, 2 folds x 2 seeds of made-up runs."""
+  choices = space_lib.grid_choices(config.search.space)
+  rng = np.random.default_rng(0)
+  return [_cell(number, 1000, rng.uniform(0.5, 0.9, size=(2, 2)).tolist(),
+                **dict(zip(choices, values)))
+          for number, values in enumerate(itertools.product(*choices.values()))]
+
+
+def test_each_kind_makes_the_comparisons_it_expects_and_is_read_back_from_its_cells():
+  config = search_test.get_config()
+  config.search.ablation.update(sizes=('S', 'XXS'), poolings=('v', 'p1', 'p12'),
+                                temperatures=(1.0, 8.0, 64.0))
+  # pooling: 2 sizes x (with, without distillation) x (p1, p12 against v); kd: one per size;
+  # temperature: 2 sizes x the 2 temperatures other than the best.
+  expected = {'pooling': 2 * 2 * 2, 'kd': 2, 'temperature': 2 * 2}
+  for kind, count in expected.items():
+    cells = _every_cell(ablation.study_config(config, kind))
+    assert ablation.expected_comparisons(config, kind) == count
+    assert len(ablation.comparisons(kind, cells)) == count
+    assert ablation.kind_of(cells).name == kind
+  # Without the no-pooling variant, nothing is compared with it.
+  config.search.ablation.poolings = ('p1', 'p12')
+  assert ablation.expected_comparisons(config, 'pooling') == 0
+
+
+def test_an_unknown_kind_is_refused_with_one_message_by_every_door():
+  config = search_test.get_config()
+  doors = [lambda: ablation.study_config(config, 'dropout'),
+           lambda: ablation.expected_comparisons(config, 'dropout'),
+           lambda: ablation.comparisons('dropout', []),
+           lambda: ablation_report.markdown('dropout', [], [], expected_cells=0),
+           lambda: ablation_report.draw('dropout', [], [], 0.02)]
+  for door in doors:
+    with pytest.raises(ValueError) as error:
+      door()
+    assert str(error.value) == ("the ablation 'dropout' does not exist; choose one of: pooling, "
+                                'kd, temperature')
+
+
+def test_every_kind_has_its_view_in_the_report():
+  assert list(ablation_report.VIEWS) == list(ablation.KINDS)
+
+
 def _front_trial(accuracy, size_bytes, **params):
   distributions = {name: optuna.distributions.FloatDistribution(0.0, 100.0) for name in params}
   return optuna.trial.create_trial(values=[accuracy, float(size_bytes)], params=params,
@@ -179,25 +226,25 @@ def test_tuned_table_takes_each_size_from_the_front_point_nearest_in_log_size():
             _front_trial(0.7, size['XXS'] * 0.8, temperature=16.0, lam=0.7)]
   for number, trial in enumerate(trials):
     trial.number = number
-  assert ablation.tuned_table(config, trials) == (('S', 2.0, 0.3), ('XXS', 16.0, 0.7))
+  assert tuning.tuned_table(config, trials) == (('S', 2.0, 0.3), ('XXS', 16.0, 0.7))
   # Without the point below XXS, XXS takes the front point just below the geometric middle of
   # the two sizes, nearer to it in log size than the one at 1.5 x S; that study fixed its
   # temperature, so the config's is taken.
   middle = math.sqrt(size['S'] * size['XXS'])
   trials = [trials[0], _front_trial(0.75, middle * 0.99, lam=0.5)]
   trials[1].number = 1
-  assert ablation.tuned_table(config, trials)[1] == ('XXS', config.distill.temperature, 0.5)
+  assert tuning.tuned_table(config, trials)[1] == ('XXS', config.distill.temperature, 0.5)
 
 
 def test_tuned_values_set_only_what_the_ablation_grid_does_not_vary():
   config = search_test.get_config()
   config.search.ablation.update(sizes=('S', 'XXS'), tuned=(('S', 2.0, 0.3),))
   kd = ablation.study_config(config, 'kd')
-  assert ablation.tuned_values(kd, {'size': 'S', 'loss': 'none'}) == {'temperature': 2.0,
-                                                                      'lam': 0.3}
-  assert ablation.tuned_values(kd, {'size': 'XXS', 'loss': 'none'}) == {}
+  assert tuning.tuned_values(kd, {'size': 'S', 'loss': 'none'}) == {'temperature': 2.0,
+                                                                    'lam': 0.3}
+  assert tuning.tuned_values(kd, {'size': 'XXS', 'loss': 'none'}) == {}
   temperature = ablation.study_config(config, 'temperature')
-  assert ablation.tuned_values(temperature, {'size': 'S', 'temperature': 8.0}) == {'lam': 0.3}
+  assert tuning.tuned_values(temperature, {'size': 'S', 'temperature': 8.0}) == {'lam': 0.3}
 
 
 @pytest.mark.parametrize('field, value, message', [
@@ -329,7 +376,7 @@ def test_ablate_with_tuned_from_distills_each_size_with_its_front_neighbours_set
   url = storage.storage_url('', str(tmp_path))
   config = search_test.get_config()
   config.search.ablation.sizes = ('XXS',)
-  (size, temperature, lam), = ablation.tuned_table(
+  (size, temperature, lam), = tuning.tuned_table(
       config, optuna.load_study(study_name='test', storage=url).trials)
   assert size == 'XXS'
   cells = optuna.load_study(study_name='ablation_kd', storage=url).trials
@@ -413,7 +460,7 @@ def _kd_study(run_dir, name, accuracy):
 
 
 def test_two_kd_studies_in_one_run_directory_keep_their_own_files(tmp_path):
-  ablation.write_ablation(_kd_study(tmp_path, 'ablation_kd', 0.7), 'kd', str(tmp_path))
+  ablation_report.write_ablation(_kd_study(tmp_path, 'ablation_kd', 0.7), 'kd', str(tmp_path))
   names = ('.csv', '_cells.csv', '.md')
   before = {name: (tmp_path / f'ablation_kd{name}').read_bytes() for name in names}
   _kd_study(tmp_path, 'abl_kd2', 0.9)
@@ -440,7 +487,8 @@ def test_a_resume_with_other_settings_names_the_flag_every_command_honours(tmp_p
 
 
 def test_ablation_csv_holds_one_row_per_comparison_and_the_cells_go_beside_it(tmp_path):
-  paths = ablation.write_ablation(_kd_study(tmp_path, 'ablation_kd', 0.7), 'kd', str(tmp_path))
+  paths = ablation_report.write_ablation(_kd_study(tmp_path, 'ablation_kd', 0.7), 'kd',
+                                         str(tmp_path))
   assert paths['cells.csv'] == str(tmp_path / 'ablation_kd_cells.csv')
   with open(tmp_path / 'ablation_kd.csv') as f:
     reader = csv.DictReader(f)
@@ -486,7 +534,7 @@ def test_the_markdown_counts_the_verdicts_and_says_the_fold_is_the_unit():
   cells = _pooling_cells()
   found = ablation.comparisons('pooling', cells, margin=0.02)
   assert len(found) == 24
-  text = ablation.markdown('pooling', cells, found, expected_cells=32)
+  text = ablation_report.markdown('pooling', cells, found, expected_cells=32)
   counts = {v: sum(c.verdict == v for c in found) for v in equivalence.VERDICTS}
   assert sum(counts.values()) == 24
   mdes = [100 * c.mde80 for c in found]
@@ -504,15 +552,15 @@ def test_the_forest_plot_of_24_comparisons_draws_no_label_over_another(monkeypat
   from search import figures  # pylint: disable=g-import-not-at-top
   cells = _pooling_cells()
   found = ablation.comparisons('pooling', cells, margin=0.02)
-  fig = ablation.draw('pooling', cells, found, 0.02)
+  fig = ablation_report.draw('pooling', cells, found, 0.02)
   forest = fig.axes[-1]
   assert len(forest.get_yticklabels()) == 24
   assert [t.get_text() for t in forest.texts] == [c.verdict for c in found]
   assert figures.overlapping_labels(fig) == []
   figures.pyplot().close(fig)
   # The height per row is what keeps them apart: squeezed, the labels collide.
-  monkeypatch.setattr(ablation, 'ROW_HEIGHT', 0.04)
-  squeezed = ablation.draw('pooling', cells, found, 0.02)
+  monkeypatch.setattr(ablation_report, 'ROW_HEIGHT', 0.04)
+  squeezed = ablation_report.draw('pooling', cells, found, 0.02)
   assert figures.overlapping_labels(squeezed)
   figures.pyplot().close(squeezed)
 

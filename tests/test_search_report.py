@@ -3,12 +3,14 @@ import csv
 import re
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import optuna
 import PIL.Image
 import pytest
 
+from conftest import REPO
 import search
 from search import pareto
 from search import report
@@ -253,3 +255,13 @@ def test_pareto_figure_with_twenty_front_points_keeps_its_key_clear_of_the_capti
   assert key.endswith('... 4 more in pareto.csv')
   assert figures.overlapping_labels(fig) == []
   figures.pyplot().close(fig)
+
+
+def test_the_objective_imports_no_report_or_plotting_code():
+  # In a fresh interpreter: this test process has imported the report already.
+  probe = ('import search.objective, sys; print(sorted(m for m in sys.modules if '
+           "m.split('.')[0] == 'matplotlib' or m in ('search.report', 'search.figures', "
+           "'search.ablation_report', 'search.compare', 'search.analysis')))")
+  done = subprocess.run([sys.executable, '-c', probe], cwd=REPO, capture_output=True, text=True,
+                        check=True)
+  assert done.stdout.strip() == '[]'

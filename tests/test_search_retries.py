@@ -46,7 +46,8 @@ def _assert_resumed(study, output):
   states = [t.state for t in study.trials]
   assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.COMPLETE]
   original, retry = study.trials
-  assert storage_lib.RETRY_CALLBACK.retried_trial_number(retry) == 0
+  with storage_lib.quiet_experimental_warnings():
+    assert storage_lib.RETRY_CALLBACK.retried_trial_number(retry) == 0
   assert retry.params == original.params
   assert retry.user_attrs['origin_trial'] == 0
   assert retry.user_attrs['trial_dir'] == original.user_attrs['trial_dir']

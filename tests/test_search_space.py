@@ -8,6 +8,8 @@ import search
 from configs import default
 from configs import search_default
 from jaxfer import models
+from search import configuration
+from search import samplers
 from search import space as space_lib
 
 SPACE = {'temperature': {'low': 1.0, 'high': 64.0, 'log': True},
@@ -187,8 +189,30 @@ def test_bad_spaces_name_the_parameter(space, message):
     space_lib.check(ml_collections.ConfigDict(space))
 
 
-def test_unknown_sampler_names_the_choices():
-  with pytest.raises(ValueError, match="config.search.sampler = 'cma' is not allowed; choose one "
-                                       'of: size-aware, tpe, nsga2, gp, random, '
-                                       'grid-paper'):
-    search.make_sampler('cma', seed=0)
+UNKNOWN_SAMPLER = ("config.search.sampler = 'cma' is not allowed; choose one of: size-aware, "
+                   'tpe, nsga2, gp, random, grid-paper, grid')
+
+
+def test_unknown_sampler_names_the_choices_wherever_it_is_looked_up():
+  config = search_default.get_config()
+  config.search.sampler = 'cma'
+  lookups = [lambda: search.make_sampler('cma', seed=0),
+             lambda: samplers.trial_limit('cma', SPACE), lambda: samplers.trial_space('cma', SPACE),
+             lambda: search.TrialSeededSampler('cma', 0), lambda: configuration.validate(config)]
+  for lookup in lookups:
+    with pytest.raises(ValueError) as error:
+      lookup()
+    assert str(error.value) == UNKNOWN_SAMPLER
+
+
+def test_grids_end_after_their_points_and_other_samplers_never():
+  assert samplers.trial_limit('grid-paper', SPACE) == space_lib.PAPER_GRID_TRIALS == 28
+  # The paper's grid is its own: a space of choices does not change it.
+  chosen = {'temperature': {'choices': (1.0, 2.0)}, 'size': {'choices': ('S', 'XXS')},
+            'pooling': {'choices': ('v', 'p1', 'p12')}, 'lam': 0.5}
+  assert samplers.trial_limit('grid-paper', chosen) == 28
+  assert samplers.trial_limit('grid', chosen) == 2 * 2 * 3
+  assert samplers.trial_space('grid-paper', SPACE) == space_lib.paper_grid(SPACE)
+  for name in ('size-aware', 'tpe', 'nsga2', 'random'):
+    assert samplers.trial_limit(name, SPACE) is None
+    assert samplers.trial_space(name, SPACE) is SPACE

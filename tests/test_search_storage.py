@@ -7,6 +7,7 @@ import logging
 import os
 import subprocess
 import unicodedata
+import warnings
 
 import optuna
 import pytest
@@ -169,6 +170,27 @@ def test_every_study_names_its_objectives_for_the_dashboard(tmp_path, data_dir, 
   workers.open_study(config, str(tmp_path))
   study = optuna.load_study(study_name='test', storage=storage.storage_url('', tmp_path))
   assert study.metric_names == ['accuracy', 'size_bytes', 'latency_ms'][:len(objectives)]
+
+
+@pytest.mark.parametrize('kind', ['sqlite', 'journal'])
+def test_opening_a_study_shows_no_experimental_warning_and_leaves_the_filters_as_they_were(
+    tmp_path, data_dir, kind):
+  config = search_test.get_config()
+  config.data.data_dir = data_dir
+  config.search.storage = f'journal:{tmp_path}/journal.log' if kind == 'journal' else ''
+  with warnings.catch_warnings(record=True) as shown:
+    warnings.simplefilter('always')  # Every warning reaches `shown`, however often it repeats.
+    before = list(warnings.filters)
+    study = workers.open_study(config, str(tmp_path))
+    trial = study.ask()
+    storage.queue_again(study, study.tell(trial.number, state=optuna.trial.TrialState.FAIL), 2)
+    storage.load_study('test', str(tmp_path), config.search.storage)
+    after = list(warnings.filters)
+  assert after == before
+  assert [w for w in shown if issubclass(w.category, optuna.exceptions.ExperimentalWarning)] == []
+  # The failed trial was queued again, so the quieted call did its work.
+  assert [t.state for t in study.get_trials()] == [optuna.trial.TrialState.FAIL,
+                                                   optuna.trial.TrialState.WAITING]
 
 
 @pytest.mark.parametrize('command', ['report', 'export-best'])
