@@ -132,7 +132,7 @@ def _gp(seed: int, population_size: int) -> optuna.samplers.BaseSampler:
   return optuna.samplers.GPSampler(seed=seed, n_startup_trials=4)
 
 
-class SamplerSpec(NamedTuple):
+class SamplerEntry(NamedTuple):
   """How to make one sampler by name: `make(seed, population_size)`, or for a grid
   `grid(space)`, the space whose choices it visits, each point once, in a seeded order."""
   make: Callable[[int, int], optuna.samplers.BaseSampler] | None = None
@@ -140,23 +140,23 @@ class SamplerSpec(NamedTuple):
 
 
 REGISTRY = {
-    'size-aware': SamplerSpec(lambda seed, population_size: SizeAwareSampler(seed=seed)),
+    'size-aware': SamplerEntry(lambda seed, population_size: SizeAwareSampler(seed=seed)),
     # Multi-objective TPE when the study has several directions.
-    'tpe': SamplerSpec(lambda seed, population_size: optuna.samplers.TPESampler(
+    'tpe': SamplerEntry(lambda seed, population_size: optuna.samplers.TPESampler(
         seed=seed, multivariate=True, n_startup_trials=4)),
-    'nsga2': SamplerSpec(lambda seed, population_size: optuna.samplers.NSGAIISampler(
+    'nsga2': SamplerEntry(lambda seed, population_size: optuna.samplers.NSGAIISampler(
         seed=seed, population_size=population_size)),
-    'gp': SamplerSpec(_gp),
-    'random': SamplerSpec(lambda seed, population_size: optuna.samplers.RandomSampler(
+    'gp': SamplerEntry(_gp),
+    'random': SamplerEntry(lambda seed, population_size: optuna.samplers.RandomSampler(
         seed=seed)),
-    PAPER_GRID: SamplerSpec(grid=space_lib.paper_grid),
+    PAPER_GRID: SamplerEntry(grid=space_lib.paper_grid),
     # Every combination of the space's choices (the ablations).
-    'grid': SamplerSpec(grid=space_lib.plain),
+    'grid': SamplerEntry(grid=space_lib.plain),
 }
 SAMPLERS = tuple(REGISTRY)
 
 
-def spec(name: str) -> SamplerSpec:
+def entry(name: str) -> SamplerEntry:
   """The registry's entry for `name`; ValueError naming the samplers there are."""
   if name not in REGISTRY:
     raise ValueError(f'config.search.sampler = {name!r} is not allowed; choose one of: '
@@ -167,25 +167,25 @@ def spec(name: str) -> SamplerSpec:
 def trial_space(name: str, space: Mapping[str, Any]) -> Mapping[str, Any]:
   """The space the trials of the sampler `name` take their values from: a grid's (the paper's
   for 'grid-paper'), else `space` itself."""
-  entry = spec(name)
-  return entry.grid(space) if entry.grid is not None else space
+  registered = entry(name)
+  return registered.grid(space) if registered.grid is not None else space
 
 
 def trial_limit(name: str, space: Mapping[str, Any]) -> int | None:
   """How many trials the sampler `name` has to give over `space`: a grid's points (the paper's
   grid: 28), None for a sampler without an end."""
-  entry = spec(name)
-  return space_lib.grid_size(entry.grid(space)) if entry.grid is not None else None
+  registered = entry(name)
+  return space_lib.grid_size(registered.grid(space)) if registered.grid is not None else None
 
 
 def make_sampler(name: str, seed: int, space: Mapping[str, Any] | None = None,
                  population_size: int = 8) -> optuna.samplers.BaseSampler:
   """The sampler `name`, seeded with `seed`; `space` is only needed for grids."""
-  entry = spec(name)
-  if entry.grid is not None:
+  registered = entry(name)
+  if registered.grid is not None:
     return optuna.samplers.GridSampler(space_lib.grid_choices(trial_space(name, space or {})),
                                        seed=seed)
-  return entry.make(seed, population_size)
+  return registered.make(seed, population_size)
 
 
 class TrialSeededSampler(optuna.samplers.BaseSampler):
@@ -203,7 +203,7 @@ class TrialSeededSampler(optuna.samplers.BaseSampler):
   def before_trial(self, study, trial):
     # The grid keeps the study seed: GridSampler already gives trial n point n of its seeded
     # order, which a seed per trial would break (two trials could take the same point).
-    if spec(self._name).grid is None:
+    if entry(self._name).grid is None:
       self._sampler = make_sampler(self._name, derived_seed(self._seed, trial.number),
                                    self._space)
     self._sampler.before_trial(study, trial)

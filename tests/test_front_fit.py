@@ -56,9 +56,10 @@ def _simulated_study(seed, trials=10, runs=2):
 
 
 @pytest.mark.slow
-def test_band_covers_the_true_front_of_400_simulated_main_jobs_about_95_percent():
+def test_band_covers_the_true_front_of_200_simulated_main_jobs_about_95_percent():
+  # 200 studies give 93.2% (400 gave 93.3%, benchmarks/RESULTS.md), at half the test's time.
   inside, widths = [], []
-  for seed in range(400):
+  for seed in range(200):
     fitted, true_front = _simulated_study(seed)
     inside.append((fitted.low <= true_front) & (true_front <= fitted.high))
     widths.append(np.max(fitted.high - fitted.low) / 2)

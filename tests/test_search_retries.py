@@ -21,7 +21,7 @@ def test_a_killed_workers_trial_fails_and_is_retried(tmp_path, data_dir, kind):
   # process (recorded as host:pid) has exited.
   storage = (f'sqlite:///{tmp_path}/study.db' if kind == 'sqlite'
              else f'journal:{tmp_path}/journal.log')
-  extra = ('--config.search.heartbeat_interval=1', '--config.student.num_epochs=100')
+  extra = ('--config.search.heartbeat_interval=1', '--config.student.num_epochs=20')
   first = start_search_worker(tmp_path, data_dir, storage, 'killed', 1, *extra)
   _wait_for_a_checkpoint(first, tmp_path / 'trials' / 'killed')
   first.send_signal(signal.SIGKILL)  # Mid-training: the student has saved a checkpoint.
@@ -59,7 +59,7 @@ def _assert_resumed(study, output):
 @pytest.mark.slow
 def test_an_interrupted_trial_resumes_when_the_study_runs_again(tmp_path, data_dir):
   storage = f'sqlite:///{tmp_path}/study.db'
-  extra = ('--config.student.num_epochs=100',)
+  extra = ('--config.student.num_epochs=20',)
   first = start_search_worker(tmp_path, data_dir, storage, 'interrupted', 1, *extra)
   _wait_for_a_checkpoint(first, tmp_path / 'trials' / 'interrupted')
   first.send_signal(signal.SIGINT)  # Ctrl-C.

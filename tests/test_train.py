@@ -127,7 +127,7 @@ def test_the_supervised_step_reads_no_teacher_and_no_distillation_setting():
 def test_a_regression_step_regresses_the_batch_targets(loss, distance):
   # No dropout: the step's training-mode features are the inference-mode ones, to compare.
   model = models.FeatureRegressor(models.ExpNet(dropout=0.0), 5)
-  optimizer = loop.make_optimizer(ml_collections.ConfigDict(dict(
+  optimizer = optimizers.make_optimizer(ml_collections.ConfigDict(dict(
       learning_rate=1e-3, schedule='constant', weight_decay=0.0, warmup_epochs=0)), 10, 10)
   state = loop.create_train_state(model, (84, 84, 1), optimizer, jax.random.key(0))
   images = _batch(4)['image']
