@@ -18,6 +18,8 @@ import os
 import sys
 import time
 
+import ml_collections
+
 from jaxfer import config_file
 from jaxfer import crossval
 
@@ -35,20 +37,13 @@ def main(argv: list[str]) -> None:
   parser.add_argument('--manual-dir', default='../shared/data/CK+48')
   parser.add_argument('--config', default=CONFIG,
                       help='the config trained, with any --config.FIELD=VALUE overrides')
-  args, overrides = parser.parse_known_args(argv)
-  bad = [arg for arg in overrides if not arg.startswith('--config.')]
-  if bad:
-    parser.error(f'unrecognized arguments: {" ".join(bad)}')
-  try:
-    config_file.read(args.config, overrides)
-  except config_file.ConfigError as error:
-    parser.error(str(error))
+  args, base_config, _ = config_file.parse_script_args(parser, argv)
   logging.basicConfig(level=logging.INFO, format='%(asctime)s %(message)s', datefmt='%H:%M:%S',
                       stream=sys.stdout)
   logging.getLogger('absl').setLevel(logging.ERROR)
   rows = []
   for loss, workdir in (('microexpnet', args.workdir), ('none', f'{args.workdir}_nokd')):
-    config = config_file.read(args.config, overrides)
+    config = ml_collections.ConfigDict(base_config.to_dict())
     config.data.manual_dir = args.manual_dir
     config.distill.loss = loss
     start = time.perf_counter()

@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from search import cli
+from jaxfer import config_file
 from search import pareto
 from search import samplers as samplers_lib
 from search import space
@@ -154,10 +154,8 @@ def main(argv: list[str]) -> None:
                       help='train nothing: summarize the studies already in RUN_DIR')
   parser.add_argument('--every', type=int, default=0,
                       help='table row every this many trainings (default: replicates x folds)')
-  args, args.overrides = parser.parse_known_args(argv)  # --config.FIELD=VALUE, for all.
-  bad = [arg for arg in args.overrides if not arg.startswith('--config.')]
-  if bad:
-    parser.error(f'unrecognized arguments: {" ".join(bad)}')
+  # --config.FIELD=VALUE overrides, for every study and worker.
+  args, config, args.overrides = config_file.parse_script_args(parser, argv)
   args.samplers = args.samplers.split(',')
   choices = [s for s in samplers_lib.SAMPLERS if s != samplers_lib.PAPER_GRID]
   unknown = [s for s in args.samplers if s not in choices]
@@ -168,7 +166,6 @@ def main(argv: list[str]) -> None:
     args.study_seeds = [int(s) for s in args.study_seeds.split(',')]
   except ValueError:
     parser.error(f'--study_seeds {args.study_seeds!r}: expected integers separated by commas')
-  config = cli.read_config(args.config, args.overrides)
   start = time.perf_counter()
   if not args.summarize_only:
     log_dir = os.path.join(args.run_dir, 'logs')

@@ -22,12 +22,11 @@ import argparse
 import logging
 import os
 import time
-from typing import Sequence
 
+import ml_collections
 import numpy as np
 
 from jaxfer import config_file
-from search import cli
 from search import workers
 
 DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -72,10 +71,9 @@ RECIPES = {
 }
 
 
-def recipe_config(name: str, seeds: int, data_dir: str, config_path: str = DEFAULT_CONFIG,
-                  overrides: Sequence[str] = ()):
-  """The one-trial search config of recipe `name`, from `config_path` and its overrides."""
-  config = cli.read_config(config_path, list(overrides))
+def recipe_config(name: str, seeds: int, data_dir: str, base_config):
+  """The one-trial search config of recipe `name`, derived from `base_config` (left as it is)."""
+  config = ml_collections.ConfigDict(base_config.to_dict())
   for field, value in RECIPES[name][1].items():
     *parents, leaf = field.split('.')
     node = config
@@ -106,14 +104,7 @@ def main(argv: list[str] | None = None) -> None:
   ap.add_argument('--data_dir', default='')
   ap.add_argument('--config', default=DEFAULT_CONFIG,
                   help='the config the recipes change, with any --config.FIELD=VALUE overrides')
-  a, overrides = ap.parse_known_args(argv)
-  bad = [arg for arg in overrides if not arg.startswith('--config.')]
-  if bad:
-    ap.error(f'unrecognized arguments: {" ".join(bad)}')
-  try:
-    cli.read_config(a.config, overrides)
-  except config_file.ConfigError as error:
-    ap.error(str(error))
+  a, base_config, _ = config_file.parse_script_args(ap, argv)
   unknown = [name for name in a.recipes.split(',') if name not in RECIPES]
   if unknown:
     ap.error(f'--recipes: unknown recipe(s) {", ".join(unknown)}; choose among '
@@ -123,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
   logging.basicConfig(level=logging.INFO, format='%(asctime)s %(message)s', datefmt='%H:%M:%S')
   rows = []
   for name in a.recipes.split(','):
-    config = recipe_config(name, a.seeds, a.data_dir, a.config, overrides)
+    config = recipe_config(name, a.seeds, a.data_dir, base_config)
     run_dir = run_dir_of(a.run_dir, name)
     os.makedirs(run_dir, exist_ok=True)
     start = time.perf_counter()

@@ -6,6 +6,7 @@ and exit with status 2. Overrides are parsed by ml_collections' config flags, as
 """
 from __future__ import annotations
 
+import argparse
 import difflib
 import importlib.util
 import os
@@ -308,3 +309,19 @@ def read(path: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:
   config = flag_values.config
   config.unlock()
   return config
+
+
+def parse_script_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
+                      ) -> tuple[argparse.Namespace, ml_collections.ConfigDict, list[str]]:
+  """A script's own arguments (`parser`, which has --config), the config file they name read as
+  the commands read it with the `--config.FIELD=VALUE` overrides that follow, and those
+  overrides; anything else, or a config that does not read, is `parser.error` (one line, exit
+  2)."""
+  args, overrides = parser.parse_known_args(argv)
+  bad = [arg for arg in overrides if not arg.startswith('--config.')]
+  if bad:
+    parser.error(f'unrecognized arguments: {" ".join(bad)}')
+  try:
+    return args, read(args.config, overrides), overrides
+  except ConfigError as error:
+    parser.error(str(error))

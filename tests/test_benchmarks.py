@@ -277,3 +277,21 @@ def test_compile_cache_times_distill_in_a_fresh_process(tmp_path, monkeypatch):
   seconds = float(re.fullmatch(r'run 1 \(empty cache\): ([\d.]+) s', out.strip()).group(1))
   assert seconds > 0
   assert os.listdir(tmp_path) == []
+
+
+def test_script_arguments_take_config_overrides_and_refuse_anything_else_in_one_line(capsys):
+  import argparse  # pylint: disable=g-import-not-at-top
+  from jaxfer import config_file  # pylint: disable=g-import-not-at-top
+  parser = argparse.ArgumentParser(prog='bench.py')
+  parser.add_argument('--config', default=os.path.join(REPO, 'configs', 'test.py'))
+  parser.add_argument('--runs', type=int, default=1)
+  args, config, overrides = config_file.parse_script_args(
+      parser, ['--runs', '3', '--config.student.width=0.5'])
+  assert (args.runs, config.student.width, overrides) == (3, 0.5, ['--config.student.width=0.5'])
+  for argv, message in ((['--bogus'], 'unrecognized arguments: --bogus'),
+                        (['--config', '/no/such.py'], '--config /no/such.py: no such file')):
+    with pytest.raises(SystemExit) as exit_info:
+      config_file.parse_script_args(parser, argv)
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith(
+        f'bench.py: error: {message}')
