@@ -164,10 +164,11 @@ def main(argv: list[str] | None = None) -> int:
     command, config, workdir, cv, model = parse(argv)
     # Imported here: keeps --help and command-line errors fast.
     from jaxfer import configuration  # pylint: disable=g-import-not-at-top
-    configuration.validate(config)  # Before anything is logged, created or trained.
     from jaxfer import crossval  # pylint: disable=g-import-not-at-top
     from jaxfer import train  # pylint: disable=g-import-not-at-top
+    # Every check before anything is logged, created or trained.
     if model is not None:  # Reads the student and the dataset; writes nothing.
+      configuration.validate(config)
       from jaxfer import model_files  # pylint: disable=g-import-not-at-top
       student = model_files.load(model)
       # Before the dataset is prepared (minutes for a real one): its classes are in its code.
@@ -175,8 +176,9 @@ def main(argv: list[str] | None = None) -> int:
       logging.getLogger('absl').setLevel(logging.ERROR)
       model_files.check_classes(student, config.data)
     elif command == 'evaluate':  # Reads WORKDIR, and creates nothing if it is mistyped.
+      configuration.validate(config)
       train.require_checkpoint(config, workdir)
-    else:  # The checks train_and_evaluate makes, before anything is logged or trained.
+    else:  # The checks train_and_evaluate makes (the config's among them).
       train.preflight(config, workdir, cv=cv, workdir_name='the work directory (--workdir)')
     configure_logging()
     hide_progress_bars()
