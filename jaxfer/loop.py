@@ -175,11 +175,48 @@ LOSS_FNS: dict[str, Callable[[jax.Array, Mapping[str, jax.Array], StepHparams], 
 }
 
 
+@functools.lru_cache(maxsize=256)
+def _shared(model: nn.Module) -> nn.Module:
+  """The first of the equal modules seen by this process.
+
+  A train state holds `model.apply` as a static field, and bound methods of two equal modules
+  compare unequal; with one module per architecture, runs of one process that train the same
+  architecture (the folds and seeds of a study) reuse the compiled steps.
+  """
+  return model
+
+
+# Entries of the train step's cache (one or two per architecture and optimizer) a process keeps
+# before `release_compiled_programs` drops every compiled program.
+KEPT_PROGRAMS = 24
+
+
+def release_compiled_programs(kept: int | None = None) -> bool:
+  """Drops JAX's caches once the train step's cache holds more than `kept` (default
+  `KEPT_PROGRAMS`) entries; returns whether it did.
+
+  XLA keeps every compiled program mapped (about 270 memory maps a run): a search worker that
+  trained about 250 students of different widths reached the kernel's limit of 65,530 maps and
+  died. Dropping every cached program after each run kept the maps flat, but made replicates,
+  folds and cells of one architecture trace and lower their steps again (seconds per run); a
+  bound keeps both. (`_cache_size` counts a jitted function's cache entries.)
+  """
+  if train_step._cache_size() <= (KEPT_PROGRAMS if kept is None else kept):  # pylint: disable=protected-access
+    return False
+  jax.clear_caches()
+  return True
+
+
+@functools.partial(jax.jit, static_argnums=(0, 2))
+def _init_variables(model: nn.Module, rng: jax.Array, image_shape: tuple[int, ...]):
+  return model.init(rng, jnp.zeros((1, *image_shape), jnp.float32), train=False)
+
+
 def create_train_state(model: nn.Module, image_shape: tuple[int, ...],
                        optimizer: optax.GradientTransformation, rng: jax.Array) -> TrainState:
   """Initial parameters, BatchNorm statistics (if any) and optimizer state."""
-  variables = jax.jit(functools.partial(model.init, train=False))(
-      rng, jnp.zeros((1, *image_shape), jnp.float32))
+  model = _shared(model)
+  variables = _init_variables(model, rng, tuple(image_shape))
   return TrainState.create(apply_fn=model.apply, params=variables['params'], tx=optimizer,
                            batch_stats=variables.get('batch_stats', {}))
 

@@ -5,15 +5,28 @@ Builds on `jaxfer` (which never imports it). Modules, each named for what it hol
 `storage` (where studies live, passwords masked), `configuration` (checks a search config),
 `objective` (one trial: students per fold, size pruning), `workers` (running a study),
 `report` and `export` (what a study leaves behind), and `cli` (the `jaxfer-search` command).
-Only the light modules are re-exported here, so that `jaxfer-search --help` and its input errors
-do not wait for orbax and the training code; import `search.workers` to run a study.
+The public names below are imported on first use (PEP 562, as Optuna's own lazy imports do), so
+that `jaxfer-search --help` and its input errors wait neither for JAX nor for SciPy; import
+`search.workers` to run a study.
 """
-from search.pareto import front_info, hypervolume_2d, knee_index, pareto_mask
-from search.samplers import SAMPLERS, SizeAwareSampler, TrialSeededSampler, make_sampler
-from search.samplers import size_adjusted, spread
-from search.space import PAPER_SIZES, PAPER_TEMPERATURES
-from search.storage import load_study, redact
+import importlib
 
-__all__ = ['PAPER_SIZES', 'PAPER_TEMPERATURES', 'SAMPLERS', 'SizeAwareSampler',
-           'TrialSeededSampler', 'front_info', 'hypervolume_2d', 'knee_index', 'load_study',
-           'make_sampler', 'pareto_mask', 'redact', 'size_adjusted', 'spread']
+_EXPORTS = {
+    'front_info': 'pareto', 'hypervolume_2d': 'pareto', 'knee_index': 'pareto',
+    'pareto_mask': 'pareto', 'SAMPLERS': 'samplers', 'SizeAwareSampler': 'samplers',
+    'TrialSeededSampler': 'samplers', 'make_sampler': 'samplers', 'size_adjusted': 'samplers',
+    'spread': 'samplers', 'PAPER_SIZES': 'space', 'PAPER_TEMPERATURES': 'space',
+    'load_study': 'storage', 'redact': 'storage',
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+  if name in _EXPORTS:
+    return getattr(importlib.import_module(f'search.{_EXPORTS[name]}'), name)
+  raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+
+
+def __dir__():
+  return sorted([*globals(), *_EXPORTS])

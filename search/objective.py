@@ -16,11 +16,11 @@ import os
 import socket
 from typing import Any, Sequence
 
-import jax
 import ml_collections
 import numpy as np
 import optuna
 
+from jaxfer import loop
 from jaxfer import models
 from jaxfer import train
 from search import intervals
@@ -239,11 +239,9 @@ class Objective:
         replicate_run = trial_config(self.config, values, origin, self.run_dir, replicate)
         result = train.train_and_evaluate(train.fold_config(replicate_run, fold),
                                           replicate_dir(trial_dir, fold, replicate))
-        # Each run compiles its own steps, and XLA keeps every compiled program mapped: a
-        # worker that trained about 250 students reached the kernel's 65,530 memory maps and
-        # died ('Cannot allocate memory'). Dropping JAX's caches after a run keeps the maps
-        # flat; the persistent compilation cache makes the next run's compiles cheap.
-        jax.clear_caches()
+        # XLA keeps every compiled program mapped: bounded here, so that a worker of hundreds
+        # of students stays far below the kernel's limit of memory maps.
+        loop.release_compiled_programs()
         run_accuracies[-1].append(result.accuracy)
         trial.set_user_attr('fold_hash', result.fold_hash)
         trial.set_user_attr('run_accuracies', run_accuracies)

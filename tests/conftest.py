@@ -131,6 +131,35 @@ def search_command(*args):
   return [sys.executable, '-m', 'search.cli', *args]
 
 
+def run_in_process(main, capfd, *args):
+  """`main(args)` of a command (`jaxfer.cli.main`, `search.cli.main`) in the test's process, as
+  `subprocess.run(..., capture_output=True, text=True)` would report it: returncode, stdout and
+  stderr read from the file descriptors. The process keeps its imports and compiled programs from
+  one command to the next; the tests of process-level behaviour (signals, several workers, what
+  Python prints at exit) start real processes instead.
+  """
+  import logging  # pylint: disable=g-import-not-at-top
+  import signal  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  previous_handler, previous_hook = signal.getsignal(signal.SIGINT), sys.unraisablehook
+  # What a command sets up for its process: its log handlers and levels.
+  loggers = [logging.getLogger(name) for name in ('', 'absl', 'orbax', 'jax', 'jaxfer')]
+  logging_state = [(logger, logger.handlers[:], logger.level) for logger in loggers]
+  before = os.getcwd()
+  os.chdir(REPO)
+  try:
+    status = main([str(arg) for arg in args])
+  finally:
+    os.chdir(before)
+    signal.signal(signal.SIGINT, previous_handler)
+    sys.unraisablehook = previous_hook
+    for logger, handlers, level in logging_state:
+      logger.handlers[:] = handlers
+      logger.setLevel(level)
+  stdout, stderr = capfd.readouterr()
+  return subprocess.CompletedProcess(['main', *args], status, stdout, stderr)
+
+
 def file_times(directory):
   """{relative path: modification time} of every file under `directory`."""
   times = {}

@@ -12,7 +12,7 @@ import subprocess
 import optuna
 import pytest
 
-from conftest import REPO, file_times, search_command
+from conftest import REPO, file_times, run_in_process, search_command
 from configs import search_test
 from search import cli
 from search import pareto
@@ -174,29 +174,26 @@ def test_the_command_exits_with_status_2_and_one_line(world):
       'new folder, or add --overwrite to replace what is there']
 
 
-def test_report_of_a_study_recorded_elsewhere_is_allowed_once_that_folder_is_gone(tmp_path):
+def test_report_of_a_study_recorded_elsewhere_is_allowed_once_that_folder_is_gone(tmp_path,
+                                                                                  capfd):
   # A run directory that was moved: the study records the old place, which no longer exists.
   _study(tmp_path / 'old')
   os.rename(tmp_path / 'old', tmp_path / 'moved')
-  done = subprocess.run(search_command(
-      'report', *CONFIG, '--workdir', str(tmp_path / 'moved'),
-      f'--storage=sqlite:///{tmp_path}/moved/study.db'), cwd=REPO, capture_output=True,
-      text=True, timeout=300)
+  done = run_in_process(cli.main, capfd, 'report', *CONFIG, '--workdir', tmp_path / 'moved',
+                        f'--storage=sqlite:///{tmp_path}/moved/study.db')
   assert done.returncode == 0, done.stderr[-3000:]
   assert (tmp_path / 'moved' / 'report.md').exists()
 
 
-def test_report_of_a_study_that_records_no_run_directory_is_allowed(tmp_path):
+def test_report_of_a_study_that_records_no_run_directory_is_allowed(tmp_path, capfd):
   # Studies made before run directories were recorded.
   (tmp_path / 'other').mkdir()
   study = optuna.create_study(study_name='test', storage=f'sqlite:///{tmp_path}/other/study.db',
                               directions=list(pareto.ACCURACY_SIZE))
   study.add_trial(optuna.trial.create_trial(values=[0.5, 1000.0], params={}, distributions={}))
   (tmp_path / 'run').mkdir()
-  done = subprocess.run(search_command(
-      'report', *CONFIG, '--workdir', str(tmp_path / 'run'),
-      f'--storage=sqlite:///{tmp_path}/other/study.db'), cwd=REPO, capture_output=True,
-      text=True, timeout=300)
+  done = run_in_process(cli.main, capfd, 'report', *CONFIG, '--workdir', tmp_path / 'run',
+                        f'--storage=sqlite:///{tmp_path}/other/study.db')
   assert done.returncode == 0, done.stderr[-3000:]
   assert (tmp_path / 'run' / 'report.md').exists()
 

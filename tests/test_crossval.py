@@ -7,7 +7,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from conftest import REPO, file_times, jaxfer_command
+from conftest import REPO, file_times, jaxfer_command, run_in_process
+from jaxfer import cli
 from jaxfer import crossval
 from jaxfer import loop
 
@@ -66,7 +67,8 @@ def test_cv_trains_a_teacher_per_fold_on_that_folds_training_subjects(cv_run):
 
 
 @pytest.mark.slow
-def test_students_of_a_fold_read_its_teacher_artifact_without_touching_it(cv_run, tmp_path):
+def test_students_of_a_fold_read_its_teacher_artifact_without_touching_it(cv_run, tmp_path,
+                                                                          capfd):
   workdir, args, _ = cv_run
   teachers = [os.path.join(workdir, f'fold_{fold}', 'teacher') for fold in range(2)]
   before = [file_times(teacher) for teacher in teachers]
@@ -74,8 +76,7 @@ def test_students_of_a_fold_read_its_teacher_artifact_without_touching_it(cv_run
   other = [a for a in args if not a.startswith('--workdir') and a != workdir] + [
       '--workdir', str(tmp_path / 'other'), '--config.distill.temperature=2',
       f'--config.teacher.artifact={workdir}/fold_{{fold}}/teacher']
-  done = subprocess.run(jaxfer_command('distill', *other), cwd=REPO, capture_output=True,
-                        text=True, timeout=600)
+  done = run_in_process(cli.main, capfd, 'distill', *other)
   assert done.returncode == 0, done.stderr[-3000:]
   assert [file_times(teacher) for teacher in teachers] == before
   for teacher in teachers:

@@ -8,8 +8,9 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import CKPLUS48, REPO, jaxfer_command
+from conftest import CKPLUS48, REPO, jaxfer_command, run_in_process
 from configs import default
+from jaxfer import cli
 from jaxfer import model_files
 from jaxfer import models
 from jaxfer import onnx_export
@@ -76,7 +77,7 @@ def test_onnx_runtime_gives_the_imported_models_logits_on_real_faces(tmp_path):
 
 @pytest.mark.slow
 def test_a_trained_student_exports_from_the_command_line_and_never_overwrites(test_config,
-                                                                             tmp_path):
+                                                                             tmp_path, capfd):
   test_config.distill.loss = 'none'
   train.train_and_evaluate(test_config, str(tmp_path / 'run'))
   out = tmp_path / 'student.onnx'
@@ -90,21 +91,17 @@ def test_a_trained_student_exports_from_the_command_line_and_never_overwrites(te
   np.testing.assert_allclose(_onnx_logits(str(out), images), _jaxfer_logits(student, images),
                              rtol=0, atol=1e-4)
   before = out.read_bytes()
-  again = subprocess.run(jaxfer_command('export', '--model', str(tmp_path / 'run'), '--out',
-                                        str(out)), cwd=REPO, capture_output=True, text=True,
-                         timeout=600)
+  again = run_in_process(cli.main, capfd, 'export', '--model', tmp_path / 'run', '--out', out)
   assert again.returncode == 2 and 'exists; choose a new name, or add --overwrite' in again.stderr
   assert out.read_bytes() == before
   out.write_bytes(b'stale')
-  replaced = subprocess.run(jaxfer_command('export', '--model', str(tmp_path / 'run'), '--out',
-                                           str(out), '--overwrite'), cwd=REPO,
-                            capture_output=True, text=True, timeout=600)
+  replaced = run_in_process(cli.main, capfd, 'export', '--model', tmp_path / 'run', '--out',
+                            out, '--overwrite')
   assert replaced.returncode == 0, replaced.stderr[-3000:]
   np.testing.assert_allclose(_onnx_logits(str(out), images), _jaxfer_logits(student, images),
                              rtol=0, atol=1e-4)
   assert not [name for name in os.listdir(tmp_path) if name.startswith('.')]  # No leftovers.
-  missing = subprocess.run(jaxfer_command('export', '--model', str(tmp_path / 'none'), '--out',
-                                          str(tmp_path / 'x.onnx')), cwd=REPO,
-                           capture_output=True, text=True, timeout=600)
+  missing = run_in_process(cli.main, capfd, 'export', '--model', tmp_path / 'none', '--out',
+                           tmp_path / 'x.onnx')
   assert missing.returncode == 2 and 'holds no student' in missing.stderr
   assert not (tmp_path / 'x.onnx').exists()

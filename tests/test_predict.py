@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import CKPLUS48, REPO, jaxfer_command
+from conftest import CKPLUS48, REPO, jaxfer_command, run_in_process
 from configs import default
 from jaxfer import cli
 from jaxfer import model_files
@@ -98,7 +98,8 @@ def test_faces_are_found_in_a_photo_and_a_faceless_image_is_reported(imported, t
 
 @needs_shared
 @pytest.mark.slow
-def test_predict_from_the_command_line_writes_csv_jsonl_and_annotated_copies(imported, tmp_path):
+def test_predict_from_the_command_line_writes_csv_jsonl_and_annotated_copies(imported, tmp_path,
+                                                                            capfd):
   photos = tmp_path / 'photos'
   (photos / 'sub').mkdir(parents=True)
   photo = _photo(photos)
@@ -125,9 +126,8 @@ def test_predict_from_the_command_line_writes_csv_jsonl_and_annotated_copies(imp
   assert seen is not None and (out / 'seen' / 'sub' / 'surprise.png.png').exists()
   x, y = int(rows[0]['x']), int(rows[0]['y'])
   assert tuple(seen[y + 5, x]) == (0, 200, 0)  # The box is drawn in green on the face's edge.
-  jsonl = subprocess.run(jaxfer_command('predict', '--model', imported, photo, '--out',
-                                        str(out / 'faces.jsonl')), cwd=REPO,
-                         capture_output=True, text=True, timeout=300)
+  jsonl = run_in_process(cli.main, capfd, 'predict', '--model', imported, photo, '--out',
+                         out / 'faces.jsonl')
   assert jsonl.returncode == 0, jsonl.stderr[-3000:]
   (record,) = [json.loads(line) for line in (out / 'faces.jsonl').read_text().splitlines()]
   assert record['label'] == 'happy' and record['face'] == 0
@@ -139,28 +139,25 @@ def test_predict_from_the_command_line_writes_csv_jsonl_and_annotated_copies(imp
     (['--model', '{tmp}', '{tmp}', '--out', '{tmp}/out/faces.txt'],
      'expected a name ending in .csv or .jsonl'),
 ])
-def test_predict_with_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message):
+def test_predict_with_bad_input_is_one_line_and_writes_nothing(tmp_path, capfd, args, message):
   (tmp_path / 'face.png').write_bytes(cv2.imencode('.png', np.zeros((8, 8), np.uint8))[1])
-  done = subprocess.run(jaxfer_command('predict', *[a.format(tmp=tmp_path) for a in args]),
-                        cwd=REPO, capture_output=True, text=True, timeout=300)
+  done = run_in_process(cli.main, capfd, 'predict', *[a.format(tmp=tmp_path) for a in args])
   assert done.returncode == 2
   assert message in done.stderr and 'Traceback' not in done.stderr
   assert sorted(os.listdir(tmp_path)) == ['face.png']
 
 
-def _scored(model, tmp_path, *overrides):
-  scored = subprocess.run(
-      jaxfer_command('evaluate', '--model', model, '--config', 'configs/ckplus48.py',
-                     f'--config.data.data_dir={tmp_path / "tfds"}',
-                     f'--config.data.manual_dir={CKPLUS48}', *overrides),
-      cwd=REPO, capture_output=True, text=True)
-  return scored
+def _scored(capfd, model, tmp_path, *overrides):
+  return run_in_process(cli.main, capfd, 'evaluate', '--model', model, '--config',
+                        'configs/ckplus48.py', f'--config.data.data_dir={tmp_path / "tfds"}',
+                        f'--config.data.manual_dir={CKPLUS48}', *overrides)
 
 
 @needs_shared
 def test_evaluate_scores_the_imported_model_on_ckplus48_as_its_files_read_by_hand(imported,
-                                                                                   tmp_path):
-  scored = _scored(imported, tmp_path, '--config.data.num_folds=0',
+                                                                                   tmp_path,
+                                                                                   capfd):
+  scored = _scored(capfd, imported, tmp_path, '--config.data.num_folds=0',
                    '--config.data.test_split=train')
   assert scored.returncode == 0, scored.stderr
   printed = json.loads(scored.stdout[scored.stdout.index('{\n'):])
@@ -180,14 +177,14 @@ def test_evaluate_scores_the_imported_model_on_ckplus48_as_its_files_read_by_han
 
 
 @needs_shared
-def test_evaluate_refuses_a_model_whose_classes_are_in_another_order(imported, tmp_path):
+def test_evaluate_refuses_a_model_whose_classes_are_in_another_order(imported, tmp_path, capfd):
   reordered = tmp_path / 'reordered'
   shutil.copytree(imported, reordered)
   with open(reordered / 'source.json') as f:
     source = json.load(f)
   source['class_names'] = source['class_names'][::-1]
   (reordered / 'source.json').write_text(json.dumps(source))
-  scored = _scored(str(reordered), tmp_path)
+  scored = _scored(capfd, str(reordered), tmp_path)
   assert scored.returncode == 2 and 'Traceback' not in scored.stderr
   assert (f'{reordered} classifies surprise, sadness, happy, fear, disgust, contempt, anger, '
           'neutral, but ckplus48 has the classes neutral, anger,') in scored.stderr
@@ -249,15 +246,14 @@ def test_annotated_copies_keep_the_extension_replace_no_image_and_overwrite_only
                                                            str(photos / 'photo.png')]
 
 
-def test_a_truncated_jpeg_is_named_and_skipped_and_the_rest_labelled(untrained, tmp_path):
+def test_a_truncated_jpeg_is_named_and_skipped_and_the_rest_labelled(untrained, tmp_path, capfd):
   photos = tmp_path / 'photos'
   photos.mkdir()
   cv2.imwrite(str(photos / 'good.png'), _face())
   encoded = cv2.imencode('.jpg', _face())[1].tobytes()
   (photos / 'cut.jpg').write_bytes(encoded[:len(encoded) // 2])
-  done = subprocess.run(jaxfer_command('predict', '--model', untrained, str(photos),
-                                       '--nodetect', '--out', str(tmp_path / 'faces.csv')),
-                        cwd=REPO, capture_output=True, text=True, timeout=300)
+  done = run_in_process(cli.main, capfd, 'predict', '--model', untrained, photos, '--nodetect',
+                        '--out', tmp_path / 'faces.csv')
   assert done.returncode == 0, done.stderr[-3000:]
   assert f'{photos / "cut.jpg"}: damaged JPEG file' in done.stderr
   assert 'Premature end of JPEG file' not in done.stderr  # libjpeg's warning naming no file.

@@ -6,17 +6,17 @@ import json
 import math
 import os
 import shlex
-import subprocess
 
 import numpy as np
 import optuna
 import pytest
 
-from conftest import REPO, search_command
+from conftest import run_in_process
 from configs import search_test
 from jaxfer import models
 from search import ablation
 from search import ablation_report
+from search import cli
 from search import configuration
 from search import equivalence
 from search import intervals
@@ -274,19 +274,17 @@ def test_ablation_settings_of_the_wrong_type_name_the_field(field, value, messag
     configuration.check_ablation(settings)
 
 
-def _ablate(kind, run_dir, data_dir, *extra):
-  return subprocess.run(search_command(
-      'ablate', kind, '--config', 'configs/search_test.py', '--workdir', str(run_dir),
-      f'--config.data.data_dir={data_dir}', '--workers=1', *extra), cwd=REPO,
-      capture_output=True, text=True, timeout=900)
+def _ablate(capfd, kind, run_dir, data_dir, *extra):
+  return run_in_process(cli.main, capfd, 'ablate', kind, '--config', 'configs/search_test.py',
+                        '--workdir', run_dir, f'--config.data.data_dir={data_dir}', '--workers=1',
+                        *extra)
 
 
-def test_ablate_with_a_missing_noise_from_study_is_one_line_and_creates_nothing(tmp_path):
+def test_ablate_with_a_missing_noise_from_study_is_one_line_and_creates_nothing(tmp_path,
+                                                                                capfd):
   run_dir = tmp_path / 'new'
-  done = subprocess.run(search_command(
-      'ablate', 'kd', '--config', 'configs/search_test.py', '--workdir', str(run_dir),
-      '--config.search.ablation.noise_from=nosuch'), cwd=REPO, capture_output=True, text=True,
-      timeout=300)
+  done = run_in_process(cli.main, capfd, 'ablate', 'kd', '--config', 'configs/search_test.py',
+                        '--workdir', run_dir, '--config.search.ablation.noise_from=nosuch')
   assert done.returncode == 2
   assert done.stderr.strip().splitlines() == [
       "jaxfer-search ablate: error: config.search.ablation.noise_from = 'nosuch': no study "
@@ -297,9 +295,9 @@ def test_ablate_with_a_missing_noise_from_study_is_one_line_and_creates_nothing(
 
 @pytest.mark.slow
 def test_ablate_kd_runs_paired_cells_tables_them_and_skips_them_when_run_again(tmp_path,
-                                                                                data_dir):
+                                                                                data_dir, capfd):
   extra = ['--config.search.replicates=2', "--config.search.ablation.sizes=('S','XXS')"]
-  done = _ablate('kd', tmp_path, data_dir, *extra)
+  done = _ablate(capfd, 'kd', tmp_path, data_dir, *extra)
   assert done.returncode == 0, done.stderr[-3000:]
   study = optuna.load_study(study_name='ablation_kd',
                             storage=storage.storage_url('', str(tmp_path)))
@@ -343,9 +341,8 @@ def test_ablate_kd_runs_paired_cells_tables_them_and_skips_them_when_run_again(t
   assert '4 of 4 cells finished' in text and '| S | distilled | not distilled |' in text
   assert (tmp_path / 'ablation_kd.png').stat().st_size > 0
   # compare reads the same study: its hypervolume is that of the cells' (mean, size) points.
-  shown = subprocess.run(search_command('compare', f'{tmp_path}:ablation_kd', '--out',
-                                        str(tmp_path / 'compare')), cwd=REPO,
-                         capture_output=True, text=True, timeout=300)
+  shown = run_in_process(cli.main, capfd, 'compare', f'{tmp_path}:ablation_kd', '--out',
+                         tmp_path / 'compare')
   assert shown.returncode == 0, shown.stderr[-3000:]
   points = [t.values for t in trials]
   largest = max(size for _, size in points)
@@ -353,7 +350,7 @@ def test_ablate_kd_runs_paired_cells_tables_them_and_skips_them_when_run_again(t
   assert f'| {tmp_path}:ablation_kd | 4 | 4 |' in (tmp_path / 'compare' / 'compare.md').read_text()
   assert f'{hypervolume:.4g} |' in (tmp_path / 'compare' / 'compare.md').read_text()
   # Run again: every cell is finished, so nothing is trained and the study is unchanged.
-  again = _ablate('kd', tmp_path, data_dir, *extra)
+  again = _ablate(capfd, 'kd', tmp_path, data_dir, *extra)
   assert again.returncode == 0, again.stderr[-3000:]
   assert 'student epoch' not in again.stdout + again.stderr
   # Resumed, it plans from its own finished cells.
@@ -364,13 +361,12 @@ def test_ablate_kd_runs_paired_cells_tables_them_and_skips_them_when_run_again(t
 
 @pytest.mark.slow
 def test_ablate_with_tuned_from_distills_each_size_with_its_front_neighbours_settings(
-    tmp_path, data_dir):
-  search = subprocess.run(search_command(
-      'run', '--config', 'configs/search_test.py', '--workdir', str(tmp_path),
-      f'--config.data.data_dir={data_dir}', '--workers=1'), cwd=REPO, capture_output=True,
-      text=True, timeout=900)
+    tmp_path, data_dir, capfd):
+  search = run_in_process(cli.main, capfd, 'run', '--config', 'configs/search_test.py',
+                          '--workdir', tmp_path, f'--config.data.data_dir={data_dir}',
+                          '--workers=1')
   assert search.returncode == 0, search.stderr[-3000:]
-  done = _ablate('kd', tmp_path, data_dir, "--config.search.ablation.sizes=('XXS',)",
+  done = _ablate(capfd, 'kd', tmp_path, data_dir, "--config.search.ablation.sizes=('XXS',)",
                  '--config.search.ablation.tuned_from=test')
   assert done.returncode == 0, done.stderr[-3000:]
   url = storage.storage_url('', str(tmp_path))
@@ -397,8 +393,9 @@ def test_ablate_with_tuned_from_distills_each_size_with_its_front_neighbours_set
     ('temperature', ["--config.search.ablation.sizes=('XXS',)",
                      '--config.search.ablation.temperatures=(2.0,16.0)'], 2),
 ])
-def test_ablate_pooling_and_temperature_end_to_end(tmp_path, data_dir, kind, extra, cells):
-  done = _ablate(kind, tmp_path, data_dir, *extra)
+def test_ablate_pooling_and_temperature_end_to_end(tmp_path, data_dir, capfd, kind, extra,
+                                                   cells):
+  done = _ablate(capfd, kind, tmp_path, data_dir, *extra)
   assert done.returncode == 0, done.stderr[-3000:]
   with open(tmp_path / f'ablation_{kind}_cells.csv') as f:
     rows = list(csv.DictReader(f))
@@ -426,11 +423,11 @@ def test_ablate_pooling_and_temperature_end_to_end(tmp_path, data_dir, kind, ext
     (['kd', '--config.search.ablation.target_margin=-1.0'],
      'config.search.ablation.target_margin = -1.0 is not allowed; expected a number > 0'),
 ])
-def test_ablate_without_a_known_kind_or_with_bad_cells_is_one_line_and_creates_nothing(tmp_path, args, message):
+def test_ablate_without_a_known_kind_or_with_bad_cells_is_one_line_and_creates_nothing(
+    tmp_path, capfd, args, message):
   run_dir = tmp_path / 'run'
-  done = subprocess.run(search_command('ablate', *args, '--config', 'configs/search_test.py',
-                                       '--workdir', str(run_dir)), cwd=REPO,
-                        capture_output=True, text=True, timeout=120)
+  done = run_in_process(cli.main, capfd, 'ablate', *args, '--config', 'configs/search_test.py',
+                        '--workdir', run_dir)
   assert done.returncode == 2
   assert message in done.stderr and 'Traceback' not in done.stderr
   assert not run_dir.exists()
@@ -459,15 +456,14 @@ def _kd_study(run_dir, name, accuracy):
   return study
 
 
-def test_two_kd_studies_in_one_run_directory_keep_their_own_files(tmp_path):
+def test_two_kd_studies_in_one_run_directory_keep_their_own_files(tmp_path, capfd):
   ablation_report.write_ablation(_kd_study(tmp_path, 'ablation_kd', 0.7), 'kd', str(tmp_path))
   names = ('.csv', '_cells.csv', '.md')
   before = {name: (tmp_path / f'ablation_kd{name}').read_bytes() for name in names}
   _kd_study(tmp_path, 'abl_kd2', 0.9)
-  done = subprocess.run(search_command(
-      'report', '--ablation', 'kd', '--study', 'abl_kd2', '--config', 'configs/search_test.py',
-      '--workdir', str(tmp_path), "--config.search.ablation.sizes=('S',)"), cwd=REPO,
-      capture_output=True, text=True, timeout=300)
+  done = run_in_process(cli.main, capfd, 'report', '--ablation', 'kd', '--study', 'abl_kd2',
+                        '--config', 'configs/search_test.py', '--workdir', tmp_path,
+                        "--config.search.ablation.sizes=('S',)")
   assert done.returncode == 0, done.stderr[-3000:]
   assert {name: (tmp_path / f'ablation_kd{name}').read_bytes() for name in names} == before
   with open(tmp_path / 'ablation_kd_abl_kd2_cells.csv') as f:

@@ -7,8 +7,9 @@ import numpy as np
 import optuna
 import pytest
 
-from conftest import REPO, file_times, search_command
+from conftest import REPO, file_times, run_in_process, search_command
 from configs import search_test
+from search import cli
 from search import compare
 from search import pareto
 from search import storage
@@ -86,22 +87,20 @@ def test_compare_writes_both_fronts_and_hypervolumes_at_a_shared_reference(tmp_p
                  '--storage or --workdir'),
 ])
 def test_compare_with_a_source_that_is_not_one_study_is_one_line_and_creates_nothing(
-    tmp_path, sources, message):
+    tmp_path, capfd, sources, message):
   run = tmp_path / 'run'
   _make_studies(run)
-  done = subprocess.run(search_command('compare', *[s.format(run=run) for s in sources],
-                                       '--out', str(tmp_path / 'out')),
-                        cwd=REPO, capture_output=True, text=True, timeout=300)
+  done = run_in_process(cli.main, capfd, 'compare', *[s.format(run=run) for s in sources],
+                        '--out', tmp_path / 'out')
   assert done.returncode == 2
   assert message.format(run=run) in done.stderr and 'Traceback' not in done.stderr
   assert not (tmp_path / 'out').exists()
 
 
-def test_compare_names_studies_by_name_in_the_run_directory(tmp_path):
+def test_compare_names_studies_by_name_in_the_run_directory(tmp_path, capfd):
   _make_studies(tmp_path / 'run')
-  done = subprocess.run(search_command('compare', 'plain', '--workdir', str(tmp_path / 'run'),
-                                       '--out', str(tmp_path / 'out')),
-                        cwd=REPO, capture_output=True, text=True, timeout=300)
+  done = run_in_process(cli.main, capfd, 'compare', 'plain', '--workdir', tmp_path / 'run',
+                        '--out', tmp_path / 'out')
   assert done.returncode == 0, done.stderr[-3000:]
   assert '| plain | 2 | 4 | 2 |' in (tmp_path / 'out' / 'compare.md').read_text()
 
@@ -116,25 +115,25 @@ def _opened_study(run_dir, name, objectives, points):
   return study
 
 
-def test_compare_says_which_objectives_it_leaves_out_and_overwrites_only_when_asked(tmp_path):
+def test_compare_says_which_objectives_it_leaves_out_and_overwrites_only_when_asked(tmp_path,
+                                                                                   capfd):
   run = tmp_path / 'run'
   _opened_study(run, 'fast', ('accuracy', 'size', 'latency'),
                 [(0.7, 100_000.0, 1.5), (0.8, 300_000.0, 4.0)])
   _opened_study(run, 'plain', ('accuracy', 'size'), [(0.75, 200_000.0)])
   out = tmp_path / 'out'
-  command = search_command('compare', f'{run}:fast', f'{run}:plain', '--out', str(out))
-  done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+  command = ['compare', f'{run}:fast', f'{run}:plain', '--out', out]
+  done = run_in_process(cli.main, capfd, *command)
   assert done.returncode == 0, done.stderr[-3000:]  # Same dataset: compared.
   text = (out / 'compare.md').read_text()
   assert f'Compared on accuracy and size only: {run}:fast also has the objective latency_ms, ' \
          'left out here' in text
   assert f'{run}:plain also has' not in text
   first = file_times(out)
-  again = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+  again = run_in_process(cli.main, capfd, *command)
   assert again.returncode == 2 and f'--out {out} is not empty' in again.stderr
   assert file_times(out) == first
-  replaced = subprocess.run([*command, '--overwrite'], cwd=REPO, capture_output=True, text=True,
-                            timeout=300)
+  replaced = run_in_process(cli.main, capfd, *command, '--overwrite')
   assert replaced.returncode == 0, replaced.stderr[-3000:]
   assert sorted(file_times(out)) == ['compare.csv', 'compare.md', 'compare.png']
   assert all(file_times(out)[name] != first[name] for name in first)

@@ -5,7 +5,6 @@ set up or anything is created; the rest run as subprocesses, as a user runs them
 """
 import logging
 import os
-import subprocess
 import unicodedata
 import warnings
 
@@ -13,7 +12,7 @@ import optuna
 import pytest
 import sqlalchemy
 
-from conftest import PASSWORD, REPO, search_command
+from conftest import PASSWORD, run_in_process
 from configs import search_test
 from search import cli
 from search import storage
@@ -105,13 +104,12 @@ def test_a_storage_that_cannot_be_opened_is_named_without_its_password(url):
 
 @pytest.mark.slow
 def test_a_storage_password_never_reaches_attributes_files_logs_or_messages(
-    tmp_path, data_dir, postgres_url):
+    tmp_path, data_dir, postgres_url, capfd):
   run_dir = tmp_path / 'run'
   outputs = []
 
   def command(*args, status=0):
-    done = subprocess.run(search_command(*args), cwd=REPO, capture_output=True, text=True,
-                          timeout=600)
+    done = run_in_process(cli.main, capfd, *args)
     assert done.returncode == status, done.stdout[-2000:] + done.stderr[-2000:]
     outputs.append(done.stdout + done.stderr)
 
@@ -235,11 +233,10 @@ def test_read_only_commands_create_no_table_in_a_postgresql_database(tmp_path, d
   assert os.listdir(tmp_path) == []
 
 
-def test_report_on_a_study_without_trials_says_so(tmp_path, data_dir):
+def test_report_on_a_study_without_trials_says_so(tmp_path, data_dir, capfd):
   run_dir = tmp_path / 'run'
   _empty_study(run_dir, data_dir)
-  done = subprocess.run(search_command('report', *_common(run_dir, data_dir)), cwd=REPO,
-                        capture_output=True, text=True, timeout=300)
+  done = run_in_process(cli.main, capfd, 'report', *_common(run_dir, data_dir))
   assert done.returncode == 0, done.stderr[-2000:]
   assert 'No trial has completed yet' in done.stdout
   assert 'log-scaled' not in done.stdout + done.stderr

@@ -11,8 +11,9 @@ import numpy as np
 import optuna
 import pytest
 
-from conftest import REPO, file_times, search_command
+from conftest import REPO, file_times, run_in_process, search_command
 from configs import search_test
+from jaxfer import loop
 from jaxfer.models import measure
 from search import cli
 from search import export
@@ -213,15 +214,14 @@ def test_report_and_export_best_from_the_command_line(study_run, tmp_path):
 
 
 @pytest.mark.slow
-def test_export_best_never_mixes_two_models_in_one_folder(study_run, tmp_path):
+def test_export_best_never_mixes_two_models_in_one_folder(study_run, tmp_path, capfd):
   config, run_dir, study, _ = study_run
   out = tmp_path / 'best'
 
   def export_best(*args):
-    return subprocess.run(search_command(
-        'export-best', '--config', 'configs/search_test.py', '--workdir', run_dir,
-        f'--config.data.data_dir={config.data.data_dir}', '--out', str(out), *args),
-        cwd=REPO, capture_output=True, text=True, timeout=300)
+    return run_in_process(cli.main, capfd, 'export-best', '--config', 'configs/search_test.py',
+                          '--workdir', run_dir, f'--config.data.data_dir={config.data.data_dir}',
+                          '--out', out, *args)
 
   done = export_best('--knee')
   assert done.returncode == 0, done.stderr[-3000:]
@@ -248,16 +248,15 @@ def test_export_best_never_mixes_two_models_in_one_folder(study_run, tmp_path):
 
 
 @pytest.mark.slow
-def test_export_best_as_onnx_gives_the_exported_students_logits(study_run, tmp_path):
+def test_export_best_as_onnx_gives_the_exported_students_logits(study_run, tmp_path, capfd):
   ort = pytest.importorskip('onnxruntime', reason='the onnx extra is not installed: '
                             'pip install -e ".[onnx]"')
   pytest.importorskip('jax2onnx', reason='the onnx extra is not installed')
   from jaxfer import model_files  # pylint: disable=g-import-not-at-top
   config, run_dir, _, _ = study_run
-  done = subprocess.run(search_command(
-      'export-best', '--config', 'configs/search_test.py', '--workdir', run_dir,
-      f'--config.data.data_dir={config.data.data_dir}', '--knee', '--format', 'onnx', '--out',
-      str(tmp_path / 'best')), cwd=REPO, capture_output=True, text=True, timeout=600)
+  done = run_in_process(cli.main, capfd, 'export-best', '--config', 'configs/search_test.py',
+                        '--workdir', run_dir, f'--config.data.data_dir={config.data.data_dir}',
+                        '--knee', '--format', 'onnx', '--out', tmp_path / 'best')
   assert done.returncode == 0, done.stderr[-3000:]
   assert json.loads(done.stdout)['model.onnx'] == str(tmp_path / 'best' / 'model.onnx')
   student = model_files.load(str(tmp_path / 'best'))
@@ -349,9 +348,13 @@ def test_a_replicated_study_records_every_run_and_tables_its_interval(tmp_path, 
 
 
 @pytest.mark.slow
-def test_a_worker_does_not_pile_up_memory_maps_trial_after_trial(tmp_path, data_dir):
-  # Every run compiles its steps; without dropping JAX's caches each run left hundreds of
-  # memory maps behind, and a worker died at the kernel's limit of 65,530 after about 250.
+def test_a_worker_keeps_a_bounded_number_of_compiled_programs_mapped(tmp_path, data_dir,
+                                                                     monkeypatch):
+  # Every student of another width compiles its own steps, and XLA keeps each program mapped
+  # (about 270 maps a run): unbounded, a worker died at the kernel's limit of 65,530 maps after
+  # about 250 students. Here at most one train step is kept beside the newest.
+  monkeypatch.setattr(loop, 'KEPT_PROGRAMS', 1)
+
   def maps():
     with open('/proc/self/maps') as f:
       return sum(1 for _ in f)
@@ -360,7 +363,9 @@ def test_a_worker_does_not_pile_up_memory_maps_trial_after_trial(tmp_path, data_
   config.search.update(n_trials=1, prune=False, folds_per_trial=1)
   workers.run_study(config, str(tmp_path))
   before = maps()
-  config.search.n_trials = 4
+  config.search.n_trials = 5
   study = workers.run_study(config, str(tmp_path))
-  assert len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == 4
-  assert maps() - before < 300  # Three more students: 805 more maps with the leak.
+  trials = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+  assert len(trials) == 5 and len({t.params['width'] for t in trials}) == 5
+  assert loop.train_step._cache_size() <= 2  # pylint: disable=protected-access
+  assert maps() - before < 600  # Four more students: about 1,070 more maps unbounded.

@@ -200,6 +200,19 @@ def test_same_config_and_seed_give_the_same_numbers(test_config, tmp_path):
   assert written['size_bytes'] == 4 * first.params
 
 
+def test_runs_of_one_architecture_in_one_process_share_their_compiled_steps(test_config,
+                                                                          tmp_path):
+  jax.clear_caches()
+  train.train_and_evaluate(test_config, str(tmp_path / 'a'))
+  compiled = loop.train_step._cache_size()  # pylint: disable=protected-access
+  test_config.seed = 1  # Other weights, the same programs.
+  train.train_and_evaluate(test_config, str(tmp_path / 'b'))
+  assert loop.train_step._cache_size() == compiled  # pylint: disable=protected-access
+  test_config.student.width = 0.75  # Another architecture: its own step.
+  train.train_and_evaluate(test_config, str(tmp_path / 'c'))
+  assert loop.train_step._cache_size() > compiled  # pylint: disable=protected-access
+
+
 def test_a_run_with_a_moving_average_is_evaluated_with_the_average(test_config, tmp_path):
   test_config.student.ema_decay = 0.9
   result = train.train_and_evaluate(test_config, str(tmp_path))
