@@ -32,14 +32,6 @@ def pytest_configure(config):
   xla_cache.enable()
 
 
-def pytest_collection_modifyitems(config, items):
-  """Modules with slow (end-to-end) tests first: the two test processes then finish together
-  instead of one starting the longest module last."""
-  del config
-  slow = {item.module.__name__ for item in items if item.get_closest_marker('slow')}
-  items.sort(key=lambda item: item.module.__name__ not in slow)
-
-
 @pytest.fixture(scope='session')
 def data_dir(tmp_path_factory):
   return str(tmp_path_factory.mktemp('tfds'))

@@ -11,7 +11,10 @@ import time
 import pytest
 
 from conftest import REPO, jaxfer_command
+from configs import test
+from jaxfer import crossval
 from jaxfer import interrupts
+from jaxfer import train
 
 
 def test_a_ctrl_c_dropped_inside_a_gc_callback_is_raised_at_the_next_check():
@@ -66,9 +69,11 @@ def test_check_is_silent_when_nothing_was_pressed():
 
 
 # Enough epochs that a Ctrl-C sent after the first checkpoint lands while the model trains.
-LONGER = ('--config.teacher.num_epochs=12', '--config.student.num_epochs=16')
+TEACHER_EPOCHS, STUDENT_EPOCHS, FOLDS = 12, 16, 2
+LONGER = (f'--config.teacher.num_epochs={TEACHER_EPOCHS}',
+          f'--config.student.num_epochs={STUDENT_EPOCHS}')
 INTERRUPTED = 'jaxfer distill: interrupted; run the same command again to resume'
-CV = ('--cv', '--config.data.num_folds=2')
+CV = ('--cv', f'--config.data.num_folds={FOLDS}')
 # Where each run is, not what it found: these differ between two runs of the same config.
 PLACES = ('workdir', 'checkpoint_dir', 'teacher_artifact', 'train_seconds')
 
@@ -86,15 +91,17 @@ def _numbers(workdir):
 
 @pytest.fixture(scope='module')
 def uninterrupted(tmp_path_factory, data_dir):
-  """`_numbers` of `jaxfer distill` with LONGER, and of the same with --cv, run uninterrupted."""
-  found = {}
-  for name, extra in (('distill', ()), ('cv', CV)):
-    workdir = tmp_path_factory.mktemp(f'uninterrupted_{name}')
-    done = subprocess.run(_distill(workdir, data_dir, *extra), cwd=REPO, capture_output=True,
-                          text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    found[name] = _numbers(workdir)
-  return found
+  """`_numbers` of what `jaxfer distill` with LONGER, and the same with --cv, run: the function
+  each calls, here in the test's process, uninterrupted."""
+  config = test.get_config()
+  config.data.data_dir = data_dir
+  config.teacher.num_epochs, config.student.num_epochs = TEACHER_EPOCHS, STUDENT_EPOCHS
+  found = {'distill': tmp_path_factory.mktemp('uninterrupted_distill'),
+           'cv': tmp_path_factory.mktemp('uninterrupted_cv')}
+  train.train_and_evaluate(config, str(found['distill']))
+  config.data.num_folds = FOLDS
+  crossval.cross_validate(config, str(found['cv']))
+  return {name: _numbers(workdir) for name, workdir in found.items()}
 
 
 def _wait_for_a_checkpoint(process, directory, timeout=300):

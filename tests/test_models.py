@@ -114,7 +114,8 @@ def test_fast_convolution_gradients_equal_xla_gradients(pooling, width):
 
   def grads(model):
     loss = lambda params, x: jnp.sum(jnp.sin(model.apply({'params': params}, x)))
-    return jax.grad(loss, argnums=(0, 1))(variables['params'], images)
+    # Compiled as training compiles them (and once, instead of op by op).
+    return jax.jit(jax.grad(loss, argnums=(0, 1)))(variables['params'], images)
 
   (params_xla, images_xla), (params_fast, images_fast) = grads(xla), grads(fast)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-4),
@@ -126,6 +127,15 @@ SHIPPED_CONFIGS = sorted(name[:-3] for name in os.listdir(os.path.join(REPO, 'co
                          if name.endswith('.py') and name != '__init__.py')
 
 
+@functools.lru_cache(maxsize=None)
+def _logits_shape(model, size):
+  """The logits' shape of `model` on 2 images of `size` pixels, from shapes alone; configs that
+  build an equal model at the same size share one trace."""
+  return jax.eval_shape(lambda: model.apply(
+      model.init(jax.random.key(0), jnp.zeros((1, size, size, 1))),
+      jnp.zeros((2, size, size, 1)))).shape
+
+
 @pytest.mark.parametrize('config_name', SHIPPED_CONFIGS)
 @pytest.mark.parametrize('teacher', sorted(models.TEACHERS))
 def test_every_teacher_is_selectable_from_every_shipped_config(config_name, teacher):
@@ -134,11 +144,7 @@ def test_every_teacher_is_selectable_from_every_shipped_config(config_name, teac
   config.data.manual_dir = ''  # Not the dataset's folder: this checks the teacher settings only.
   models.check_teacher_settings(config.teacher)
   model = models.make_teacher(config.teacher, 8)
-  size = config.data.image_size
-  shapes = jax.eval_shape(lambda: model.apply(
-      model.init(jax.random.key(0), jnp.zeros((1, size, size, 1))),
-      jnp.zeros((2, size, size, 1))))
-  assert shapes.shape == (2, 8)
+  assert _logits_shape(model, config.data.image_size) == (2, 8)
 
 
 def test_unknown_teacher_settings_name_the_setting_and_what_is_accepted():
