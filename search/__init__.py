@@ -6,8 +6,8 @@ Builds on `jaxfer` (which never imports it). Modules, each named for what it hol
 `objective` (one trial: students per fold, size pruning), `workers` (running a study),
 `report` and `export` (what a study leaves behind), and `cli` (the `jaxfer-search` command).
 The public names below are imported on first use (PEP 562, as Optuna's own lazy imports do), so
-that `jaxfer-search --help` and its input errors wait neither for JAX nor for SciPy; import
-`search.workers` to run a study.
+that `jaxfer-search --help` waits neither for JAX nor for SciPy; import `search.workers` to run a
+study.
 """
 import importlib
 
