@@ -191,9 +191,9 @@ def _shared(model: nn.Module) -> nn.Module:
 KEPT_PROGRAMS = 24
 
 
-def release_compiled_programs(kept: int | None = None) -> bool:
-  """Drops JAX's caches once the train step's cache holds more than `kept` (default
-  `KEPT_PROGRAMS`) entries; returns whether it did.
+def release_compiled_programs() -> bool:
+  """Drops JAX's caches once the train step's cache holds more than `KEPT_PROGRAMS` entries;
+  returns whether it did.
 
   XLA keeps every compiled program mapped (about 270 memory maps a run): a search worker that
   trained about 250 students of different widths reached the kernel's limit of 65,530 maps and
@@ -201,7 +201,7 @@ def release_compiled_programs(kept: int | None = None) -> bool:
   folds and cells of one architecture trace and lower their steps again (seconds per run); a
   bound keeps both. (`_cache_size` counts a jitted function's cache entries.)
   """
-  if train_step._cache_size() <= (KEPT_PROGRAMS if kept is None else kept):  # pylint: disable=protected-access
+  if train_step._cache_size() <= KEPT_PROGRAMS:  # pylint: disable=protected-access
     return False
   jax.clear_caches()
   return True

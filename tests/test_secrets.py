@@ -15,7 +15,7 @@ import optuna
 import pytest
 import sqlalchemy
 
-from conftest import REPO, file_times, postgres_admin, search_command
+from conftest import REPO, file_times, postgres_admin, run_in_process, search_command
 from search import storage
 
 PASSWORDS = {
@@ -112,20 +112,17 @@ def test_a_storage_that_fails_is_one_line_exit_2_without_any_piece_of_its_passwo
   if case in AS_A_PROCESS:
     done = subprocess.run(search_command(*arguments), cwd=REPO, capture_output=True, text=True,
                           timeout=300, env={**os.environ, **environment})
-    status, stdout, stderr = done.returncode, done.stdout, done.stderr
   else:
     from search import cli  # pylint: disable=g-import-not-at-top
     for name, value in environment.items():
       monkeypatch.setenv(name, value)
-    monkeypatch.chdir(REPO)
-    status = cli.main(arguments)
-    stdout, stderr = capfd.readouterr()
-  lines = [line for line in stderr.splitlines() if 'deprecated' not in line]
-  assert status == 2, stderr[-2000:]
-  assert len(lines) == 1 and lines[0] and 'Traceback' not in stderr, stderr
+    done = run_in_process(cli.main, capfd, *arguments)
+  lines = [line for line in done.stderr.splitlines() if 'deprecated' not in line]
+  assert done.returncode == 2, done.stderr[-2000:]
+  assert len(lines) == 1 and lines[0] and 'Traceback' not in done.stderr, done.stderr
   assert all(words in lines[0] for words in ((expected,) if isinstance(expected, str) else
                                               expected)), lines[0]
-  assert not _shown(stdout + stderr, password, written), lines[0]
+  assert not _shown(done.stdout + done.stderr, password, written), lines[0]
   assert file_times(tmp_path) == before == {}
 
 
