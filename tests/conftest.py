@@ -99,15 +99,18 @@ def jaxfer_command(*args):
   return [sys.executable, '-m', 'jaxfer.cli', *args]
 
 
-def start_search_worker(run_dir, data_dir, storage, study, n_trials, *extra):
-  """A `jaxfer-search worker` process on configs/search_test.py, one fold per trial."""
+def search_worker_arguments(run_dir, data_dir, storage, study, n_trials, *extra):
+  """`jaxfer-search worker` arguments on configs/search_test.py, one fold per trial."""
+  return ['worker', '--config', 'configs/search_test.py', '--workdir', str(run_dir),
+          f'--storage={storage}', f'--study={study}', f'--n_trials={n_trials}',
+          f'--config.data.data_dir={data_dir}', '--config.search.folds_per_trial=1', *extra]
+
+
+def start_search_worker(*args):
+  """A `jaxfer-search worker` process with `search_worker_arguments(*args)`."""
   import subprocess  # pylint: disable=g-import-not-at-top
-  command = search_command('worker', '--config', 'configs/search_test.py', '--workdir',
-                           str(run_dir), f'--storage={storage}', f'--study={study}',
-                           f'--n_trials={n_trials}', f'--config.data.data_dir={data_dir}',
-                           '--config.search.folds_per_trial=1', *extra)
-  return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True)
+  return subprocess.Popen(search_command(*search_worker_arguments(*args)), cwd=REPO,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def finish(processes, timeout=900):
@@ -116,6 +119,20 @@ def finish(processes, timeout=900):
   for process, output in zip(processes, outputs):
     assert process.returncode == 0, output[-3000:]
   return outputs
+
+
+def assert_finished_exactly(study, n_trials):
+  """`study` finished `n_trials` trials, each with its own parameters, and has none running; the
+  failed ones are surplus trials (workers racing for the last one), never run."""
+  import optuna  # pylint: disable=g-import-not-at-top
+  from search import pareto  # pylint: disable=g-import-not-at-top
+  finished = [t for t in study.trials if t.state in pareto.FINISHED]
+  assert len(finished) == n_trials
+  assert not [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
+  points = [tuple(sorted(t.params.items())) for t in finished]
+  assert len(set(points)) == n_trials  # No trial was run twice.
+  surplus = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
+  assert all(t.user_attrs.get('surplus') for t in surplus)
 
 
 def search_command(*args):

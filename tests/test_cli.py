@@ -13,7 +13,7 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import REPO, jaxfer_command
+from conftest import REPO, jaxfer_command, run_in_process
 from jaxfer import cli
 from jaxfer import model_files
 
@@ -23,7 +23,7 @@ def _run(*args):
 
 
 @pytest.mark.slow
-def test_distill_then_evaluate_then_train_teacher(data_dir, tmp_path):
+def test_distill_then_evaluate_then_train_teacher(data_dir, tmp_path, capfd):
   workdir = str(tmp_path / 'run')
   common = ['--config', 'configs/test.py', '--workdir', workdir,
             f'--config.data.data_dir={data_dir}']
@@ -55,9 +55,9 @@ def test_distill_then_evaluate_then_train_teacher(data_dir, tmp_path):
       jax.tree.map(np.asarray, student.params)))
   for name in ('config.json', 'result.json'):
     shutil.copy(os.path.join(workdir, 'student', name), exported / name)
-  for model in (workdir, str(exported)):
-    scored = _run('evaluate', '--model', model, '--config', 'configs/test.py',
-                  f'--config.data.data_dir={data_dir}')
+  for model in (workdir, str(exported)):  # In-process: `evaluate` ran as a process above.
+    scored = run_in_process(cli.main, capfd, 'evaluate', '--model', model, '--config',
+                            'configs/test.py', f'--config.data.data_dir={data_dir}')
     assert scored.returncode == 0, scored.stderr
     printed = json.loads(scored.stdout[scored.stdout.index('{\n'):])
     assert printed['accuracy'] == result['accuracy']

@@ -10,8 +10,9 @@ import time
 
 import pytest
 
-from conftest import REPO, jaxfer_command
+from conftest import REPO, jaxfer_command, run_in_process
 from configs import test
+from jaxfer import cli
 from jaxfer import crossval
 from jaxfer import interrupts
 from jaxfer import train
@@ -116,16 +117,11 @@ def _wait_for_a_checkpoint(process, directory, timeout=300):
   raise AssertionError(f'no checkpoint in {directory} after {timeout}s')
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize('run,model', [('distill', 'teacher'), ('distill', 'student'),
-                                       ('cv', 'fold_1/student')])
-def test_ctrl_c_during_distill_is_one_line_and_exit_130_and_the_rerun_gives_the_same_numbers(
-    tmp_path, data_dir, uninterrupted, run, model):
-  workdir = tmp_path / 'run'
-  command = _distill(workdir, data_dir, *(CV if run == 'cv' else ()))
+def _interrupt(command, checkpoints):
+  """Runs `command`, presses Ctrl-C once `checkpoints` holds a checkpoint; returns its stdout."""
   process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True)
-  _wait_for_a_checkpoint(process, workdir / model / 'checkpoints')
+  _wait_for_a_checkpoint(process, checkpoints)
   process.send_signal(signal.SIGINT)  # Ctrl-C.
   stdout, stderr = process.communicate(timeout=120)
   assert process.returncode == 130, stderr[-3000:]
@@ -133,11 +129,31 @@ def test_ctrl_c_during_distill_is_one_line_and_exit_130_and_the_rerun_gives_the_
   for words in ('traceback', 'exception', 'cannot schedule new futures'):  # Orbax's threads too.
     assert words not in (stdout + stderr).lower()
   # Interrupted while the model trained: it has no result yet.
-  assert not (workdir / model / 'result.json').exists()
-  assert not (workdir / model / 'artifact.json').exists()
+  model = os.path.dirname(str(checkpoints))
+  assert not os.path.exists(os.path.join(model, 'result.json'))
+  assert not os.path.exists(os.path.join(model, 'artifact.json'))
+  return stdout
 
-  rerun = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+
+@pytest.mark.slow
+@pytest.mark.parametrize('run,models', [('distill', ('teacher', 'student')),
+                                        ('cv', ('fold_1/student',))])
+def test_ctrl_c_during_distill_is_one_line_and_exit_130_and_the_rerun_gives_the_same_numbers(
+    tmp_path, data_dir, uninterrupted, capfd, run, models):
+  """Ctrl-C while each model trains; each run after that resumes the model it interrupted (a
+  distill interrupted in its teacher and then in its student), and the last gives the numbers
+  of an uninterrupted run. The last rerun runs in the test's process: the signal handling is the
+  interrupted processes'."""
+  workdir = tmp_path / 'run'
+  command = _distill(workdir, data_dir, *(CV if run == 'cv' else ()))
+  _interrupt(command, workdir / models[0] / 'checkpoints')
+  for interrupted, model in zip(models, models[1:]):
+    stdout = _interrupt(command, workdir / model / 'checkpoints')
+    assert f'{os.path.basename(interrupted)}: resumed from the checkpoint of epoch' in stdout
+    assert 'cannot be restored' not in stdout
+
+  rerun = run_in_process(cli.main, capfd, *command[3:])
   assert rerun.returncode == 0, rerun.stderr[-3000:]
-  assert f'{os.path.basename(model)}: resumed from the checkpoint of epoch' in rerun.stdout
+  assert f'{os.path.basename(models[-1])}: resumed from the checkpoint of epoch' in rerun.stdout
   assert 'cannot be restored' not in rerun.stdout + rerun.stderr  # The last one was intact.
   assert _numbers(workdir) == uninterrupted[run]

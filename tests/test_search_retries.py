@@ -9,14 +9,15 @@ import time
 import optuna
 import pytest
 
-from conftest import finish, start_search_worker
+from conftest import run_in_process, search_worker_arguments, start_search_worker
+from search import cli
 from search import storage as storage_lib
 from search import workers
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize('kind', ['sqlite', 'journal'])
-def test_a_killed_workers_trial_fails_and_is_retried(tmp_path, data_dir, kind):
+def test_a_killed_workers_trial_fails_and_is_retried(tmp_path, data_dir, capfd, kind):
   # SQLite has heartbeats; a journal file has none, so the next worker sees that the trial's
   # process (recorded as host:pid) has exited.
   storage = (f'sqlite:///{tmp_path}/study.db' if kind == 'sqlite'
@@ -26,10 +27,18 @@ def test_a_killed_workers_trial_fails_and_is_retried(tmp_path, data_dir, kind):
   _wait_for_a_checkpoint(first, tmp_path / 'trials' / 'killed')
   first.send_signal(signal.SIGKILL)  # Mid-training: the student has saved a checkpoint.
   first.wait()
-  second = start_search_worker(tmp_path, data_dir, storage, 'killed', 1, *extra)
-  output, = finish([second])
+  output = _rerun(capfd, tmp_path, data_dir, storage, 'killed', *extra)
   study = optuna.load_study(study_name='killed', storage=storage_lib.make_storage(storage))
   _assert_resumed(study, output)
+
+
+def _rerun(capfd, run_dir, data_dir, storage, study, *extra):
+  """The output of the next worker on `study`, run to the end in the test's process (the worker
+  that died or was interrupted was a process of its own)."""
+  done = run_in_process(cli.main, capfd, *search_worker_arguments(run_dir, data_dir, storage,
+                                                                   study, 1, *extra))
+  assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+  return done.stdout + done.stderr
 
 
 def _wait_for_a_checkpoint(worker, study_dir, timeout=300):
@@ -57,7 +66,7 @@ def _assert_resumed(study, output):
 
 
 @pytest.mark.slow
-def test_an_interrupted_trial_resumes_when_the_study_runs_again(tmp_path, data_dir):
+def test_an_interrupted_trial_resumes_when_the_study_runs_again(tmp_path, data_dir, capfd):
   storage = f'sqlite:///{tmp_path}/study.db'
   extra = ('--config.student.num_epochs=20',)
   first = start_search_worker(tmp_path, data_dir, storage, 'interrupted', 1, *extra)
@@ -69,7 +78,7 @@ def test_an_interrupted_trial_resumes_when_the_study_runs_again(tmp_path, data_d
   study = optuna.load_study(study_name='interrupted', storage=storage_lib.make_storage(storage))
   assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL,
                                              optuna.trial.TrialState.WAITING]
-  output, = finish([start_search_worker(tmp_path, data_dir, storage, 'interrupted', 1, *extra)])
+  output = _rerun(capfd, tmp_path, data_dir, storage, 'interrupted', *extra)
   study = optuna.load_study(study_name='interrupted', storage=storage_lib.make_storage(storage))
   _assert_resumed(study, output)
 

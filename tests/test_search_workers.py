@@ -1,4 +1,5 @@
-"""Several `jaxfer-search worker` processes on one study: journal file, PostgreSQL, run --workers."""
+"""Several `jaxfer-search worker` processes on one study: journal file, run --workers (two workers
+on PostgreSQL: tests/test_secrets.py, which also looks for the password everywhere they write)."""
 import json
 import os
 import shutil
@@ -8,19 +9,8 @@ import sys
 import optuna
 import pytest
 
-from conftest import REPO, finish, start_search_worker
-from search import pareto
+from conftest import REPO, assert_finished_exactly, finish, start_search_worker
 from search import storage as storage_lib
-
-
-def _assert_exactly(study, n_trials):
-  finished = [t for t in study.trials if t.state in pareto.FINISHED]
-  assert len(finished) == n_trials
-  assert not [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
-  points = [tuple(sorted(t.params.items())) for t in finished]
-  assert len(set(points)) == n_trials  # No trial was run twice.
-  surplus = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
-  assert all(t.user_attrs.get('surplus') for t in surplus)
 
 
 def _assert_teacher_trained_once(run_dir, outputs):
@@ -43,7 +33,7 @@ def test_two_workers_on_one_journal_file_finish_exactly_n_trials(tmp_path, data_
                     for _ in range(2)])
   study = optuna.load_study(study_name='shared', storage=storage_lib.make_storage(
       storage_lib.storage_url(storage, tmp_path)))
-  _assert_exactly(study, 4)
+  assert_finished_exactly(study, 4)
   _assert_teacher_trained_once(tmp_path, outputs)
 
 
@@ -62,7 +52,7 @@ def test_run_starts_one_worker_per_core_by_default_and_they_share_the_study(tmp_
   assert '2 worker(s) on this machine (one per core' in run.stdout
   assert not (tmp_path / 'worker_2.log').exists()
   study = optuna.load_study(study_name='test', storage=storage_lib.storage_url('', tmp_path))
-  _assert_exactly(study, 4)
+  assert_finished_exactly(study, 4)
   helper_log = (tmp_path / 'worker_1.log').read_text()
   assert 'worker done: study test has' in helper_log
   _assert_teacher_trained_once(tmp_path, [run.stdout, helper_log])
@@ -71,15 +61,6 @@ def test_run_starts_one_worker_per_core_by_default_and_they_share_the_study(tmp_
     host, pid = trial.user_attrs['worker'].rsplit(':', 1)
     assert host and int(pid) > 0
   assert (tmp_path / 'report.md').exists()
-
-
-@pytest.mark.slow
-def test_two_workers_on_postgresql_finish_exactly_n_trials(tmp_path, data_dir, postgres_url):
-  processes = [start_search_worker(tmp_path / f'host{k}', data_dir, postgres_url, 'shared',
-                                   3) for k in range(2)]
-  finish(processes)
-  study = optuna.load_study(study_name='shared', storage=storage_lib.make_storage(postgres_url))
-  _assert_exactly(study, 3)
 
 
 URL = 'postgresql://alice:Zq6 sp@ce@127.0.0.1/db'

@@ -15,7 +15,9 @@ import optuna
 import pytest
 import sqlalchemy
 
-from conftest import REPO, file_times, postgres_admin, run_in_process, search_command
+from conftest import (REPO, assert_finished_exactly, file_times, postgres_admin, run_in_process,
+                      search_command)
+from search import cli as search_cli
 from search import storage
 
 PASSWORDS = {
@@ -182,8 +184,8 @@ def _database_rows(url):
 
 
 @pytest.mark.slow
-def test_a_postgresql_study_run_by_two_workers_shows_no_piece_of_a_password_with_space_and_at(
-    tmp_path, data_dir, postgres_role_url):
+def test_two_workers_on_postgresql_finish_exactly_n_trials_showing_no_piece_of_a_password(
+    tmp_path, data_dir, postgres_role_url, capfd):
   run_dir, best = tmp_path / 'run', tmp_path / 'best'
   common = ['--config', 'configs/search_test.py', '--workdir', str(run_dir),
             f'--config.data.data_dir={data_dir}', '--config.search.folds_per_trial=1',
@@ -202,14 +204,14 @@ def test_a_postgresql_study_run_by_two_workers_shows_no_piece_of_a_password_with
   assert len(helpers) == 1, 'the helper worker was not seen running'
   assert not _shown(b' '.join(helpers[0]), *secrets), helpers[0]
   assert 'worker done: study test has' in (run_dir / 'worker_1.log').read_text()
-  export = subprocess.run(search_command('export-best', *common, '--knee', '--out', str(best)),
-                          cwd=REPO, capture_output=True, text=True, timeout=600)
+  export = run_in_process(search_cli.main, capfd, 'export-best', *common, '--knee', '--out', best)
   assert export.returncode == 0, export.stderr[-2000:]
 
   masked = storage.redact(postgres_role_url, postgres_role_url)
   assert masked.endswith(f':***@{SERVER}/{masked.rsplit("/", 1)[1]}')
   backend = storage.make_storage(postgres_role_url)
   study = optuna.load_study(study_name='test', storage=backend)
+  assert_finished_exactly(study, 2)
   assert masked in study.user_attrs['command']  # Recorded, masked.
   # A surplus trial (two workers raced for the last one) never runs and records no config.
   assert {t.user_attrs['config']['search']['storage'] for t in study.trials

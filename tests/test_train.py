@@ -11,7 +11,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from conftest import REPO, jaxfer_command
+from conftest import REPO, jaxfer_command, run_in_process
+from jaxfer import cli
 from jaxfer import configuration
 from jaxfer import data as data_lib
 from jaxfer import loop
@@ -333,7 +334,8 @@ def _wait_for_checkpoint(process, directory, timeout=240):
 
 
 @pytest.mark.slow
-def test_killed_run_resumes_and_matches_an_uninterrupted_run(test_config, data_dir, tmp_path):
+def test_killed_run_resumes_and_matches_an_uninterrupted_run(test_config, data_dir, tmp_path,
+                                                             capfd):
   overrides = [f'--config.data.data_dir={data_dir}', '--config.student.num_epochs=40']
   test_config.student.num_epochs = 40
   reference = train.train_and_evaluate(test_config, str(tmp_path / 'reference'))
@@ -348,7 +350,8 @@ def test_killed_run_resumes_and_matches_an_uninterrupted_run(test_config, data_d
   process.wait()
   assert not os.path.exists(os.path.join(workdir, 'result.json'))
 
-  finished = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=True)
+  finished = run_in_process(cli.main, capfd, *command[3:])  # The rerun needs no process.
+  assert finished.returncode == 0, finished.stderr[-3000:]
   resumed = [line for line in finished.stdout.splitlines() if 'student: resumed' in line]
   assert resumed, finished.stdout
   epoch = int(resumed[0].split('epoch ')[1].split()[0])
