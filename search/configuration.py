@@ -20,19 +20,29 @@ ABLATION_FIELDS = ('sizes', 'widths', 'poolings', 'temperatures', 'tuned_from', 
                    'target_margin', 'noise_from')
 
 
+def _ends(spec: Any) -> list[Any]:
+  """Both ends of a range, every choice, or the fixed value."""
+  if isinstance(spec, Mapping):
+    return list(spec['choices']) if 'choices' in spec else [spec['low'], spec['high']]
+  return [spec]
+
+
 def _check_space_values(config: Any) -> None:
-  """Every end of every range (and every choice) of the space gives a valid run config."""
-  for name, spec in space_lib.plain(config.search.space).items():
-    if isinstance(spec, Mapping):
-      values = list(spec['choices']) if 'choices' in spec else [spec['low'], spec['high']]
-    else:
-      values = [spec]
-    for value in values:
-      try:
-        configuration.validate(space_lib.apply(config, {name: value}))
-      except ValueError as error:
-        raise ValueError(f'config.search.space.{name}: the value {value!r} gives a run config '
-                         f'that is not allowed ({error})') from None
+  """Every end of every range (and every choice) of the space gives a valid run config; a
+  family's own ranges, with that family."""
+  space = space_lib.plain(config.search.space)
+  checks = [(f'config.search.space.{name}', {}, name, value)
+            for name, spec in space.items() for value in _ends(spec)]
+  for family, own in space_lib.family_spaces(space.get(space_lib.FAMILY)).items():
+    checks += [(f'config.search.space.{space_lib.FAMILY}.{family}.{name}',
+                {space_lib.FAMILY: family}, name, value)
+               for name, spec in own.items() for value in _ends(spec)]
+  for where, fixed, name, value in checks:
+    try:
+      configuration.validate(space_lib.apply(config, {**fixed, name: value}))
+    except ValueError as error:
+      raise ValueError(f'{where}: the value {value!r} gives a run config that is not allowed '
+                       f'({error})') from None
 
 
 def validate(config: Any) -> None:

@@ -17,7 +17,12 @@ from search import space as space_lib
 # The paper's 28-point grid (`space.paper_grid`), the baseline a search is compared with.
 PAPER_GRID = 'grid-paper'
 # The search parameter that sets the student's size; 'size-aware' spreads it, learns the rest.
+# A family's own width range is FAMILY.width (search/space.py).
 SPREAD_PARAM = 'width'
+
+
+def _spread_param(name: str) -> bool:
+  return name == SPREAD_PARAM or name.endswith(f'.{SPREAD_PARAM}')
 
 
 def spread(number: int, low: float, high: float, log: bool = False) -> float:
@@ -69,7 +74,8 @@ class SizeAwareSampler(optuna.samplers.BaseSampler):
   its temperature, so with few trials it follows the temperature of the smallest students. Here
   the width needs no model, since size follows from it: trial n takes point n of a van der
   Corput sequence over the width range (`spread`), covering the size axis evenly however the
-  workers interleave. The other parameters (temperature, lambda, ...) come from single-objective
+  workers interleave; a family's own width range (search/space.py) is spread over that family's
+  trials. The other parameters (temperature, lambda, ...) come from single-objective
   TPE on each finished trial's `size_adjusted` accuracy, so a temperature that does well on a
   wide student counts for a narrow one too; the first `n_startup_trials` are random.
   Accuracy and size are the study's first two values (see `pareto.directions`).
@@ -87,7 +93,7 @@ class SizeAwareSampler(optuna.samplers.BaseSampler):
     space = optuna.search_space.intersection_search_space(
         study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
     return {name: distribution for name, distribution in space.items()
-            if name != SPREAD_PARAM and not distribution.single()}
+            if not _spread_param(name) and not distribution.single()}
 
   def sample_relative(self, study, trial, search_space):
     completed = [t for t in study.get_trials(deepcopy=False,
@@ -106,11 +112,20 @@ class SizeAwareSampler(optuna.samplers.BaseSampler):
     return scratch.ask(search_space).params
 
   def sample_independent(self, study, trial, param_name, param_distribution):
-    if (param_name == SPREAD_PARAM
+    if (_spread_param(param_name)
         and isinstance(param_distribution, optuna.distributions.FloatDistribution)):
-      return spread(trial.number, param_distribution.low, param_distribution.high,
-                    param_distribution.log)
+      return spread(self._spread_index(study, trial, param_name), param_distribution.low,
+                    param_distribution.high, param_distribution.log)
     return self._random.sample_independent(study, trial, param_name, param_distribution)
+
+  @staticmethod
+  def _spread_index(study, trial, param_name: str) -> int:
+    """The trial's point of the sequence: its number, or for a family's own width (FAMILY.width)
+    the number of earlier trials that sampled that width, so each family's sizes spread."""
+    if param_name == SPREAD_PARAM:
+      return trial.number
+    return sum(1 for t in study.get_trials(deepcopy=False)
+               if t.number < trial.number and param_name in t.params)
 
 
 def derived_seed(seed: int, *numbers: int) -> int:

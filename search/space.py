@@ -4,6 +4,10 @@
 (`dict(low=, high=, log=)`) or a choice (`dict(choices=(...))`). Names and the run-config
 fields they set are in `FIELDS`; `size` picks one of the paper's sizes (M, S, XS, XXS) through
 the squeeze coefficient. The paper's grid is its own space: `paper_grid`.
+
+`family` chooses the student family, and may give each family its own ranges, sampled only in
+that family's trials (a conditional space), under the name FAMILY.PARAM in the study:
+`family=dict(choices=('microexpnet', 'separable'), separable=dict(width=..., depth=...))`.
 """
 from __future__ import annotations
 
@@ -25,7 +29,12 @@ FIELDS = {
     'loss': 'distill.loss',  # 'none' trains without distillation (the ablations' baseline).
     # How the student learns from larger nets (METHODS): sets student.pretrain and distill.loss.
     'method': 'student.pretrain',
+    'family': 'student.family',  # models.FAMILIES; may hold each family's own ranges.
+    'depth': 'student.depth',
 }
+FAMILY = 'family'
+# The keys of a `family` entry that are not a family's own space.
+_FAMILY_KEYS = ('choices',)
 # method -> (student.pretrain, distill.loss; None keeps the config's loss).
 METHODS = {
     'kd': ('none', None),  # Logit distillation from the teacher, as the paper.
@@ -47,10 +56,30 @@ def _is_range(spec: Any) -> bool:
   return isinstance(spec, Mapping) and ('low' in spec or 'choices' in spec)
 
 
-def check(space: Mapping[str, Any]) -> None:
+def family_spaces(spec: Any) -> dict[str, dict[str, Any]]:
+  """{family: its own space} of a `family` entry (empty for a fixed family or plain choices)."""
+  if not isinstance(spec, Mapping):
+    return {}
+  return {name: dict(own) for name, own in spec.items() if name not in _FAMILY_KEYS}
+
+
+def check(space: Mapping[str, Any], where_prefix: str = 'config.search.space') -> None:
   """Raises ValueError naming the first parameter of `space` that is not usable."""
   for name, spec in plain(space).items():
-    where = f'config.search.space.{name}'
+    where = f'{where_prefix}.{name}'
+    if name == FAMILY and isinstance(spec, Mapping):
+      if 'choices' not in spec:
+        raise ValueError(f'{where} = {dict(spec)} is neither a fixed family nor '
+                         'dict(choices=(...)[, FAMILY=dict(...)])')
+      for family, own in family_spaces(spec).items():
+        if family not in spec['choices']:
+          raise ValueError(f'{where}.{family}: {family!r} is not one of the choices '
+                           f'{tuple(spec["choices"])}; a family\'s own space needs its choice')
+        if not isinstance(own, Mapping) or FAMILY in own:
+          raise ValueError(f'{where}.{family} = {own!r}: expected a space of that family\'s own '
+                           'parameters, e.g. dict(width=dict(low=0.25, high=1.0, log=True))')
+        check(own, f'{where}.{family}')
+      spec = {'choices': spec['choices']}
     if name not in FIELDS:
       raise ValueError(f'{where} is not a search parameter; choose among: {", ".join(FIELDS)}')
     if isinstance(spec, Mapping) and not _is_range(spec):
@@ -70,6 +99,9 @@ def check(space: Mapping[str, Any]) -> None:
     if name == 'pooling' and not set(values) <= set(models.POOLINGS):
       raise ValueError(f'{where}: poolings must be among {", ".join(models.POOLINGS)}, '
                        f'got {values}')
+    if name == FAMILY and not set(values) <= set(models.FAMILIES):
+      raise ValueError(f'{where}: families must be among {", ".join(models.FAMILIES)}, '
+                       f'got {values}')
 
 
 def paper_grid(space: Mapping[str, Any]) -> dict[str, Any]:
@@ -88,6 +120,9 @@ def grid_choices(space: Mapping[str, Any]) -> dict[str, list[Any]]:
   a parameter given as a range, which a grid cannot enumerate."""
   choices = {}
   for name, spec in plain(space).items():
+    if name == FAMILY and family_spaces(spec):
+      raise ValueError(f'config.search.space.{name}: a grid cannot follow each family\'s own '
+                       'space; give the family as dict(choices=(...)) and fix its parameters')
     if isinstance(spec, Mapping) and 'choices' not in spec:
       raise ValueError(f'config.search.space.{name} = {dict(spec)} is a range; a grid needs '
                        'dict(choices=(...)) or a fixed value')
@@ -101,17 +136,32 @@ def grid_size(space: Mapping[str, Any]) -> int:
   return int(np.prod([len(values) for values in grid_choices(space).values()]))
 
 
+def _suggest(trial, name: str, spec: Any) -> Any:
+  """The value of one parameter: sampled as `name` when `spec` is a range or choice."""
+  if isinstance(spec, Mapping) and 'choices' in spec:
+    return trial.suggest_categorical(name, list(spec['choices']))
+  if isinstance(spec, Mapping):
+    return trial.suggest_float(name, spec['low'], spec['high'], log=bool(spec.get('log', False)))
+  return spec
+
+
 def suggest(trial, space: Mapping[str, Any]) -> dict[str, Any]:
-  """Samples the ranged parameters with `trial`; returns every parameter's value."""
-  values = {}
-  for name, spec in plain(space).items():
-    if isinstance(spec, Mapping) and 'choices' in spec:
-      values[name] = trial.suggest_categorical(name, list(spec['choices']))
-    elif isinstance(spec, Mapping):
-      values[name] = trial.suggest_float(name, spec['low'], spec['high'],
-                                         log=bool(spec.get('log', False)))
-    else:
-      values[name] = spec
+  """Samples the ranged parameters with `trial`; returns every parameter's value.
+
+  The family comes first; a family's own space then replaces the shared entries it names, and
+  its parameters are sampled as FAMILY.PARAM (an Optuna parameter keeps one distribution, so
+  each family's width range has a name of its own).
+  """
+  space = plain(space)
+  values, own = {}, {}
+  if FAMILY in space:
+    values[FAMILY] = _suggest(trial, FAMILY, space[FAMILY])
+    own = family_spaces(space[FAMILY]).get(values[FAMILY], {})
+  for name, spec in space.items():
+    if name != FAMILY and name not in own:
+      values[name] = _suggest(trial, name, spec)
+  for name, spec in own.items():
+    values[name] = _suggest(trial, f'{values[FAMILY]}.{name}', spec)
   return values
 
 
@@ -136,19 +186,29 @@ def apply(config: ml_collections.ConfigDict,
   return config
 
 
+def _largest(spec: Any) -> Any:
+  """The high end of a range, the largest choice, or the fixed value."""
+  if isinstance(spec, Mapping):
+    return spec['high'] if 'high' in spec else max(spec['choices'])
+  return spec
+
+
 def size_limit(config: ml_collections.ConfigDict) -> int:
   """Bytes of the largest student of the space or of the paper's grid (the hypervolume
-  reference size), known from shapes alone."""
-  candidates = [{'size': 'M', 'width': 1.0}]
+  reference size), known from shapes alone: each family at its widest and deepest."""
   user = plain(config.search.space)
-  widths = user.get('width', config.student.width)
-  if isinstance(widths, Mapping):
-    width = widths['high'] if 'high' in widths else max(widths['choices'])
-  else:
-    width = widths
-  candidates.append({'width': width})
-  poolings = user.get('pooling', config.student.pooling)
-  poolings = poolings['choices'] if isinstance(poolings, Mapping) else [poolings]
-  return max(models.student_size_bytes(apply(config, {**values, 'pooling': pooling}).student,
-                                       config.data.image_size)
-             for values in candidates for pooling in poolings)
+  families = user.get(FAMILY, config.student.family)
+  choices = families['choices'] if isinstance(families, Mapping) else [families]
+  sizes = []
+  for family in choices:
+    own = {**user, **family_spaces(families).get(family, {})}
+    largest = {name: _largest(own.get(name, config.student[name])) for name in ('width', 'depth')}
+    # The paper's largest (M at width 1, on its grid) and the space's widest.
+    candidates = [{'size': 'M', 'width': 1.0}, {'width': largest['width']}]
+    poolings = own.get('pooling', config.student.pooling)
+    poolings = poolings['choices'] if isinstance(poolings, Mapping) else [poolings]
+    sizes += [models.student_size_bytes(apply(config, {
+        **values, FAMILY: family, 'depth': largest['depth'], 'pooling': pooling}).student,
+                                        config.data.image_size)
+              for values in candidates for pooling in poolings]
+  return max(sizes)

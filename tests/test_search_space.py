@@ -216,3 +216,77 @@ def test_grids_end_after_their_points_and_other_samplers_never():
   for name in ('size-aware', 'tpe', 'nsga2', 'random'):
     assert samplers.trial_limit(name, SPACE) is None
     assert samplers.trial_space(name, SPACE) is SPACE
+
+
+# Two families, the second with ranges of its own (a conditional space).
+FAMILIES = {'temperature': {'low': 1.0, 'high': 64.0, 'log': True},
+            'width': {'low': 0.5, 'high': 2.0, 'log': True},
+            'family': {'choices': ('microexpnet', 'separable'),
+                       'separable': {'width': {'low': 0.25, 'high': 1.0, 'log': True},
+                                     'depth': {'choices': (2, 3, 4)}}}}
+
+
+def _family_study(sampler, n_trials):
+  """A study over FAMILIES whose objective is a closed form of the sampled values; returns it
+  with the values each trial's suggest gave."""
+  study = optuna.create_study(directions=DIRECTIONS, sampler=sampler)
+  given = {}
+
+  def objective(trial):
+    values = space_lib.suggest(trial, FAMILIES)
+    given[trial.number] = values
+    return values['temperature'] / 64, values['width'] * (2 if values['family'] == 'separable'
+                                                          else 1)
+
+  study.optimize(objective, n_trials=n_trials)
+  return study, given
+
+
+def test_each_family_samples_its_own_ranges_under_names_of_its_own():
+  study, given = _family_study(search.make_sampler('random', seed=0), n_trials=24)
+  families = {given[t.number]['family'] for t in study.trials}
+  assert families == {'microexpnet', 'separable'}
+  for trial in study.trials:
+    values = given[trial.number]
+    if values['family'] == 'separable':
+      assert set(trial.params) == {'family', 'temperature', 'separable.width', 'separable.depth'}
+      assert 0.25 <= trial.params['separable.width'] <= 1.0
+      assert values['width'] == trial.params['separable.width']
+      assert values['depth'] == trial.params['separable.depth'] in (2, 3, 4)
+    else:  # The shared width range; no depth is sampled.
+      assert set(trial.params) == {'family', 'temperature', 'width'}
+      assert 0.5 <= values['width'] == trial.params['width'] <= 2.0
+      assert 'depth' not in values
+
+
+def test_size_aware_spreads_each_family_s_own_width_over_that_family_s_trials():
+  study, _ = _family_study(search.make_sampler('size-aware', seed=0), n_trials=16)
+  low, high = FAMILIES['family']['separable']['width']['low'], 1.0
+  separable = [t.params['separable.width'] for t in study.trials
+               if 'separable.width' in t.params]
+  assert len(separable) >= 3
+  # The k-th trial of the family takes point k of the sequence over the family's own range.
+  assert separable == pytest.approx([samplers.spread(k, low, high, log=True)
+                                     for k in range(len(separable))])
+  shared = [t for t in study.trials if 'width' in t.params]
+  assert [t.params['width'] for t in shared] == pytest.approx(
+      [samplers.spread(t.number, 0.5, 2.0, log=True) for t in shared])
+
+
+@pytest.mark.parametrize('family,problem', [
+    ({'choices': ('microexpnet', 'resnet')}, 'families must be among'),
+    ({'choices': ('microexpnet',), 'separable': {'depth': {'choices': (2, 3)}}},
+     "config.search.space.family.separable: 'separable' is not one of the choices"),
+    ({'choices': ('separable',), 'separable': {'colour': 1}},
+     'config.search.space.family.separable.colour is not a search parameter'),
+    ({'choices': ('separable',), 'separable': {'width': {'low': 2.0, 'high': 1.0}}},
+     'config.search.space.family.separable.width'),
+])
+def test_a_family_space_that_cannot_be_searched_is_refused_naming_where(family, problem):
+  with pytest.raises(ValueError, match=problem.replace('(', r'\(').replace('.', r'\.')):
+    space_lib.check({**FAMILIES, 'family': family})
+
+
+def test_a_grid_refuses_families_with_spaces_of_their_own():
+  with pytest.raises(ValueError, match='a grid cannot follow each family'):
+    space_lib.grid_choices({'family': FAMILIES['family']})
