@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxfer.models.families import FAMILIES, make_student
+from jaxfer.models.families import FAMILIES, REFERENCE_STUDENTS, make_student
 from jaxfer.models.measure import latency_ms, student_size_bytes
 from jaxfer.models.pretraining import FACE_NETS, PRETRAINS, FeatureRegressor, with_pretrained
 from jaxfer.models.separable import MiniXception, SeparableNet
@@ -25,7 +25,8 @@ TEACHERS: dict[str, Callable[..., nn.Module]] = {
 }
 
 __all__ = [
-    'CONV_IMPLS', 'FACE_NETS', 'FAMILIES', 'POOLINGS', 'PRETRAINS', 'SIZES', 'TEACHERS',
+    'CONV_IMPLS', 'FACE_NETS', 'FAMILIES', 'POOLINGS', 'PRETRAINS', 'REFERENCE_STUDENTS',
+    'SIZES', 'TEACHERS',
     'ExpNet', 'FeatureRegressor', 'InceptionV3', 'MatmulConv', 'MicroExpNet', 'MiniXception',
     'ResNetSmall', 'SeparableNet',
     'check_teacher_settings', 'count_params', 'fc_units', 'latency_ms', 'make_student',

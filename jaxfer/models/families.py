@@ -10,8 +10,8 @@ from typing import Any, Callable
 
 import flax.linen as nn
 
-from jaxfer.models.separable import SeparableNet
-from jaxfer.models.student import ExpNet
+from jaxfer.models.separable import MiniXception, SeparableNet
+from jaxfer.models.student import ExpNet, MicroExpNet
 
 # What a config (or a config.json recorded before families existed) without `family` or
 # `depth` builds.
@@ -36,6 +36,11 @@ def _separable(student_config: Any, num_classes: int) -> SeparableNet:
 FAMILIES: dict[str, Callable[[Any, int], nn.Module]] = {
     'microexpnet': _expnet,  # ExpNet: the original candidates and a continuous width.
     'separable': _separable,  # SeparableNet: mini-Xception's residual separable modules.
+}
+# Each family's member as its paper describes it (what the speed benchmarks time).
+REFERENCE_STUDENTS: dict[str, Callable[..., nn.Module]] = {
+    'microexpnet': MicroExpNet,
+    'separable': MiniXception,
 }
 
 
