@@ -1,4 +1,4 @@
-"""Training and inference speed of MicroExpNet in jaxfer, optionally side by side with a peer.
+"""Training and inference speed of a jaxfer student, optionally side by side with a peer.
 
 Times the project's own jitted functions: `jaxfer.loop.train_step` (loss 'microexpnet', T=8,
 lam=0.5, Adam at lr 1e-4 from `jaxfer.optimizers.make_optimizer`, dropout on) on random uint8 images,
@@ -9,6 +9,8 @@ excluded; the clock stops after `block_until_ready`. Prints ONE JSON line.
     # jaxfer alone (MicroExpNet at 84x84, batch 64, 100 steps)
     PYTHONPATH=. python benchmarks/speed.py
     PYTHONPATH=. python benchmarks/speed.py --conv-impl xla
+    # the separable family's reference student (MiniXception) at 48x48, its paper's input
+    PYTHONPATH=. python benchmarks/speed.py --family separable --size 48
 
     # with the PyTorch peer, alternating rounds (jaxfer, peer, jaxfer, peer, ...); the JSON line
     # then holds the medians over rounds of both and the ratios jaxfer / peer
@@ -50,12 +52,12 @@ METRICS = ('train_ips', 'infer_bs1_ips', 'infer_bs256_ips')
 
 
 class JaxferBench(step_timing.StepSetup):
-  """MicroExpNet's training step set up (`jaxfer.step_timing.StepSetup`) and warmed up once;
-  `run()` times one round."""
+  """The training step of `--family`'s reference student (`jaxfer.step_timing.StepSetup`)
+  set up and warmed up once; `run()` times one round."""
 
   def __init__(self, a: argparse.Namespace, inference: bool = True):
     super().__init__(a.batch, a.steps, a.size, a.classes, a.conv_impl, a.feed,
-                     inference_sizes=(1, 256) if inference else ())
+                     inference_sizes=(1, 256) if inference else (), family=a.family)
     self.a = a
     self._warm_up()
 
@@ -103,7 +105,8 @@ def all_cores(a: argparse.Namespace) -> dict:
   n = len(cores)
   common = ['--batch', str(a.batch), '--steps', str(a.steps), '--size', str(a.size),
             '--classes', str(a.classes)]
-  ours = [sys.executable, os.path.abspath(__file__), '--train-only', *common]
+  ours = [sys.executable, os.path.abspath(__file__), '--train-only', *common, '--family',
+          a.family]
   if a.conv_impl:
     ours += ['--conv-impl', a.conv_impl]
   configs = {f'jaxfer 1x{n}': [(ours, None)],
@@ -145,6 +148,8 @@ def main(argv: list[str] | None = None) -> None:
                   help='training batches timed per round (default 100; 400 with --all-cores)')
   ap.add_argument('--size', type=int, default=84)
   ap.add_argument('--classes', type=int, default=8)
+  ap.add_argument('--family', choices=sorted(models.FAMILIES), default='microexpnet',
+                  help="the student: the family's reference member (MicroExpNet, MiniXception)")
   ap.add_argument('--conv-impl', choices=models.CONV_IMPLS, default=None,
                   help='default: the model default')
   ap.add_argument('--feed', choices=('device', 'numpy'), default='device',
@@ -160,6 +165,8 @@ def main(argv: list[str] | None = None) -> None:
   ap.add_argument('--train-only', action='store_true', help=argparse.SUPPRESS)
   a = ap.parse_args(argv)
   a.steps = a.steps or (400 if a.all_cores else 100)
+  if a.peer and a.family != 'microexpnet':
+    ap.error(f'--peer times MicroExpNet; it has nothing to compare with --family {a.family}')
   if a.all_cores:
     print(json.dumps(all_cores(a)), flush=True)
     return
@@ -183,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
   conv_impl = models.resolve_conv_impl(a.conv_impl or models.ExpNet.conv_impl)
   result = {'impl': 'jaxfer', 'jax': jax.__version__, 'backend': jax.default_backend(),
             'cpus': os.cpu_count(), 'xla_flags': os.environ.get('XLA_FLAGS', ''),
-            'params': bench.params, 'batch': a.batch, 'size': a.size, 'steps': a.steps,
+            'family': a.family, 'params': bench.params, 'batch': a.batch, 'size': a.size, 'steps': a.steps,
             'conv_impl': conv_impl, 'feed': a.feed, 'rounds': rounds,
             **{k: median(ours, k) for k in METRICS}, 'best': best(ours)}
   if peers:

@@ -72,10 +72,14 @@ def get_config() -> ml_collections.ConfigDict:
   config.teacher.pretrain = 'none'
 
   # MicroExpNet: pooling after both convs, squeeze 16 (FC 48), 65,000 parameters at 84x84.
+  # pooling, squeeze and dropout are its own settings; the separable family has none of them.
   config.student = ml_collections.ConfigDict()
+  # One of jaxfer.models.FAMILIES: 'microexpnet' (ExpNet) or 'separable' (mini-Xception style).
+  config.student.family = 'microexpnet'
   config.student.pooling = 'p12'
   config.student.squeeze = 16.0
-  config.student.width = 1.0
+  config.student.width = 1.0  # Multiplier on the filters (and FC units) of either family.
+  config.student.depth = 4  # Residual modules of the separable family (each halves the size).
   config.student.dropout = 0.5
   # 'auto': MatmulConv on the CPU (XLA:CPU's small convolutions are slow), nn.Conv elsewhere.
   config.student.conv_impl = 'auto'

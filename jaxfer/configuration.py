@@ -102,6 +102,8 @@ def validate(config: Any) -> None:
   _choice(config, 'teacher.model', sorted(models.TEACHERS))
   models.check_teacher_settings(config.teacher)
   _check_teacher_artifact(config)
+  _choice(config, 'student.family', models.FAMILIES)
+  _number(config, 'student.depth', low=1, low_inclusive=True, integer=True)
   _choice(config, 'student.pooling', models.POOLINGS)
   _choice(config, 'student.conv_impl', models.CONV_IMPLS)
   _choice(config, 'student.standardize', (False, True))

@@ -3,7 +3,9 @@
   * a trained student: a directory holding `checkpoints/` (orbax), `config.json` and
     `result.json`, i.e. WORKDIR/student of `jaxfer distill`, or a workdir holding `student/`;
   * an exported or imported one: `params.msgpack` with `config.json`, and `result.json`
-    (`jaxfer-search export-best`) or `source.json` (`jaxfer import-tf`) naming the classes.
+    (`jaxfer-search export-best`) or `source.json` (`jaxfer import-tf`) naming the classes;
+    a network with BatchNorm (the separable family) has its running statistics in
+    `batch_stats.msgpack` beside them.
 
 Either way the config gives the network (`student`) and its input (`data.image_size`,
 `data.eval_crop`); averaged parameters are used where training kept them.
@@ -24,14 +26,27 @@ from jaxfer.data import classes
 from jaxfer.data import preprocess
 
 
+# Where an exported student keeps BatchNorm's running statistics, beside params.msgpack.
+BATCH_STATS_FILE = 'batch_stats.msgpack'
+
+
 class Student(NamedTuple):
-  """A loaded student: its network, parameters, class names and input settings."""
-  model: Any  # models.ExpNet
+  """A loaded student: its network, parameters, class names, input settings and BatchNorm
+  statistics (None for a network without BatchNorm)."""
+  model: Any  # One of models.FAMILIES' networks.
   params: Any
   class_names: tuple[str, ...]
   image_size: int
   eval_crop: str
   directory: str
+  batch_stats: Any = None
+
+  @property
+  def variables(self) -> dict[str, Any]:
+    """What `model.apply` takes: the parameters, and the statistics where there are any."""
+    if self.batch_stats:
+      return {'params': self.params, 'batch_stats': self.batch_stats}
+    return {'params': self.params}
 
 
 def _read_json(path: str) -> dict:
@@ -95,18 +110,24 @@ def _network(config_path: str, recorded: dict, num_classes: int):
   return model, data['image_size'], eval_crop
 
 
-def _check_shapes(params: Any, model, image_size: int, source: str, config_path: str) -> None:
-  """ValueError naming `source` unless `params` have the structure and shapes `model.init`
-  gives (computed abstractly, without running the network)."""
+def _expected_variables(model, image_size: int, config_path: str) -> dict[str, Any]:
+  """The variables' shapes `model.init` gives (computed abstractly, without running the
+  network); ValueError naming `config_path` when the network cannot be built."""
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   image = jax.ShapeDtypeStruct((1, image_size, image_size, 1), jnp.float32)
   try:
-    expected = jax.eval_shape(lambda x: model.init(jax.random.key(0), x), image)['params']
+    return dict(jax.eval_shape(lambda x: model.init(jax.random.key(0), x), image))
   except Exception as error:  # pylint: disable=broad-except
     # Flax reports a network it cannot build with many error types; all mean the same here.
     raise ValueError(f'{config_path}: the student section does not describe a network '
                      f'({type(error).__name__}: {" ".join(str(error).split())[:200]})') from None
+
+
+def _check_shapes(params: Any, expected: Any, source: str, config_path: str) -> None:
+  """ValueError naming `source` unless `params` have the structure and shapes of `expected`
+  (one collection of `_expected_variables`)."""
+  import jax  # pylint: disable=g-import-not-at-top
   want = {jax.tree_util.keystr(path): tuple(leaf.shape)
           for path, leaf in jax.tree_util.tree_leaves_with_path(expected)}
   try:
@@ -165,10 +186,37 @@ def load(directory: str) -> Student:
                          'expected the params.msgpack jaxfer writes') from None
     source = packed
   else:
-    params = restore_params(directory)
+    variables = restore_variables(directory)
+    params = variables['params']
     source = f'the checkpoint in {checkpoints.directory(directory)}'
-  _check_shapes(params, model, image_size, source, config_path)
-  return Student(model, params, class_names, image_size, eval_crop, os.path.abspath(directory))
+  expected = _expected_variables(model, image_size, config_path)
+  _check_shapes(params, expected['params'], source, config_path)
+  batch_stats = None
+  if 'batch_stats' in expected:
+    if os.path.isfile(packed):
+      batch_stats, source = _read_batch_stats(directory), os.path.join(directory,
+                                                                        BATCH_STATS_FILE)
+    else:
+      batch_stats = variables.get('batch_stats')
+    _check_shapes(batch_stats, expected['batch_stats'], source, config_path)
+  return Student(model, params, class_names, image_size, eval_crop, os.path.abspath(directory),
+                 batch_stats)
+
+
+def _read_batch_stats(directory: str) -> Any:
+  """The BatchNorm statistics an exported student keeps in `BATCH_STATS_FILE`; ValueError
+  naming the file when it is missing or unreadable."""
+  import flax.serialization  # pylint: disable=g-import-not-at-top
+  path = os.path.join(directory, BATCH_STATS_FILE)
+  if not os.path.isfile(path):
+    raise ValueError(f'{directory} has params.msgpack but no {BATCH_STATS_FILE}, which its '
+                     'network (with BatchNorm) needs; expected both, as export-best writes them')
+  with open(path, 'rb') as f:
+    try:
+      return flax.serialization.msgpack_restore(f.read())
+    except Exception as error:  # pylint: disable=broad-except
+      raise ValueError(f'{path} cannot be read ({type(error).__name__}: {error}); expected the '
+                       f'{BATCH_STATS_FILE} jaxfer writes') from None
 
 
 def check_classes(student: Student, data_config: ml_collections.ConfigDict) -> None:
@@ -191,8 +239,8 @@ def _compiled_apply(model):
   import jax  # pylint: disable=g-import-not-at-top
   # Pixels are normalised as in training; the imported model's first kernel was multiplied by
   # 255 to keep the original's arithmetic on raw pixels.
-  return jax.jit(lambda params, images: model.apply({'params': params},
-                                                    models.normalize_pixels(images)))
+  return jax.jit(lambda variables, images: model.apply(variables,
+                                                       models.normalize_pixels(images)))
 
 
 def logits(student: Student, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -202,11 +250,17 @@ def logits(student: Student, images: np.ndarray, batch_size: int = 256) -> np.nd
   if not len(images):
     return np.zeros((0, len(student.class_names)), np.float32)
   apply = _compiled_apply(student.model)
-  return loop.in_batches(lambda batch: apply(student.params, batch), images, batch_size)
+  return loop.in_batches(lambda batch: apply(student.variables, batch), images, batch_size)
 
 
 def restore_params(directory: str):
   """The evaluated parameters (the average where kept) of the newest checkpoint."""
+  return restore_variables(directory)['params']
+
+
+def restore_variables(directory: str) -> dict[str, Any]:
+  """{'params': the evaluated parameters (the average where kept), and 'batch_stats' where the
+  network has BatchNorm} of the newest checkpoint."""
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
   from jaxfer import loop  # pylint: disable=g-import-not-at-top
   epoch = checkpoints.latest_epoch(directory)
@@ -225,4 +279,7 @@ def restore_params(directory: str):
   if not isinstance(restored, dict) or not isinstance(loop.evaluated_params(restored), dict):
     raise ValueError(f'the checkpoint of epoch {epoch} in {checkpoints.directory(directory)} '
                      'holds no parameters; expected a checkpoint of a jaxfer student')
-  return loop.evaluated_params(restored)
+  variables = {'params': loop.evaluated_params(restored)}
+  if restored.get('batch_stats'):
+    variables['batch_stats'] = restored['batch_stats']
+  return variables

@@ -4,7 +4,7 @@ The exported graph takes what `jaxfer predict` feeds the student after preproces
 face crops of the student's input size as float32 pixels 0-255, [batch, size, size, 1], with a
 dynamic batch; it returns the logits [batch, classes]. It is traced with the student's 'xla'
 convolutions and pooling (`nn.Conv`, `nn.max_pool`: the same parameters and results as the
-CPU-tuned 'matmul' ones, whose custom gradients ONNX has no use for).
+CPU-tuned 'matmul' ones, whose custom gradients ONNX has no use for), in inference mode.
 """
 from __future__ import annotations
 
@@ -32,8 +32,9 @@ def require() -> None:
 def logits_fn(student: model_files.Student):
   """The function exported: pixels 0-255 [B, size, size, 1] -> logits, with 'xla' layers."""
   model = student.model.clone(conv_impl='xla')
-  params = jax.tree.map(jnp.asarray, student.params)
-  return lambda images: model.apply({'params': params}, models.normalize_pixels(images))
+  # BatchNorm (the separable family) runs on its running statistics, as `train=False` says.
+  variables = jax.tree.map(jnp.asarray, student.variables)
+  return lambda images: model.apply(variables, models.normalize_pixels(images), train=False)
 
 
 @contextlib.contextmanager
@@ -61,4 +62,18 @@ def export(student: model_files.Student, path: str) -> str:
   with _quiet_converter():
     from jax2onnx import to_onnx  # pylint: disable=g-import-not-at-top
     to_onnx(logits_fn(student), [(BATCH, size, size, 1)], return_mode='file', output_path=path)
+  _reinfer_shapes(path)
   return path
+
+
+def _reinfer_shapes(path: str) -> None:
+  """Replaces the intermediate shapes recorded in the model at `path` by ONNX's own inference.
+
+  jax2onnx keeps BatchNorm and ReLU in NCHW but records their outputs' shapes as NHWC (the
+  separable family's); ONNX Runtime then warns about every such tensor when it loads the model.
+  The recorded shapes are hints only: inferring them again changes no computation.
+  """
+  import onnx  # pylint: disable=g-import-not-at-top
+  model = onnx.load(path)
+  del model.graph.value_info[:]
+  onnx.save(onnx.shape_inference.infer_shapes(model), path)

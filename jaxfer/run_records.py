@@ -22,6 +22,7 @@ ADDED_SETTINGS = {
     'student.ema_decay': 0.0, 'student.label_smoothing': 0.0,
     'search.replicates': 1, 'search.paired_seeds': False,
     'teacher.pretrain': 'none', 'student.pretrain': 'none',
+    'student.family': 'microexpnet', 'student.depth': 4,
 }
 # Where the data are, not what they are: the data's identity (`Dataset.identity`), compared
 # separately, tells whether the files themselves are the same.

@@ -1,4 +1,4 @@
-"""A MicroExpNet training step set up to be timed, and the clocks that time it.
+"""A student's training step set up to be timed, and the clocks that time it.
 
 `StepSetup` builds the network, its train state and random batches once, so that what the
 benchmarks time afterwards is the step alone. The clocks wait for the results (JAX dispatches
@@ -22,7 +22,8 @@ FEEDS = ('device', 'numpy')
 
 
 class StepSetup:
-  """MicroExpNet (p12 pooling, squeeze 16) and the inputs of its training step.
+  """A family's reference student (`models.REFERENCE_STUDENTS[family]`: MicroExpNet, p12
+  pooling and squeeze 16, by default) and the inputs of its training step.
 
   The train state has Adam at a constant learning rate of 1e-4; the data are `steps` batches of
   `batch` random uint8 images, labels and teacher logits held in memory (`batches`, as one
@@ -34,11 +35,11 @@ class StepSetup:
 
   def __init__(self, batch: int = 64, steps: int = 100, size: int = 84, classes: int = 8,
                conv_impl: str | None = None, feed: str = 'device',
-               inference_sizes: Sequence[int] = ()):
+               inference_sizes: Sequence[int] = (), family: str = 'microexpnet'):
     if feed not in FEEDS:
       raise ValueError(f'feed {feed!r}: expected one of {", ".join(FEEDS)}')
     kwargs = {} if conv_impl is None else {'conv_impl': conv_impl}
-    self.model = models.ExpNet(pooling='p12', squeeze=16, num_classes=classes, **kwargs)
+    self.model = models.REFERENCE_STUDENTS[family](num_classes=classes, **kwargs)
     optimizer_config = ml_collections.ConfigDict(dict(
         learning_rate=1e-4, schedule='constant', weight_decay=0.0, warmup_epochs=0))
     tx = optimizers.make_optimizer(optimizer_config, steps, 1)

@@ -32,7 +32,8 @@ def student_config(base: ml_collections.ConfigDict) -> ml_collections.ConfigDict
   config = ml_collections.ConfigDict(base.to_dict())
   config.data.image_size = 84
   config.data.eval_crop = 'paper'  # exampleUsage.py: the window [32:256, 32:256] of the face.
-  config.student.update(pooling='p12', squeeze=16.0, width=1.0, dropout=0.0, standardize=False)
+  config.student.update(family='microexpnet', pooling='p12', squeeze=16.0, width=1.0,
+                        dropout=0.0, standardize=False)
   return config
 
 

@@ -38,8 +38,9 @@ def pick(study: optuna.Study, *, knee: bool = False, max_size: float | None = No
   raise ValueError('choose the trial with --knee, --max_size=BYTES or --min_accuracy=X')
 
 
-# What export-best writes: --overwrite replaces only a folder holding nothing else.
-FILES = ('params.msgpack', 'config.json', 'result.json', 'model.onnx')
+# What export-best writes (batch_stats.msgpack for a student with BatchNorm, model.onnx with
+# --format onnx): --overwrite replaces only a folder holding nothing else.
+FILES = ('params.msgpack', 'config.json', 'result.json', 'batch_stats.msgpack', 'model.onnx')
 
 
 def student_dir(trial: optuna.trial.FrozenTrial) -> str:
@@ -55,18 +56,23 @@ def student_dir(trial: optuna.trial.FrozenTrial) -> str:
 
 
 def export(trial: optuna.trial.FrozenTrial, out_dir: str) -> dict[str, str]:
-  """Writes the trial's student (first fold) as params.msgpack, with config.json and result.json.
+  """Writes the trial's student (first fold) as params.msgpack, with config.json and result.json
+  (and batch_stats.msgpack when the network has BatchNorm).
 
   Returns the written paths by name.
   """
   import flax.serialization  # pylint: disable=g-import-not-at-top
   from jaxfer import model_files  # pylint: disable=g-import-not-at-top
   fold_dir = student_dir(trial)
-  params = model_files.restore_params(fold_dir)
+  variables = model_files.restore_variables(fold_dir)
   os.makedirs(out_dir, exist_ok=True)
   paths = {name: os.path.join(out_dir, name) for name in FILES[:3]}
   with open(paths['params.msgpack'], 'wb') as f:
-    f.write(flax.serialization.msgpack_serialize(params))
+    f.write(flax.serialization.msgpack_serialize(variables['params']))
+  if 'batch_stats' in variables:
+    paths[model_files.BATCH_STATS_FILE] = os.path.join(out_dir, model_files.BATCH_STATS_FILE)
+    with open(paths[model_files.BATCH_STATS_FILE], 'wb') as f:
+      f.write(flax.serialization.msgpack_serialize(variables['batch_stats']))
   with open(paths['config.json'], 'w') as f:
     # Recorded with passwords masked; masked again for trials recorded before they were.
     f.write(storage_lib.redact(json.dumps(trial.user_attrs['config'], indent=2)))

@@ -129,6 +129,15 @@ def test_speed_prints_positive_training_and_inference_rates_in_one_json_line(tmp
   assert os.listdir(tmp_path) == []
 
 
+def test_speed_times_the_separable_family_s_reference_student(tmp_path):
+  out = _ran('speed.py', [*TINY_STEP, '--steps', '2', '--bs1-reps', '2', '--bs256-reps', '1',
+                          '--family', 'separable'], tmp_path)
+  result = json.loads(out.strip().splitlines()[-1])
+  assert all(result[metric] > 0 for metric in ('train_ips', 'infer_bs1_ips', 'infer_bs256_ips'))
+  assert (result['family'], result['params']) == ('separable', 58_104)  # MiniXception, 8 classes.
+  assert os.listdir(tmp_path) == []
+
+
 def test_population_prints_a_row_of_rates_and_ratios_for_each_population_size(tmp_path):
   # One student: its population program is still vmapped, and the wide batch is the same batch.
   out = _ran('population.py', [*TINY_STEP, '--populations', '1', '--steps', '2', '--rounds', '1'],

@@ -118,6 +118,15 @@ BAD_INPUT = {
     'unknown pretraining': (['--config', 'configs/test.py', '--config.teacher.pretrain=vgg'],
                             "config.teacher.pretrain = 'vgg' is not allowed; choose one of: "
                             'none, facenet2expnet'),
+    'unknown student family': (['--config', 'configs/test.py',
+                                '--config.student.family=resnet'],
+                               "config.student.family = 'resnet' is not allowed; choose one of: "
+                               'microexpnet, separable'),
+    'separable student without modules': (['--config', 'configs/test.py',
+                                           '--config.student.family=separable',
+                                           '--config.student.depth=0'],
+                                          'config.student.depth = 0 is not allowed; expected an '
+                                          'integer >= 1'),
     'face-net directory that is a file': (
         ['--config', 'configs/test.py', '--config.facenet2expnet.artifact={file}'],
         'config.facenet2expnet.artifact: {file} is a file; expected a directory'),

@@ -166,3 +166,78 @@ def test_the_convolution_follows_the_backend(monkeypatch):
   assert models.resolve_conv_impl('matmul') == 'matmul'  # An explicit choice stays.
   # Same parameters either way, and the same logits within float tolerance.
   np.testing.assert_allclose(models.MicroExpNet().apply(variables, images), on_cpu, atol=1e-5)
+
+
+# Parameters of the separable family at 48x48x1 (BatchNorm's scale and offset included, its
+# running statistics not). Keras' mini_XCEPTION with 7 classes reports 56,951 trainable and
+# 58,423 total parameters: its extra 1,472 are the running means and variances.
+SEPARABLE_PINNED = {
+    ('mini_xception', 7): 56_951, ('mini_xception', 8): 58_104,
+    ('width 0.5, depth 3', 8): 6_288,
+}
+
+
+@pytest.mark.parametrize('name,classes', sorted(SEPARABLE_PINNED))
+def test_separable_family_parameter_counts(name, classes):
+  model = (models.MiniXception(num_classes=classes) if name == 'mini_xception'
+           else models.SeparableNet(width=0.5, depth=3, num_classes=classes))
+  variables = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, 48, 48, 1))))
+  assert models.count_params(variables['params']) == SEPARABLE_PINNED[name, classes]
+  if name == 'mini_xception' and classes == 7:
+    assert models.count_params(variables['batch_stats']) == 58_423 - 56_951
+
+
+def test_separable_size_counts_parameters_not_running_statistics():
+  import ml_collections
+  from configs import default
+  config = default.get_config().student
+  config.update(family='separable', width=1.0, depth=4)
+  assert models.student_size_bytes(config, 48, 7) == 4 * 56_951
+  # No dense layer: the size does not depend on the input size.
+  assert models.student_size_bytes(config, 84, 7) == 4 * 56_951
+  config.family = 'microexpnet'
+  assert models.student_size_bytes(config, 84) == 4 * 65_000
+  # A config.json recorded before families existed builds MicroExpNet.
+  old = ml_collections.ConfigDict({k: v for k, v in config.to_dict().items()
+                                   if k not in ('family', 'depth')})
+  assert isinstance(models.make_student(old, 8), models.ExpNet)
+
+
+def test_separable_modules_halve_the_resolution_and_width_scales_the_filters():
+  model = models.SeparableNet(width=1.5, depth=2, num_classes=5)
+  images = jnp.zeros((2, 48, 48, 1))
+  variables = jax.eval_shape(lambda: model.init(jax.random.key(0), images))
+  params = variables['params']
+  assert params['stem0']['kernel'].shape == (3, 3, 1, 12)  # round(8 * 1.5)
+  assert params['module0_sep0']['depthwise']['kernel'].shape == (3, 3, 1, 12)  # Per channel.
+  assert params['module1_shortcut']['kernel'].shape == (1, 1, 24, 48)  # round(32 * 1.5)
+  assert params['head']['kernel'].shape == (3, 3, 48, 5)
+  assert 'bias' not in params['stem0'] and 'bias' in params['head']
+  features = jax.eval_shape(lambda v: model.apply(v, images, features=True), variables)
+  assert features.shape == (2, 48)
+  assert jax.eval_shape(lambda v: model.apply(v, images), variables).shape == (2, 5)
+
+
+def test_separable_pooling_implementations_agree_and_statistics_update_in_training_only():
+  images = jax.random.uniform(jax.random.key(1), (4, 47, 47, 1))  # Odd: SAME padding.
+  xla = models.SeparableNet(width=0.5, depth=2, conv_impl='xla')
+  fast = models.SeparableNet(width=0.5, depth=2, conv_impl='matmul')
+  variables = jax.jit(xla.init)(jax.random.key(0), images)
+  np.testing.assert_allclose(fast.apply(variables, images), xla.apply(variables, images),
+                             atol=1e-5, rtol=1e-5)
+  _, updates = jax.jit(functools.partial(fast.apply, train=True, mutable=['batch_stats']))(
+      variables, images)
+  before, after = jax.tree.leaves(variables['batch_stats']), jax.tree.leaves(updates['batch_stats'])
+  assert all(not np.allclose(a, b) for a, b in zip(before, after))
+  # Inference uses the running statistics: an image's logits do not depend on its batch.
+  np.testing.assert_allclose(fast.apply(variables, images[:1]), fast.apply(variables, images)[:1],
+                             atol=1e-5)
+
+
+def test_unknown_family_names_the_field_and_the_families():
+  from configs import default
+  config = default.get_config().student
+  config.family = 'resnet'
+  with pytest.raises(ValueError, match=r"^config.student.family = 'resnet' is not allowed; "
+                     'choose one of: microexpnet, separable$'):
+    models.make_student(config, 8)

@@ -285,3 +285,45 @@ def test_a_float_tiff_face_gets_the_label_and_probabilities_of_its_png(imported,
                                                str(tmp_path / 'face.tif')], detect=False).faces
   assert png.label == tiff.label == 'happy'
   np.testing.assert_allclose(tiff.probabilities, png.probabilities, atol=1e-3)
+
+
+def test_a_separable_student_predicts_from_the_command_line_with_its_batch_statistics(
+    tmp_path, capfd):
+  import flax.serialization  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  from configs import test  # pylint: disable=g-import-not-at-top
+  from jaxfer import models  # pylint: disable=g-import-not-at-top
+  config = test.get_config()
+  config.student.update(family='separable', width=0.5, depth=3)
+  model = models.make_student(config.student, len(classes.CLASS_NAMES))
+  variables = model.init(jax.random.key(0), np.zeros((1, 48, 48, 1), np.float32))
+  rng = np.random.default_rng(0)
+  # Statistics other than the initial ones, as `export-best` writes a trained student's.
+  batch_stats = jax.tree_util.tree_map_with_path(
+      lambda path, x: (rng.uniform(0.2, 3.0, x.shape) if path[-1].key == 'var'
+                       else rng.normal(0, 0.5, x.shape)).astype(np.float32),
+      variables['batch_stats'])
+  folder = tmp_path / 'separable'
+  folder.mkdir()
+  for name, tree in (('params.msgpack', variables['params']), ('batch_stats.msgpack',
+                                                              batch_stats)):
+    (folder / name).write_bytes(flax.serialization.msgpack_serialize(
+        jax.tree.map(np.asarray, tree)))
+  (folder / 'config.json').write_text(json.dumps(config.to_dict()))
+  paths = []
+  for k in range(2):
+    paths.append(str(tmp_path / f'face_{k}.png'))
+    cv2.imwrite(paths[-1], rng.integers(0, 256, (60, 50), dtype=np.uint8))
+  done = run_in_process(cli.main, capfd, 'predict', '--model', folder, *paths, '--nodetect',
+                        '--out', tmp_path / 'faces.jsonl')
+  assert done.returncode == 0, done.stderr[-3000:]
+  rows = [json.loads(line) for line in (tmp_path / 'faces.jsonl').read_text().splitlines()]
+  # By hand: the whole image is the face, given the student's test-time view.
+  crops = np.stack([preprocess.eval_view(cv2.imread(p, 0), 48, 'full') for p in paths])
+  logits = model.apply({'params': variables['params'], 'batch_stats': batch_stats},
+                       crops[..., None].astype(np.float32) / 255.0)
+  probabilities = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+  np.testing.assert_allclose([[row[f'p_{name}'] for name in classes.CLASS_NAMES] for row in rows],
+                             probabilities, atol=1e-5)
+  initial = model.apply(variables, crops[..., None].astype(np.float32) / 255.0)
+  assert not np.allclose(initial, logits, atol=1e-3)  # The file's statistics made the difference.

@@ -402,3 +402,93 @@ def test_two_distill_runs_on_one_workdir_train_each_model_once_to_the_same_resul
     assert sorted(os.listdir(workdir / model / 'checkpoints')) == [str(epochs - 1), str(epochs)]
     assert not (workdir / model / 'damaged_checkpoints').exists()
   assert not [path for path in workdir.rglob('*') if 'tmp' in path.name]
+
+
+def _separable_state(learning_rate=3e-3):
+  optimizer = optimizers.make_optimizer(
+      ml_collections.ConfigDict(dict(learning_rate=learning_rate, schedule='constant',
+                                     weight_decay=0.0, warmup_epochs=0)), 10, 10)
+  return loop.create_train_state(models.SeparableNet(width=0.5, depth=2), (48, 48, 1), optimizer,
+                                 jax.random.key(0))
+
+
+def test_separable_student_overfits_one_batch_and_learns_its_batch_statistics():
+  state = _separable_state()
+  initial_stats = state.batch_stats
+  batch = _batch(16, size=48, seed=3)
+  for _ in range(150):
+    state, metrics = loop.train_step(state, batch, jax.random.key(0),
+                                     loop.StepHparams.create('none'))
+  # Inference runs on the running statistics, which training moved towards the batch's.
+  assert not np.allclose(state.batch_stats['stem0_bn']['mean'],
+                         initial_stats['stem0_bn']['mean'])
+  predictions = loop.predict(state, batch['image'], 16).argmax(-1)
+  np.testing.assert_array_equal(predictions, batch['label'])
+  assert float(metrics['loss']) < 0.05
+
+
+def test_a_separable_student_distills_resumes_and_loads_from_its_files(data_dir, teacher_dir,
+                                                                       tmp_path, capfd):
+  import flax.serialization  # pylint: disable=g-import-not-at-top
+  import optuna  # pylint: disable=g-import-not-at-top
+  from jaxfer import model_files  # pylint: disable=g-import-not-at-top
+  from search import export  # pylint: disable=g-import-not-at-top
+  workdir = tmp_path / 'run'
+  args = ['distill', '--config', 'configs/test.py', '--workdir', workdir,
+          f'--config.data.data_dir={data_dir}', f'--config.teacher.artifact={teacher_dir}',
+          '--config.student.family=separable', '--config.student.width=0.5',
+          '--config.student.depth=3']
+  done = run_in_process(cli.main, capfd, *args)
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert 'student epoch   3/3' in done.stdout
+  result = json.loads((workdir / 'result.json').read_text())
+  assert result['params'] == 6_288 and result['size_bytes'] == 4 * 6_288  # test_models' pin.
+  assert result['teacher_artifact'] == teacher_dir
+
+  # Finished: a second run only evaluates; another family is refused, naming the field.
+  again = run_in_process(cli.main, capfd, *args)
+  assert again.returncode == 0 and json.loads((workdir / 'result.json').read_text())[
+      'train_seconds'] == 0
+  other = run_in_process(cli.main, capfd, *args, '--config.student.family=microexpnet')
+  assert other.returncode == 2 and '(config.student.family differ)' in other.stderr
+
+  # The checkpoint and an export-best folder load with the trained BatchNorm statistics and
+  # score the test images as the run did.
+  student = model_files.load(str(workdir))
+  assert isinstance(student.model, models.SeparableNet)
+  config = ml_collections.ConfigDict(json.loads((workdir / 'student' / 'config.json').read_text()))
+  trial = optuna.trial.create_trial(
+      values=[result['accuracy'], result['size_bytes']],
+      user_attrs={'trial_dir': str(tmp_path / 'trial'), 'config': config.to_dict()})
+  (tmp_path / 'trial').mkdir()
+  os.symlink(workdir, tmp_path / 'trial' / 'fold_0')
+  written = export.export(trial, str(tmp_path / 'exported'))
+  assert sorted(written) == ['batch_stats.msgpack', 'config.json', 'params.msgpack',
+                             'result.json']
+  exported = model_files.load(str(tmp_path / 'exported'))
+  test = data_lib.load(_with_data_dir(config, data_dir)).test
+  logits = model_files.logits(student, test['image'])
+  np.testing.assert_array_equal(model_files.logits(exported, test['image']), logits)
+  assert float(np.mean(logits.argmax(-1) == test['label'])) == result['accuracy']
+  # With the initial statistics (mean 0, variance 1) the logits differ: the files' are used.
+  initial = jax.tree_util.tree_map_with_path(
+      lambda path, x: np.ones_like(x) if path[-1].key == 'var' else np.zeros_like(x),
+      student.batch_stats)
+  assert not np.allclose(model_files.logits(student._replace(batch_stats=initial), test['image']),
+                         logits, atol=1e-3)
+  os.remove(tmp_path / 'exported' / 'batch_stats.msgpack')
+  with pytest.raises(ValueError, match='has params.msgpack but no batch_stats.msgpack'):
+    model_files.load(str(tmp_path / 'exported'))
+  with open(tmp_path / 'exported' / 'batch_stats.msgpack', 'wb') as f:
+    f.write(flax.serialization.msgpack_serialize({'stem0_bn': student.batch_stats['stem0_bn']}))
+  with pytest.raises(ValueError, match=r"batch_stats.msgpack does not fit the network .*"
+                     r"\['module0_sep0_bn'\]\['mean'\] is missing"):
+    model_files.load(str(tmp_path / 'exported'))
+
+
+def _with_data_dir(recorded, data_dir):
+  """The data config of a recorded run, with the TFDS folder it was prepared in."""
+  data = ml_collections.ConfigDict(recorded.data.to_dict())
+  data.data_dir = data_dir
+  data.manual_dir = ''
+  return data

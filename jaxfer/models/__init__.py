@@ -9,10 +9,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxfer.models.families import FAMILIES, REFERENCE_STUDENTS, make_student
 from jaxfer.models.measure import latency_ms, student_size_bytes
 from jaxfer.models.pretraining import FACE_NETS, PRETRAINS, FeatureRegressor, with_pretrained
+from jaxfer.models.separable import MiniXception, SeparableNet
 from jaxfer.models.student import (CONV_IMPLS, POOLINGS, SIZES, ExpNet, MatmulConv, MicroExpNet,
-                                   fc_units, make_student, resolve_conv_impl)
+                                   fc_units, resolve_conv_impl)
 from jaxfer.models.teachers import InceptionV3, ResNetSmall
 
 # Each teacher's settings are the config section of its name (config.teacher.resnet_small, ...),
@@ -23,8 +25,10 @@ TEACHERS: dict[str, Callable[..., nn.Module]] = {
 }
 
 __all__ = [
-    'CONV_IMPLS', 'FACE_NETS', 'POOLINGS', 'PRETRAINS', 'SIZES', 'TEACHERS', 'ExpNet',
-    'FeatureRegressor', 'InceptionV3', 'MatmulConv', 'MicroExpNet', 'ResNetSmall',
+    'CONV_IMPLS', 'FACE_NETS', 'FAMILIES', 'POOLINGS', 'PRETRAINS', 'REFERENCE_STUDENTS',
+    'SIZES', 'TEACHERS',
+    'ExpNet', 'FeatureRegressor', 'InceptionV3', 'MatmulConv', 'MicroExpNet', 'MiniXception',
+    'ResNetSmall', 'SeparableNet',
     'check_teacher_settings', 'count_params', 'fc_units', 'latency_ms', 'make_student',
     'make_teacher', 'normalize_pixels', 'resolve_conv_impl', 'student_size_bytes',
     'with_pretrained',

@@ -8,12 +8,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxfer.models import student
+from jaxfer.models import families
 
 
 def student_size_bytes(student_config: Any, image_size: int, num_classes: int = 8) -> int:
-  """Bytes of the float32 parameters of `config.student` at `image_size`, from shapes alone."""
-  model = student.make_student(student_config, num_classes)
+  """Bytes of the float32 parameters of `config.student` at `image_size`, from shapes alone.
+
+  Parameters are what training learns (the `params` collection): BatchNorm's scale and offset
+  count, its running statistics (`batch_stats`, derived from the data) do not.
+  """
+  model = families.make_student(student_config, num_classes)
   image = jnp.zeros((1, image_size, image_size, 1))
   shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), image))
   return int(4 * sum(np.prod(leaf.shape) for leaf in jax.tree.leaves(shapes['params'])))
@@ -25,7 +29,7 @@ def latency_ms(student_config: Any, image_size: int, num_classes: int = 8,
 
   Latency depends on the architecture only, so freshly initialised parameters are timed.
   """
-  model = student.make_student(student_config, num_classes)
+  model = families.make_student(student_config, num_classes)
   image = jnp.zeros((1, image_size, image_size, 1), jnp.float32)
   variables = model.init(jax.random.key(0), image)
   apply = jax.jit(model.apply)

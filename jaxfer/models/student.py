@@ -299,10 +299,3 @@ class ExpNet(nn.Module):
 
 MicroExpNet = functools.partial(ExpNet, pooling='p12', squeeze=16, width=1.0)
 
-
-def make_student(student_config, num_classes: int) -> ExpNet:
-  """The student described by `config.student`."""
-  return ExpNet(pooling=student_config.pooling, squeeze=student_config.squeeze,
-                width=student_config.width, num_classes=num_classes,
-                dropout=student_config.dropout, conv_impl=student_config.conv_impl,
-                standardize=student_config.standardize)
