@@ -290,3 +290,15 @@ def test_a_family_space_that_cannot_be_searched_is_refused_naming_where(family, 
 def test_a_grid_refuses_families_with_spaces_of_their_own():
   with pytest.raises(ValueError, match='a grid cannot follow each family'):
     space_lib.grid_choices({'family': FAMILIES['family']})
+
+
+def test_the_reference_size_is_the_largest_student_of_any_family():
+  config = search_default.get_config()
+  config.search.space = {**FAMILIES, 'family': {**FAMILIES['family'], 'separable': {
+      'width': {'low': 0.25, 'high': 16.0, 'log': True}, 'depth': {'choices': (2, 3)}}}}
+  widest = config.copy_and_resolve_references()
+  widest.student.update(family='separable', width=16.0, depth=3)
+  separable = models.student_size_bytes(widest.student, config.data.image_size)
+  microexpnet = space_lib.size_limit(search_default.get_config())  # M, or width 2.
+  assert separable > microexpnet
+  assert space_lib.size_limit(config) == separable

@@ -7,6 +7,7 @@ import subprocess
 
 import flax.serialization
 import jax
+import ml_collections
 import numpy as np
 import optuna
 import pytest
@@ -14,6 +15,7 @@ import pytest
 from conftest import REPO, file_times, run_in_process, search_command
 from configs import search_test
 from jaxfer import loop
+from jaxfer import models
 from jaxfer.models import measure
 from search import cli
 from search import export
@@ -369,3 +371,37 @@ def test_a_worker_keeps_a_bounded_number_of_compiled_programs_mapped(tmp_path, d
   assert len(trials) == 5 and len({t.params['width'] for t in trials}) == 5
   assert loop.train_step._cache_size() <= 2  # pylint: disable=protected-access
   assert maps() - before < 600  # Four more students: about 1,070 more maps unbounded.
+
+
+@pytest.mark.slow
+def test_a_study_over_two_families_trains_each_with_its_own_ranges_on_one_front(tmp_path,
+                                                                                data_dir):
+  config = search_test.get_config()
+  config.data.data_dir = data_dir
+  config.search.update(sampler='size-aware', n_trials=4, folds_per_trial=1)
+  config.search.space = dict(
+      temperature=dict(low=1.0, high=8.0, log=True), width=dict(low=0.5, high=1.0, log=True),
+      family=dict(choices=('microexpnet', 'separable'),
+                  separable=dict(width=dict(low=0.25, high=0.5, log=True),
+                                 depth=dict(choices=(1, 2)))))
+  study = workers.run_study(config, str(tmp_path))
+  trials = study.get_trials(states=pareto.FINISHED)
+  assert len(trials) == 4
+  assert {t.params['family'] for t in trials} == {'microexpnet', 'separable'}
+  for trial in trials:
+    student = trial.user_attrs['config']['student']
+    assert student['family'] == trial.params['family']
+    if student['family'] == 'separable':  # The family's own width range and depth.
+      assert student['width'] == trial.params['separable.width']
+      assert student['depth'] == trial.params['separable.depth']
+      assert 'width' not in trial.params
+    else:
+      assert student['width'] == trial.params['width']
+    # The size objective is the size of the family's own network at those settings.
+    assert trial.values[1] == models.student_size_bytes(
+        ml_collections.ConfigDict(student), config.data.image_size)
+  # One front over both families: every finished trial is on it or dominated by one that is.
+  info = pareto.front_info(trials)
+  front = [(a, s) for a, s, on in zip(info.accuracy, info.size_bytes, info.on_front) if on]
+  for accuracy, size in zip(info.accuracy, info.size_bytes):
+    assert any(a >= accuracy and s <= size for a, s in front)
