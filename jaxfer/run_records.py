@@ -22,6 +22,7 @@ ADDED_SETTINGS = {
     'student.ema_decay': 0.0, 'student.label_smoothing': 0.0,
     'search.replicates': 1, 'search.paired_seeds': False,
     'teacher.pretrain': 'none', 'student.pretrain': 'none',
+    'data.validation_fraction': 0.0, 'data.validation_seed': 0,
 }
 # Where the data are, not what they are: the data's identity (`Dataset.identity`), compared
 # separately, tells whether the files themselves are the same.
