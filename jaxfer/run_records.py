@@ -30,8 +30,12 @@ DATA_LOCATIONS = ('data_dir', 'manual_dir')
 
 
 def _data(config: Any) -> dict[str, Any]:
-  return {key: value for key, value in config.data.to_dict().items()
+  data = {key: value for key, value in config.data.to_dict().items()
           if key not in DATA_LOCATIONS}
+  if not data.get('validation_fraction'):  # No validation set: recorded as before there was one.
+    data.pop('validation_fraction', None)
+    data.pop('validation_seed', None)
+  return data
 
 
 def _face_net(config: Any) -> dict[str, Any]:
