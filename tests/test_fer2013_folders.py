@@ -25,6 +25,7 @@ from jaxfer import run_records
 from jaxfer import train
 from jaxfer.data import folds
 from search import export
+from search import report
 
 FOLDERS = ('angry', 'disgust', 'fear', 'happy', 'neutral', 'sad', 'surprise')
 TRAIN_PER_CLASS = 31
@@ -210,3 +211,12 @@ def test_the_config_changes_only_what_differs_from_the_default():
   assert config.data.validation_fraction == 0.1 and base.data.validation_fraction == 0.0
   assert config.data.builder_kwargs.to_dict() == {'image_size': 48, 'ferplus': ''}
   assert (config.data.train_split, config.data.test_split) == ('train', 'test')
+
+
+def test_the_report_axis_names_what_the_study_chose_on():
+  def trial(fraction):
+    return optuna.trial.create_trial(values=[0.5, 100.0], user_attrs={
+        'config': {'data': {'validation_fraction': fraction}}})
+  assert report.evaluated_on([trial(0.1)]) == 'validation'
+  assert report.evaluated_on([trial(0.0)]) == 'test'
+  assert report.evaluated_on([optuna.trial.create_trial(values=[0.5, 1.0])]) == 'test'
