@@ -40,6 +40,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.fold_seed = 0
   config.data.train_split = 'train'
   config.data.test_split = 'test'
+  # > 0 (below 0.5): this share of the training side becomes a validation set that every
+  # evaluation during training and search uses; the test side is kept for the final model only.
+  config.data.validation_fraction = 0.0
+  config.data.validation_seed = 0  # Which subjects the validation set takes.
   # 'paper8': the 8 fixed 224/256 crops of every training image (the paper's augmentation);
   # 'none': each image once. Test images: 'full', 'center' (224/256 window) or 'paper' (at 32,32).
   config.data.crops = 'none'

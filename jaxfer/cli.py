@@ -194,6 +194,10 @@ def main(argv: list[str] | None = None) -> int:
       result = train.evaluate(config, workdir)
     else:
       result = train.train_and_evaluate(config, workdir)
+    test_result = None
+    if (command == 'distill' and not cv and result.target == 'student'
+        and result.evaluated_on == 'validation'):  # The final model's one look at the test split.
+      test_result = train.evaluate_held_out_test(config, workdir)
   except (config_file.UsageError, config_file.ConfigError, *USER_ERRORS) as error:
     return _user_error(command, error)
   except KeyboardInterrupt:  # Every finished epoch is checkpointed: nothing to report but this.
@@ -202,8 +206,12 @@ def main(argv: list[str] | None = None) -> int:
     return 130
   summary = {key: value for key, value in dataclasses.asdict(result).items()
              if key not in ('confusion_matrix', 'data', 'class_names')}
+  if test_result is not None:  # Choices were made on validation: both numbers, told apart.
+    summary.update(validation_accuracy=result.accuracy, test_accuracy=test_result['accuracy'],
+                   test_images=test_result['test_images'])
   if model is not None:  # Nothing was trained: say what was scored, on what, and how seen.
     summary = {'model': result.workdir, 'accuracy': result.accuracy,
+               'evaluated_on': result.evaluated_on,
                'test_images': int(sum(map(sum, result.confusion_matrix))),
                **{key: result.data[key] for key in ('dataset', 'fold', 'fold_hash', 'test_split')
                   if key in result.data},

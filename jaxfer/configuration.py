@@ -96,6 +96,9 @@ def validate(config: Any) -> None:
   _number(config, 'data.fold', low=0, high=max(0, _get(config, 'data.num_folds') - 1),
           low_inclusive=True, integer=True)
   _number(config, 'data.fold_seed', low=0, low_inclusive=True, integer=True)
+  _number(config, 'data.validation_fraction', low=0, high=0.5, low_inclusive=True,
+          high_inclusive=False)
+  _number(config, 'data.validation_seed', low=0, low_inclusive=True, integer=True)
   _choice(config, 'data.crops', preprocess.CROPS)
   _choice(config, 'data.eval_crop', preprocess.EVAL_CROPS)
   data_lib.check_builder_settings(config.data)

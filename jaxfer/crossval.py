@@ -41,6 +41,7 @@ class CVResult:
   teacher_accuracy_mean: float | None = None
   teacher_accuracy_std: float | None = None
   teacher_fold_accuracies: list[float] | None = None
+  evaluated_on: str = 'test'  # As `loop.Result.evaluated_on`: the folds' validation sets or tests.
 
 
 def summarize(results: Sequence[loop.Result], class_names: Sequence[str]) -> dict[str, Any]:
@@ -120,7 +121,8 @@ def cross_validate(config: ml_collections.ConfigDict, workdir: str) -> CVResult:
                 class_names=class_names, params=results[0].params,
                 size_bytes=results[0].size_bytes,
                 train_seconds=round(sum(r.train_seconds for r in results), 2),
-                workdir=os.path.abspath(workdir), **summary)
+                workdir=os.path.abspath(workdir), evaluated_on=results[0].evaluated_on,
+                **summary)
   # Atomically, as a single run's result.json: a reader never sees half of it.
   artifacts.write_json(os.path.join(workdir, 'result.json'), dataclasses.asdict(cv))
   write_confusion_csv(os.path.join(workdir, 'confusion.csv'), cv.confusion_matrix, class_names)

@@ -73,6 +73,9 @@ class Result:
   # The teacher artifact a student was distilled from, and the checksum of its logits.
   teacher_artifact: str | None = None
   teacher_logits_sha256: str | None = None
+  # What `accuracy` was measured on: 'validation' (config.data.validation_fraction > 0) or
+  # 'test'; results written before this field existed were all on the test side.
+  evaluated_on: str = 'test'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -404,12 +407,14 @@ def fit(spec: FitSpec, dataset: data_lib.Dataset, model_dir: str,
       regression = spec.loss in REGRESSION  # Outputs are features: there is no accuracy.
       if not regression:
         line += f'  train_acc {train_accuracy:.3f}'
-      # The final epoch's test accuracy is computed once, by the caller's summary.
+      # The final epoch's accuracy is computed once, by the caller's summary. `dataset.test` is
+      # the validation set when there is one: the test split is never looked at here.
       if (epoch % spec.eval_every_epochs == 0 and epoch != settings.num_epochs
           and not regression):
         test = evaluate_logits(predict(state, dataset.test['image'], spec.eval_batch_size),
                                dataset.test['label'], dataset.class_names)
-        line += f'  test_acc {test["accuracy"]:.3f}'
+        name = 'val_acc' if dataset.evaluated_on == 'validation' else 'test_acc'
+        line += f'  {name} {test["accuracy"]:.3f}'
       logger.info('%s  (%.1fs)', line, time.perf_counter() - start)
   finally:
     with interrupts.deferred():
@@ -420,7 +425,7 @@ def fit(spec: FitSpec, dataset: data_lib.Dataset, model_dir: str,
 
 def summarize(spec: FitSpec, state: TrainState, dataset: data_lib.Dataset, model_dir: str,
               seconds: float, **extra) -> Result:
-  """The `Result` of `state` on the test split."""
+  """The `Result` of `state` on `dataset.test` (the validation set when there is one)."""
   metrics = evaluate_logits(predict(state, dataset.test['image'], spec.eval_batch_size),
                             dataset.test['label'], dataset.class_names)
   num_params = models.count_params(state.params)
@@ -430,4 +435,4 @@ def summarize(spec: FitSpec, state: TrainState, dataset: data_lib.Dataset, model
                 workdir=os.path.abspath(model_dir),
                 checkpoint_dir=checkpoints.directory(model_dir),
                 class_names=list(dataset.class_names), fold_hash=dataset.fold_hash,
-                data=dataset.identity, **metrics, **extra)
+                data=dataset.identity, evaluated_on=dataset.evaluated_on, **metrics, **extra)

@@ -23,6 +23,7 @@ ADDED_SETTINGS = {
     'search.replicates': 1, 'search.paired_seeds': False,
     'teacher.pretrain': 'none', 'student.pretrain': 'none',
     'student.family': 'microexpnet', 'student.depth': 4,
+    'data.validation_fraction': 0.0, 'data.validation_seed': 0,
 }
 # Where the data are, not what they are: the data's identity (`Dataset.identity`), compared
 # separately, tells whether the files themselves are the same.
@@ -30,8 +31,12 @@ DATA_LOCATIONS = ('data_dir', 'manual_dir')
 
 
 def _data(config: Any) -> dict[str, Any]:
-  return {key: value for key, value in config.data.to_dict().items()
+  data = {key: value for key, value in config.data.to_dict().items()
           if key not in DATA_LOCATIONS}
+  if not data.get('validation_fraction'):  # No validation set: recorded as before there was one.
+    data.pop('validation_fraction', None)
+    data.pop('validation_seed', None)
+  return data
 
 
 def _face_net(config: Any) -> dict[str, Any]:

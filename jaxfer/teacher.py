@@ -122,8 +122,8 @@ def train(config: ml_collections.ConfigDict, directory: str,
       logits = _read_logits(directory, manifest)
       if logits is not None:
         teacher = _as_teacher(directory, manifest, logits)
-        logger.info('teacher: reusing the trained teacher in %s (test accuracy %.4f)',
-                    directory, teacher.result.accuracy)
+        logger.info('teacher: reusing the trained teacher in %s (%s accuracy %.4f)',
+                    directory, teacher.result.evaluated_on, teacher.result.accuracy)
         return teacher
       logger.warning('teacher: %s in %s does not match its checksum; computing the logits again '
                      'from the last checkpoint', LOGITS, directory)
@@ -133,7 +133,8 @@ def train(config: ml_collections.ConfigDict, directory: str,
     state, seconds = loop.fit(spec, dataset, directory)
     result = loop.summarize(spec, state, dataset, directory, seconds)
     artifacts.write_json(os.path.join(directory, 'result.json'), dataclasses.asdict(result))
-    logger.info('teacher: test accuracy %.4f, %d parameters', result.accuracy, result.params)
+    logger.info('teacher: %s accuracy %.4f, %d parameters', result.evaluated_on, result.accuracy,
+                result.params)
     logits = np.asarray(loop.predict(state, dataset.train['image'], config.eval_batch_size),
                         np.float32)
     manifest = {

@@ -10,6 +10,7 @@ once, the later one waiting and then reusing (or resuming) what the first made.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 
@@ -117,8 +118,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> loop.
     directory = teacher_artifact_dir(config, workdir)
     if config.teacher.artifact:
       teacher = teacher_lib.load(directory, dataset)
-      logger.info('teacher: logits read from the artifact %s (test accuracy %.4f)', directory,
-                  teacher.result.accuracy)
+      logger.info('teacher: logits read from the artifact %s (%s accuracy %.4f)', directory,
+                  teacher.result.evaluated_on, teacher.result.accuracy)
     else:
       teacher = teacher_lib.train(config, directory, dataset)
     teacher_logits = teacher.logits
@@ -143,8 +144,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> loop.
     result = loop.summarize(spec, state, dataset, student_dir, seconds, **extra)
     _write_result(result, os.path.join(student_dir, 'result.json'),
                   os.path.join(workdir, 'result.json'))
-  logger.info('student: test accuracy %.4f, %d parameters (%d bytes)', result.accuracy,
-              result.params, result.size_bytes)
+  logger.info('student: %s accuracy %.4f, %d parameters (%d bytes)', result.evaluated_on,
+              result.accuracy, result.params, result.size_bytes)
   return result
 
 
@@ -181,6 +182,62 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> loop.Result:
   return result
 
 
+TEST_RESULT = 'test_result.json'
+
+
+def evaluate_held_out_test(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Evaluates the trained student of `workdir` once on the test split that its validation set
+  kept aside (`Dataset.held_out_test`).
+
+  Model choices are made on validation accuracy; this is the final model's one look at the test
+  split. Writes `test_result.json` (accuracy, per-class accuracy, confusion matrix, the epoch and
+  the data) in WORKDIR/student atomically, and reads it back instead of evaluating again while
+  the checkpoint and data are the same. `train_and_evaluate` never calls it (nor do search trials).
+
+  Returns:
+    The contents of `test_result.json`.
+  """
+  configuration.validate(config)
+  if data_lib.validation_fraction(config.data) <= 0:
+    raise ValueError(f'config.data.validation_fraction = {config.data.validation_fraction}: '
+                     'there is no held-out test split (the test split is what every evaluation '
+                     'reads already); set it above 0 to keep the test split for the final model')
+  model_dir = os.path.join(workdir, 'student')
+  if checkpoints.latest_epoch(model_dir) is None:
+    raise FileNotFoundError(f'no student checkpoint in {checkpoints.directory(model_dir)}; train '
+                            f'one first with `jaxfer distill --config ... --workdir {workdir}`')
+  dataset = data_lib.load(config.data)
+  spec = loop.fit_spec(config, 'student', dataset.num_classes)
+  state, _ = loop.initial_state(spec, dataset)
+  state, epoch = checkpoints.restore_newest_intact(model_dir, state, spec.name)
+  if not epoch:
+    raise FileNotFoundError(f'no intact student checkpoint in {checkpoints.directory(model_dir)}')
+  path = os.path.join(model_dir, TEST_RESULT)
+  identity = json.loads(json.dumps(dataset.identity))
+  if os.path.exists(path):
+    with open(path) as f:
+      recorded = json.load(f)
+    if recorded.get('epoch') == epoch and recorded.get('data') == identity:
+      return recorded
+  metrics = loop.evaluate_logits(
+      loop.predict(state, dataset.held_out_test['image'], config.eval_batch_size),
+      dataset.held_out_test['label'], dataset.class_names)
+  validation_accuracy = None
+  result_path = os.path.join(model_dir, 'result.json')
+  if os.path.exists(result_path):
+    with open(result_path) as f:
+      validation_accuracy = json.load(f).get('accuracy')
+  test_result = {'evaluated_on': 'test', **metrics, 'validation_accuracy': validation_accuracy,
+                 'test_images': len(dataset.held_out_test['label']),
+                 'class_names': list(dataset.class_names), 'epoch': epoch,
+                 'checkpoint_dir': checkpoints.directory(model_dir), 'data': identity}
+  artifacts.write_json(path, test_result)
+  logger.info('student: test accuracy %.4f on the held-out test split (%d images; validation '
+              'accuracy %s)', metrics['accuracy'], test_result['test_images'],
+              'unknown' if validation_accuracy is None else f'{validation_accuracy:.4f}')
+  return test_result
+
+
 def evaluate_model(student: model_files.Student,
                    config: ml_collections.ConfigDict) -> loop.Result:
   """Scores a student on disk (trained, exported or imported) on the test split of `config.data`.
@@ -200,4 +257,4 @@ def evaluate_model(student: model_files.Student,
                      size_bytes=int(sum(x.nbytes for x in jax.tree.leaves(student.params))),
                      epochs=0, train_seconds=0.0, workdir=student.directory, checkpoint_dir='',
                      class_names=list(dataset.class_names), fold_hash=dataset.fold_hash,
-                     data=dataset.identity, **metrics)
+                     data=dataset.identity, evaluated_on=dataset.evaluated_on, **metrics)

@@ -438,7 +438,11 @@ def _export_best(config, values, study, baseline) -> int:
 
   # Written beside --out and put in its place when complete: a failure leaves the old one.
   paths = {name: os.path.join(values.out, name) for name in outputs.write_dir(values.out, write)}
-  print(json.dumps({'trial': trial.number, 'accuracy': trial.values[0],
+  with open(paths['result.json']) as f:
+    result = json.load(f)
+  # With a validation set the study's accuracy is validation accuracy; the test one beside it.
+  tested = {key: result[key] for key in ('validation_accuracy', 'test_accuracy') if key in result}
+  print(json.dumps({'trial': trial.number, 'accuracy': trial.values[0], **tested,
                     'size_bytes': trial.values[1], 'params': trial.params, **paths}, indent=2))
   return 0
 

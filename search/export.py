@@ -55,11 +55,27 @@ def student_dir(trial: optuna.trial.FrozenTrial) -> str:
   return fold_dir
 
 
+def held_out_test(trial: optuna.trial.FrozenTrial, fold_dir: str) -> dict | None:
+  """The test result of the trial's student in `fold_dir` (evaluated once, see
+  `jaxfer.train.evaluate_held_out_test`) when its study chose on a validation set, else None."""
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  from jaxfer import data as data_lib  # pylint: disable=g-import-not-at-top
+  from jaxfer import train  # pylint: disable=g-import-not-at-top
+  config = ml_collections.ConfigDict(trial.user_attrs['config'])
+  if data_lib.validation_fraction(config.data) <= 0:
+    return None
+  workdir = os.path.dirname(fold_dir)  # .../fold_K (or fold_K_replicate_R)/student
+  fold = int(os.path.basename(workdir).split('_')[1])
+  return train.evaluate_held_out_test(train.fold_config(config, fold), workdir)
+
+
 def export(trial: optuna.trial.FrozenTrial, out_dir: str) -> dict[str, str]:
   """Writes the trial's student (first fold) as params.msgpack, with config.json and result.json
   (and batch_stats.msgpack when the network has BatchNorm).
 
-  Returns the written paths by name.
+  When the study's config has a validation set (its values are validation accuracies), the
+  student is evaluated once on the held-out test split and result.json records both
+  accuracies (`validation_accuracy`, `test_accuracy`). Returns the written paths by name.
   """
   import flax.serialization  # pylint: disable=g-import-not-at-top
   from jaxfer import model_files  # pylint: disable=g-import-not-at-top
@@ -79,6 +95,11 @@ def export(trial: optuna.trial.FrozenTrial, out_dir: str) -> dict[str, str]:
   with open(os.path.join(fold_dir, 'result.json')) as f:
     result = json.load(f)
   result.update(trial=trial.number, values=list(trial.values), params_search=trial.params)
+  test = held_out_test(trial, fold_dir)
+  if test is not None:
+    result.update(validation_accuracy=result['accuracy'], test_accuracy=test['accuracy'],
+                  test_images=test['test_images'],
+                  test_per_class_accuracy=test['per_class_accuracy'])
   with open(paths['result.json'], 'w') as f:
     json.dump(result, f, indent=2)
   return paths

@@ -128,7 +128,7 @@ def _place_numbers(ax, fig, points: Sequence[tuple[float, float]], texts: Sequen
 
 
 def draw_pareto(info: FrontInfo, stats: analysis.StudyStats | None = None,
-                baseline: FrontInfo | None = None, title: str = ''):
+                baseline: FrontInfo | None = None, title: str = '', evaluated_on: str = 'test'):
   """The figure of pareto.png: accuracy against size (KB, log axis), dominated trials grey,
   front trials numbered with a key beside the axes, each with its 95% interval, the fitted
   front and its band, the knee, the grid baseline's front, and a caption line."""
@@ -174,7 +174,7 @@ def draw_pareto(info: FrontInfo, stats: analysis.StudyStats | None = None,
   figures.plain_log_ticks(ax, kb)
   ax.set_ylim(*figures.percent_limits(np.concatenate(lows), np.concatenate(highs)))
   ax.set_xlabel('student size (KB of float32 parameters)')
-  ax.set_ylabel('test accuracy (%)')
+  ax.set_ylabel(f'{evaluated_on} accuracy (%)')
   ax.set_title(title, fontsize=9)
   ax.grid(alpha=0.3, which='both', lw=0.5)
   fig.canvas.draw()
@@ -198,9 +198,20 @@ def draw_pareto(info: FrontInfo, stats: analysis.StudyStats | None = None,
 
 
 def plot_pareto(path: str, info: FrontInfo, baseline: FrontInfo | None = None,
-                title: str = '', stats: analysis.StudyStats | None = None) -> list[str]:
+                title: str = '', stats: analysis.StudyStats | None = None,
+                evaluated_on: str = 'test') -> list[str]:
   """pareto.png with a .pdf and .svg beside it (`draw_pareto`); returns their paths."""
-  return figures.save(draw_pareto(info, stats, baseline, title), path, vector=True)
+  return figures.save(draw_pareto(info, stats, baseline, title, evaluated_on), path,
+                      vector=True)
+
+
+def evaluated_on(trials: Sequence[optuna.trial.FrozenTrial]) -> str:
+  """'validation' when the trials' config chose on a validation set, else 'test'."""
+  for trial in trials:
+    data = trial.user_attrs.get('config', {}).get('data', {})
+    if data:
+      return 'validation' if data.get('validation_fraction', 0.0) > 0 else 'test'
+  return 'test'
 
 
 def _error_bars(info: FrontInfo) -> np.ndarray | None:
@@ -413,7 +424,8 @@ def write_report(study: optuna.Study, run_dir: str, size_limit: float,
     paths['front_fit.csv'] = os.path.join(run_dir, 'front_fit.csv')
     write_front_fit_csv(paths['front_fit.csv'], stats.fit)
   title = f'study {study.study_name}: {len(info.numbers)} completed trials'
-  for path in plot_pareto(paths['pareto.png'], info, baseline_info, title, stats)[1:]:
+  for path in plot_pareto(paths['pareto.png'], info, baseline_info, title, stats,
+                          evaluated_on(trials))[1:]:
     paths[os.path.basename(path)] = path
   plot_pareto_html(paths['pareto.html'], study, info, baseline_info, stats)
   plot_hypervolume(paths['hypervolume.png'], history, baseline_history,

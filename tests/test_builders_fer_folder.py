@@ -282,6 +282,35 @@ def test_fer2013_folders_map_labels_convert_colour_and_skip_corrupt_files(tmp_pa
     _build(tmp_path / 'strict', 'fer2013', manual_dir, strict=True)
 
 
+def test_fer2013_folders_drop_augmented_copies_and_keep_only_the_originals(tmp_path, caplog):
+  manual_dir = tmp_path / 'fer'
+  originals = {'train/disgust/Training_1.jpg': 0, 'train/happy/Training_2.jpg': 1,
+               'test/disgust/PrivateTest_3.jpg': 2}
+  for name, seed in originals.items():
+    _write_image(manual_dir / name, _pixels(seed))
+  # The copies of the image-folder copy: the original's name, a digit run, an image extension.
+  copies = ('train/disgust/Training_1.jpg0.jpg', 'train/disgust/Training_1.jpg12.jpeg',
+            'train/disgust/Training_1.jpg1.png', 'test/disgust/PrivateTest_3.jpg4.jpg')
+  for number, name in enumerate(copies):
+    _write_image(manual_dir / name, _pixels(10 + number))
+  with caplog.at_level('WARNING', logger='jaxfer'):
+    builder = _build(tmp_path, 'fer2013', manual_dir)
+  assert set(_records(builder, 'train')) == {'train/disgust/Training_1.jpg',
+                                            'train/happy/Training_2.jpg'}
+  assert set(_records(builder, 'test')) == {'test/disgust/PrivateTest_3.jpg'}
+  summary = builder.info.metadata['build_summary']
+  assert summary['train']['dropped'] == {'augmented copies, not FER2013 images': 3}
+  assert summary['test']['dropped'] == {'augmented copies, not FER2013 images': 1}
+  assert (summary['train']['kept'], summary['train']['skipped_files']) == (2, [])
+  drops = [r.getMessage() for r in caplog.records if 'augmented copies' in r.getMessage()]
+  assert drops == ['fer2013: train split: dropped 3 files named like IMAGE.jpgN.jpg (augmented '
+                   'copies, not FER2013 images)',
+                   'fer2013: test split: dropped 1 files named like IMAGE.jpgN.jpg (augmented '
+                   'copies, not FER2013 images)']
+  assert not fer2013.is_augmented_copy('Training_10371709.jpg')
+  assert not fer2013.is_augmented_copy('photo2.jpg')
+
+
 def test_fer2013_folder_errors_name_the_folder(tmp_path):
   unknown = tmp_path / 'unknown'
   _write_image(unknown / 'train' / 'happiness' / 'a.png', _pixels(0))

@@ -111,6 +111,13 @@ BAD_INPUT = {
     'value out of range': (['--config', 'configs/test.py', '--config.distill.lam=1.5'],
                            'config.distill.lam = 1.5 is not allowed; expected a number >= 0 and '
                            '<= 1'),
+    'validation fraction of a half or more': (
+        ['--config', 'configs/test.py', '--config.data.validation_fraction=0.5'],
+        'config.data.validation_fraction = 0.5 is not allowed; expected a number >= 0 and < 0.5'),
+    'negative validation seed': (['--config', 'configs/test.py',
+                                  '--config.data.validation_seed=-1'],
+                                 'config.data.validation_seed = -1 is not allowed; expected an '
+                                 'integer >= 0'),
     'unknown schedule': (['--config', 'configs/test.py',
                           '--config.student.optimizer.schedule=step'],
                          "config.student.optimizer.schedule = 'step' is not allowed; choose one "

@@ -26,12 +26,18 @@ class Dataset:
 
   With the paper's 8 crops a training image appears 8 times (adjacent); `train['source_index']`
   says which stored example each row came from. `identity` names the data exactly (builder
-  config and version, split or fold and its hash, preprocessing), for caches and results.
+  config and version, split or fold and its hash, validation set and its hash, preprocessing),
+  for caches and results.
+
+  With `config.data.validation_fraction` > 0, `test` is the validation set carved from the
+  training side, which everything evaluating during training reads, and the test split (or fold)
+  waits in `held_out_test` for the final model; otherwise `held_out_test` is None.
   """
   train: dict[str, np.ndarray]
   test: dict[str, np.ndarray]
   class_names: tuple[str, ...]
   identity: dict[str, Any] = dataclasses.field(default_factory=dict)
+  held_out_test: dict[str, np.ndarray] | None = None
 
   @property
   def num_classes(self) -> int:
@@ -40,6 +46,11 @@ class Dataset:
   @property
   def fold_hash(self) -> str | None:
     return self.identity.get('fold_hash')
+
+  @property
+  def evaluated_on(self) -> str:
+    """What `test` holds: 'validation' (a validation set) or 'test' (the test split or fold)."""
+    return self.identity.get('evaluated_on', 'test')
 
 
 def tfds_data_dir(data_config: Any) -> str:
@@ -144,12 +155,20 @@ def _example_ids(arrays: dict[str, np.ndarray]) -> np.ndarray:
   return np.char.add(arrays['subject_id'].astype(str), np.arange(len(arrays['label'])).astype(str))
 
 
+def validation_fraction(data_config: Any) -> float:
+  """`config.data.validation_fraction`; 0 (none) for configs recorded before it existed."""
+  return data_config.get('validation_fraction', 0.0)
+
+
 def load(data_config: Any) -> Dataset:
-  """The train and test arrays of `config.data`: split or fold, then preprocessing.
+  """The train and test arrays of `config.data`: split or fold, validation set, preprocessing.
 
   With `num_folds` >= 2 the examples of `train_split` are divided into subject-independent folds
   and fold `fold` is the test side; otherwise `train_split` and `test_split` are used as they are.
-  Training images are then cropped as `crops` says, test images as `eval_crop` says.
+  With `validation_fraction` > 0 a validation set of whole subjects, stratified by class, is then
+  taken from the training side (`folds.carve_validation`): it becomes the test side and the test
+  side becomes `held_out_test`. Training images are cropped as `crops` says, the others as
+  `eval_crop` says.
   """
   builder = prepare_builder(data_config)
   sources = builder.as_data_source()
@@ -171,12 +190,29 @@ def load(data_config: Any) -> Dataset:
   else:
     test = _read_split(sources[data_config.test_split])
     identity.update(train_split=data_config.train_split, test_split=data_config.test_split)
+  held_out_test = None
+  fraction = validation_fraction(data_config)
+  if fraction > 0:  # Recorded only then: the identity of data without one stays as it was.
+    ids = _example_ids(train)
+    is_validation = folds_lib.carve_validation(train['label'], train['subject_id'], fraction,
+                                               data_config.validation_seed)
+    if not is_validation.any():
+      raise ValueError(f'config.data.validation_fraction = {fraction} takes no example of the '
+                       f'{len(ids)} training examples; raise it, or set 0 for no validation set')
+    held_out_test, test = test, _select(train, is_validation)
+    train = _select(train, ~is_validation)
+    identity.update(validation_fraction=fraction, validation_seed=data_config.validation_seed,
+                    validation_hash=folds_lib.fold_hash(ids, is_validation.astype(np.int64)),
+                    evaluated_on='validation')
   preprocessing = {key: data_config[key] for key in ('image_size', 'crops', 'eval_crop')}
   identity['preprocessing'] = preprocessing
   train = _preprocess(train, data_config, train=True)
   test = _preprocess(test, data_config, train=False)
+  if held_out_test is not None:
+    held_out_test = _preprocess(held_out_test, data_config, train=False)
   class_names = tuple(builder.info.features['label'].names)
-  return Dataset(train=train, test=test, class_names=class_names, identity=identity)
+  return Dataset(train=train, test=test, class_names=class_names, identity=identity,
+                 held_out_test=held_out_test)
 
 
 def _preprocess(arrays: dict[str, np.ndarray], data_config: Any,

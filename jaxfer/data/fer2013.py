@@ -10,6 +10,7 @@ import collections
 import csv
 import dataclasses
 import os
+import re
 from typing import Iterator, NamedTuple
 
 import numpy as np
@@ -28,6 +29,11 @@ CODE_TO_CLASS = ('anger', 'disgust', 'fear', 'happy', 'sadness', 'surprise', 'ne
 # The class folders of the image-folder copy, and the paper classes they hold.
 FOLDER_TO_CLASS = {'angry': 'anger', 'disgust': 'disgust', 'fear': 'fear', 'happy': 'happy',
                    'neutral': 'neutral', 'sad': 'sadness', 'surprise': 'surprise'}
+# The image-folder copy's disgust folders also hold augmented copies of their images, named after
+# the original with a digit run and an image extension (`PrivateTest_11895083.jpg0.jpg`):
+# 3,488 in train/ and 440 in test/. Dropped, the splits hold FER2013's 28,709 and 3,589 images.
+AUGMENTED_COPY = re.compile(r'\.(jpe?g|png)\d+\.(jpe?g|png)$', re.IGNORECASE)
+AUGMENTED_COPY_REASON = 'augmented copies, not FER2013 images'
 CSV_COLUMNS = ('emotion', 'pixels', 'Usage')
 USAGE_TO_SPLIT = {'Training': 'train', 'PublicTest': 'public_test', 'PrivateTest': 'private_test'}
 # The FER+ vote columns of each paper class, then the two columns that are not an emotion.
@@ -66,11 +72,13 @@ class FerPlusTarget(NamedTuple):
 
 
 class FerSummary(manual.BuildSummary):
-  """A build summary that also counts the images FER+ drops, which are expected, not warned."""
+  """A build summary that also counts the files dropped on purpose (by FER+, or augmented
+  copies), which are expected, not warned one by one; `dropped_key` names them in the summary."""
 
-  def __init__(self, dataset: str, strict: bool):
+  def __init__(self, dataset: str, strict: bool, dropped_key: str = 'dropped_by_ferplus'):
     super().__init__(dataset, strict)
     self.dropped: collections.Counter = collections.Counter()
+    self.dropped_key = dropped_key
 
   def drop(self, reason: str) -> None:
     self.dropped[reason] += 1
@@ -79,7 +87,7 @@ class FerSummary(manual.BuildSummary):
     summary = super().as_dict()
     if self.dropped:
       summary['skipped'] += sum(self.dropped.values())
-      summary['dropped_by_ferplus'] = dict(self.dropped)
+      summary[self.dropped_key] = dict(self.dropped)
     return summary
 
 
@@ -87,8 +95,9 @@ class Fer2013(tfds.core.GeneratorBasedBuilder):
   """FER2013: 35,887 48x48 faces; splits train, public_test, private_test (CSV) or train, test."""
 
   name = 'fer2013'
-  VERSION = tfds.core.Version('1.0.0')
-  RELEASE_NOTES = {'1.0.0': 'Initial release.'}
+  VERSION = tfds.core.Version('1.1.0')
+  RELEASE_NOTES = {'1.0.0': 'Initial release.',
+                   '1.1.0': 'Image folders: augmented copies (IMAGE.jpgN.jpg) are dropped.'}
   BUILDER_CONFIG_CLASS = Fer2013Config
   MANUAL_DOWNLOAD_INSTRUCTIONS = f"""\
   FER2013 comes from the Kaggle competition "Challenges in Representation Learning: Facial
@@ -182,15 +191,26 @@ class Fer2013(tfds.core.GeneratorBasedBuilder):
 
   def _generate_folder_examples(self, root: str, split: str, folders: dict[str, str]):
     """The examples of the class folders of `root/split` (the image-folder copy)."""
-    summary = manual.BuildSummary('fer2013', self.builder_config.strict)
+    summary = FerSummary('fer2013', self.builder_config.strict, dropped_key='dropped')
     for class_name, folder in folders.items():
       for path in manual.image_files(folder):
+        if is_augmented_copy(os.path.basename(path)):
+          summary.drop(AUGMENTED_COPY_REASON)
+          continue
         image = manual.read_image(path, self.builder_config, summary)
         if image is not None:
           relative = os.path.relpath(path, root).replace(os.sep, '/')
           yield relative, {'image': image, 'label': class_name,
                            'subject_id': f'fer2013_{relative}', 'file_name': relative}
+    if summary.dropped:
+      manual.logger.warning('fer2013: %s split: dropped %d files named like IMAGE.jpgN.jpg (%s)',
+                            split, sum(summary.dropped.values()), AUGMENTED_COPY_REASON)
     manual.finish(self.info, summary, split)
+
+
+def is_augmented_copy(file_name: str) -> bool:
+  """Whether `file_name` is an augmented copy of the image-folder copy (`x.jpg0.jpg`)."""
+  return AUGMENTED_COPY.search(file_name) is not None
 
 
 def find_source(manual_dir: str, ferplus: str = '') -> tuple[str, str]:

@@ -1,8 +1,10 @@
-"""Subject-independent, class-stratified k-fold splits, and the hash that identifies them.
+"""Subject-independent, class-stratified k-fold splits and validation sets, and the hash that
+identifies them.
 
 A subject's images always fall in one fold, so no person is on both sides of a split; within
 that constraint scikit-learn's `StratifiedGroupKFold` balances the classes across folds. The
-assignment depends only on (example ids, labels, subjects, number of folds, seed).
+assignment depends only on (example ids, labels, subjects, number of folds, seed); a validation
+set (`carve_validation`) only on (labels, subjects, fraction, seed).
 """
 from __future__ import annotations
 
@@ -33,6 +35,32 @@ def assign_folds(example_ids: np.ndarray, labels: np.ndarray, subject_ids: np.nd
     for fold, (_, test) in enumerate(splits):
       folds[order[test]] = fold
   return folds
+
+
+def carve_validation(labels: np.ndarray, subject_ids: np.ndarray, fraction: float,
+                     seed: int) -> np.ndarray:
+  """Whether each example is in the validation set: whole subjects, about `fraction` of every
+  class.
+
+  The rule: each class c aims at fraction * n_c validation images. Subjects are visited in a
+  random order (`seed`, over the sorted subject ids, so stored order never matters) and a subject
+  joins when that brings the per-class counts closer to their aims (summed absolute distance).
+  With one image per subject (FER2013) every class ends within half an image of its aim;
+  `StratifiedGroupKFold` would give 1/k for a whole k only.
+  """
+  subjects, subject_of = np.unique(subject_ids, return_inverse=True)
+  counts = np.zeros((len(subjects), int(labels.max()) + 1), np.int64)
+  np.add.at(counts, (subject_of, labels), 1)
+  aim = fraction * counts.sum(0)
+  taken = np.zeros(counts.shape[1], np.int64)
+  distance = np.abs(aim - taken).sum()
+  chosen = np.zeros(len(subjects), bool)
+  for subject in np.random.default_rng(seed).permutation(len(subjects)):
+    after = np.abs(aim - taken - counts[subject]).sum()
+    if after < distance:
+      chosen[subject], distance = True, after
+      taken += counts[subject]
+  return chosen[subject_of]
 
 
 def sorted_order(example_ids: np.ndarray) -> np.ndarray:
