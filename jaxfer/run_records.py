@@ -69,9 +69,18 @@ def _teacher(config: Any) -> dict[str, Any]:
                        'eval_batch_size': config.eval_batch_size}, config, 'teacher')
 
 
+def _student_settings(config: Any) -> dict[str, Any]:
+  student = config.student.to_dict()
+  if student.get('family', 'microexpnet') == 'microexpnet':
+    # A MicroExpNet has no depth: recorded as before there were families.
+    student.pop('family', None)
+    student.pop('depth', None)
+  return student
+
+
 def _student(config: Any, teacher_logits_sha256: str | None = None) -> dict[str, Any]:
   return _with_stage1({'seed': config.seed, 'data': _data(config),
-                       'student': config.student.to_dict(), 'distill': config.distill.to_dict(),
+                       'student': _student_settings(config), 'distill': config.distill.to_dict(),
                        'teacher_logits_sha256': teacher_logits_sha256}, config, 'student')
 
 
