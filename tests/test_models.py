@@ -11,6 +11,7 @@ import pytest
 
 from conftest import REPO
 from jaxfer import models
+from jaxfer.models import separable as separable_lib
 from jaxfer.models import student as student_lib
 
 # (pooling, size name) -> parameters at 84x84x1 with 8 classes, from the original code's candidates.
@@ -218,13 +219,40 @@ def test_separable_modules_halve_the_resolution_and_width_scales_the_filters():
   assert jax.eval_shape(lambda v: model.apply(v, images), variables).shape == (2, 5)
 
 
-def test_separable_pooling_implementations_agree_and_statistics_update_in_training_only():
+@pytest.mark.parametrize('shape', [(2, 7, 5, 3), (1, 1, 1, 2)])
+def test_depthwise_convolution_equals_the_grouped_convolution_in_value_and_gradient(shape):
+  x = jax.random.normal(jax.random.key(0), shape)
+  kernel = jax.random.normal(jax.random.key(1), (3, 3, 1, shape[-1]))
+  grouped = lambda x, kernel: jax.lax.conv_general_dilated(
+      x, kernel, (1, 1), 'SAME', dimension_numbers=('NHWC', 'HWIO', 'NHWC'),
+      feature_group_count=shape[-1])
+  value, vjp = jax.vjp(separable_lib.depthwise_conv, x, kernel)
+  expected_value, expected_vjp = jax.vjp(grouped, x, kernel)
+  np.testing.assert_allclose(value, expected_value, atol=1e-5)
+  g = jax.random.normal(jax.random.key(2), value.shape)
+  for got, expected in zip(jax.jit(vjp)(g), expected_vjp(g)):
+    np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_separable_implementations_agree_and_statistics_update_in_training_only():
   images = jax.random.uniform(jax.random.key(1), (4, 47, 47, 1))  # Odd: SAME padding.
   xla = models.SeparableNet(width=0.5, depth=2, conv_impl='xla')
   fast = models.SeparableNet(width=0.5, depth=2, conv_impl='matmul')
   variables = jax.jit(xla.init)(jax.random.key(0), images)
+  # The same parameters, initialised alike, and the same logits and gradients.
+  jax.tree.map(np.testing.assert_array_equal, jax.jit(fast.init)(jax.random.key(0), images),
+               variables)
   np.testing.assert_allclose(fast.apply(variables, images), xla.apply(variables, images),
                              atol=1e-5, rtol=1e-5)
+
+  def grads(model):
+    loss = lambda params: jnp.sum(jnp.sin(model.apply(
+        {'params': params, 'batch_stats': variables['batch_stats']}, images, train=True,
+        mutable=['batch_stats'])[0]))
+    return jax.jit(jax.grad(loss))(variables['params'])
+
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-4),
+               grads(fast), grads(xla))
   _, updates = jax.jit(functools.partial(fast.apply, train=True, mutable=['batch_stats']))(
       variables, images)
   before, after = jax.tree.leaves(variables['batch_stats']), jax.tree.leaves(updates['batch_stats'])

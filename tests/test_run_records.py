@@ -45,6 +45,11 @@ def test_fingerprints_equal_what_earlier_versions_recorded_so_their_runs_resume(
   assert run_records.fingerprint(
       'student', config,
       teacher_logits_sha256=pretrained['teacher_logits_sha256']) == pretrained
+  # Another family (which has a depth) is a change the record refuses.
+  config.student.family = 'separable'
+  changed = run_records.fingerprint('student', config,
+                                    teacher_logits_sha256=pretrained['teacher_logits_sha256'])
+  assert run_records.changed_fields(pretrained, changed) == ['student.family']
 
 
 def test_where_the_data_are_is_not_part_of_any_fingerprint(test_config):

@@ -21,15 +21,69 @@ def filters(base: int, width: float) -> int:
   return max(1, round(base * width))
 
 
-class SeparableConv(nn.Module):
-  """A 3x3 depthwise convolution (one filter per input channel), then a 1x1 pointwise one; no
-  biases, since BatchNorm follows."""
-  features: int
+def _shifted_products(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """sum over taps (i, j) of padded x[:, i:i+h, j:j+w, :] * kernel[i, j, 0]: a SAME, stride-1
+  depthwise convolution with an odd square kernel [k, k, 1, channels]."""
+  k = kernel.shape[0]
+  h, w = x.shape[1:3]
+  padded = jnp.pad(x, ((0, 0), (k // 2, k // 2), (k // 2, k // 2), (0, 0)))
+  return sum(padded[:, i:i + h, j:j + w, :] * kernel[i, j, 0]
+             for i in range(k) for j in range(k))
+
+
+@jax.custom_vjp
+def depthwise_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """What `nn.Conv(c, (k, k), padding='SAME', feature_group_count=c, use_bias=False)` computes
+  with `kernel` [k, k, 1, c], as k*k shifted products.
+
+  XLA:CPU runs a grouped convolution at a small fraction of the speed of the same arithmetic
+  written elementwise, forward and backward (benchmarks/RESULTS.md, the separable section). The
+  input gradient is the same sum over the kernel flipped; the kernel gradient reduces each
+  tap's product with the cotangent.
+  """
+  return _shifted_products(x, kernel)
+
+
+def _depthwise_conv_bwd(residuals, g):
+  x, kernel = residuals
+  k = kernel.shape[0]
+  h, w = x.shape[1:3]
+  padded = jnp.pad(x, ((0, 0), (k // 2, k // 2), (k // 2, k // 2), (0, 0)))
+  kernel_grad = jnp.stack([
+      jnp.stack([jnp.sum(padded[:, i:i + h, j:j + w, :] * g, axis=(0, 1, 2)) for j in range(k)])
+      for i in range(k)])[:, :, None]
+  return _shifted_products(g, kernel[::-1, ::-1]), kernel_grad
+
+
+depthwise_conv.defvjp(lambda x, kernel: (depthwise_conv(x, kernel), (x, kernel)),
+                      _depthwise_conv_bwd)
+
+
+class DepthwiseConv(nn.Module):
+  """`depthwise_conv` with a 3x3 kernel: `nn.Conv`'s parameter (name, shape, initialisation)
+  for the grouped convolution it replaces."""
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    x = nn.Conv(x.shape[-1], (3, 3), padding='SAME', feature_group_count=x.shape[-1],
-                use_bias=False, name='depthwise')(x)
+    kernel = self.param('kernel', nn.initializers.lecun_normal(), (3, 3, 1, x.shape[-1]))
+    return depthwise_conv(x, kernel)
+
+
+class SeparableConv(nn.Module):
+  """A 3x3 depthwise convolution (one filter per input channel), then a 1x1 pointwise one; no
+  biases, since BatchNorm follows. `conv_impl` 'xla' makes the depthwise one an `nn.Conv`,
+  'matmul' `depthwise_conv` (the same parameter and results)."""
+  features: int
+  conv_impl: str = 'auto'
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    channels = x.shape[-1]
+    if resolve_conv_impl(self.conv_impl) == 'xla':
+      x = nn.Conv(channels, (3, 3), padding='SAME', feature_group_count=channels,
+                  use_bias=False, name='depthwise')(x)
+    else:
+      x = DepthwiseConv(name='depthwise')(x)
     return nn.Conv(self.features, (1, 1), use_bias=False, name='pointwise')(x)
 
 
@@ -40,8 +94,9 @@ class SeparableNet(nn.Module):
     width: continuous multiplier on every filter count (stem 8, module i 16 * 2**i).
     depth: residual modules; each halves the resolution and doubles the filters.
     num_classes: output classes (the head's filters).
-    conv_impl: as ExpNet's, for the pooling only: 'xla' (`nn.max_pool`), 'matmul'
-      (`max_pool_2x2`: the same values and gradients, a faster gradient on XLA:CPU) or 'auto'.
+    conv_impl: as ExpNet's: 'xla' (`nn.Conv` for the depthwise convolutions, `nn.max_pool`),
+      'matmul' (`depthwise_conv`, `max_pool_2x2`: the same parameters, values and gradients,
+      much faster on XLA:CPU) or 'auto' (matmul on the CPU, xla elsewhere).
     standardize: give each image zero mean and unit variance first, as ExpNet's.
   """
   width: float = 1.0
@@ -78,12 +133,13 @@ class SeparableNet(nn.Module):
       x = nn.relu(self._norm(train, f'stem{k}_bn')(x))
     for i in range(self.depth):
       out = filters(16 * 2**i, self.width)
-      shortcut = nn.Conv(out, (1, 1), strides=(2, 2), padding='SAME', use_bias=False,
-                         name=f'module{i}_shortcut')(x)
+      # A 1x1 stride-2 SAME convolution reads the even rows and columns: sliced first, it is a
+      # plain matmul, whose input gradient XLA does not compute as a dilated convolution.
+      shortcut = nn.Conv(out, (1, 1), use_bias=False, name=f'module{i}_shortcut')(x[:, ::2, ::2])
       shortcut = self._norm(train, f'module{i}_shortcut_bn')(shortcut)
-      x = SeparableConv(out, name=f'module{i}_sep0')(x)
+      x = SeparableConv(out, self.conv_impl, name=f'module{i}_sep0')(x)
       x = nn.relu(self._norm(train, f'module{i}_sep0_bn')(x))
-      x = SeparableConv(out, name=f'module{i}_sep1')(x)
+      x = SeparableConv(out, self.conv_impl, name=f'module{i}_sep1')(x)
       x = self._norm(train, f'module{i}_sep1_bn')(x)
       x = self._pool(x) + shortcut
     if features:
