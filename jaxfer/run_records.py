@@ -72,9 +72,7 @@ def _teacher(config: Any) -> dict[str, Any]:
 def _student_settings(config: Any) -> dict[str, Any]:
   student = config.student.to_dict()
   if student.get('family', 'microexpnet') == 'microexpnet':
-    # A MicroExpNet has no depth: recorded as before there were families.
-    student.pop('family', None)
-    student.pop('depth', None)
+    student.pop('depth', None)  # A MicroExpNet has no depth: changing it changes nothing.
   return student
 
 
