@@ -12,7 +12,7 @@ Protocol: 10% of train/ (stratified by class, one subject per image) is a valida
 evaluation during training, and a search's objective, reads it, never test/. `jaxfer distill`
 then evaluates the final student once on test/ (WORKDIR/student/test_result.json) and prints
 both accuracies. On a 2-core CPU: preparing the dataset 15 s (once), a teacher epoch 26 s, a
-student epoch 3.5 s: about 6 minutes in all (10.5 measured with other work on the cores), for
+student epoch 3.5 s: 6 to 11 minutes in all (10.5 measured with other work on the cores), for
 a teacher at 55% and a student at 48% validation, 49% test accuracy (benchmarks/RESULTS.md).
 """
 from configs import default

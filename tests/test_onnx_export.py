@@ -32,7 +32,8 @@ def _onnx_logits(path, images):
 
 def _jaxfer_logits(student, images):
   """What `jaxfer predict` computes (the student's own convolutions), before the softmax."""
-  return np.asarray(student.model.apply(student.variables, images.astype(np.float32) / 255.0))
+  return np.asarray(jax.jit(student.model.apply)(student.variables,
+                                                 images.astype(np.float32) / 255.0))
 
 
 def test_export_leaves_the_levels_of_the_loggers_as_they_were(tmp_path):
@@ -59,7 +60,7 @@ def test_onnx_runtime_gives_a_separable_student_s_logits_with_its_batch_norm_sta
   config = default.get_config()
   config.student.update(family='separable', width=0.5, depth=3)
   model = models.make_student(config.student, len(classes.CLASS_NAMES))
-  variables = model.init(jax.random.key(0), np.zeros((1, 48, 48, 1), np.float32))
+  variables = jax.jit(model.init)(jax.random.key(0), np.zeros((1, 48, 48, 1), np.float32))
   # Statistics far from the initial ones (mean 0, variance 1), so that exporting BatchNorm in
   # training mode or without them would change the logits.
   rng = np.random.default_rng(1)

@@ -296,7 +296,7 @@ def test_a_separable_student_predicts_from_the_command_line_with_its_batch_stati
   config = test.get_config()
   config.student.update(family='separable', width=0.5, depth=3)
   model = models.make_student(config.student, len(classes.CLASS_NAMES))
-  variables = model.init(jax.random.key(0), np.zeros((1, 48, 48, 1), np.float32))
+  variables = jax.jit(model.init)(jax.random.key(0), np.zeros((1, 48, 48, 1), np.float32))
   rng = np.random.default_rng(0)
   # Statistics other than the initial ones, as `export-best` writes a trained student's.
   batch_stats = jax.tree_util.tree_map_with_path(
@@ -320,10 +320,11 @@ def test_a_separable_student_predicts_from_the_command_line_with_its_batch_stati
   rows = [json.loads(line) for line in (tmp_path / 'faces.jsonl').read_text().splitlines()]
   # By hand: the whole image is the face, given the student's test-time view.
   crops = np.stack([preprocess.eval_view(cv2.imread(p, 0), 48, 'full') for p in paths])
-  logits = model.apply({'params': variables['params'], 'batch_stats': batch_stats},
-                       crops[..., None].astype(np.float32) / 255.0)
+  apply = jax.jit(model.apply)
+  logits = apply({'params': variables['params'], 'batch_stats': batch_stats},
+                 crops[..., None].astype(np.float32) / 255.0)
   probabilities = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
   np.testing.assert_allclose([[row[f'p_{name}'] for name in classes.CLASS_NAMES] for row in rows],
                              probabilities, atol=1e-5)
-  initial = model.apply(variables, crops[..., None].astype(np.float32) / 255.0)
+  initial = apply(variables, crops[..., None].astype(np.float32) / 255.0)
   assert not np.allclose(initial, logits, atol=1e-3)  # The file's statistics made the difference.
