@@ -149,16 +149,32 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> loop.
   return result
 
 
-def require_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> str:
-  """The directory of `config.target` in `workdir`; FileNotFoundError saying what to run if it
-  has no checkpoint. Creates nothing."""
-  model_dir = os.path.join(workdir, config.target)
+def require_checkpoint(config: ml_collections.ConfigDict, workdir: str,
+                       target: str | None = None) -> str:
+  """The directory of `target` (default `config.target`) in `workdir`; FileNotFoundError saying
+  what to run if it has no checkpoint. Creates nothing."""
+  target = target or config.target
+  model_dir = os.path.join(workdir, target)
   if checkpoints.latest_epoch(model_dir) is None:
-    command = 'train-teacher' if config.target == 'teacher' else 'distill'
-    raise FileNotFoundError(f'no {config.target} checkpoint in {checkpoints.directory(model_dir)};'
+    command = 'train-teacher' if target == 'teacher' else 'distill'
+    raise FileNotFoundError(f'no {target} checkpoint in {checkpoints.directory(model_dir)};'
                             f' train one first with `jaxfer {command} --config ... --workdir '
                             f'{workdir}`')
   return model_dir
+
+
+def _restore_newest(config: ml_collections.ConfigDict, workdir: str, target: str):
+  """(dataset, spec, state, epoch, model directory) of the newest intact checkpoint of `target`
+  in `workdir`; FileNotFoundError, creating nothing, if there is none."""
+  model_dir = require_checkpoint(config, workdir, target)
+  dataset = data_lib.load(config.data)
+  spec = loop.fit_spec(config, target, dataset.num_classes)
+  state, _ = loop.initial_state(spec, dataset)
+  state, epoch = checkpoints.restore_newest_intact(model_dir, state, spec.name)
+  if not epoch:
+    raise FileNotFoundError(f'no intact {target} checkpoint in '
+                            f'{checkpoints.directory(model_dir)}')
+  return dataset, spec, state, epoch, model_dir
 
 
 def evaluate(config: ml_collections.ConfigDict, workdir: str) -> loop.Result:
@@ -168,14 +184,7 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> loop.Result:
   was trained there.
   """
   configuration.validate(config)
-  model_dir = require_checkpoint(config, workdir)
-  dataset = data_lib.load(config.data)
-  spec = loop.fit_spec(config, config.target, dataset.num_classes)
-  state, _ = loop.initial_state(spec, dataset)
-  state, epoch = checkpoints.restore_newest_intact(model_dir, state, spec.name)
-  if not epoch:
-    raise FileNotFoundError(f'no intact {config.target} checkpoint in '
-                            f'{checkpoints.directory(model_dir)}')
+  dataset, spec, state, epoch, model_dir = _restore_newest(config, workdir, config.target)
   result = loop.summarize(spec, state, dataset, model_dir, 0.0)
   result.epochs = epoch
   _write_result(result, os.path.join(workdir, 'evaluation.json'))
@@ -202,16 +211,7 @@ def evaluate_held_out_test(config: ml_collections.ConfigDict, workdir: str) -> d
     raise ValueError(f'config.data.validation_fraction = {config.data.validation_fraction}: '
                      'there is no held-out test split (the test split is what every evaluation '
                      'reads already); set it above 0 to keep the test split for the final model')
-  model_dir = os.path.join(workdir, 'student')
-  if checkpoints.latest_epoch(model_dir) is None:
-    raise FileNotFoundError(f'no student checkpoint in {checkpoints.directory(model_dir)}; train '
-                            f'one first with `jaxfer distill --config ... --workdir {workdir}`')
-  dataset = data_lib.load(config.data)
-  spec = loop.fit_spec(config, 'student', dataset.num_classes)
-  state, _ = loop.initial_state(spec, dataset)
-  state, epoch = checkpoints.restore_newest_intact(model_dir, state, spec.name)
-  if not epoch:
-    raise FileNotFoundError(f'no intact student checkpoint in {checkpoints.directory(model_dir)}')
+  dataset, _, state, epoch, model_dir = _restore_newest(config, workdir, 'student')
   path = os.path.join(model_dir, TEST_RESULT)
   identity = json.loads(json.dumps(dataset.identity))
   if os.path.exists(path):
