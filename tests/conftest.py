@@ -169,6 +169,24 @@ def run_in_process(main, capfd, *args):
   return subprocess.CompletedProcess(['main', *args], status, stdout, stderr)
 
 
+def separable_student(config, seed):
+  """(model, variables, batch_stats) of the separable student of `config.student` at 48x48:
+  initialised parameters, and BatchNorm statistics far from the initial ones (mean 0, variance
+  1), as a trained student's are, so that a path that ignored them would change the logits."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from jaxfer import models  # pylint: disable=g-import-not-at-top
+  from jaxfer.data import classes  # pylint: disable=g-import-not-at-top
+  model = models.make_student(config.student, len(classes.CLASS_NAMES))
+  variables = jax.jit(model.init)(jax.random.key(0), np.zeros((1, 48, 48, 1), np.float32))
+  rng = np.random.default_rng(seed)
+  batch_stats = jax.tree_util.tree_map_with_path(
+      lambda path, x: (rng.uniform(0.2, 3.0, x.shape) if path[-1].key == 'var'
+                       else rng.normal(0, 0.5, x.shape)).astype(np.float32),
+      variables['batch_stats'])
+  return model, variables, batch_stats
+
+
 def file_times(directory):
   """{relative path: modification time} of every file under `directory`."""
   times = {}

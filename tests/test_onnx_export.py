@@ -8,7 +8,7 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import CKPLUS48, REPO, jaxfer_command, run_in_process
+from conftest import CKPLUS48, REPO, jaxfer_command, run_in_process, separable_student
 from configs import default
 from jaxfer import cli
 from jaxfer import model_files
@@ -59,15 +59,10 @@ def test_onnx_runtime_gives_a_separable_student_s_logits_with_its_batch_norm_sta
     tmp_path, capfd):
   config = default.get_config()
   config.student.update(family='separable', width=0.5, depth=3)
-  model = models.make_student(config.student, len(classes.CLASS_NAMES))
-  variables = jax.jit(model.init)(jax.random.key(0), np.zeros((1, 48, 48, 1), np.float32))
-  # Statistics far from the initial ones (mean 0, variance 1), so that exporting BatchNorm in
-  # training mode or without them would change the logits.
+  # Statistics far from the initial ones, so that exporting BatchNorm in training mode or
+  # without them would change the logits.
+  model, variables, batch_stats = separable_student(config, seed=1)
   rng = np.random.default_rng(1)
-  batch_stats = jax.tree_util.tree_map_with_path(
-      lambda path, x: (rng.uniform(0.2, 3.0, x.shape) if path[-1].key == 'var'
-                       else rng.normal(0, 0.5, x.shape)).astype(np.float32),
-      variables['batch_stats'])
   student = model_files.Student(model, variables['params'], classes.CLASS_NAMES, 48, 'full',
                                 str(tmp_path), batch_stats)
   path = onnx_export.export(student, str(tmp_path / 'separable.onnx'))

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import CKPLUS48, REPO, jaxfer_command, run_in_process
+from conftest import CKPLUS48, REPO, jaxfer_command, run_in_process, separable_student
 from configs import default
 from jaxfer import cli
 from jaxfer import model_files
@@ -292,17 +292,11 @@ def test_a_separable_student_predicts_from_the_command_line_with_its_batch_stati
   import flax.serialization  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
   from configs import test  # pylint: disable=g-import-not-at-top
-  from jaxfer import models  # pylint: disable=g-import-not-at-top
   config = test.get_config()
   config.student.update(family='separable', width=0.5, depth=3)
-  model = models.make_student(config.student, len(classes.CLASS_NAMES))
-  variables = jax.jit(model.init)(jax.random.key(0), np.zeros((1, 48, 48, 1), np.float32))
-  rng = np.random.default_rng(0)
   # Statistics other than the initial ones, as `export-best` writes a trained student's.
-  batch_stats = jax.tree_util.tree_map_with_path(
-      lambda path, x: (rng.uniform(0.2, 3.0, x.shape) if path[-1].key == 'var'
-                       else rng.normal(0, 0.5, x.shape)).astype(np.float32),
-      variables['batch_stats'])
+  model, variables, batch_stats = separable_student(config, seed=0)
+  rng = np.random.default_rng(0)
   folder = tmp_path / 'separable'
   folder.mkdir()
   for name, tree in (('params.msgpack', variables['params']), ('batch_stats.msgpack',
