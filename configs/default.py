@@ -44,6 +44,10 @@ def get_config() -> ml_collections.ConfigDict:
   # evaluation during training and search uses; the test side is kept for the final model only.
   config.data.validation_fraction = 0.0
   config.data.validation_seed = 0  # Which subjects the validation set takes.
+  # < 1: train on this share of the training side only (whole subjects, stratified by class,
+  # drawn with validation_seed after the validation set is carved; the test side stays whole).
+  # A search's cheaper fidelity: its trials rank on a subset, the chosen models train on all.
+  config.data.train_fraction = 1.0
   # 'paper8': the 8 fixed 224/256 crops of every training image (the paper's augmentation);
   # 'none': each image once. Test images: 'full', 'center' (224/256 window) or 'paper' (at 32,32).
   config.data.crops = 'none'

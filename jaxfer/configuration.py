@@ -99,6 +99,7 @@ def validate(config: Any) -> None:
   _number(config, 'data.validation_fraction', low=0, high=0.5, low_inclusive=True,
           high_inclusive=False)
   _number(config, 'data.validation_seed', low=0, low_inclusive=True, integer=True)
+  _number(config, 'data.train_fraction', low=0, high=1, high_inclusive=True)
   _choice(config, 'data.crops', preprocess.CROPS)
   _choice(config, 'data.eval_crop', preprocess.EVAL_CROPS)
   data_lib.check_builder_settings(config.data)

@@ -23,7 +23,7 @@ ADDED_SETTINGS = {
     'search.replicates': 1, 'search.paired_seeds': False,
     'teacher.pretrain': 'none', 'student.pretrain': 'none',
     'student.family': 'microexpnet', 'student.depth': 4,
-    'data.validation_fraction': 0.0, 'data.validation_seed': 0,
+    'data.validation_fraction': 0.0, 'data.validation_seed': 0, 'data.train_fraction': 1.0,
 }
 # Where the data are, not what they are: the data's identity (`Dataset.identity`), compared
 # separately, tells whether the files themselves are the same.
@@ -36,6 +36,8 @@ def _data(config: Any) -> dict[str, Any]:
   if not data.get('validation_fraction'):  # No validation set: recorded as before there was one.
     data.pop('validation_fraction', None)
     data.pop('validation_seed', None)
+  if data.get('train_fraction', 1.0) == 1.0:  # All of the training side: recorded as before.
+    data.pop('train_fraction', None)
   return data
 
 

@@ -81,8 +81,9 @@ def interval_info(info: FrontInfo, found: dict[int, intervals.Interval]) -> Fron
   return info._replace(accuracy_low=bound(2), accuracy_high=bound(3))
 
 
-def caption_text(stats: analysis.StudyStats | None) -> str:
-  """What the bars and the band of pareto.png are, in one or two lines."""
+def caption_text(stats: analysis.StudyStats | None, evaluated_on: str = 'test') -> str:
+  """What the bars and the band of pareto.png are, in one or two lines; `evaluated_on` names
+  the faces the accuracies were measured on ('test' or 'validation')."""
   if stats is None or stats.model is None:
     return 'Bars: 95% t interval over each trial\'s own runs.'
   model = stats.model
@@ -93,8 +94,8 @@ def caption_text(stats: analysis.StudyStats | None) -> str:
                  'each size, posterior draws).')
   if stats.test_images:
     sd = 100 * stats.test_set_sd
-    parts.append(f'All conditional on the {stats.test_images:,} test faces (another test set: '
-                 f'about +-{sd:.1f} points, 1 SD at the median accuracy).')
+    parts.append(f'All conditional on the {stats.test_images:,} {evaluated_on} faces (another '
+                 f'{evaluated_on} set: about +-{sd:.1f} points, 1 SD at the median accuracy).')
   return ' '.join(parts)
 
 
@@ -192,8 +193,8 @@ def draw_pareto(info: FrontInfo, stats: analysis.StudyStats | None = None,
     key.append(f'... {len(front) - len(shown)} more in pareto.csv')
   fig.text(0.655, 0.52, 'Front trials\n' + '\n'.join(key), fontsize=7, va='top', ha='left',
            family='monospace', linespacing=1.25)
-  fig.text(0.01, 0.015, '\n'.join(textwrap.wrap(caption_text(stats), 150)), fontsize=7,
-           ha='left', va='bottom', color='#333333')
+  fig.text(0.01, 0.015, '\n'.join(textwrap.wrap(caption_text(stats, evaluated_on), 150)),
+           fontsize=7, ha='left', va='bottom', color='#333333')
   return fig
 
 
@@ -337,7 +338,8 @@ def plot_pareto_html(path: str, study: optuna.Study, info: FrontInfo,
   figure.update_yaxes(range=list(figures.percent_limits(np.concatenate(lows),
                                                         np.concatenate(highs))))
   figure.update_xaxes(type='log')
-  figure.update_layout(title={'text': caption_text(stats), 'font': {'size': 11}})
+  figure.update_layout(title={'text': caption_text(
+      stats, evaluated_on(study.get_trials(deepcopy=False))), 'font': {'size': 11}})
   figure.write_html(path, include_plotlyjs=True)
 
 
@@ -574,7 +576,7 @@ def report_markdown(name: str, trials: Sequence[optuna.trial.FrozenTrial], info:
   stats = stats if stats is not None else analysis.analyse(trials, info)
   fit = stats.fit
   lines = [f'# Study `{name}`', '', _counts(trials), '',
-           '![Pareto front](pareto.png)', '', caption_text(stats), '',
+           '![Pareto front](pareto.png)', '', caption_text(stats, evaluated_on(trials)), '',
            '| # | trial | accuracy % | 95% interval | fitted % (95% band) | size (bytes) | '
            'parameters | knee |', '|---:|---:|---:|---:|---:|---:|---|---|']
   front = sorted(np.flatnonzero(info.on_front), key=lambda p: info.size_bytes[p])

@@ -114,6 +114,9 @@ BAD_INPUT = {
     'validation fraction of a half or more': (
         ['--config', 'configs/test.py', '--config.data.validation_fraction=0.5'],
         'config.data.validation_fraction = 0.5 is not allowed; expected a number >= 0 and < 0.5'),
+    'training fraction of zero': (
+        ['--config', 'configs/test.py', '--config.data.train_fraction=0'],
+        'config.data.train_fraction = 0.0 is not allowed; expected a number > 0 and <= 1'),
     'negative validation seed': (['--config', 'configs/test.py',
                                   '--config.data.validation_seed=-1'],
                                  'config.data.validation_seed = -1 is not allowed; expected an '

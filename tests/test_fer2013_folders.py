@@ -16,6 +16,8 @@ import pytest
 from PIL import Image
 
 from configs import fer2013_folders
+from configs import search_fer2013
+from configs import search_fer2013_microexpnet
 from conftest import run_in_process
 from jaxfer import cli
 from jaxfer import data as data_lib
@@ -24,8 +26,13 @@ from jaxfer import model_files
 from jaxfer import run_records
 from jaxfer import train
 from jaxfer.data import folds
+from search import configuration as search_configuration
 from search import export
+from search import objective
+from search import pareto
 from search import report
+from search import space as space_lib
+from search import workers
 
 FOLDERS = ('angry', 'disgust', 'fear', 'happy', 'neutral', 'sad', 'surprise')
 TRAIN_PER_CLASS = 31
@@ -102,6 +109,78 @@ def test_validation_set_is_disjoint_stratified_repeatable_and_follows_the_seed(m
   assert without.held_out_test is None and without.evaluated_on == 'test'
   assert set(without.test['file_name']) == _originals(manual_dir, 'test')
   assert not {'validation_fraction', 'validation_hash', 'evaluated_on'} & set(without.identity)
+
+
+def test_train_fraction_keeps_a_stratified_share_of_training_and_leaves_validation_and_test_whole(
+    manual_dir, data_dir):
+  full = data_lib.load(_config(manual_dir, data_dir).data)
+  half = data_lib.load(_config(manual_dir, data_dir, train_fraction=0.5).data)
+  assert set(half.train['file_name']) < set(full.train['file_name'])
+  # 28 training images per class after the validation set: each class keeps 14, within one.
+  full_counts = collections.Counter(full.train['label'].tolist())
+  for label, count in collections.Counter(half.train['label'].tolist()).items():
+    assert abs(count - 0.5 * full_counts[label]) <= 1
+  assert list(half.test['file_name']) == list(full.test['file_name'])  # The validation set.
+  assert list(half.held_out_test['file_name']) == list(full.held_out_test['file_name'])
+  assert half.identity['train_fraction'] == 0.5
+  assert 'train_fraction' not in full.identity and 'train_subset_hash' not in full.identity
+  again = data_lib.load(_config(manual_dir, data_dir, train_fraction=0.5).data)
+  assert list(again.train['file_name']) == list(half.train['file_name'])
+  assert again.identity == half.identity
+  other = data_lib.load(_config(manual_dir, data_dir, train_fraction=0.25).data)
+  assert other.identity['train_subset_hash'] != half.identity['train_subset_hash']
+  # A run recorded before the field existed trained on all of its training side.
+  assert 'train_fraction' not in run_records.fingerprint('student', _config(manual_dir,
+                                                                            data_dir))['data']
+  assert run_records.fingerprint('student', _config(
+      manual_dir, data_dir, train_fraction=0.5))['data']['train_fraction'] == 0.5
+
+
+def test_the_fer2013_family_study_and_its_baseline_differ_only_in_family_and_share_a_teacher(
+    manual_dir):
+  family, baseline = search_fer2013.get_config(), search_fer2013_microexpnet.get_config()
+  for config in (family, baseline):
+    config.data.manual_dir = str(manual_dir)
+    search_configuration.validate(config)
+    assert 0 < config.data.train_fraction < 1 and config.data.validation_fraction > 0
+  assert run_records.fingerprint('teacher', family) == run_records.fingerprint('teacher',
+                                                                               baseline)
+  assert space_lib.size_limit(family) == space_lib.size_limit(baseline)  # One reference point.
+  family_record = objective.comparable_config(family)
+  baseline_record = objective.comparable_config(baseline)
+  for record in (family_record, baseline_record):
+    del record['search']['space']['family'], record['search']['study_name']
+  assert family_record == baseline_record
+  assert baseline.search.space.family == 'microexpnet'
+  assert set(family.search.space.family.choices) == {'microexpnet', 'separable'}
+
+
+@pytest.mark.slow
+def test_the_fer2013_family_study_ranks_trials_on_validation_at_its_training_fidelity(
+    manual_dir, data_dir, tmp_path):
+  config = search_fer2013.get_config()
+  config.data.update(manual_dir=str(manual_dir), data_dir=data_dir)
+  config.teacher.resnet_small.stage_features = (8, 16)
+  config.teacher.update(num_epochs=1, batch_size=32)
+  config.student.update(num_epochs=1, batch_size=32)
+  config.search.update(n_trials=2, replicates=1)
+  config.search.space.family.separable.update(width=dict(low=0.25, high=0.5, log=True),
+                                              depth=dict(choices=(1, 2)))
+  study = workers.run_study(config, str(tmp_path))
+  trials = study.get_trials(states=pareto.FINISHED)
+  assert len(trials) == 2
+  validation_images = len(data_lib.load(config.data).test['label'])
+  teacher = json.loads((tmp_path / 'teachers' / 'fold_0' / 'teacher' / 'result.json').read_text())
+  for result in [teacher] + [json.loads(open(os.path.join(
+      objective.replicate_dir(t.user_attrs['trial_dir'], 0, 0), 'student', 'result.json')).read())
+                             for t in trials]:
+    assert result['data']['train_fraction'] == 0.25  # Teacher and students at the fidelity.
+    assert result['evaluated_on'] == 'validation'
+  for trial in trials:
+    student = json.loads(open(os.path.join(objective.replicate_dir(
+        trial.user_attrs['trial_dir'], 0, 0), 'student', 'result.json')).read())
+    assert trial.values[0] == student['accuracy']  # The objective is validation accuracy.
+    assert trial.user_attrs['test_images'] == [validation_images]  # Scored on validation.
 
 
 def test_carve_keeps_subjects_whole_and_ignores_stored_order():

@@ -210,6 +210,23 @@ def test_pareto_figure_draws_no_label_over_another_and_keeps_the_axis_to_the_dat
     figures.pyplot().close(fig)
 
 
+def test_the_caption_names_the_faces_the_study_was_scored_on():
+  from search import analysis  # pylint: disable=g-import-not-at-top
+  from search import figures  # pylint: disable=g-import-not-at-top
+  study = _main_job_like_study()
+  info = pareto.front_info(study.trials)
+  stats = analysis.analyse(study.trials, info, draws=50)
+  assert 'conditional on the 600 test faces (another test set' in report.caption_text(stats)
+  validation = report.caption_text(stats, 'validation')
+  assert 'conditional on the 600 validation faces (another validation set' in validation
+  assert 'test' not in validation
+  fig = report.draw_pareto(report.interval_info(info, stats.intervals), stats,
+                           evaluated_on='validation')
+  assert any('600 validation faces' in t.get_text() for t in fig.texts)
+  assert fig.axes[0].get_ylabel() == 'validation accuracy (%)'
+  figures.pyplot().close(fig)
+
+
 def test_pareto_csv_and_front_fit_csv_carry_the_fitted_front(tmp_path):
   study = _main_job_like_study()
   paths = report.write_report(study, str(tmp_path), 1_100_000)

@@ -160,6 +160,11 @@ def validation_fraction(data_config: Any) -> float:
   return data_config.get('validation_fraction', 0.0)
 
 
+def train_fraction(data_config: Any) -> float:
+  """`config.data.train_fraction`; 1 (all) for configs recorded before it existed."""
+  return data_config.get('train_fraction', 1.0)
+
+
 def load(data_config: Any) -> Dataset:
   """The train and test arrays of `config.data`: split or fold, validation set, preprocessing.
 
@@ -167,8 +172,9 @@ def load(data_config: Any) -> Dataset:
   and fold `fold` is the test side; otherwise `train_split` and `test_split` are used as they are.
   With `validation_fraction` > 0 a validation set of whole subjects, stratified by class, is then
   taken from the training side (`folds.carve_validation`): it becomes the test side and the test
-  side becomes `held_out_test`. Training images are cropped as `crops` says, the others as
-  `eval_crop` says.
+  side becomes `held_out_test`. With `train_fraction` < 1 only that share of what remains for
+  training is kept, by the same rule. Training images are cropped as `crops` says, the others
+  as `eval_crop` says.
   """
   builder = prepare_builder(data_config)
   sources = builder.as_data_source()
@@ -204,6 +210,17 @@ def load(data_config: Any) -> Dataset:
     identity.update(validation_fraction=fraction, validation_seed=data_config.validation_seed,
                     validation_hash=folds_lib.fold_hash(ids, is_validation.astype(np.int64)),
                     evaluated_on='validation')
+  kept = train_fraction(data_config)
+  if kept < 1:  # Recorded only then, as the validation set.
+    ids = _example_ids(train)
+    is_kept = folds_lib.carve_validation(train['label'], train['subject_id'], kept,
+                                         data_config.validation_seed)
+    if not is_kept.any():
+      raise ValueError(f'config.data.train_fraction = {kept} keeps none of the {len(ids)} '
+                       'training examples; raise it (1 keeps all)')
+    train = _select(train, is_kept)
+    identity.update(train_fraction=kept,
+                    train_subset_hash=folds_lib.fold_hash(ids, is_kept.astype(np.int64)))
   preprocessing = {key: data_config[key] for key in ('image_size', 'crops', 'eval_crop')}
   identity['preprocessing'] = preprocessing
   train = _preprocess(train, data_config, train=True)

@@ -4,7 +4,8 @@ identifies them.
 A subject's images always fall in one fold, so no person is on both sides of a split; within
 that constraint scikit-learn's `StratifiedGroupKFold` balances the classes across folds. The
 assignment depends only on (example ids, labels, subjects, number of folds, seed); a validation
-set (`carve_validation`) only on (labels, subjects, fraction, seed).
+set (`carve_validation`, which also draws a search's training subset) only on (labels, subjects,
+fraction, seed).
 """
 from __future__ import annotations
 
