@@ -194,10 +194,13 @@ def main(argv: list[str] | None = None) -> int:
       result = train.evaluate(config, workdir)
     else:
       result = train.train_and_evaluate(config, workdir)
-    test_result = None
-    if (command == 'distill' and not cv and result.target == 'student'
-        and result.evaluated_on == 'validation'):  # The final model's one look at the test split.
-      test_result = train.evaluate_held_out_test(config, workdir)
+    test_result = teacher_test_result = None
+    if (command in ('distill', 'train-teacher') and not cv
+        and result.evaluated_on == 'validation'):  # A trained model's one look at the test split.
+      test_result = train.evaluate_held_out_test(config, workdir, result.target)
+      if result.target == 'student' and train.has_checkpoint(workdir, 'teacher'):
+        # The teacher this distill trained (not an artifact from elsewhere): its look too.
+        teacher_test_result = train.evaluate_held_out_test(config, workdir, 'teacher')
   except (config_file.UsageError, config_file.ConfigError, *USER_ERRORS) as error:
     return _user_error(command, error)
   except KeyboardInterrupt:  # Every finished epoch is checkpointed: nothing to report but this.
@@ -209,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
   if test_result is not None:  # Choices were made on validation: both numbers, told apart.
     summary.update(validation_accuracy=result.accuracy, test_accuracy=test_result['accuracy'],
                    test_images=test_result['test_images'])
+  if teacher_test_result is not None:
+    summary.update(teacher_validation_accuracy=teacher_test_result['validation_accuracy'],
+                   teacher_test_accuracy=teacher_test_result['accuracy'])
   if model is not None:  # Nothing was trained: say what was scored, on what, and how seen.
     summary = {'model': result.workdir, 'accuracy': result.accuracy,
                'evaluated_on': result.evaluated_on,

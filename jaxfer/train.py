@@ -149,13 +149,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> loop.
   return result
 
 
+def has_checkpoint(workdir: str, target: str) -> bool:
+  """Whether WORKDIR/TARGET holds a checkpoint (reads only)."""
+  return checkpoints.latest_epoch(os.path.join(workdir, target)) is not None
+
+
 def require_checkpoint(config: ml_collections.ConfigDict, workdir: str,
                        target: str | None = None) -> str:
   """The directory of `target` (default `config.target`) in `workdir`; FileNotFoundError saying
   what to run if it has no checkpoint. Creates nothing."""
   target = target or config.target
   model_dir = os.path.join(workdir, target)
-  if checkpoints.latest_epoch(model_dir) is None:
+  if not has_checkpoint(workdir, target):
     command = 'train-teacher' if target == 'teacher' else 'distill'
     raise FileNotFoundError(f'no {target} checkpoint in {checkpoints.directory(model_dir)};'
                             f' train one first with `jaxfer {command} --config ... --workdir '
@@ -194,14 +199,16 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> loop.Result:
 TEST_RESULT = 'test_result.json'
 
 
-def evaluate_held_out_test(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """Evaluates the trained student of `workdir` once on the test split that its validation set
-  kept aside (`Dataset.held_out_test`).
+def evaluate_held_out_test(config: ml_collections.ConfigDict, workdir: str,
+                           target: str = 'student') -> dict:
+  """Evaluates the trained `target` ('student' or 'teacher') of `workdir` once on the test split
+  that its validation set kept aside (`Dataset.held_out_test`).
 
-  Model choices are made on validation accuracy; this is the final model's one look at the test
+  Model choices are made on validation accuracy; this is a trained model's one look at the test
   split. Writes `test_result.json` (accuracy, per-class accuracy, confusion matrix, the epoch and
-  the data) in WORKDIR/student atomically, and reads it back instead of evaluating again while
-  the checkpoint and data are the same. `train_and_evaluate` never calls it (nor do search trials).
+  the data) in WORKDIR/TARGET atomically, and reads it back instead of evaluating again while
+  the checkpoint and data are the same. `train_and_evaluate` never calls it (nor do search
+  trials).
 
   Returns:
     The contents of `test_result.json`.
@@ -211,7 +218,7 @@ def evaluate_held_out_test(config: ml_collections.ConfigDict, workdir: str) -> d
     raise ValueError(f'config.data.validation_fraction = {config.data.validation_fraction}: '
                      'there is no held-out test split (the test split is what every evaluation '
                      'reads already); set it above 0 to keep the test split for the final model')
-  dataset, _, state, epoch, model_dir = _restore_newest(config, workdir, 'student')
+  dataset, _, state, epoch, model_dir = _restore_newest(config, workdir, target)
   path = os.path.join(model_dir, TEST_RESULT)
   identity = json.loads(json.dumps(dataset.identity))
   if os.path.exists(path):
@@ -227,13 +234,14 @@ def evaluate_held_out_test(config: ml_collections.ConfigDict, workdir: str) -> d
   if os.path.exists(result_path):
     with open(result_path) as f:
       validation_accuracy = json.load(f).get('accuracy')
-  test_result = {'evaluated_on': 'test', **metrics, 'validation_accuracy': validation_accuracy,
+  test_result = {'target': target, 'evaluated_on': 'test', **metrics,
+                 'validation_accuracy': validation_accuracy,
                  'test_images': len(dataset.held_out_test['label']),
                  'class_names': list(dataset.class_names), 'epoch': epoch,
                  'checkpoint_dir': checkpoints.directory(model_dir), 'data': identity}
   artifacts.write_json(path, test_result)
-  logger.info('student: test accuracy %.4f on the held-out test split (%d images; validation '
-              'accuracy %s)', metrics['accuracy'], test_result['test_images'],
+  logger.info('%s: test accuracy %.4f on the held-out test split (%d images; validation '
+              'accuracy %s)', target, metrics['accuracy'], test_result['test_images'],
               'unknown' if validation_accuracy is None else f'{validation_accuracy:.4f}')
   return test_result
 

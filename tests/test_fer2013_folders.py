@@ -233,18 +233,34 @@ def test_distill_chooses_on_validation_and_evaluates_the_test_split_once_at_the_
   assert written == test_result and written['evaluated_on'] == 'test'
 
   # `jaxfer distill` on the finished run: trains nothing, prints both accuracies.
-  ran = run_in_process(cli.main, capfd, 'distill', '--config', 'configs/fer2013_folders.py',
-                       '--workdir', str(workdir), f'--config.data.manual_dir={manual_dir}',
-                       f'--config.data.data_dir={data_dir}',
-                       '--config.teacher.resnet_small.stage_features=(8, 16)',
-                       '--config.teacher.num_epochs=1', '--config.teacher.batch_size=32',
-                       '--config.student.num_epochs=2', '--config.student.batch_size=32',
-                       '--config.eval_every_epochs=1')
+  arguments = ('distill', '--config', 'configs/fer2013_folders.py', '--workdir', str(workdir),
+               f'--config.data.manual_dir={manual_dir}', f'--config.data.data_dir={data_dir}',
+               '--config.teacher.resnet_small.stage_features=(8, 16)',
+               '--config.teacher.num_epochs=1', '--config.teacher.batch_size=32',
+               '--config.student.num_epochs=2', '--config.student.batch_size=32',
+               '--config.eval_every_epochs=1')
+  ran = run_in_process(cli.main, capfd, *arguments)
   assert ran.returncode == 0, ran.stderr
   printed = json.loads(ran.stdout[ran.stdout.index('{\n'):])
   assert (printed['validation_accuracy'], printed['test_accuracy']) == (result.accuracy,
                                                                         test_accuracy)
   assert printed['evaluated_on'] == 'validation'
+  # The teacher this distill trained had its one look at the test split too.
+  teacher_test = json.loads((workdir / 'teacher' / train.TEST_RESULT).read_text())
+  teacher_validation = json.loads((workdir / 'teacher' / 'result.json').read_text())
+  assert teacher_test['target'] == 'teacher' and teacher_test['evaluated_on'] == 'test'
+  assert teacher_test['checkpoint_dir'].startswith(str(workdir / 'teacher'))
+  confusion = np.array(teacher_test['confusion_matrix'])
+  assert confusion.sum() == len(FOLDERS) * TEST_PER_CLASS
+  assert teacher_test['accuracy'] == pytest.approx(np.trace(confusion) / confusion.sum())
+  assert (printed['teacher_validation_accuracy'], printed['teacher_test_accuracy']) == (
+      teacher_validation['accuracy'], teacher_test['accuracy'])
+  ran = run_in_process(cli.main, capfd, 'train-teacher', *arguments[1:])
+  assert ran.returncode == 0, ran.stderr
+  printed = json.loads(ran.stdout[ran.stdout.index('{\n'):])
+  assert printed['target'] == 'teacher'
+  assert (printed['validation_accuracy'], printed['test_accuracy']) == (
+      teacher_validation['accuracy'], teacher_test['accuracy'])
 
   # export-best records the test accuracy beside the validation accuracy.
   trial = optuna.trial.create_trial(
