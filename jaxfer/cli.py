@@ -113,8 +113,12 @@ def _print_cv(result) -> None:
   print(f'\n{result.num_folds}-fold cross-validation of the {result.target} '
         f'(fold hash {result.fold_hash}), {result.params:,} parameters, '
         f'{result.size_bytes:,} bytes')
-  print(f'  accuracy            {percent(result.accuracy_mean, result.accuracy_std)}   folds: ' +
+  label = 'accuracy' if result.evaluated_on == 'test' else f'{result.evaluated_on} accuracy'
+  print(f'  {label:20s}{percent(result.accuracy_mean, result.accuracy_std)}   folds: ' +
         ' '.join(f'{100 * a:.0f}' for a in result.fold_accuracies))
+  if result.test_fold_accuracies:  # The accuracy above was on the folds' validation sets.
+    print(f'  test accuracy       {percent(result.test_accuracy_mean, result.test_accuracy_std)}'
+          '   folds: ' + ' '.join(f'{100 * a:.0f}' for a in result.test_fold_accuracies))
   if result.teacher_fold_accuracies:
     print('  teacher accuracy    '
           f'{percent(result.teacher_accuracy_mean, result.teacher_accuracy_std)}')

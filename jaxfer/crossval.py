@@ -42,6 +42,10 @@ class CVResult:
   teacher_accuracy_std: float | None = None
   teacher_fold_accuracies: list[float] | None = None
   evaluated_on: str = 'test'  # As `loop.Result.evaluated_on`: the folds' validation sets or tests.
+  # With a validation set in each fold: each fold's model scored once on its held-out test fold.
+  test_accuracy_mean: float | None = None
+  test_accuracy_std: float | None = None
+  test_fold_accuracies: list[float] | None = None
 
 
 def summarize(results: Sequence[loop.Result], class_names: Sequence[str]) -> dict[str, Any]:
@@ -96,7 +100,9 @@ def plot_confusion(path: str, confusion: Sequence[Sequence[int]], class_names: S
 
 
 def cross_validate(config: ml_collections.ConfigDict, workdir: str) -> CVResult:
-  """Trains and evaluates `config.target` on each of the `config.data.num_folds` folds.
+  """Trains and evaluates `config.target` on each of the `config.data.num_folds` folds (with
+  `config.data.validation_fraction` > 0, on each fold's validation set, then once on its test
+  fold).
 
   Args:
     config: a config with `data.num_folds` >= 2 (e.g. configs/ckplus48.py).
@@ -117,6 +123,15 @@ def cross_validate(config: ml_collections.ConfigDict, workdir: str) -> CVResult:
     raise RuntimeError(f'the folds of {workdir} were made from different data: {hashes}')
   class_names = results[0].class_names
   summary = summarize(results, class_names)
+  if results[0].evaluated_on == 'validation':
+    # The folds' choices were made on validation sets carved from their training sides; each
+    # fold's final model now looks once at its test fold, so every image is tested once.
+    tested = [train.evaluate_held_out_test(train.fold_config(config, fold),
+                                           os.path.join(workdir, f'fold_{fold}'), config.target)
+              for fold in range(num_folds)]
+    test = np.array([t['accuracy'] for t in tested])
+    summary.update(test_accuracy_mean=float(test.mean()), test_accuracy_std=float(test.std()),
+                   test_fold_accuracies=test.tolist())
   cv = CVResult(target=config.target, num_folds=num_folds, fold_hash=hashes.pop(),
                 class_names=class_names, params=results[0].params,
                 size_bytes=results[0].size_bytes,

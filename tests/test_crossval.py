@@ -56,6 +56,34 @@ def test_cv_tests_every_image_once_and_reports_mean_and_std(cv_run, test_config)
 
 
 @pytest.mark.slow
+def test_cv_with_validation_sets_tests_each_folds_model_once_on_its_test_fold(
+    data_dir, test_config, tmp_path, capfd):
+  workdir = tmp_path / 'run'
+  done = run_in_process(cli.main, capfd, 'distill', '--config', 'configs/test.py', '--workdir',
+                        str(workdir), '--cv', f'--config.data.data_dir={data_dir}',
+                        '--config.data.num_folds=2', '--config.data.validation_fraction=0.2',
+                        '--config.student.num_epochs=2', '--config.teacher.num_epochs=1')
+  assert done.returncode == 0, done.stderr[-3000:]
+  result = json.loads((workdir / 'result.json').read_text())
+  assert result['evaluated_on'] == 'validation'
+  tested = [json.loads((workdir / f'fold_{fold}' / 'student' / 'test_result.json').read_text())
+            for fold in range(2)]
+  chosen_on = [json.loads((workdir / f'fold_{fold}' / 'result.json').read_text())
+               for fold in range(2)]
+  assert result['fold_accuracies'] == [r['accuracy'] for r in chosen_on]  # Validation sets.
+  assert result['test_fold_accuracies'] == [t['accuracy'] for t in tested]
+  assert result['test_accuracy_mean'] == pytest.approx(np.mean(result['test_fold_accuracies']))
+  # The two test folds together are the whole training split, each image tested once.
+  synthetic = test_config.data.synthetic
+  assert sum(t['test_images'] for t in tested) == (synthetic.train_subjects * 8
+                                                    * synthetic.images_per_class)
+  # The validation sets are carved from the training sides: smaller than the test folds.
+  assert np.sum(result['confusion_matrix']) < sum(t['test_images'] for t in tested)
+  assert f'validation accuracy {100 * result["accuracy_mean"]:5.1f}' in done.stdout
+  assert f'test accuracy       {100 * result["test_accuracy_mean"]:5.1f}' in done.stdout
+
+
+@pytest.mark.slow
 def test_cv_trains_a_teacher_per_fold_on_that_folds_training_subjects(cv_run):
   workdir = cv_run[0]
   teachers = []
