@@ -29,6 +29,7 @@ import re
 from typing import Sequence
 
 from search import fold_comparison
+from search import labelled_runs
 
 
 def fold_accuracies(workdir: str, role: str) -> dict[int, float]:
@@ -58,52 +59,25 @@ def fold_accuracies(workdir: str, role: str) -> dict[int, float]:
   return accuracies
 
 
-def _labelled(values: Sequence[str], flag: str, parser) -> list[tuple[str, str]]:
-  pairs = []
-  for value in values:
-    label, sep, workdir = value.rpartition('=')
-    if not sep or not label:
-      parser.error(f'{flag} {value!r}: expected LABEL=WORKDIR')
-    if not os.path.isdir(workdir):
-      parser.error(f'{flag} {value!r}: no such work directory {workdir}')
-    pairs.append((label, workdir))
-  return pairs
-
-
-def _seed_runs(pairs: Sequence[tuple[str, str]], role: str,
-               parser) -> dict[str, list[dict[int, float]]]:
+def _seed_runs(pairs: Sequence[tuple[str, str]], role: str) -> dict[str, list[dict[int, float]]]:
   """{label: [{fold: accuracy} of each of its work directories]}, in the order first given."""
-  runs, seen = {}, set()
+  runs = {}
   for label, workdir in pairs:
-    key = (label, os.path.realpath(workdir))
-    if key in seen:
-      parser.error(f'--{role} {label}={workdir}: given twice (another seed needs its own '
-                   'work directory)')
-    seen.add(key)
     runs.setdefault(label, []).append(fold_accuracies(workdir, role))
   return runs
 
 
 def main(argv: Sequence[str] | None = None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  seeds = '; the same LABEL again adds another seed\'s WORKDIR to the row'
-  parser.add_argument('--teacher', action='append', default=[], metavar='LABEL=WORKDIR',
-                      help='a row of teachers from WORKDIR/fold_k/result.json' + seeds)
-  parser.add_argument('--student', action='append', default=[], metavar='LABEL=WORKDIR',
-                      help='a row of MicroExpNet students from WORKDIR/fold_k/result.json' + seeds)
-  parser.add_argument('--json', help='also write the rows here, for benchmarks/reproduction.py')
-  args = parser.parse_args(argv)
-  if not args.teacher and not args.student:
-    parser.error('give at least one --teacher or --student LABEL=WORKDIR')
-  if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
-    parser.error(f'--json {args.json}: no such directory {os.path.dirname(args.json)}')
+  args = labelled_runs.parse(parser, argv, 'a row of teachers from WORKDIR/fold_k/result.json',
+                             'a row of MicroExpNet students from WORKDIR/fold_k/result.json')
   summary = {}
   for role, kind, given in (('teacher', 'teacher', args.teacher),
                             ('student', 'MicroExpNet', args.student)):
     if not given:
       continue
     try:
-      runs = _seed_runs(_labelled(given, f'--{role}', parser), role, parser)
+      runs = _seed_runs(labelled_runs.labelled(given, f'--{role}', parser), role)
       rows = fold_comparison.compare([(label, fold_comparison.seeds_by_fold(seeds))
                                       for label, seeds in runs.items()])
     except ValueError as error:

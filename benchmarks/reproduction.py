@@ -12,7 +12,8 @@ run directory's pooling study, such as configs/ablation_ckplus48_seeds.py's), it
 `search_vs_grid.json`
 (`benchmarks/search_vs_grid.py`) when there is one, and the JSON line of
 `benchmarks/speed.py`, and the CK+48 rows of FaceNet2ExpNet against plain training that
-`benchmarks/facenet2expnet_cv.py --json` wrote. The figures of the run directories
+`benchmarks/facenet2expnet_cv.py --json` wrote, and the FER2013 rows of
+`benchmarks/seed_runs.py --json` (`--fer2013`). The figures of the run directories
 (ablation_*.png, search_vs_grid.png) are copied to figures/ beside the report and shown under
 their claims. Each measurement is given with the command recorded in its study and the wall
 time of its trials; one that is missing is said to be, unless `--update` keeps its section
@@ -28,6 +29,7 @@ import platform
 from search import ablation
 from search import claims
 from search import fold_comparison
+from search import seed_runs
 from search import storage as storage_lib
 
 DATASETS = {'ckplus48': 'CK+48 (all 10 subject-independent folds)', 'synthetic': 'synthetic faces'}
@@ -174,11 +176,37 @@ def render_facenet2expnet(summary: dict | None, source: str) -> list[str]:
                   *[f'- {difference}' for difference in FACENET2EXPNET_DIFFERENCES], '']
 
 
+FER2013_HEADING = ('## Beyond the paper: faces in the wild (FER2013), how small an expression '
+                   'model can be for its accuracy.')
+FER2013_PROTOCOL = (
+    'FER2013 from its image folders (configs/fer2013_folders.py): every choice made on a '
+    'validation set of 10% of train/, each final model evaluated once on the 3,589 faces of '
+    'test/. Published small models: mini-Xception (Arriaga et al. 2017, about 60,000 parameters) '
+    '66%; the best single networks about 73% (Khaireddin and Chen 2021, tens of millions of '
+    'parameters).')
+
+
+def render_fer2013(summary: dict | None, source: str) -> list[str]:
+  """The FER2013 section: teachers and students over seeds (`benchmarks/seed_runs.py`) and the
+  size targets they are held to."""
+  lines = [FER2013_HEADING, '', FER2013_PROTOCOL, '']
+  if not summary:
+    return lines + [f'- FER2013: not measured (no --fer2013 file). **{claims.NOT_TESTABLE}**',
+                    '']
+  lines += [f'From {source}:', '',
+            seed_runs.render(summary.get('teachers', []) + summary['students']), '']
+  for target, verdict, measured in seed_runs.target_verdicts(summary['students'],
+                                                             summary.get('teachers', [])):
+    lines.append(f'- {target}: {measured}. **{verdict}**')
+  return lines + ['']
+
+
 def render_sections(found: dict[str, dict[str, tuple[claims.Verdict, str]]],
                     size: claims.Verdict, speed: claims.Verdict, speed_source: str,
                     figures: dict[tuple[str, str], str] | None = None,
                     facenet2expnet: dict | None = None,
-                    facenet2expnet_source: str = '') -> list[tuple[list[str], bool]]:
+                    facenet2expnet_source: str = '', fer2013: dict | None = None,
+                    fer2013_source: str = '') -> list[tuple[list[str], bool]]:
   """Each claim's section (its lines, from its '## ' heading) and whether this call measured
   anything for it."""
   out = []
@@ -209,6 +237,7 @@ def render_sections(found: dict[str, dict[str, tuple[claims.Verdict, str]]],
     out.append((lines, any(key in found.get(dataset, {}) for dataset in DATASETS)))
   out.append((render_facenet2expnet(facenet2expnet, facenet2expnet_source),
               bool(facenet2expnet)))
+  out.append((render_fer2013(fer2013, fer2013_source), bool(fer2013)))
   return out
 
 
@@ -262,6 +291,7 @@ def main(argv: list[str] | None = None) -> None:
   ap.add_argument('--speed', help='file holding the JSON line of benchmarks/speed.py')
   ap.add_argument('--facenet2expnet',
                   help='the --json file of benchmarks/facenet2expnet_cv.py (CK+48 rows)')
+  ap.add_argument('--fer2013', help='the --json file of benchmarks/seed_runs.py (FER2013 rows)')
   ap.add_argument('--out', default='docs/reproduction.md')
   ap.add_argument('--update', action='store_true',
                   help='keep the sections of the existing --out report that this call has no '
@@ -283,7 +313,7 @@ def main(argv: list[str] | None = None) -> None:
     if not os.path.isdir(run_dir):
       ap.error(f'--pooling {entry}: {run_dir} is no such run directory')
     pooling_dirs[dataset] = run_dir
-  for name in ('speed', 'facenet2expnet'):
+  for name in ('speed', 'facenet2expnet', 'fer2013'):
     if getattr(a, name) and not os.path.isfile(getattr(a, name)):
       ap.error(f'--{name} {getattr(a, name)}: no such file')
   from jaxfer import models  # pylint: disable=g-import-not-at-top
@@ -308,6 +338,17 @@ def main(argv: list[str] | None = None) -> None:
       fold_comparison.check_summary(facenet2expnet)
     except ValueError as error:
       ap.error(f'--facenet2expnet {a.facenet2expnet}: {error}')
+  fer2013 = None
+  if a.fer2013:
+    with open(a.fer2013) as f:
+      try:
+        fer2013 = json.load(f)
+        seed_runs.check_summary(fer2013)
+      except json.JSONDecodeError as error:
+        ap.error(f'--fer2013 {a.fer2013}: not JSON ({error}); expected the --json file of '
+                 'benchmarks/seed_runs.py')
+      except ValueError as error:
+        ap.error(f'--fer2013 {a.fer2013}: {error}')
   out_dir = os.path.dirname(os.path.abspath(a.out))
   os.makedirs(out_dir, exist_ok=True)
   figures = copy_figures({name: getattr(a, name) for name in DATASETS}, out_dir, pooling_dirs)
@@ -318,7 +359,8 @@ def main(argv: list[str] | None = None) -> None:
   text = render({name: measurements(getattr(a, name), pooling_dirs.get(name))
                  for name in DATASETS}, size,
                 claims.frames_per_second(fps, _cpu()), speed_source, figures, facenet2expnet,
-                f'`benchmarks/facenet2expnet_cv.py`, {a.facenet2expnet}', previous=previous)
+                f'`benchmarks/facenet2expnet_cv.py`, {a.facenet2expnet}', fer2013,
+                f'`benchmarks/seed_runs.py`, {a.fer2013}', previous=previous)
   with open(a.out, 'w') as f:
     f.write(text + '\n')
   print(text)
