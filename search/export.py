@@ -55,18 +55,17 @@ def student_dir(trial: optuna.trial.FrozenTrial) -> str:
   return fold_dir
 
 
-def held_out_test(trial: optuna.trial.FrozenTrial, fold_dir: str) -> dict | None:
-  """The test result of the trial's student in `fold_dir` (evaluated once, see
-  `jaxfer.train.evaluate_held_out_test`) when its study chose on a validation set, else None."""
+def held_out_test(trial: optuna.trial.FrozenTrial, fold_dir: str, fold: int) -> dict | None:
+  """The test result of the trial's student in `fold_dir`, trained on fold `fold` (evaluated
+  once, see `jaxfer.train.evaluate_held_out_test`) when its study chose on a validation set,
+  else None."""
   import ml_collections  # pylint: disable=g-import-not-at-top
   from jaxfer import data as data_lib  # pylint: disable=g-import-not-at-top
   from jaxfer import train  # pylint: disable=g-import-not-at-top
   config = ml_collections.ConfigDict(trial.user_attrs['config'])
   if data_lib.validation_fraction(config.data) <= 0:
     return None
-  workdir = os.path.dirname(fold_dir)  # .../fold_K (or fold_K_replicate_R)/student
-  fold = int(os.path.basename(workdir).split('_')[1])
-  return train.evaluate_held_out_test(train.fold_config(config, fold), workdir)
+  return train.evaluate_held_out_test(train.fold_config(config, fold), os.path.dirname(fold_dir))
 
 
 def export(trial: optuna.trial.FrozenTrial, out_dir: str) -> dict[str, str]:
@@ -83,19 +82,20 @@ def export(trial: optuna.trial.FrozenTrial, out_dir: str) -> dict[str, str]:
   variables = model_files.restore_variables(fold_dir)
   os.makedirs(out_dir, exist_ok=True)
   paths = {name: os.path.join(out_dir, name) for name in FILES[:3]}
-  with open(paths['params.msgpack'], 'wb') as f:
-    f.write(flax.serialization.msgpack_serialize(variables['params']))
-  if 'batch_stats' in variables:
-    paths[model_files.BATCH_STATS_FILE] = os.path.join(out_dir, model_files.BATCH_STATS_FILE)
-    with open(paths[model_files.BATCH_STATS_FILE], 'wb') as f:
-      f.write(flax.serialization.msgpack_serialize(variables['batch_stats']))
+  for collection, name in (('params', 'params.msgpack'),
+                           ('batch_stats', model_files.BATCH_STATS_FILE)):
+    if collection in variables:  # batch_stats: only a student with BatchNorm has them.
+      paths[name] = os.path.join(out_dir, name)
+      with open(paths[name], 'wb') as f:
+        f.write(flax.serialization.msgpack_serialize(variables[collection]))
   with open(paths['config.json'], 'w') as f:
     # Recorded with passwords masked; masked again for trials recorded before they were.
     f.write(storage_lib.redact(json.dumps(trial.user_attrs['config'], indent=2)))
   with open(os.path.join(fold_dir, 'result.json')) as f:
     result = json.load(f)
   result.update(trial=trial.number, values=list(trial.values), params_search=trial.params)
-  test = held_out_test(trial, fold_dir)
+  # The fold the student was trained on, as its run recorded it (none without folds: 0).
+  test = held_out_test(trial, fold_dir, result.get('data', {}).get('fold', 0))
   if test is not None:
     result.update(validation_accuracy=result['accuracy'], test_accuracy=test['accuracy'],
                   test_images=test['test_images'],
