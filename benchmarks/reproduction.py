@@ -193,7 +193,16 @@ def render_fer2013(summary: dict | None, source: str) -> list[str]:
   if not summary:
     return lines + [f'- FER2013: not measured (no --fer2013 file). **{claims.NOT_TESTABLE}**',
                     '']
-  lines += [f'From {source}:', '',
+  lines += ['Reproduce (each `jaxfer distill` once per `--config.seed=K`, K = 0, 1, 2, in its own '
+            'work directory; FER2013\'s folders in `DIR`):', '', '```bash',
+            'jaxfer distill --config configs/fer2013_folders.py --workdir runs/fer_sK '
+            '--config.seed=K --config.data.manual_dir=DIR',
+            'jaxfer distill --config configs/fer2013_folders.py --workdir runs/fer_mx_sK '
+            '--config.seed=K --config.data.manual_dir=DIR --config.student.family=separable '
+            '--config.distill.loss=none --config.student.num_epochs=10',
+            'PYTHONPATH=. python benchmarks/seed_runs.py --teacher resnet_small=runs/fer_sK ... '
+            '--student "MicroExpNet, distilled=runs/fer_sK" ... --json runs/fer2013_seeds.json',
+            '```', '', f'From {source}:', '',
             seed_runs.render(summary.get('teachers', []) + summary['students']), '']
   for target, verdict, measured in seed_runs.target_verdicts(summary['students'],
                                                              summary.get('teachers', [])):
