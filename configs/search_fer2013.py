@@ -22,9 +22,8 @@ measured on the same 2,870 images a full run is.
 The space: the family, with MicroExpNet's width 0.75 to 3 (13,000 to 203,000 parameters at
 48x48) and the separable family's width 0.5 to 2 and depth 3 or 4 (6,000 to 204,000), and the
 temperature; lambda is fixed at 0.5. `size-aware` spreads each family's widths over its own
-trials. On a 2-core CPU: the teacher about 2 minutes, a MicroExpNet trial well under a minute,
-a separable trial 3 to 15 minutes (2 seeds), about 90 minutes for the 12 trials
-(benchmarks/RESULTS.md has the measured time).
+trials. On a 2-core CPU with 2 workers, 8 of the trials took 31 minutes (about 45 for all 12),
+after the MicroExpNet-only baseline had trained the shared teacher (benchmarks/RESULTS.md).
 """
 from configs import fer2013_folders
 from configs import search_default
