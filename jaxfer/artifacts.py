@@ -42,6 +42,20 @@ def load_checked(path: str, name: str, sha256: str | None) -> np.ndarray | None:
   return array if sha256_of_arrays([array]) == sha256 else None
 
 
+def read_json(path: str) -> dict:
+  """The JSON object in `path`; ValueError naming the file when it is not one (a missing file
+  raises FileNotFoundError)."""
+  try:
+    with open(path) as f:
+      value = json.load(f)
+  except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    raise ValueError(f'{path} is not valid JSON ({error}); expected the file jaxfer wrote '
+                     'there') from None
+  if not isinstance(value, dict):
+    raise ValueError(f'{path} holds a JSON {type(value).__name__}; expected an object')
+  return value
+
+
 def write_json(path: str, value: Any) -> None:
   """Writes `value` atomically (`outputs.write_file`: a temporary file, then a rename)."""
   def dump(temporary: str) -> None:

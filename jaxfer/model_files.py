@@ -13,13 +13,13 @@ Either way the config gives the network (`student`) and its input (`data.image_s
 from __future__ import annotations
 
 import functools
-import json
 import os
 from typing import Any, NamedTuple
 
 import ml_collections
 import numpy as np
 
+from jaxfer import artifacts
 from jaxfer import checkpoints
 from jaxfer import models
 from jaxfer.data import classes
@@ -49,24 +49,11 @@ class Student(NamedTuple):
     return {'params': self.params}
 
 
-def _read_json(path: str) -> dict:
-  """The JSON object in `path`; ValueError naming the file when it is not one."""
-  try:
-    with open(path) as f:
-      value = json.load(f)
-  except (json.JSONDecodeError, UnicodeDecodeError) as error:
-    raise ValueError(f'{path} is not valid JSON ({error}); expected the file jaxfer wrote '
-                     'there') from None
-  if not isinstance(value, dict):
-    raise ValueError(f'{path} holds a JSON {type(value).__name__}; expected an object')
-  return value
-
-
 def _class_names(directory: str, num_classes: int | None = None) -> tuple[str, ...]:
   for name in ('result.json', 'source.json'):
     path = os.path.join(directory, name)
     if os.path.isfile(path):
-      names = _read_json(path).get('class_names')
+      names = artifacts.read_json(path).get('class_names')
       if names:
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
           raise ValueError(f'{path}: class_names is {names!r}; expected a list of names')
@@ -162,7 +149,7 @@ def load(directory: str) -> Student:
   packed = os.path.join(directory, 'params.msgpack')
   trained = os.path.isdir(checkpoints.directory(directory))
   if os.path.isfile(config_path):
-    recorded = _read_json(config_path)
+    recorded = artifacts.read_json(config_path)
     problem = _teacher_problem(directory, recorded)
     if problem:
       raise ValueError(problem)

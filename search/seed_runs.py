@@ -7,11 +7,11 @@ docs/reproduction.md.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from typing import Any, Sequence
 
+from jaxfer import artifacts
 from search import intervals
 
 # What the FER2013 rows are held to (issue: faces in the wild): float32 bytes, test accuracy.
@@ -27,16 +27,10 @@ MET, NOT_MET, NOT_MEASURED = 'met', 'not met', 'not measured'
 
 def _read_json(path: str) -> dict[str, Any]:
   try:
-    with open(path) as f:
-      value = json.load(f)
+    return artifacts.read_json(path)
   except FileNotFoundError:
     raise ValueError(f'{path}: no such file; train the model first (`jaxfer distill` writes it)'
                      ) from None
-  except json.JSONDecodeError as error:
-    raise ValueError(f'{path}: not JSON ({error})') from None
-  if not isinstance(value, dict):
-    raise ValueError(f'{path}: expected a JSON object')
-  return value
 
 
 def read_run(run_dir: str, target: str = 'student') -> dict[str, Any]:
