@@ -13,7 +13,7 @@ SEEDS = '; the same LABEL again adds another seed\'s WORKDIR to the row'
 def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None, teacher_help: str,
           student_help: str) -> argparse.Namespace:
   """`parser` given --teacher, --student and --json, and `argv` parsed by it; at least one row
-  and a --json whose folder exists, or `parser.error` (one line, exit 2)."""
+  and a new --json file in a folder that exists, or `parser.error` (one line, exit 2)."""
   parser.add_argument('--teacher', action='append', default=[], metavar='LABEL=WORKDIR',
                       help=teacher_help + SEEDS)
   parser.add_argument('--student', action='append', default=[], metavar='LABEL=WORKDIR',
@@ -24,6 +24,8 @@ def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None, teacher_h
     parser.error('give at least one --teacher or --student LABEL=WORKDIR')
   if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
     parser.error(f'--json {args.json}: no such directory {os.path.dirname(args.json)}')
+  if args.json and os.path.lexists(args.json):  # A file of the user's, or a folder: kept.
+    parser.error(f'--json {args.json}: already exists; choose a new file (nothing is replaced)')
   return args
 
 

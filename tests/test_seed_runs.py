@@ -98,8 +98,17 @@ def test_seed_rows_reach_the_reproduction_report_with_their_targets(tmp_path):
   assert '- a student of at most 250 KB at 63% or more: best: MicroExpNet (94 KB)' in section
 
   # A run that is not of a validation protocol, a second seed given twice, a file not the
-  # script's: one line naming it, exit 2, nothing written.
+  # script's, --json onto a file or folder that exists: one line naming it, exit 2, nothing
+  # written or replaced.
   _run_dir(tmp_path / 'plain', 0.5, 0.5, evaluated_on='test')
+  saved_text = (tmp_path / 'rows.json').read_text()
+  result_text = (tmp_path / 'fer_s0' / 'student' / 'result.json').read_text()
+  for existing in ('rows.json', 'fer_s0', 'fer_s0/student/result.json'):
+    status, _, err = run_benchmark('seed_runs.py', ['--student', 'x=fer_s0', '--json', existing],
+                                   tmp_path)
+    assert status == 2 and f'--json {existing}: already exists' in err, err[-2000:]
+  assert (tmp_path / 'rows.json').read_text() == saved_text
+  assert (tmp_path / 'fer_s0' / 'student' / 'result.json').read_text() == result_text
   for script, arguments, message in (
       ('seed_runs.py', ['--student', 'x=plain'], 'plain/student/result.json: evaluated on'),
       ('seed_runs.py', ['--student', 'x=fer_s0', '--student', 'x=fer_s0'], 'given twice'),
