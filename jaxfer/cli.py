@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import sys
 import textwrap
 
@@ -164,8 +165,11 @@ def main(argv: list[str] | None = None) -> int:
   if argv[0] == 'export':
     return _export(argv[1:])
   command = next((arg for arg in argv if arg in COMMANDS), 'jaxfer')
+  made_workdir = None  # The work directory this command creates, if it did not exist.
   try:
     command, config, workdir, cv, model = parse(argv)
+    if workdir and not os.path.exists(workdir):
+      made_workdir = workdir
     # Imported here: keeps --help and command-line errors fast.
     from jaxfer import configuration  # pylint: disable=g-import-not-at-top
     from jaxfer import crossval  # pylint: disable=g-import-not-at-top
@@ -206,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
         # The teacher this distill trained (not an artifact from elsewhere): its look too.
         teacher_test_result = train.evaluate_held_out_test(config, workdir, 'teacher')
   except (config_file.UsageError, config_file.ConfigError, *USER_ERRORS) as error:
+    # A mistake found once the work directory was made (in the data, say): nothing is left.
+    if made_workdir and os.path.isdir(made_workdir) and not os.listdir(made_workdir):
+      os.rmdir(made_workdir)
     return _user_error(command, error)
   except KeyboardInterrupt:  # Every finished epoch is checkpointed: nothing to report but this.
     print(f'jaxfer {command}: interrupted; run the same command again to resume',

@@ -136,6 +136,21 @@ def test_train_fraction_keeps_a_stratified_share_of_training_and_leaves_validati
       manual_dir, data_dir, train_fraction=0.5))['data']['train_fraction'] == 0.5
 
 
+def test_a_training_share_that_keeps_nothing_is_a_one_line_error_that_leaves_no_work_directory(
+    manual_dir, data_dir, tmp_path, capfd):
+  arguments = ['--config', 'configs/fer2013_folders.py', f'--config.data.manual_dir={manual_dir}',
+               f'--config.data.data_dir={data_dir}', '--config.data.train_fraction=0.001']
+  new, existing = tmp_path / 'new', tmp_path / 'existing'
+  existing.mkdir()
+  for workdir in (new, existing):
+    ran = run_in_process(cli.main, capfd, 'distill', '--workdir', str(workdir), *arguments)
+    assert ran.returncode == 2 and 'Traceback' not in ran.stderr
+    assert ran.stderr.strip().splitlines()[-1] == (
+        'jaxfer distill: error: config.data.train_fraction = 0.001 keeps none of the 196 '
+        'training examples; raise it (1 keeps all)')
+  assert not new.exists() and existing.is_dir()  # Made by the command: removed; the user's: kept.
+
+
 def test_the_fer2013_family_study_and_its_baseline_differ_only_in_family_and_share_a_teacher(
     manual_dir):
   family, baseline = search_fer2013.get_config(), search_fer2013_microexpnet.get_config()
