@@ -128,9 +128,11 @@ def test_a_storage_that_fails_is_one_line_exit_2_without_any_piece_of_its_passwo
   assert file_times(tmp_path) == before == {}
 
 
-# A space and an '@' (written %40, as the message for an unencoded one asks).
-RUN_PASSWORD = 'Zq6 sp@ce-9x'
-RUN_WRITTEN = 'Zq6 sp%40ce-9x'
+# A space and an '@' (written %40, as the message for an unencoded one asks). No 4-character
+# piece of either is made of hex digits alone: checkpoints hold hex ids, and a piece like '40ce'
+# turned up in an orbax manifest by chance.
+RUN_PASSWORD = 'Zq6 sp@Qk-9x'
+RUN_WRITTEN = 'Zq6 sp%40Qk-9x'
 
 
 @pytest.fixture
