@@ -12,7 +12,7 @@ run directory's pooling study, such as configs/ablation_ckplus48_seeds.py's), it
 `search_vs_grid.json`
 (`benchmarks/search_vs_grid.py`) when there is one, and the JSON line of
 `benchmarks/speed.py`, and the CK+48 rows of FaceNet2ExpNet against plain training that
-`benchmarks/facenet2expnet_cv.py --json` wrote, and the FER2013 rows of
+`benchmarks/cv_compare.py --json` wrote, and the FER2013 rows of
 `benchmarks/seed_runs.py --json` (`--fer2013`). The figures of the run directories
 (ablation_*.png, search_vs_grid.png) are copied to figures/ beside the report and shown under
 their claims. Each measurement is given with the command recorded in its study and the wall
@@ -158,7 +158,7 @@ FACENET2EXPNET_DIFFERENCES = (
 
 def render_facenet2expnet(summary: dict | None, source: str) -> list[str]:
   """The FaceNet2ExpNet section: the teacher and MicroExpNet tables of
-  `benchmarks/facenet2expnet_cv.py`, the verdict on pre-training, and what differs."""
+  `benchmarks/cv_compare.py`, the verdict on pre-training, and what differs."""
   lines = ['## FaceNet2ExpNet, which the paper compares MicroExpNet with: an expression net '
            'pre-trained on a face net beats one trained from scratch.', '',
            f'Paper: {FACENET2EXPNET_PAPER}.', '']
@@ -299,7 +299,7 @@ def main(argv: list[str] | None = None) -> None:
   ap.add_argument('--synthetic', help='run directory of the synthetic-face ablations')
   ap.add_argument('--speed', help='file holding the JSON line of benchmarks/speed.py')
   ap.add_argument('--facenet2expnet',
-                  help='the --json file of benchmarks/facenet2expnet_cv.py (CK+48 rows)')
+                  help='the --json file of benchmarks/cv_compare.py (CK+48 rows)')
   ap.add_argument('--fer2013', help='the --json file of benchmarks/seed_runs.py (FER2013 rows)')
   ap.add_argument('--out', default='docs/reproduction.md')
   ap.add_argument('--update', action='store_true',
@@ -342,7 +342,7 @@ def main(argv: list[str] | None = None) -> None:
         facenet2expnet = json.load(f)
       except json.JSONDecodeError as error:
         ap.error(f'--facenet2expnet {a.facenet2expnet}: not JSON ({error}); expected the '
-                 '--json file of benchmarks/facenet2expnet_cv.py')
+                 '--json file of benchmarks/cv_compare.py')
     try:
       fold_comparison.check_summary(facenet2expnet)
     except ValueError as error:
@@ -368,7 +368,7 @@ def main(argv: list[str] | None = None) -> None:
   text = render({name: measurements(getattr(a, name), pooling_dirs.get(name))
                  for name in DATASETS}, size,
                 claims.frames_per_second(fps, _cpu()), speed_source, figures, facenet2expnet,
-                f'`benchmarks/facenet2expnet_cv.py`, {a.facenet2expnet}', fer2013,
+                f'`benchmarks/cv_compare.py`, {a.facenet2expnet}', fer2013,
                 f'`benchmarks/seed_runs.py`, {a.fer2013}', previous=previous)
   with open(a.out, 'w') as f:
     f.write(text + '\n')

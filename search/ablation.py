@@ -296,24 +296,13 @@ def comparisons(kind: str, cells: Sequence[Cell],
   plateau. The MDE is planned at alpha / m (m comparisons), the level of Holm's first step.
   """
   pairs = kind_named(kind).pairs(cells)
-  alpha = 1 - intervals.CONFIDENCE
-  units = [intervals.unit_differences(p.first.runs, p.second.runs)[0] for p in pairs]
   differences = [intervals.paired_difference(p.first.runs, p.second.runs) for p in pairs]
-  # Equal differences, up to the rounding of accuracies, have no spread (as paired_difference).
-  spreads = [(lambda sd: sd if sd >= 1e-12 else 0.0)(float(u.std(ddof=1))) if len(u) >= 2
-             else math.nan for u in units]
-  tests = [equivalence.tost(d.mean, sd, d.n, margin) for d, sd in zip(differences, spreads)]
-  adjusted = intervals.holm_adjusted([d.p_value for d in differences])
-  equivalent = intervals.holm_adjusted([t.p_value for t in tests])
-  found = []
-  for pair, d, sd, test, p, p_equivalent in zip(pairs, differences, spreads, tests, adjusted,
-                                                 equivalent):
-    found.append(Comparison(
-        pair.group, pair.first_label, pair.second_label, d, p,
-        equivalence.mde80(sd, d.n, alpha / len(pairs)),
-        test.p_value, p_equivalent, test.low, test.high,
-        equivalence.equivalence_bound(test.low, test.high), margin,
-        equivalence.verdict(p < alpha, p_equivalent < alpha)))
+  spreads = [equivalence.unit_sd(intervals.unit_differences(p.first.runs, p.second.runs)[0])
+             for p in pairs]
+  judged = equivalence.judge([(d.mean, sd, d.n, d.p_value)
+                              for d, sd in zip(differences, spreads)], margin)
+  found = [Comparison(pair.group, pair.first_label, pair.second_label, d, margin=margin,
+                      **judgement) for pair, d, judgement in zip(pairs, differences, judged)]
   return found
 
 

@@ -118,26 +118,18 @@ class StudyStats(NamedTuple):
   test_set_sd: float  # Binomial SD of the median accuracy on that many faces (NaN without).
 
 
-def _compare(model: noise.NoiseModel, pairs: Sequence[tuple[Any, Any]], margin: float,
-             alpha: float) -> list[FrontComparison]:
+def _compare(model: noise.NoiseModel, pairs: Sequence[tuple[Any, Any]],
+             margin: float) -> list[FrontComparison]:
   """Each pair (larger trial, smaller trial) compared, Holm over the pairs for the difference
   and for the TOST. A trial comparison has a standard error and degrees of freedom rather than
   units; as n = df + 1 units of sd = se sqrt(n) it is the same t test, so the paired
   functions of search/equivalence.py apply unchanged."""
-  found = []
-  for first, second in pairs:
-    found.append(noise.compare(model, first[1:], second[1:]))
-  p_holm = intervals.holm_adjusted([d.p_value for d in found])
-  units = [(d.se * math.sqrt(d.df + 1), d.df + 1) for d in found]
-  tests = [equivalence.tost(d.mean, sd, n, margin) for d, (sd, n) in zip(found, units)]
-  p_equivalent = intervals.holm_adjusted([t.p_value for t in tests])
-  comparisons = []
-  for (first, second), d, p, (sd, n), test, p_eq in zip(pairs, found, p_holm, units, tests,
-                                                         p_equivalent):
-    comparisons.append(FrontComparison(
-        first[0], second[0], d, p, equivalence.mde80(sd, n, alpha / len(pairs)), test.low,
-        test.high, equivalence.equivalence_bound(test.low, test.high), p_eq,
-        equivalence.verdict(p < alpha, p_eq < alpha)))
+  found = [noise.compare(model, first[1:], second[1:]) for first, second in pairs]
+  judged = equivalence.judge([(d.mean, d.se * math.sqrt(d.df + 1), d.df + 1, d.p_value)
+                              for d in found], margin)
+  fields = FrontComparison._fields[3:]
+  comparisons = [FrontComparison(first[0], second[0], d, **{k: judgement[k] for k in fields})
+                 for (first, second), d, judgement in zip(pairs, found, judged)]
   return comparisons
 
 
@@ -164,7 +156,6 @@ def analyse(trials: Sequence[optuna.trial.FrozenTrial], info: pareto.FrontInfo,
             seed: int = 0) -> StudyStats:
   """The study's noise model, intervals, fitted front and front comparisons (see the module
   docstring); `info` is `pareto.front_info(trials)`."""
-  alpha = 1 - intervals.CONFIDENCE
   margin = margin_points / 100
   finished = [t for t in trials if t.state in pareto.FINISHED]
   names = recipe_names(finished)
@@ -185,8 +176,8 @@ def analyse(trials: Sequence[optuna.trial.FrozenTrial], info: pareto.FrontInfo,
   if len(front) >= 2:
     empty = empty._replace(
         neighbours=_compare(model, [(point(b), point(a)) for a, b in zip(front[:-1], front[1:])],
-                            margin, alpha),
-        extremes=_compare(model, [(point(front[-1]), point(front[0]))], margin, alpha)[0])
+                            margin),
+        extremes=_compare(model, [(point(front[-1]), point(front[0]))], margin)[0])
   if len(done) < MIN_FIT_TRIALS:
     return empty._replace(fit_note=f'{len(done)} completed trials; a front is fitted from '
                           f'{MIN_FIT_TRIALS}')

@@ -41,6 +41,7 @@ class Compared(NamedTuple):
   high: float
   runs_per_trial: list[int]
   dropped: tuple[str, ...] = ()  # The study's objectives beyond accuracy and size.
+  evaluated_on: str = 'test'  # The faces its accuracies were measured on (or 'validation').
 
 
 def _studies_in(run_dir: str) -> list[str]:
@@ -143,7 +144,7 @@ def compare(studies: Sequence[tuple[str, optuna.Study]], reference_size: float |
       upper, lower = np.quantile(spread, [1 - alpha / 2, alpha / 2])
       low, high = 2 * hypervolume - upper, 2 * hypervolume - lower
     result.append(Compared(label, info, hypervolume, float(low), float(high),
-                           [len(r) for r in runs], dropped[label]))
+                           [len(r) for r in runs], dropped[label], report.evaluated_on(trials)))
   return result, reference
 
 
@@ -187,13 +188,30 @@ def markdown(found: Sequence[Compared], reference: tuple[float, float]) -> str:
         f'{c.label} also has the objective {", ".join(c.dropped)}, left out here (its front '
         'below is the accuracy-size front; see its own report for the others)'
         for c in dropped) + '.']
-  lines += ['', '## Fronts', '']
+  lines += ['', _faces_sentence(found), '', '## Fronts', '']
   for c in found:
     positions = sorted(np.flatnonzero(c.info.on_front), key=lambda p: c.info.size_bytes[p])
     points = [f'{100 * c.info.accuracy[p]:.1f}% at {int(c.info.size_bytes[p]):,} bytes'
               for p in positions]
     lines.append(f'- {c.label}: ' + ('; '.join(points) or 'no completed trial'))
   return '\n'.join(lines) + '\n'
+
+
+def accuracy_label(found: Sequence[Compared]) -> str:
+  """The y axis: 'validation accuracy (%)' when every study measured on the same faces, else
+  each study's faces."""
+  faces = {c.evaluated_on for c in found}
+  if len(faces) == 1:
+    return f'{faces.pop()} accuracy (%)'
+  return 'accuracy (%): ' + ', '.join(f'{c.label} on {c.evaluated_on}' for c in found)
+
+
+def _faces_sentence(found: Sequence[Compared]) -> str:
+  faces = {c.evaluated_on for c in found}
+  if len(faces) == 1:
+    return f'Accuracy is measured on each study\'s {faces.pop()} faces.'
+  return ('Accuracy is measured on different faces (' + ', '.join(
+      f'{c.label}: {c.evaluated_on}' for c in found) + '), so the fronts compare only roughly.')
 
 
 def plot(path: str, found: Sequence[Compared]) -> None:
@@ -218,7 +236,7 @@ def plot(path: str, found: Sequence[Compared]) -> None:
                 fmt='o', c=colour, ms=4, elinewidth=1, capsize=2)
     ax.scatter(sizes[~known], 100 * accuracy[~known], c=colour, s=16)
   ax.set(xscale='log', xlabel='student size (bytes of float32 parameters)',
-         ylabel='accuracy (%)',
+         ylabel=accuracy_label(found),
          title='Pareto fronts (bars: 95% intervals from each study\'s seed-noise model)')
   ax.grid(alpha=0.3)
   ax.legend(fontsize=8, loc='lower right')

@@ -100,6 +100,32 @@ def verdict(differs: bool, equivalent: bool) -> str:
   return EQUIVALENT if equivalent else INCONCLUSIVE
 
 
+def unit_sd(unit_differences: Sequence[float]) -> float:
+  """The standard deviation of per-unit differences (n - 1); 0 when they are equal up to the
+  rounding of accuracies (as `intervals.paired_difference`), NaN with fewer than 2 units."""
+  if len(unit_differences) < 2:
+    return math.nan
+  sd = float(np.std(unit_differences, ddof=1))
+  return sd if sd >= 1e-12 else 0.0
+
+
+def judge(tests: Sequence[tuple[float, float, int, float]], margin: float) -> list[dict]:
+  """What each of m paired comparisons concludes, from (mean difference, sd of its unit
+  differences, units, p-value of its difference test): the TOST against +-`margin` and the
+  difference test, each Holm-corrected over the m, their `verdict`, and the MDE planned at
+  alpha / m, the level of Holm's first step. Each a dict: p_holm, mde80, p_equivalence,
+  p_equivalence_holm, low90, high90 (TOST's 90% interval), equivalence_bound, verdict."""
+  alpha = 1 - intervals.CONFIDENCE
+  tosts = [tost(mean, sd, n, margin) for mean, sd, n, _ in tests]
+  differs = intervals.holm_adjusted([p for *_, p in tests])
+  equivalent = intervals.holm_adjusted([t.p_value for t in tosts])
+  return [dict(p_holm=p, mde80=mde80(sd, n, alpha / len(tests)), p_equivalence=t.p_value,
+               p_equivalence_holm=p_eq, low90=t.low, high90=t.high,
+               equivalence_bound=equivalence_bound(t.low, t.high),
+               verdict=verdict(p < alpha, p_eq < alpha))
+          for (_, sd, n, _), t, p, p_eq in zip(tests, tosts, differs, equivalent)]
+
+
 class NoiseComponents(NamedTuple):
   """An ablation's noise, split for planning (accuracy as a fraction, like the runs)."""
   seed_sd: float  # One run about its (cell, fold) mean; NaN with one seed per fold.

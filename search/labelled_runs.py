@@ -1,5 +1,5 @@
 """The command-line arguments of the scripts that tabulate work directories as labelled rows
-(benchmarks/facenet2expnet_cv.py, benchmarks/seed_runs.py): repeated `--teacher` and `--student`
+(benchmarks/cv_compare.py, benchmarks/seed_runs.py): repeated `--teacher` and `--student`
 LABEL=WORKDIR, where the same LABEL again adds another seed's work directory, and `--json`."""
 from __future__ import annotations
 

@@ -202,16 +202,33 @@ def _fold_results(workdir, accuracies, teacher_accuracies):
         {'target': 'student', 'accuracy': accuracy, 'teacher_accuracy': teacher}))
 
 
-def test_facenet2expnet_cv_compares_fold_results_and_keeps_the_rows(tmp_path):
+def test_cv_compare_compares_fold_results_and_keeps_the_rows(tmp_path):
   _fold_results(tmp_path / 'plain', [0.8, 0.7, 0.9], [0.90, 0.80, 0.95])
   _fold_results(tmp_path / 'dlib', [0.85, 0.75, 0.9], [0.94, 0.85, 0.97])
   (tmp_path / 'empty').mkdir()
-  out = _ran('facenet2expnet_cv.py', ['--teacher', f'plain={tmp_path}/plain', '--teacher',
+  out = _ran('cv_compare.py', ['--teacher', f'plain={tmp_path}/plain', '--teacher',
                                       f'dlib={tmp_path}/dlib', '--json', 'rows.json'],
              tmp_path / 'empty')
   assert '| dlib | **92.0** (' in out and '| plain | **88.3** (' in out
   saved = json.loads((tmp_path / 'empty' / 'rows.json').read_text())
   assert list(saved) == ['teacher'] and saved['teacher'][1]['folds'] == [0.94, 0.85, 0.97]
+
+
+def test_cv_compare_judges_each_student_row_against_the_margin_given(tmp_path):
+  _fold_results(tmp_path / 'plain', [0.80, 0.70, 0.90, 0.85], [0.9] * 4)
+  _fold_results(tmp_path / 'same', [0.801, 0.699, 0.901, 0.850], [0.9] * 4)
+  wide = _ran('cv_compare.py', ['--student', f'plain={tmp_path}/plain', '--student',
+                                f'same={tmp_path}/same', '--margin', '1'], tmp_path)
+  # Differences of +0.1, -0.1, +0.1, 0 points: inside a 1-point margin, not a 0.01-point one.
+  assert wide.splitlines()[0].startswith('| student | accuracy % (95% interval over folds) |')
+  assert 'verdict against ±1 points' in wide and '| equivalent within ±margin (MDE ' in wide
+  narrow = _ran('cv_compare.py', ['--student', f'plain={tmp_path}/plain', '--student',
+                                  f'same={tmp_path}/same', '--margin', '0.01'], tmp_path)
+  assert '| inconclusive (MDE ' in narrow
+  status, _, err = run_benchmark('cv_compare.py', ['--student', f'plain={tmp_path}/plain',
+                                                   '--margin', '0'], tmp_path)
+  assert status == 2 and err.strip().splitlines()[-1].endswith(
+      '--margin 0: expected accuracy points between 0 and 100')
 
 
 def _study(run_dir, name, trials):

@@ -237,7 +237,7 @@ def test_facenet2expnet_rows_of_several_seeds_pair_fold_means_and_report_the_see
       _fold_results(tmp_path / f'{name}_seed{seed}', [fold[seed] for fold in runs])
   _fold_results(tmp_path / 'one_seed', [0.9, 0.9, 0.9])  # Folds 0-2 only.
   summary = tmp_path / 'f2e.json'
-  done = _run('facenet2expnet_cv.py', '--student', f'plain={tmp_path}/plain_seed0',
+  done = _run('cv_compare.py', '--student', f'plain={tmp_path}/plain_seed0',
               '--student', f'pre={tmp_path}/pretrained_seed0',
               '--student', f'plain={tmp_path}/plain_seed1',
               '--student', f'pre={tmp_path}/pretrained_seed1',
@@ -260,7 +260,7 @@ def test_facenet2expnet_rows_of_several_seeds_pair_fold_means_and_report_the_see
       done.stdout)
   assert '| one (3 of 4 folds) | **90.0** (' in done.stdout
   # One work directory twice under a label would count a run as two seeds: refused.
-  refused = _run('facenet2expnet_cv.py', '--student', f'a={tmp_path}/one_seed',
+  refused = _run('cv_compare.py', '--student', f'a={tmp_path}/one_seed',
                  '--student', f'a={tmp_path}/one_seed/')
   assert refused.returncode == 2 and 'given twice' in refused.stderr
   assert 'Traceback' not in refused.stderr and not refused.stdout
@@ -290,7 +290,7 @@ def test_facenet2expnet_rows_reach_the_reproduction_report_from_fold_results(tmp
   _fold_results(tmp_path / 'dlib', [0.85, 0.75, 0.9], dlib)
   _fold_results(tmp_path / 'nokd', [0.7, 0.7, 0.8])
   summary = tmp_path / 'f2e.json'
-  done = _run('facenet2expnet_cv.py', '--teacher', f'plain={tmp_path}/plain',
+  done = _run('cv_compare.py', '--teacher', f'plain={tmp_path}/plain',
               '--teacher', f'FaceNet2ExpNet, dlib={tmp_path}/dlib',
               '--student', f'alone={tmp_path}/nokd',
               '--student', f'distilled={tmp_path}/plain', '--json', str(summary))
@@ -303,7 +303,7 @@ def test_facenet2expnet_rows_reach_the_reproduction_report_from_fold_results(tmp
   assert saved['teacher'][1]['folds'] == dlib and saved['student'][1]['folds'] == [0.8, 0.7, 0.9]
   assert saved['teacher'][1]['fold_numbers'] == [0, 1, 2]
   # A run without a teacher cannot be a teacher row: one line naming the file, exit 2.
-  refused = _run('facenet2expnet_cv.py', '--teacher', f'x={tmp_path}/nokd')
+  refused = _run('cv_compare.py', '--teacher', f'x={tmp_path}/nokd')
   assert refused.returncode == 2 and 'fold_0/result.json: no teacher accuracy' in refused.stderr
   assert 'Traceback' not in refused.stderr
   # --update keeps the sections of an earlier report that this call measures nothing for.
@@ -342,7 +342,7 @@ def test_facenet2expnet_rows_reach_the_reproduction_report_from_fold_results(tmp
   for args, message in ((['--student', f'x={tmp_path}/nokd'], 'fold_1/result.json: not JSON'),
                         (['--student', f'x={tmp_path}/plain', '--json', f'{tmp_path}/no/x.json'],
                          f'--json {tmp_path}/no/x.json: no such directory')):
-    refused = _run('facenet2expnet_cv.py', *args)
+    refused = _run('cv_compare.py', *args)
     assert refused.returncode == 2 and message in refused.stderr, refused.stderr
     assert 'Traceback' not in refused.stderr and not refused.stdout
   assert not (tmp_path / 'no').exists()

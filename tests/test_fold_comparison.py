@@ -2,8 +2,10 @@
 against the t statistics worked out by hand."""
 import math
 
+import numpy as np
 import pytest
 from scipy import stats
+from statsmodels.stats.power import TTestPower
 
 from search import fold_comparison
 
@@ -75,3 +77,47 @@ def test_a_summary_without_teacher_rows_or_with_incomplete_rows_is_refused():
     fold_comparison.check_summary({'student': _rows()})
   with pytest.raises(ValueError, match='a student row without the fields label, fold_numbers'):
     fold_comparison.check_summary({'teacher': _rows(), 'student': [{'label': 'x'}]})
+
+
+def _judged_rows():
+  reference = [0.80, 0.70, 0.90, 0.85, 0.75]
+  shifted = {'better by 10 points': [0.10, 0.11, 0.09, 0.10, 0.10],
+             'the same within 0.2 points': [0.001, -0.002, 0.000, 0.002, -0.001],
+             'noisy': [0.05, -0.05, 0.06, -0.04, 0.0]}
+  return fold_comparison.compare(
+      [('reference', dict(enumerate(reference)))]
+      + [(label, {k: a + d for k, (a, d) in enumerate(zip(reference, deltas))})
+         for label, deltas in shifted.items()], margin=0.02)
+
+
+def test_each_difference_gets_a_verdict_against_the_margin_holm_corrected_over_the_rows():
+  rows = _judged_rows()
+  assert rows[0]['judgement'] is None
+  verdicts = {row['label']: row['judgement']['verdict'] for row in rows[1:]}
+  assert verdicts == {'better by 10 points': 'differs',
+                      'the same within 0.2 points': 'equivalent within ±margin',
+                      'noisy': 'inconclusive'}
+  # Holm over the 3 rows: the smallest p is multiplied by 3.
+  p_values = [row['difference']['p_value'] for row in rows[1:]]
+  smallest = min(range(3), key=p_values.__getitem__)
+  assert math.isclose(rows[1 + smallest]['judgement']['p_holm'], 3 * p_values[smallest])
+  # The noisy row's TOST by hand: differences of mean 0.004 and sd s over 5 folds; the 90%
+  # interval is mean +- t(0.95, 4) s / sqrt(5), wider than the margin, so not equivalent.
+  noisy = rows[3]['judgement']
+  s = float(np.std([0.05, -0.05, 0.06, -0.04, 0.0], ddof=1))
+  half = stats.t.ppf(0.95, 4) * s / math.sqrt(5)
+  assert math.isclose(noisy['low90'], 0.004 - half) and math.isclose(noisy['high90'], 0.004 + half)
+  assert noisy['margin'] == 0.02
+  # The MDE: the difference d * s that the paired t at alpha 0.05 / 3 finds with 80% power.
+  d = TTestPower().solve_power(nobs=5, alpha=0.05 / 3, power=0.8, alternative='two-sided')
+  assert math.isclose(noisy['mde80'], d * s, rel_tol=1e-6)
+
+
+def test_the_table_gives_each_rows_verdict_and_mde_and_a_dash_for_a_summary_without_one():
+  table = fold_comparison.render('student', _judged_rows())
+  assert 'verdict against ±2 points (Holm; MDE at 80% power) |' in table.splitlines()[0]
+  assert '| differs (MDE ' in table and '| inconclusive (MDE ' in table
+  old = _rows()
+  for row in old:
+    row.pop('judgement')  # As saved before verdicts were made.
+  assert fold_comparison.render('teacher', old).splitlines()[3].endswith(' | - |')

@@ -151,3 +151,26 @@ def test_compare_refuses_studies_of_different_datasets_naming_them(tmp_path):
                      'data.fold_seed=0; b: data.name=synthetic_faces, data.fold_seed=3'):
     compare.check_same_data(studies)
   compare.check_same_data(studies[:1] + [('old', optuna.create_study())])  # Not recorded.
+
+
+def _in_memory_study(validation_fraction):
+  study = optuna.create_study(directions=list(pareto.ACCURACY_SIZE))
+  for accuracy, size in ((0.6, 100_000), (0.7, 300_000)):
+    study.add_trial(optuna.trial.create_trial(
+        values=[accuracy, float(size)], params={}, distributions={},
+        user_attrs={'run_accuracies': [[accuracy]],
+                    'config': {'data': {'validation_fraction': validation_fraction}}}))
+  return study
+
+
+def test_the_axis_and_the_summary_name_the_faces_the_studies_chose_on():
+  chose_on_validation = [('families', _in_memory_study(0.1)), ('baseline', _in_memory_study(0.1))]
+  found, reference = compare.compare(chose_on_validation)
+  assert compare.accuracy_label(found) == 'validation accuracy (%)'
+  assert "Accuracy is measured on each study's validation faces." in compare.markdown(
+      found, reference)
+  mixed, reference = compare.compare([('families', _in_memory_study(0.1)),
+                                      ('old', _in_memory_study(0.0))])
+  assert compare.accuracy_label(mixed) == 'accuracy (%): families on validation, old on test'
+  assert ('different faces (families: validation, old: test), so the fronts compare only '
+          'roughly') in compare.markdown(mixed, reference)

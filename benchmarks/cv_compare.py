@@ -1,6 +1,8 @@
-r"""CK+48, 10 folds: FaceNet2ExpNet teachers and students against plain ones, with intervals.
+r"""Rows of cross-validated teachers and students compared with the first row, paired over folds.
 
-    PYTHONPATH=. python benchmarks/facenet2expnet_cv.py \
+For example, on CK+48's 10 folds, FaceNet2ExpNet teachers and students against plain ones:
+
+    PYTHONPATH=. python benchmarks/cv_compare.py \
         --teacher 'plain=runs/plain' --teacher 'FaceNet2ExpNet, dlib=runs/f2e_dlib' \
         --student 'distilled from the plain teacher=runs/plain' \
         --student 'distilled from the dlib teacher=runs/f2e_dlib' \
@@ -15,7 +17,9 @@ compared with, paired over the folds both have (Student's t over the fold differ
 another seed's work directory (`--config.seed=1`) to that row: a fold's accuracy is then the
 mean over its seeds, the interval and the pairing are over those fold means, and the row says
 how many seeds it has and their spread (the pooled standard deviation of a seed about its
-fold's mean).
+fold's mean). Each difference gets a verdict against `--margin` points (2 by default, the
+ablations' margin; fix it before looking): differs, equivalent within the margin, both, or
+inconclusive, with the smallest difference the folds could have detected (80% power).
 Prints a markdown table; `--json` keeps it for `benchmarks/reproduction.py --facenet2expnet`.
 Reads only; writes nothing but the `--json` file.
 """
@@ -69,21 +73,24 @@ def _seed_runs(pairs: Sequence[tuple[str, str]], role: str) -> dict[str, list[di
 
 def main(argv: Sequence[str] | None = None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--margin', type=float, default=100 * fold_comparison.DEFAULT_MARGIN,
+                      help='the margin of equivalence in accuracy points (default %(default)g)')
   args = labelled_runs.parse(parser, argv, 'a row of teachers from WORKDIR/fold_k/result.json',
-                             'a row of MicroExpNet students from WORKDIR/fold_k/result.json')
+                             'a row of students from WORKDIR/fold_k/result.json')
+  if not 0 < args.margin < 100:
+    parser.error(f'--margin {args.margin:g}: expected accuracy points between 0 and 100')
   summary = {}
-  for role, kind, given in (('teacher', 'teacher', args.teacher),
-                            ('student', 'MicroExpNet', args.student)):
+  for role, given in (('teacher', args.teacher), ('student', args.student)):
     if not given:
       continue
     try:
       runs = _seed_runs(labelled_runs.labelled(given, f'--{role}', parser), role)
       rows = fold_comparison.compare([(label, fold_comparison.seeds_by_fold(seeds))
-                                      for label, seeds in runs.items()])
+                                      for label, seeds in runs.items()], args.margin / 100)
     except ValueError as error:
       parser.error(str(error))
     summary[role] = rows
-    print(fold_comparison.render(kind, rows) + '\n')
+    print(fold_comparison.render(role, rows) + '\n')
   if args.json:
     with open(args.json, 'w') as f:
       json.dump(summary, f, indent=2)
