@@ -12,8 +12,9 @@ run directory's pooling study, such as configs/ablation_ckplus48_seeds.py's), it
 `search_vs_grid.json`
 (`benchmarks/search_vs_grid.py`) when there is one, and the JSON line of
 `benchmarks/speed.py`, and the CK+48 rows of FaceNet2ExpNet against plain training that
-`benchmarks/cv_compare.py --json` wrote, and the FER2013 rows of
-`benchmarks/seed_runs.py --json` (`--fer2013`). The figures of the run directories
+`benchmarks/cv_compare.py --json` wrote, the FER2013 rows of
+`benchmarks/seed_runs.py --json` (`--fer2013`), and the CK+48 rows of the student families
+(`--families`, `benchmarks/cv_compare.py --json` again). The figures of the run directories
 (ablation_*.png, search_vs_grid.png) are copied to figures/ beside the report and shown under
 their claims. Each measurement is given with the command recorded in its study and the wall
 time of its trials; one that is missing is said to be, unless `--update` keeps its section
@@ -210,12 +211,49 @@ def render_fer2013(summary: dict | None, source: str) -> list[str]:
   return lines + ['']
 
 
+FAMILIES_HEADING = ('## Beyond the paper: on posed faces (CK+48), the separable family against '
+                    'MicroExpNet at equal size.')
+FAMILIES_COMMANDS = (
+    'jaxfer distill --cv --config configs/ckplus48_families.py --workdir runs/families_microexpnet',
+    'jaxfer distill --cv --config configs/ckplus48_families.py --workdir runs/families_separable '
+    '--config.student.family=separable '
+    "--config.teacher.artifact='runs/families_microexpnet/fold_{fold}/teacher'",
+    "PYTHONPATH=. python benchmarks/cv_compare.py --student 'MicroExpNet, width 1="
+    "runs/families_microexpnet' --student 'separable, width 1, depth 4=runs/families_separable' "
+    '--json runs/families_ckplus48.json')
+
+
+def render_families(summary: dict | None, source: str) -> list[str]:
+  """The CK+48 comparison of the student families (`benchmarks/cv_compare.py` student rows,
+  MicroExpNet first): does the family that wins in the wild also win on posed faces?"""
+  lines = [FAMILIES_HEADING, '']
+  if not summary:
+    return lines + [f'- CK+48: not measured (no --families file). **{claims.NOT_TESTABLE}**', '']
+  lines += ['Both students of a fold distill from the same teacher, so the comparison is paired '
+            'over the 10 folds (configs/ckplus48_families.py). Reproduce:', '', '```bash',
+            *FAMILIES_COMMANDS, '```', '', f'From {source}:', '',
+            fold_comparison.render('student', summary['student']), '']
+  reference = summary['student'][0]['label']
+  for row in summary['student'][1:]:
+    d, judgement = row['difference'], row.get('judgement')
+    verdict = 'no verdict saved'
+    if judgement:
+      margin = f'{100 * judgement["margin"]:g} points'
+      verdict = (judgement['verdict'].replace('margin', margin) + ' (the folds detect '
+                 f'{100 * judgement["mde80"]:.1f} points with 80% power)')
+    lines.append(f'- {row["label"]} - {reference}: {100 * d["mean"]:+.1f} points (95% interval '
+                 f'{100 * d["low"]:+.1f} to {100 * d["high"]:+.1f}, {d["n"]} folds). '
+                 f'**{verdict}**')
+  return lines + ['']
+
+
 def render_sections(found: dict[str, dict[str, tuple[claims.Verdict, str]]],
                     size: claims.Verdict, speed: claims.Verdict, speed_source: str,
                     figures: dict[tuple[str, str], str] | None = None,
                     facenet2expnet: dict | None = None,
                     facenet2expnet_source: str = '', fer2013: dict | None = None,
-                    fer2013_source: str = '') -> list[tuple[list[str], bool]]:
+                    fer2013_source: str = '', families: dict | None = None,
+                    families_source: str = '') -> list[tuple[list[str], bool]]:
   """Each claim's section (its lines, from its '## ' heading) and whether this call measured
   anything for it."""
   out = []
@@ -247,6 +285,7 @@ def render_sections(found: dict[str, dict[str, tuple[claims.Verdict, str]]],
   out.append((render_facenet2expnet(facenet2expnet, facenet2expnet_source),
               bool(facenet2expnet)))
   out.append((render_fer2013(fer2013, fer2013_source), bool(fer2013)))
+  out.append((render_families(families, families_source), bool(families)))
   return out
 
 
@@ -293,6 +332,25 @@ def render(*args, previous: str | None = None, **kwargs) -> str:
   return '\n'.join(lines)
 
 
+def _fold_summary(ap: argparse.ArgumentParser, flag: str, path: str | None,
+                  needs: str) -> dict | None:
+  """The `benchmarks/cv_compare.py --json` summary at `path` with rows of the role `needs`,
+  None without a path, or `ap.error` naming --`flag` and the file."""
+  if not path:
+    return None
+  with open(path) as f:
+    try:
+      summary = json.load(f)
+    except json.JSONDecodeError as error:
+      ap.error(f'--{flag} {path}: not JSON ({error}); expected the --json file of '
+               'benchmarks/cv_compare.py')
+  try:
+    fold_comparison.check_summary(summary, needs)
+  except ValueError as error:
+    ap.error(f'--{flag} {path}: {error}')
+  return summary
+
+
 def main(argv: list[str] | None = None) -> None:
   ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   ap.add_argument('--ckplus48', help='run directory of the CK+48 ablations')
@@ -301,6 +359,8 @@ def main(argv: list[str] | None = None) -> None:
   ap.add_argument('--facenet2expnet',
                   help='the --json file of benchmarks/cv_compare.py (CK+48 rows)')
   ap.add_argument('--fer2013', help='the --json file of benchmarks/seed_runs.py (FER2013 rows)')
+  ap.add_argument('--families', help='the --json file of benchmarks/cv_compare.py with student '
+                  'rows, MicroExpNet first (CK+48, configs/ckplus48_families.py)')
   ap.add_argument('--out', default='docs/reproduction.md')
   ap.add_argument('--update', action='store_true',
                   help='keep the sections of the existing --out report that this call has no '
@@ -322,7 +382,7 @@ def main(argv: list[str] | None = None) -> None:
     if not os.path.isdir(run_dir):
       ap.error(f'--pooling {entry}: {run_dir} is no such run directory')
     pooling_dirs[dataset] = run_dir
-  for name in ('speed', 'facenet2expnet', 'fer2013'):
+  for name in ('speed', 'facenet2expnet', 'fer2013', 'families'):
     if getattr(a, name) and not os.path.isfile(getattr(a, name)):
       ap.error(f'--{name} {getattr(a, name)}: no such file')
   from jaxfer import models  # pylint: disable=g-import-not-at-top
@@ -335,18 +395,8 @@ def main(argv: list[str] | None = None) -> None:
     with open(a.speed) as f:
       fps = json.loads(f.read().strip().splitlines()[-1]).get('infer_bs1_ips')
     speed_source = f'`benchmarks/speed.py`, {a.speed}'
-  facenet2expnet = None
-  if a.facenet2expnet:
-    with open(a.facenet2expnet) as f:
-      try:
-        facenet2expnet = json.load(f)
-      except json.JSONDecodeError as error:
-        ap.error(f'--facenet2expnet {a.facenet2expnet}: not JSON ({error}); expected the '
-                 '--json file of benchmarks/cv_compare.py')
-    try:
-      fold_comparison.check_summary(facenet2expnet)
-    except ValueError as error:
-      ap.error(f'--facenet2expnet {a.facenet2expnet}: {error}')
+  facenet2expnet = _fold_summary(ap, 'facenet2expnet', a.facenet2expnet, 'teacher')
+  families = _fold_summary(ap, 'families', a.families, 'student')
   fer2013 = None
   if a.fer2013:
     with open(a.fer2013) as f:
@@ -369,7 +419,8 @@ def main(argv: list[str] | None = None) -> None:
                  for name in DATASETS}, size,
                 claims.frames_per_second(fps, _cpu()), speed_source, figures, facenet2expnet,
                 f'`benchmarks/cv_compare.py`, {a.facenet2expnet}', fer2013,
-                f'`benchmarks/seed_runs.py`, {a.fer2013}', previous=previous)
+                f'`benchmarks/seed_runs.py`, {a.fer2013}', families,
+                f'`benchmarks/cv_compare.py`, {a.families}', previous=previous)
   with open(a.out, 'w') as f:
     f.write(text + '\n')
   print(text)

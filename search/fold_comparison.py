@@ -115,12 +115,13 @@ def _seeds_note(row: dict[str, Any]) -> str:
 ROW_FIELDS = ('label', 'fold_numbers', 'folds', 'mean', 'low', 'high', 'std', 'difference')
 
 
-def check_summary(summary: Any) -> None:
+def check_summary(summary: Any, needs: str = 'teacher') -> None:
   """Raises ValueError unless `summary` is what `benchmarks/cv_compare.py --json` writes
-  with at least one teacher row (benchmarks/reproduction.py reads it)."""
-  if not isinstance(summary, dict) or not summary.get('teacher'):
-    raise ValueError('expected {"teacher": [rows...], "student": [rows...]} with teacher rows, '
-                     'as benchmarks/cv_compare.py --teacher ... --json writes it')
+  with at least one row of the role `needs` ('teacher' or 'student'; benchmarks/reproduction.py
+  reads it)."""
+  if not isinstance(summary, dict) or not summary.get(needs):
+    raise ValueError(f'expected {{"teacher": [rows...], "student": [rows...]}} with {needs} '
+                     f'rows, as benchmarks/cv_compare.py --{needs} ... --json writes it')
   for role in ('teacher', 'student'):
     for row in summary.get(role, []):
       if not isinstance(row, dict) or any(field not in row for field in ROW_FIELDS):

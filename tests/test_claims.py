@@ -346,3 +346,29 @@ def test_facenet2expnet_rows_reach_the_reproduction_report_from_fold_results(tmp
     assert refused.returncode == 2 and message in refused.stderr, refused.stderr
     assert 'Traceback' not in refused.stderr and not refused.stdout
   assert not (tmp_path / 'no').exists()
+
+
+def test_the_family_rows_reach_the_reproduction_report_with_their_verdict(tmp_path):
+  microexpnet = [0.80, 0.70, 0.90, 0.85, 0.75]
+  separable = [a + d for a, d in zip(microexpnet, [0.10, 0.11, 0.09, 0.10, 0.10])]
+  _fold_results(tmp_path / 'microexpnet', microexpnet, [0.9] * 5)
+  _fold_results(tmp_path / 'separable', separable, [0.9] * 5)
+  summary = tmp_path / 'families.json'
+  done = _run('cv_compare.py', '--student', f'MicroExpNet={tmp_path}/microexpnet',
+              '--student', f'separable={tmp_path}/separable', '--json', str(summary))
+  assert done.returncode == 0, done.stderr[-3000:]
+  out = tmp_path / 'docs' / 'reproduction.md'
+  done = _run('reproduction.py', '--families', str(summary), '--out', str(out))
+  assert done.returncode == 0, done.stderr[-3000:]
+  section = out.read_text().split('## Beyond the paper: on posed faces (CK+48)')[1]
+  assert 'configs/ckplus48_families.py' in section and '| separable | **90.0** (' in section
+  # +10, +11, +9, +10, +10 points: a difference, far outside the 2-point margin.
+  assert '- separable - MicroExpNet: +10.0 points (95% interval +9.1 to +10.9, 5 folds). ' \
+         '**differs (the folds detect ' in section
+  # A summary of teacher rows only has no student rows to compare: refused, nothing written.
+  teachers = tmp_path / 'teachers.json'
+  done = _run('cv_compare.py', '--teacher', f'a={tmp_path}/microexpnet', '--json', str(teachers))
+  refused = _run('reproduction.py', '--families', str(teachers), '--out',
+                 str(tmp_path / 'new' / 'r.md'))
+  assert refused.returncode == 2 and 'teachers.json: expected {"teacher"' in refused.stderr
+  assert 'with student rows' in refused.stderr and not (tmp_path / 'new').exists()
