@@ -133,3 +133,21 @@ def test_seeds_needed_is_the_fewest_that_reach_the_margin_and_none_when_the_inte
       0.02, folds_more - 1, alpha)
   with pytest.raises(ValueError, match='seed_sd = nan is not allowed'):
     equivalence.seeds_needed(math.nan, 0.01, folds, margin, alpha)
+
+
+def test_judge_holm_corrects_both_tests_over_its_comparisons():
+  judged = equivalence.judge([(0.05, 0.01, 10, 0.001), (0.0, 0.01, 10, 0.9)], margin=0.02)
+  # Holm over 2: the smaller p doubled, the larger kept (no smaller than the one before it).
+  assert judged[0]['p_holm'] == pytest.approx(0.002) and judged[1]['p_holm'] == pytest.approx(0.9)
+  outside, inside = (equivalence.tost(0.05, 0.01, 10, 0.02), equivalence.tost(0.0, 0.01, 10, 0.02))
+  assert judged[1]['p_equivalence_holm'] == pytest.approx(2 * inside.p_value)
+  assert judged[0]['p_equivalence_holm'] == pytest.approx(outside.p_value)
+  assert [j['verdict'] for j in judged] == [equivalence.DIFFERS, equivalence.EQUIVALENT]
+  # statsmodels' solver stops within about 1e-6 of the root, by its own path each call.
+  assert judged[0]['mde80'] == pytest.approx(equivalence.mde80(0.01, 10, 0.05 / 2), rel=1e-5)
+
+
+def test_unit_sd_counts_differences_equal_up_to_rounding_as_no_spread():
+  assert equivalence.unit_sd([0.02, 0.02 + 1e-15, 0.02]) == 0.0
+  assert equivalence.unit_sd([0.0, 0.02]) == pytest.approx(0.02 / math.sqrt(2))
+  assert math.isnan(equivalence.unit_sd([0.1]))
