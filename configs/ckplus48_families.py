@@ -11,13 +11,13 @@ r"""CK+48, all 10 subject-independent folds: the separable family against MicroE
 
 The recipe of the CK+48 ablations (configs/ablation_ckplus48.py: no fixed crops, teachers of
 24 epochs, 16 student epochs), so MicroExpNet's row is the one those ablations measured. At
-84x84, MicroExpNet (width 1, pooling after both convolutions) holds 254 KB of float32
-parameters and the separable family at width 1, depth 4 holds 227 KB: the nearest separable
-member. The second run distills from the first run's teachers, so both students of a fold
+84x84, MicroExpNet (width 1, pooling after both convolutions) holds 260 KB of float32
+parameters and the separable family at width 1, depth 4 (MiniXception) 232 KB: the nearest
+separable member. The second run distills from the first run's teachers, so both students of a fold
 learn from the same teacher and the comparison is paired over the folds; the separable family
-has no dropout, pooling or squeeze of its own and ignores those settings. About 15 minutes for
-the first run (the ten teachers) and 25 for the second on a 2-core CPU. Results:
-benchmarks/RESULTS.md.
+has no dropout, pooling or squeeze of its own and ignores those settings. About 16 minutes for
+the first run (the ten teachers) and 18 for the second on a 2-core CPU (both measured beside
+other work). Results: benchmarks/RESULTS.md and docs/reproduction.md.
 """
 from configs import search_ckplus48_folds3
 
