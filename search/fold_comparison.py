@@ -3,8 +3,9 @@
 Pure functions on plain data: `compare` gives each row's mean, 95% interval and paired
 difference from the reference row, with a verdict against a margin fixed in advance (a
 difference, an equivalence, or neither, and the smallest difference the folds could have
-detected), `render` draws them as a markdown table, `check_summary` checks a saved summary. `benchmarks/cv_compare.py` reads the rows from fold results,
-and `benchmarks/reproduction.py` renders the saved ones in docs/reproduction.md.
+detected), `render` draws them as a markdown table, `check_summary` checks a saved summary.
+`benchmarks/cv_compare.py` reads the rows from fold results, and `benchmarks/reproduction.py`
+renders the saved ones in docs/reproduction.md.
 """
 from __future__ import annotations
 
