@@ -201,12 +201,6 @@ def render_fer2013(summary: dict | None, source: str) -> list[str]:
             'jaxfer distill --config configs/fer2013_folders.py --workdir runs/fer_mx_sK '
             '--config.seed=K --config.data.manual_dir=DIR --config.student.family=separable '
             '--config.distill.loss=none --config.student.num_epochs=10',
-            '# The best front point of configs/search_fer2013.py, retrained on all of train/:',
-            'jaxfer distill --config configs/fer2013_folders.py --workdir runs/fer_front_sK '
-            '--config.seed=K --config.data.manual_dir=DIR --config.student.family=separable '
-            '--config.student.width=1.19 --config.student.depth=3 '
-            '--config.distill.temperature=1.0 --config.student.num_epochs=10 '
-            '--config.teacher.artifact=runs/fer_sK/teacher',
             'PYTHONPATH=. python benchmarks/seed_runs.py --teacher resnet_small=runs/fer_sK ... '
             '--student "MicroExpNet, distilled=runs/fer_sK" ... --json runs/fer2013_seeds.json',
             '```', '', f'From {source}:', '',
