@@ -20,7 +20,8 @@ how many seeds it has and their spread (the pooled standard deviation of a seed 
 fold's mean). Each difference gets a verdict against `--margin` points (2 by default, the
 ablations' margin; fix it before looking): differs, equivalent within the margin, both, or
 inconclusive, with the smallest difference the folds could have detected (80% power).
-Prints a markdown table; `--json` keeps it for `benchmarks/reproduction.py --facenet2expnet`.
+Prints a markdown table; `--json` keeps it for `benchmarks/reproduction.py` (`--facenet2expnet`,
+`--families`).
 Reads only; writes nothing but the `--json` file.
 """
 from __future__ import annotations
