@@ -388,6 +388,12 @@ def main(argv: list[str] | None = None) -> None:
   for name in ('speed', 'facenet2expnet', 'fer2013', 'families'):
     if getattr(a, name) and not os.path.isfile(getattr(a, name)):
       ap.error(f'--{name} {getattr(a, name)}: no such file')
+    # The report replaces --out: never with one of its own inputs.
+    if getattr(a, name) and os.path.exists(a.out) and os.path.samefile(getattr(a, name), a.out):
+      ap.error(f'--out {a.out} is the --{name} file; choose another report path (nothing is '
+               'replaced)')
+  if os.path.isdir(a.out):
+    ap.error(f'--out {a.out}: a folder; expected the report\'s file, e.g. docs/reproduction.md')
   from jaxfer import models  # pylint: disable=g-import-not-at-top
   from configs import default  # pylint: disable=g-import-not-at-top
   config = default.get_config()

@@ -372,3 +372,17 @@ def test_the_family_rows_reach_the_reproduction_report_with_their_verdict(tmp_pa
                  str(tmp_path / 'new' / 'r.md'))
   assert refused.returncode == 2 and 'teachers.json: expected {"teacher"' in refused.stderr
   assert 'with student rows' in refused.stderr and not (tmp_path / 'new').exists()
+
+
+def test_the_report_never_replaces_one_of_its_inputs_or_a_folder(tmp_path):
+  _fold_results(tmp_path / 'a', [0.8, 0.7], [0.9, 0.9])
+  summary = tmp_path / 'families.json'
+  assert _run('cv_compare.py', '--student', f'a={tmp_path}/a', '--json',
+              str(summary)).returncode == 0
+  kept = summary.read_text()
+  refused = _run('reproduction.py', '--families', str(summary), '--out', str(summary))
+  assert refused.returncode == 2 and f'--out {summary} is the --families file' in refused.stderr
+  assert summary.read_text() == kept and 'Traceback' not in refused.stderr
+  refused = _run('reproduction.py', '--families', str(summary), '--out', str(tmp_path))
+  assert refused.returncode == 2 and f'--out {tmp_path}: a folder' in refused.stderr
+  assert sorted(p.name for p in tmp_path.iterdir()) == ['a', 'families.json']
