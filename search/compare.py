@@ -197,19 +197,25 @@ def markdown(found: Sequence[Compared], reference: tuple[float, float]) -> str:
   return '\n'.join(lines) + '\n'
 
 
+def _shared_faces(found: Sequence[Compared]) -> str | None:
+  """The faces every study measured on ('test' or 'validation'), or None when they differ."""
+  faces = {c.evaluated_on for c in found}
+  return faces.pop() if len(faces) == 1 else None
+
+
 def accuracy_label(found: Sequence[Compared]) -> str:
   """The y axis: 'validation accuracy (%)' when every study measured on the same faces, else
   each study's faces."""
-  faces = {c.evaluated_on for c in found}
-  if len(faces) == 1:
-    return f'{faces.pop()} accuracy (%)'
+  faces = _shared_faces(found)
+  if faces:
+    return f'{faces} accuracy (%)'
   return 'accuracy (%): ' + ', '.join(f'{c.label} on {c.evaluated_on}' for c in found)
 
 
 def _faces_sentence(found: Sequence[Compared]) -> str:
-  faces = {c.evaluated_on for c in found}
-  if len(faces) == 1:
-    return f'Accuracy is measured on each study\'s {faces.pop()} faces.'
+  faces = _shared_faces(found)
+  if faces:
+    return f'Accuracy is measured on each study\'s {faces} faces.'
   return ('Accuracy is measured on different faces (' + ', '.join(
       f'{c.label}: {c.evaluated_on}' for c in found) + '), so the fronts compare only roughly.')
 

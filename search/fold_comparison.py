@@ -51,9 +51,9 @@ def compare(rows: Sequence[tuple[str, dict[int, Any]]],
       common = [fold for fold in folds if fold in reference]
       if not common:
         raise ValueError(f'{label!r} shares no fold with the reference {rows[0][0]!r}')
-      difference = intervals.paired_difference([[means[k][f]] for f in common],
-                                               [[reference[f]] for f in common])._asdict()
-      fold_differences.append((k, [means[k][f] - reference[f] for f in common]))
+      pair = ([[means[k][f]] for f in common], [[reference[f]] for f in common])
+      difference = intervals.paired_difference(*pair)._asdict()
+      fold_differences.append((k, intervals.unit_differences(*pair)[0]))
     seed_std = intervals.pooled_seed_noise([runs_by_fold[fold] for fold in folds]).sd
     out.append({'label': label, 'fold_numbers': folds, 'folds': values, 'mean': interval.mean,
                 'low': interval.low, 'high': interval.high, 'std': float(np.std(values)),
