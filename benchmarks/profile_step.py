@@ -1,9 +1,10 @@
-"""Where the time of one MicroExpNet training step goes on this CPU, from a JAX profiler trace.
+"""Where the time of one training step goes on this CPU, from a JAX profiler trace.
 
 Traces `--steps` calls of `jaxfer.loop.train_step` (MicroExpNet at 84x84, batch 64, KD loss,
-Adam; `jaxfer.step_timing.StepSetup`, as `speed.py`) and attributes every XLA operation the
-trace shows to a part of the step through the operation's `op_name` in the compiled HLO: each
-layer's forward pass and its backward pass, the PRNG of dropout, and the rest (Adam, loss,
+Adam, by default; `--model` as in `speed.py`: a student family or a teacher;
+`jaxfer.step_timing.StepSetup`) and attributes every XLA operation the trace shows to a part of
+the step through the operation's `op_name` in the compiled HLO: each layer's (each top-level
+module's) forward pass and its backward pass, the PRNG of dropout, and the rest (Adam, loss,
 metrics: their op_names do not say which is which). Then it times the same steps fed as
 `jaxfer.loop.fit` feeds them (host numpy batches, random shifts and flips on the host) and
 measures how many cores the process keeps busy (CPU time / wall time). Prints markdown.
@@ -16,6 +17,7 @@ the calling thread) to see their time too.
     XLA_FLAGS=--xla_cpu_multi_thread_eigen=false PYTHONPATH=. python \
         benchmarks/profile_step.py
     PYTHONPATH=. python benchmarks/profile_step.py --conv-impl xla
+    PYTHONPATH=. python benchmarks/profile_step.py --model resnet_small --steps 20
     PYTHONPATH=. python benchmarks/profile_step.py --steps 2 --batch 4 \
         --size 48      # the smallest run, seconds
 """
@@ -38,28 +40,26 @@ from jaxfer import loop
 from jaxfer import step_timing
 from jaxfer.data import preprocess
 
-LAYERS = ('conv1', 'conv2', 'fc', 'out')
-
-
-def part_of(op_name: str) -> str:
-  """The part of the step an HLO `op_name` belongs to."""
+def part_of(op_name: str, layers: tuple[str, ...] = ('conv1', 'conv2', 'fc', 'out')) -> str:
+  """The part of the step an HLO `op_name` belongs to; `layers` are the model's top-level
+  modules (MicroExpNet's by default)."""
   if 'Dropout' in op_name or 'random_bits' in op_name or 'threefry' in op_name:
     return 'dropout mask (PRNG)'
   backward = 'transpose(' in op_name
   direction = 'backward' if backward else 'forward'
-  for layer in LAYERS:
+  for layer in layers:
     if f'/{layer}/' in op_name:
       return f'{layer} {direction}'
   if any(word in op_name for word in ('_pool', 'reduce_window', 'select_and_')):
     return f'max-pool {direction}'
-  if 'ExpNet' in op_name:
-    return f'relu, flatten, layout {direction}'
+  if 'jvp(' in op_name:  # The model's own operations outside its modules.
+    return f'between layers (relu, pooling, layout) {direction}'
   if 'LOSS' in op_name.upper() or 'softmax' in op_name or 'log' in op_name:
     return f'loss {direction}'
   return 'other (Adam, loss, metrics, copies)'
 
 
-def op_parts(compiled_text: str, kernel_sizes: dict[str, int]) -> dict[str, str]:
+def op_parts(compiled_text: str, kernel_sizes: dict[str, set[int]]) -> dict[str, str]:
   """HLO instruction name -> the part of the step it belongs to, from a compiled module's text.
 
   Most instructions carry their `op_name`. XLA drops it on some it creates or rewrites (the
@@ -80,9 +80,9 @@ def op_parts(compiled_text: str, kernel_sizes: dict[str, int]) -> dict[str, str]
     operands[name] = re.findall(r'%([\w.-]+)', line.split('=', 1)[1])
     op_name = re.search(r'metadata=\{op_name="([^"]*)"', line)
     size = int(np.prod([int(d) for d in dims.split(',') if d.isdigit()])) if dims != '(' else 0
-    layers = [layer for layer, kernel_size in kernel_sizes.items() if kernel_size == size]
+    layers = [layer for layer, sizes in kernel_sizes.items() if size in sizes]
     if op_name:
-      named[name] = part_of(op_name.group(1))
+      named[name] = part_of(op_name.group(1), tuple(kernel_sizes))
     elif len(layers) == 1:
       named[name] = f'{layers[0]} backward'
   users = collections.defaultdict(list)
@@ -116,7 +116,10 @@ def traced_parts(bench: step_timing.StepSetup, steps: int) -> tuple[dict[str, fl
   batch = bench.batches[0]
   compiled = loop.train_step.lower(bench.state, batch, bench.dropout_rng,
                                    bench.hparams).compile()
-  kernel_sizes = {layer: bench.state.params[layer]['kernel'].size for layer in LAYERS}
+  kernel_sizes = {
+      layer: {leaf.size for path, leaf in jax.tree_util.tree_leaves_with_path(params)
+              if getattr(path[-1], 'key', None) == 'kernel'}
+      for layer, params in bench.state.params.items()}
   names = op_parts(compiled.as_text(), kernel_sizes)
   with tempfile.TemporaryDirectory() as trace_dir:
     jax.profiler.start_trace(trace_dir)
@@ -162,15 +165,17 @@ def main(argv: list[str] | None = None) -> None:
   ap.add_argument('--batch', type=int, default=64)
   ap.add_argument('--size', type=int, default=84, help='image side in pixels')
   ap.add_argument('--conv-impl', default=None)
+  ap.add_argument('--model', choices=step_timing.model_names(), default='microexpnet',
+                  help='a student family (its reference member) or a teacher')
   a = ap.parse_args(argv)
-  bench = step_timing.StepSetup(a.batch, a.steps, a.size, conv_impl=a.conv_impl)
+  bench = step_timing.StepSetup(a.batch, a.steps, a.size, conv_impl=a.conv_impl, model=a.model)
   for _ in range(2):
     train(bench, bench.batches)
   device_ms, busy = device_fed(bench, a.steps)
   fit_ms = fed_like_fit(bench, a.steps)
   parts, traced_wall = traced_parts(bench, a.steps)
   flags = os.environ.get('XLA_FLAGS', '')
-  print(f'jax {jax.__version__}, conv_impl {a.conv_impl or "default"}, batch {a.batch}, '
+  print(f'{a.model}, jax {jax.__version__}, conv_impl {a.conv_impl or "default"}, batch {a.batch}, '
         f'{a.steps} steps, XLA_FLAGS={flags!r}\n')
   print(f'- step, batches on the device: {device_ms:.2f} ms ({a.batch / device_ms * 1e3:,.0f} '
         f'images/s); cores busy {busy:.2f}')

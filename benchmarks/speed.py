@@ -1,22 +1,38 @@
-"""Training and inference speed of a jaxfer student, optionally side by side with a peer.
+"""Training and inference speed of a jaxfer network, optionally side by side with a peer.
 
-Times the project's own jitted functions: `jaxfer.loop.train_step` (loss 'microexpnet', T=8,
-lam=0.5, Adam at lr 1e-4 from `jaxfer.optimizers.make_optimizer`, dropout on) on random uint8 images,
+Times the project's own jitted functions: `jaxfer.loop.train_step` on random uint8 images,
 labels and teacher logits held in memory (steps*batch of each, one device array per step), then
-`jaxfer.loop.predict_step` at batch 1 and batch 256. Compilation and a few warm-up steps are
-excluded; the clock stops after `block_until_ready`. Prints ONE JSON line.
+`jaxfer.loop.predict_step` at batch 1 and batch 256. `--model` names a student family (its
+reference member: MicroExpNet, MiniXception; loss 'microexpnet', T=8, lam=0.5, dropout on) or a
+teacher (`resnet_small`, `inception_v3`: cross-entropy), all with Adam at lr 1e-4 from
+`jaxfer.optimizers.make_optimizer`; `jaxfer.step_timing.StepSetup` builds them. Compilation and
+a few warm-up steps are excluded; the clock stops after `block_until_ready`. Prints ONE JSON line.
 
     # jaxfer alone (MicroExpNet at 84x84, batch 64, 100 steps)
     PYTHONPATH=. python benchmarks/speed.py
     PYTHONPATH=. python benchmarks/speed.py --conv-impl xla
     # the separable family's reference student (MiniXception) at 48x48, its paper's input
-    PYTHONPATH=. python benchmarks/speed.py --family separable --size 48
+    PYTHONPATH=. python benchmarks/speed.py --model separable --size 48
+    # the resnet_small teacher at 84x84 (--conv-impl xla: with nn.max_pool's gradient)
+    PYTHONPATH=. python benchmarks/speed.py --model resnet_small --steps 30
 
-    # with the PyTorch peer, alternating rounds (jaxfer, peer, jaxfer, peer, ...); the JSON line
+    # with a PyTorch peer, alternating rounds (jaxfer, peer, jaxfer, peer, ...); the JSON line
     # then holds the medians over rounds of both and the ratios jaxfer / peer
     python3 -m venv /tmp/torchvenv && /tmp/torchvenv/bin/pip install torch==2.13.0 numpy
     PYTHONPATH=. python benchmarks/speed.py --rounds 5 \
         --peer ../shared/bench/torch_microexpnet.py --peer-python /tmp/torchvenv/bin/python
+    PYTHONPATH=. python benchmarks/speed.py --model resnet_small --steps 30 --rounds 5 \
+        --peer ../shared/bench/torch_resnet_small.py --peer-python /tmp/torchvenv/bin/python \
+        --peer-layouts default channels-last
+    PYTHONPATH=. python benchmarks/speed.py --model separable --size 48 --rounds 5 \
+        --peer benchmarks/peers/torch_separable.py --peer-python /tmp/torchvenv/bin/python \
+        --peer-layouts default channels-last
+
+With `--peer-layouts default channels-last` each round runs the peer in both memory layouts
+(its `--channels-last` flag), and each of the peer's figures is the better layout's median. A
+peer that reports only `infer_ips` at its training batch (the teacher's) is run a second time at
+batch 256 for `infer_bs256_ips`; its batch-1 figure is then absent, and so is that ratio. The
+peer must build the same network: a different parameter count stops the run.
 
 Figures are medians over rounds (`best` holds the maxima: on a shared machine the least
 disturbed round). Per-round figures go to stderr. `--feed numpy` passes host numpy slices to
@@ -52,12 +68,12 @@ METRICS = ('train_ips', 'infer_bs1_ips', 'infer_bs256_ips')
 
 
 class JaxferBench(step_timing.StepSetup):
-  """The training step of `--family`'s reference student (`jaxfer.step_timing.StepSetup`)
-  set up and warmed up once; `run()` times one round."""
+  """The training step of `--model` (`jaxfer.step_timing.StepSetup`) set up and warmed up
+  once; `run()` times one round."""
 
   def __init__(self, a: argparse.Namespace, inference: bool = True):
     super().__init__(a.batch, a.steps, a.size, a.classes, a.conv_impl, a.feed,
-                     inference_sizes=(1, 256) if inference else (), family=a.family)
+                     inference_sizes=(1, 256) if inference else (), model=a.model)
     self.a = a
     self._warm_up()
 
@@ -86,11 +102,42 @@ class JaxferBench(step_timing.StepSetup):
     return {k: round(v, 1) for k, v in result.items()}
 
 
-def run_peer(a: argparse.Namespace) -> dict:
-  command = [a.peer_python, a.peer, '--batch', str(a.batch), '--steps', str(a.steps), '--size',
-             str(a.size), '--classes', str(a.classes)]
+PEER_LAYOUT_FLAGS = {'default': [], 'channels-last': ['--channels-last']}
+# Batches the peer times at batch 256 when it reports inference only at its training batch.
+PEER_BS256_STEPS = 8
+
+
+def _peer_json(a: argparse.Namespace, batch: int, steps: int, layout: str) -> dict:
+  command = [a.peer_python, a.peer, '--batch', str(batch), '--steps', str(steps), '--size',
+             str(a.size), '--classes', str(a.classes), *PEER_LAYOUT_FLAGS[layout]]
   out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
   return json.loads(out.strip().splitlines()[-1])
+
+
+def run_peer(a: argparse.Namespace, layout: str) -> dict:
+  """The peer's figures in `layout` under the names of `METRICS` (those it measures)."""
+  result = _peer_json(a, a.batch, a.steps, layout)
+  if 'infer_bs256_ips' not in result and 'infer_ips' in result:
+    result['infer_bs256_ips'] = _peer_json(a, 256, PEER_BS256_STEPS, layout)['infer_ips']
+  result.pop('infer_ips', None)
+  return result
+
+
+def peer_summary(runs: dict[str, list[dict]]) -> dict:
+  """The peer's medians over rounds for each layout, and per metric the better layout's."""
+  layouts = {}
+  for layout, rounds in runs.items():
+    layouts[layout] = {k: round(statistics.median(run[k] for run in rounds), 1)
+                       for k in METRICS if k in rounds[0]}
+  summary = {k: v for k, v in next(iter(runs.values()))[-1].items() if k not in METRICS}
+  for k in METRICS:
+    measured = [(figures[k], layout) for layout, figures in layouts.items() if k in figures]
+    if measured:
+      summary[k], summary[f'{k}_layout'] = max(measured)
+  summary['layouts'] = layouts
+  summary['best'] = {k: max(run[k] for rounds in runs.values() for run in rounds)
+                     for k in METRICS if k in summary}
+  return summary
 
 
 def _launch(command: list[str], cores: set[int] | None) -> subprocess.Popen:
@@ -105,8 +152,8 @@ def all_cores(a: argparse.Namespace) -> dict:
   n = len(cores)
   common = ['--batch', str(a.batch), '--steps', str(a.steps), '--size', str(a.size),
             '--classes', str(a.classes)]
-  ours = [sys.executable, os.path.abspath(__file__), '--train-only', *common, '--family',
-          a.family]
+  ours = [sys.executable, os.path.abspath(__file__), '--train-only', *common, '--model',
+          a.model]
   if a.conv_impl:
     ours += ['--conv-impl', a.conv_impl]
   configs = {f'jaxfer 1x{n}': [(ours, None)],
@@ -148,8 +195,9 @@ def main(argv: list[str] | None = None) -> None:
                   help='training batches timed per round (default 100; 400 with --all-cores)')
   ap.add_argument('--size', type=int, default=84)
   ap.add_argument('--classes', type=int, default=8)
-  ap.add_argument('--family', choices=sorted(models.FAMILIES), default='microexpnet',
-                  help="the student: the family's reference member (MicroExpNet, MiniXception)")
+  ap.add_argument('--model', '--family', choices=step_timing.model_names(), default='microexpnet',
+                  help="a student family (its reference member: MicroExpNet, MiniXception) or a "
+                       "teacher")
   ap.add_argument('--conv-impl', choices=models.CONV_IMPLS, default=None,
                   help='default: the model default')
   ap.add_argument('--feed', choices=('device', 'numpy'), default='device',
@@ -160,13 +208,13 @@ def main(argv: list[str] | None = None) -> None:
                   help='timed rounds; medians are reported (default 1, or 3 with --peer)')
   ap.add_argument('--peer', default=None, help='peer script printing one JSON line')
   ap.add_argument('--peer-python', default=sys.executable, help='interpreter for --peer')
+  ap.add_argument('--peer-layouts', nargs='+', choices=sorted(PEER_LAYOUT_FLAGS),
+                  default=['default'], help="the peer's memory layouts, each run every round")
   ap.add_argument('--all-cores', action='store_true',
                   help='aggregate training throughput of whole-machine configurations')
   ap.add_argument('--train-only', action='store_true', help=argparse.SUPPRESS)
   a = ap.parse_args(argv)
   a.steps = a.steps or (400 if a.all_cores else 100)
-  if a.peer and a.family != 'microexpnet':
-    ap.error(f'--peer times MicroExpNet; it has nothing to compare with --family {a.family}')
   if a.all_cores:
     print(json.dumps(all_cores(a)), flush=True)
     return
@@ -177,29 +225,32 @@ def main(argv: list[str] | None = None) -> None:
   rounds = a.rounds or (3 if a.peer else 1)
 
   bench = JaxferBench(a)
-  ours, peers = [], []
+  ours, peers = [], {layout: [] for layout in a.peer_layouts}
   for r in range(rounds):
     ours.append(bench.run())
     print(f'round {r + 1} jaxfer {json.dumps(ours[-1])}', file=sys.stderr, flush=True)
-    if a.peer:
-      peers.append(run_peer(a))
-      print(f'round {r + 1} peer   {json.dumps(peers[-1])}', file=sys.stderr, flush=True)
+    for layout in peers if a.peer else ():
+      peers[layout].append(run_peer(a, layout))
+      print(f'round {r + 1} peer {layout} {json.dumps(peers[layout][-1])}', file=sys.stderr,
+            flush=True)
+      if peers[layout][-1].get('params') != bench.params:
+        raise SystemExit(f"{a.peer} builds a network of {peers[layout][-1].get('params')} "
+                         f'parameters, jaxfer\'s {a.model} has {bench.params}: not the same '
+                         'network (check --model, --size and --classes)')
 
   median = lambda runs, k: round(statistics.median(run[k] for run in runs), 1)
   best = lambda runs: {k: max(run[k] for run in runs) for k in METRICS}
-  conv_impl = models.resolve_conv_impl(a.conv_impl or models.ExpNet.conv_impl)
+  conv_impl = a.conv_impl or getattr(bench.model, 'conv_impl', 'xla')
   result = {'impl': 'jaxfer', 'jax': jax.__version__, 'backend': jax.default_backend(),
             'cpus': os.cpu_count(), 'xla_flags': os.environ.get('XLA_FLAGS', ''),
-            'family': a.family, 'params': bench.params, 'batch': a.batch, 'size': a.size, 'steps': a.steps,
-            'conv_impl': conv_impl, 'feed': a.feed, 'rounds': rounds,
-            **{k: median(ours, k) for k in METRICS}, 'best': best(ours)}
-  if peers:
-    peer = {k: v for k, v in peers[-1].items() if k not in METRICS}
-    peer.update({k: median(peers, k) for k in METRICS})
-    peer['best'] = best(peers)
-    result['peer'] = peer
-    result.update({f'ratio_{k}': round(result[k] / peer[k], 3) for k in METRICS})
-    result['ratio_best'] = {k: round(result['best'][k] / peer['best'][k], 3) for k in METRICS}
+            'model': a.model, 'params': bench.params, 'batch': a.batch, 'size': a.size,
+            'steps': a.steps, 'conv_impl': models.resolve_conv_impl(conv_impl), 'feed': a.feed,
+            'rounds': rounds, **{k: median(ours, k) for k in METRICS}, 'best': best(ours)}
+  if a.peer:
+    peer = result['peer'] = peer_summary(peers)
+    measured = [k for k in METRICS if k in peer]
+    result.update({f'ratio_{k}': round(result[k] / peer[k], 3) for k in measured})
+    result['ratio_best'] = {k: round(result['best'][k] / peer['best'][k], 3) for k in measured}
   print(json.dumps(result), flush=True)
 
 

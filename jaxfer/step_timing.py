@@ -21,25 +21,36 @@ from jaxfer import optimizers
 FEEDS = ('device', 'numpy')
 
 
+def model_names() -> list[str]:
+  """What `StepSetup(model=...)` accepts: the student families and the teachers."""
+  return [*models.REFERENCE_STUDENTS, *models.TEACHERS]
+
+
 class StepSetup:
-  """A family's reference student (`models.REFERENCE_STUDENTS[family]`: MicroExpNet, p12
-  pooling and squeeze 16, by default) and the inputs of its training step.
+  """A network's training step and its inputs: `model` names a student family (its reference
+  member, `models.REFERENCE_STUDENTS`: MicroExpNet, p12 pooling and squeeze 16, by default) or a
+  teacher (`models.TEACHERS`, with its defaults).
 
   The train state has Adam at a constant learning rate of 1e-4; the data are `steps` batches of
   `batch` random uint8 images, labels and teacher logits held in memory (`batches`, as one
   device array each with `feed` 'device', or host numpy slices as `jaxfer.loop.fit` passes
-  them with 'numpy'); the step's other inputs are `dropout_rng` and `hparams`: the 'microexpnet'
-  loss at temperature 8 and lam 0.5. `infer` holds the first images at each batch size of
-  `inference_sizes`, on the device. Training replaces `state`.
+  them with 'numpy'); the step's other inputs are `dropout_rng` and `hparams`: a student's
+  'microexpnet' loss at temperature 8 and lam 0.5, a teacher's cross-entropy ('none'). `infer`
+  holds the first images at each batch size of `inference_sizes`, on the device. Training
+  replaces `state`.
   """
 
   def __init__(self, batch: int = 64, steps: int = 100, size: int = 84, classes: int = 8,
                conv_impl: str | None = None, feed: str = 'device',
-               inference_sizes: Sequence[int] = (), family: str = 'microexpnet'):
+               inference_sizes: Sequence[int] = (), model: str = 'microexpnet'):
     if feed not in FEEDS:
       raise ValueError(f'feed {feed!r}: expected one of {", ".join(FEEDS)}')
+    if model not in model_names():
+      raise ValueError(f'model {model!r}: expected one of {", ".join(model_names())}')
+    self.is_teacher = model in models.TEACHERS
     kwargs = {} if conv_impl is None else {'conv_impl': conv_impl}
-    self.model = models.REFERENCE_STUDENTS[family](num_classes=classes, **kwargs)
+    networks = models.TEACHERS if self.is_teacher else models.REFERENCE_STUDENTS
+    self.model = networks[model](num_classes=classes, **kwargs)
     optimizer_config = ml_collections.ConfigDict(dict(
         learning_rate=1e-4, schedule='constant', weight_decay=0.0, warmup_epochs=0))
     tx = optimizers.make_optimizer(optimizer_config, steps, 1)
@@ -59,7 +70,8 @@ class StepSetup:
       self.batches.append(batch_arrays)
     self.batch_size = batch
     self.dropout_rng = jax.random.key(1)
-    self.hparams = loop.StepHparams.create('microexpnet', temperature=8.0, lam=0.5)
+    self.hparams = (loop.StepHparams.create('none') if self.is_teacher else
+                    loop.StepHparams.create('microexpnet', temperature=8.0, lam=0.5))
     self.infer = {bs: jax.device_put(self.images[:bs]) for bs in inference_sizes}
 
 

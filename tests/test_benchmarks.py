@@ -82,7 +82,8 @@ _LOADED = {}
 
 def run_benchmark(script, argv, cwd):
   """(exit status, stdout, stderr) of benchmarks/`script`'s `main(argv)`, run in this process
-  from `cwd`; argparse's refusals give status 2 as they would in a process of their own."""
+  from `cwd`; argparse's refusals give status 2, and a message to SystemExit status 1 and that
+  message on stderr, as they would in a process of their own."""
   if script not in _LOADED:
     path = os.path.join(REPO, 'benchmarks', script)
     spec = importlib.util.spec_from_file_location(f'benchmark_{script[:-3]}', path)
@@ -95,6 +96,8 @@ def run_benchmark(script, argv, cwd):
       _LOADED[script].main([str(arg) for arg in argv])
     except SystemExit as stop:
       status = stop.code if isinstance(stop.code, int) else 1
+      if stop.code is not None and not isinstance(stop.code, int):
+        print(stop.code, file=err)  # As Python prints a message given to SystemExit.
   return status, out.getvalue(), err.getvalue()
 
 
@@ -134,8 +137,57 @@ def test_speed_times_the_separable_family_s_reference_student(tmp_path):
                           '--family', 'separable'], tmp_path)
   result = json.loads(out.strip().splitlines()[-1])
   assert all(result[metric] > 0 for metric in ('train_ips', 'infer_bs1_ips', 'infer_bs256_ips'))
-  assert (result['family'], result['params']) == ('separable', 58_104)  # MiniXception, 8 classes.
+  assert (result['model'], result['params']) == ('separable', 58_104)  # MiniXception, 8 classes.
   assert os.listdir(tmp_path) == []
+
+
+# A stand-in for a PyTorch peer that reports, as the teacher's peer does, training and
+# inference at its own batch only: its figures depend on its layout flag and its batch, so the
+# test can tell which run each of speed.py's figures came from.
+_PEER = """
+import argparse, json
+ap = argparse.ArgumentParser()
+for flag in ('--batch', '--steps', '--size', '--classes'):
+  ap.add_argument(flag, type=int)
+ap.add_argument('--channels-last', action='store_true')
+a = ap.parse_args()
+print(json.dumps({'impl': 'stand-in', 'params': PARAMS, 'batch': a.batch,
+                  'train_ips': 100.0 if a.channels_last else 50.0,
+                  'infer_ips': a.batch * (2.0 if a.channels_last else 3.0)}))
+"""
+TINY_TEACHER = ['--model', 'resnet_small', '--steps', '2', '--bs1-reps', '2', '--bs256-reps', '1',
+                '--batch', '4', '--size', '48']
+
+
+def _peer(tmp_path, params):
+  path = tmp_path / 'peer.py'
+  path.write_text(_PEER.replace('PARAMS', str(params)))
+  return ['--peer', path, '--peer-python', sys.executable]
+
+
+def test_speed_takes_each_peer_figure_from_its_better_layout_and_inference_at_batch_256(tmp_path):
+  out = _ran('speed.py', [*TINY_TEACHER, '--rounds', '2', *_peer(tmp_path, 308_328),
+                          '--peer-layouts', 'default', 'channels-last'], tmp_path)
+  result = json.loads(out.strip().splitlines()[-1])
+  assert (result['model'], result['params']) == ('resnet_small', 308_328)
+  peer = result['peer']
+  # Training: channels-last's 100 beats 50; inference from a second run at batch 256, where
+  # the default layout's 3 per image beats 2.
+  assert (peer['train_ips'], peer['train_ips_layout']) == (100.0, 'channels-last')
+  assert (peer['infer_bs256_ips'], peer['infer_bs256_ips_layout']) == (768.0, 'default')
+  assert peer['layouts'] == {'default': {'train_ips': 50.0, 'infer_bs256_ips': 768.0},
+                             'channels-last': {'train_ips': 100.0, 'infer_bs256_ips': 512.0}}
+  assert result['ratio_train_ips'] == round(result['train_ips'] / 100.0, 3)
+  assert result['ratio_infer_bs256_ips'] == round(result['infer_bs256_ips'] / 768.0, 3)
+  assert 'infer_bs1_ips' not in peer and 'ratio_infer_bs1_ips' not in result  # Not measured.
+  assert os.listdir(tmp_path) == ['peer.py']
+
+
+def test_speed_refuses_a_peer_that_builds_another_network(tmp_path):
+  status, out, err = run_benchmark('speed.py', [*TINY_TEACHER, *_peer(tmp_path, 23_528)],
+                                   tmp_path)
+  assert status == 1 and out == ''
+  assert "builds a network of 23528 parameters, jaxfer's resnet_small has 308328" in err
 
 
 def test_population_prints_a_row_of_rates_and_ratios_for_each_population_size(tmp_path):

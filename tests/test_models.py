@@ -11,6 +11,7 @@ import pytest
 
 from conftest import REPO
 from jaxfer import models
+from jaxfer.models import pooling
 from jaxfer.models import separable as separable_lib
 from jaxfer.models import student as student_lib
 
@@ -89,7 +90,7 @@ def test_window_max_pool_equals_flax_max_pool_in_value_and_gradient_with_ties(sh
   # maximum in row-major order, as nn.max_pool's select-and-scatter sends it.
   x = jax.random.randint(jax.random.key(0), shape, 0, 3).astype(jnp.float32)
   reference = lambda x: flax.linen.max_pool(x, (2, 2), strides=(2, 2), padding='SAME')
-  value, vjp = jax.vjp(student_lib.max_pool_2x2, x)
+  value, vjp = jax.vjp(pooling.max_pool_2x2, x)
   expected_value, expected_vjp = jax.vjp(reference, x)
   assert value.shape == expected_value.shape == (shape[0], -(-shape[1] // 2), -(-shape[2] // 2),
                                                  shape[3])
@@ -98,6 +99,48 @@ def test_window_max_pool_equals_flax_max_pool_in_value_and_gradient_with_ties(sh
   grad, = jax.jit(vjp)(g)
   np.testing.assert_array_equal(grad, expected_vjp(g)[0])
   assert np.sum(grad != 0) == np.sum(g != 0)  # One input per window receives its cotangent.
+
+
+# Windows that overlap (the teacher's 3x3/2), that tile, that overlap at stride 1, and an
+# asymmetric one; sizes even and odd, and smaller than the window.
+@pytest.mark.parametrize('window,strides', [((3, 3), (2, 2)), ((2, 2), (2, 2)), ((3, 3), (1, 1)),
+                                            ((3, 2), (2, 3))])
+@pytest.mark.parametrize('shape', [(2, 10, 10, 3), (2, 7, 9, 2), (1, 1, 2, 2)])
+def test_max_pool_equals_flax_max_pool_in_value_and_gradient_with_ties(shape, window, strides):
+  # Values 0..2: most windows hold tied maxima, and with overlapping windows one input can be the
+  # first maximum of several windows and must receive the sum of their cotangents.
+  x = jax.random.randint(jax.random.key(0), shape, 0, 3).astype(jnp.float32)
+  reference = lambda x: flax.linen.max_pool(x, window, strides=strides, padding='SAME')
+  value, vjp = jax.vjp(lambda x: pooling.max_pool(x, window, strides), x)
+  expected_value, expected_vjp = jax.vjp(reference, x)
+  np.testing.assert_array_equal(value, expected_value)
+  g = jax.random.normal(jax.random.key(1), value.shape)
+  grad, = jax.jit(vjp)(g)
+  expected, = expected_vjp(g)
+  np.testing.assert_allclose(grad, expected, rtol=1e-6, atol=1e-6)
+  assert np.sum(grad != 0) == np.sum(expected != 0) > 0
+
+
+def test_teacher_with_the_fast_max_pool_equals_flax_max_pool_in_logits_and_gradients():
+  xla = models.ResNetSmall(stage_features=(8, 16), conv_impl='xla')
+  fast = models.ResNetSmall(stage_features=(8, 16), conv_impl='matmul')
+  images = jax.random.uniform(jax.random.key(1), (3, 48, 48, 1))
+  variables = xla.init(jax.random.key(0), images)  # One set of parameters fits both.
+
+  def loss(params, model):
+    logits, _ = model.apply({**variables, 'params': params}, images, train=True,
+                            mutable=['batch_stats'])
+    return jnp.sum(logits * jnp.arange(logits.shape[-1]))
+
+  for model in (xla, fast):
+    assert jax.tree.structure(model.init(jax.random.key(0), images)) == jax.tree.structure(
+        variables)
+  step = jax.jit(jax.value_and_grad(loss), static_argnums=1)  # Both compiled alike.
+  value, grads = step(variables['params'], fast)
+  expected_value, expected_grads = step(variables['params'], xla)
+  np.testing.assert_allclose(value, expected_value, rtol=1e-6)
+  for got, expected in zip(jax.tree.leaves(grads), jax.tree.leaves(expected_grads)):
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
 
 
 # Width 1 computes conv2's kernel gradient from saved patches (256 patch rows), width 0.5 from

@@ -1,5 +1,5 @@
 """The clocks of jaxfer/step_timing.py count every call and wait for the result; the step's
-set-up refuses a feed it does not know (the set-up itself runs in tests/test_benchmarks.py)."""
+set-up refuses a feed or a model it does not know (the set-up itself runs in tests/test_benchmarks.py)."""
 import time
 
 import pytest
@@ -35,3 +35,9 @@ def test_cores_busy_is_cpu_time_over_wall_time():
 def test_a_feed_other_than_device_or_numpy_is_refused_before_anything_is_built():
   with pytest.raises(ValueError, match="feed 'disk': expected one of device, numpy"):
     step_timing.StepSetup(feed='disk')
+
+
+def test_a_model_that_is_neither_a_family_nor_a_teacher_is_refused_naming_the_choices():
+  with pytest.raises(ValueError, match="model 'vgg': expected one of microexpnet, separable, "
+                     'inception_v3, resnet_small'):
+    step_timing.StepSetup(model='vgg')

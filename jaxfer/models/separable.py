@@ -13,7 +13,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxfer.models.student import max_pool_2x2, resolve_conv_impl
+from jaxfer.models.pooling import max_pool_2x2
+from jaxfer.models.student import resolve_conv_impl
 
 
 def filters(base: int, width: float) -> int:

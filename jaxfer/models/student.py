@@ -13,6 +13,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxfer.models.pooling import max_pool_2x2, same_pads
+
 POOLINGS = ('v', 'p1', 'p2', 'p12')
 # Original squeeze coefficients and the size names the paper gives them.
 SIZES = {'M': 1, 'S': 4, 'XS': 8, 'XXS': 16}
@@ -33,13 +35,6 @@ def fc_units(pooling: str, squeeze: float, width: float = 1.0) -> int:
   """FC width of the original family: 256/s for v and p1, 768/s for p2 and p12, times `width`."""
   base = 256 if pooling in ('v', 'p1') else 768
   return max(1, round(base / squeeze * width))
-
-
-def _same_pads(size: int, kernel: int, stride: int) -> tuple[int, int]:
-  """TensorFlow's SAME padding (more on the high side when the total is odd)."""
-  out = -(-size // stride)
-  total = max((out - 1) * stride + kernel - size, 0)
-  return total // 2, total - total // 2
 
 
 class MatmulConv(nn.Module):
@@ -103,7 +98,7 @@ class MatmulConv(nn.Module):
     oh, ow = -(-h // sh), -(-w // sw)
     bh, bw = -(-kh // sh), -(-kw // sw)  # kernel extent in blocks
     nh, nw = oh - 1 + bh, ow - 1 + bw  # input blocks the output reads
-    (top, _), (left, _) = _same_pads(h, kh, sh), _same_pads(w, kw, sw)
+    (top, _), (left, _) = same_pads(h, kh, sh), same_pads(w, kw, sw)
     x = jnp.pad(x, ((0, 0), (top, max(nh * sh - h - top, 0)), (left, max(nw * sw - w - left, 0)),
                     (0, 0)))[:, :nh * sh, :nw * sw]
     blocks = x.reshape(b, nh, sh, nw, sw, cin).transpose(0, 1, 3, 2, 4, 5)
@@ -119,7 +114,7 @@ class MatmulConv(nn.Module):
     sh, sw = strides
     b, h, w, _ = x.shape
     oh, ow = -(-h // sh), -(-w // sw)
-    x = jnp.pad(x, ((0, 0), _same_pads(h, kh, sh), _same_pads(w, kw, sw), (0, 0)))
+    x = jnp.pad(x, ((0, 0), same_pads(h, kh, sh), same_pads(w, kw, sw), (0, 0)))
     x = x.transpose(3, 0, 1, 2)  # [cin, b, h, w]
     columns = jnp.stack([x[..., j:j + sw * (ow - 1) + 1:sw] for j in range(kw)])
     patches = jnp.stack([columns[..., i:i + sh * (oh - 1) + 1:sh, :] for i in range(kh)])
@@ -160,7 +155,7 @@ class MatmulConv(nn.Module):
                                         dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
     grad = grad.reshape(b, nh, nw, sh, sw, cin).transpose(0, 1, 3, 2, 4, 5)
     grad = grad.reshape(b, nh * sh, nw * sw, cin)
-    (top, _), (left, _) = _same_pads(h, kh, sh), _same_pads(w, kw, sw)
+    (top, _), (left, _) = same_pads(h, kh, sh), same_pads(w, kw, sw)
     grad = grad[:, top:top + h, left:left + w]  # rows/columns the output never reads get 0
     return jnp.pad(grad, ((0, 0), (0, h - grad.shape[1]), (0, w - grad.shape[2]), (0, 0)))
 
@@ -193,48 +188,6 @@ class MatmulConv(nn.Module):
     return MatmulConv._input_grad(x, kernel, g, strides), kernel_grad
 
   _convolve.__func__.defvjp(_convolve_fwd.__func__, _convolve_bwd.__func__)
-
-
-def _pool_windows(x: jax.Array) -> jax.Array:
-  """[b, h, w, c] -> [b, ceil(h/2), 2, ceil(w/2), 2, c]; odd sizes padded with -inf (SAME)."""
-  b, h, w, c = x.shape
-  if h % 2 or w % 2:
-    x = jnp.pad(x, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), constant_values=-jnp.inf)
-  return x.reshape(b, (h + 1) // 2, 2, (w + 1) // 2, 2, c)
-
-
-def _window_max(windows: jax.Array) -> jax.Array:
-  return jnp.maximum(jnp.maximum(windows[:, :, 0, :, 0], windows[:, :, 0, :, 1]),
-                     jnp.maximum(windows[:, :, 1, :, 0], windows[:, :, 1, :, 1]))
-
-
-@jax.custom_vjp
-def max_pool_2x2(x: jax.Array) -> jax.Array:
-  """`nn.max_pool(x, (2, 2), strides=(2, 2), padding='SAME')` as a reshape and three maxima.
-
-  Same value and same gradient: all of it goes to the first maximum of each window in row-major
-  order, as XLA's select-and-scatter does. XLA:CPU expands `nn.max_pool`'s gradient
-  (select-and-scatter) into four index arrays the size of the input, a variadic reduce-window
-  and a scatter, two thirds of MicroExpNet's batch-64 training step (benchmarks/RESULTS.md);
-  here forward and backward are a few fused elementwise passes.
-  """
-  return _window_max(_pool_windows(x))
-
-
-def _max_pool_2x2_bwd(x: jax.Array, g: jax.Array) -> tuple[jax.Array]:
-  windows = _pool_windows(x)
-  pooled = _window_max(windows)
-  first = jnp.where(windows[:, :, 0, :, 0] == pooled, 0,
-                    jnp.where(windows[:, :, 0, :, 1] == pooled, 1,
-                              jnp.where(windows[:, :, 1, :, 0] == pooled, 2, 3)))
-  position = (2 * jax.lax.broadcasted_iota(jnp.int32, (1, 1, 2, 1, 2, 1), 2)
-              + jax.lax.broadcasted_iota(jnp.int32, (1, 1, 2, 1, 2, 1), 4))
-  grad = jnp.where(first[:, :, None, :, None] == position, g[:, :, None, :, None], 0.0)
-  b, h, w, c = x.shape
-  return (grad.reshape(b, windows.shape[1] * 2, windows.shape[3] * 2, c)[:, :h, :w],)
-
-
-max_pool_2x2.defvjp(lambda x: (max_pool_2x2(x), x), _max_pool_2x2_bwd)
 
 
 class ExpNet(nn.Module):

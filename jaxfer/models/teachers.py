@@ -12,6 +12,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxfer.models import pooling
+from jaxfer.models.student import resolve_conv_impl
+
 
 class ConvBN(nn.Module):
   """Convolution, BatchNorm (Keras-style: offset, no scale, as in Inception-v3), ReLU."""
@@ -55,6 +58,10 @@ class ResNetSmall(nn.Module):
   blocks_per_stage: int = 1
   dropout: float = 0.0
   standardize: bool = True
+  # As ExpNet's: 'xla' pools with `nn.max_pool`, 'matmul' with `pooling.max_pool` (the same
+  # values and gradients; its backward pass is elementwise instead of XLA:CPU's slow
+  # select-and-scatter), 'auto' picks matmul on the CPU. Parameters do not depend on it.
+  conv_impl: str = 'auto'
 
   @nn.compact
   def __call__(self, images: jax.Array, *, train: bool = False,
@@ -65,7 +72,10 @@ class ResNetSmall(nn.Module):
       mean = jnp.mean(images, axis=(1, 2, 3), keepdims=True)
       images = (images - mean) / (jnp.std(images, axis=(1, 2, 3), keepdims=True) + 1e-6)
     x = ConvBN(self.stage_features[0], (5, 5), (2, 2), use_scale=True)(images, train)
-    x = nn.max_pool(x, (3, 3), strides=(2, 2), padding='SAME')
+    if resolve_conv_impl(self.conv_impl) == 'xla':
+      x = nn.max_pool(x, (3, 3), strides=(2, 2), padding='SAME')
+    else:
+      x = pooling.max_pool(x, (3, 3), (2, 2))
     for stage, width in enumerate(self.stage_features):
       for block in range(self.blocks_per_stage):
         strides = 2 if stage > 0 and block == 0 else 1
