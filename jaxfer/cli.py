@@ -294,6 +294,10 @@ def _predict(argv: list[str]) -> int:
                     'found, as the original did.', flag_values=values)
   flags.DEFINE_integer('batch_size', 256, 'Faces classified at once.', lower_bound=1,
                        flag_values=values)
+  flags.DEFINE_enum('engine', 'auto', ['auto', 'jax', 'onnxruntime'], 'What classifies the '
+                    'faces: auto is onnxruntime when the onnx extra is installed (the graph '
+                    'converted once, kept in $JAXFER_CACHE_DIR/onnx), else jax.',
+                    flag_values=values)
   flags.DEFINE_bool('overwrite', False, 'Replace an existing --out file and annotated '
                     'copies of the same names.', flag_values=values)
   try:
@@ -305,6 +309,7 @@ def _predict(argv: list[str]) -> int:
     from jaxfer import model_files  # pylint: disable=g-import-not-at-top
     from jaxfer import outputs  # pylint: disable=g-import-not-at-top
     from jaxfer import predict  # pylint: disable=g-import-not-at-top
+    engine = predict.resolve_engine(values.engine)
     paths = predict.image_paths(inputs)
     if values.out:
       outputs.check_new_file(values.out, '--out', values.overwrite, inputs=paths)
@@ -316,7 +321,7 @@ def _predict(argv: list[str]) -> int:
   configure_logging(stream=sys.stderr)  # stdout may carry the CSV.
   outcome = predict.predict_images(student, paths, detect=values.detect,
                                    whole_image_fallback=values.whole_image_fallback,
-                                   batch_size=values.batch_size, progress=True)
+                                   batch_size=values.batch_size, progress=True, engine=engine)
   if not outcome.images:  # Nothing to label: a mistake in the input, and nothing is written.
     listed = '; '.join(f'{path}: {why}' for path, why in outcome.unreadable[:3])
     return _user_error('predict', ValueError(
@@ -332,8 +337,10 @@ def _predict(argv: list[str]) -> int:
     predict.write('/dev/stdout', outcome.faces, student.class_names)
   if values.annotate:
     predict.annotate(targets, outcome.faces)
+  rate = (outcome.images + len(outcome.unreadable)) / max(outcome.seconds, 1e-9)
   print(f'{len(outcome.faces)} face(s) in {outcome.images} image(s); {len(outcome.without_face)} '
-        f'image(s) without a face, {len(outcome.unreadable)} unreadable'
+        f'image(s) without a face, {len(outcome.unreadable)} unreadable; {outcome.seconds:.2f} s '
+        f'({rate:,.0f} images/s) with {outcome.engine}, ready in {outcome.ready_seconds:.2f} s'
         + (f'; wrote {values.out}' if values.out else '')
         + (f' and {values.annotate}' if values.annotate else ''), file=sys.stderr)
   return 0

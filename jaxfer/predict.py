@@ -3,7 +3,11 @@
 Every face OpenCV's frontal Haar cascade finds (`detectMultiScale(gray, 1.3, 5)`, the
 original's parameters; the original kept only the first) is cropped and given the student's
 test-time view (`config.data.eval_crop`: the imported MicroExpNet takes the original's 224/256
-window), then classified in batches of one compiled shape. `detect=False` treats each image as
+window), then classified in batches. Files are decoded and searched for faces by a pool of
+threads (OpenCV and Pillow release the interpreter while they work), in order. The batches go
+to ONNX Runtime when the `onnx` extra is installed (`engine` 'auto'; the graph converted once
+and cached outside the student's folder, `jaxfer.onnx_export.runtime_logits`), else to the
+student's compiled JAX function, padded to one compiled shape. `detect=False` treats each image as
 one face crop; `whole_image_fallback` labels the whole image when no face is found, as the
 original did, instead of reporting the image as faceless.
 
@@ -16,11 +20,13 @@ no copy has the name of its source.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import csv
 import json
 import logging
 import os
-from typing import Iterable, NamedTuple, Sequence
+import time
+from typing import Callable, Iterable, NamedTuple, Sequence
 
 import cv2
 import numpy as np
@@ -35,6 +41,8 @@ logger = logging.getLogger('jaxfer')
 IMAGE_SUFFIXES = ('.bmp', '.jpeg', '.jpg', '.pgm', '.png', '.ppm', '.tif', '.tiff', '.webp')
 # The original exampleUsage.py's detector settings.
 SCALE_FACTOR, MIN_NEIGHBORS = 1.3, 5
+# 'auto': onnxruntime when the onnx extra is installed, else jax.
+ENGINES = ('auto', 'jax', 'onnxruntime')
 
 
 class Face(NamedTuple):
@@ -52,6 +60,9 @@ class Outcome(NamedTuple):
   images: int  # Images read.
   without_face: list[str]
   unreadable: list[tuple[str, str]]  # (path, why it was skipped)
+  engine: str = 'jax'  # What classified the faces.
+  ready_seconds: float = 0.0  # Preparing the engine (converting or reading the ONNX graph).
+  seconds: float = 0.0  # Reading, detecting and classifying, once the engine was ready.
 
 
 def image_paths(inputs: Sequence[str]) -> list[str]:
@@ -111,12 +122,34 @@ def detect_faces(gray: np.ndarray) -> list[tuple[int, int, int, int]]:
   return sorted((int(x), int(y), int(w), int(h)) for x, y, w, h in found)
 
 
-class _Batcher:
-  """Collects face crops and classifies them `batch_size` at a time (the last batch padded, so
-  one shape is compiled)."""
+def resolve_engine(engine: str) -> str:
+  """The engine `engine` names: 'auto' is onnxruntime when the onnx extra is installed."""
+  if engine not in ENGINES:
+    raise ValueError(f'--engine {engine}: expected one of {", ".join(ENGINES)}')
+  from jaxfer import onnx_export  # pylint: disable=g-import-not-at-top
+  if engine == 'auto':
+    return 'onnxruntime' if onnx_export.runtime_available() else 'jax'
+  if engine == 'onnxruntime' and not onnx_export.runtime_available():
+    raise ValueError(onnx_export.RUNTIME_MISSING)
+  return engine
 
-  def __init__(self, student: model_files.Student, batch_size: int):
-    self.student, self.batch_size = student, batch_size
+
+def logits_function(student: model_files.Student, engine: str,
+                    batch_size: int) -> Callable[[np.ndarray], np.ndarray]:
+  """uint8 face crops [N, size, size, 1] -> the student's logits, by `engine` ('jax' or
+  'onnxruntime', as `resolve_engine` gives)."""
+  if engine == 'onnxruntime':
+    from jaxfer import onnx_export  # pylint: disable=g-import-not-at-top
+    return onnx_export.runtime_logits(student)
+  return lambda images: model_files.logits(student, images, batch_size)
+
+
+class _Batcher:
+  """Collects face crops and classifies them `batch_size` at a time."""
+
+  def __init__(self, student: model_files.Student, logits: Callable[[np.ndarray], np.ndarray],
+               batch_size: int):
+    self.student, self.logits, self.batch_size = student, logits, batch_size
     self.pending: list[tuple[str, int, tuple[int, int, int, int], np.ndarray]] = []
     self.faces: list[Face] = []
 
@@ -129,9 +162,7 @@ class _Batcher:
     if not self.pending:
       return
     images = np.stack([crop for *_, crop in self.pending])[..., None]
-    # Padded to the full batch inside, so every flush runs the one compiled shape.
-    probabilities = scipy.special.softmax(
-        model_files.logits(self.student, images, self.batch_size).astype(np.float64), axis=1)
+    probabilities = scipy.special.softmax(self.logits(images).astype(np.float64), axis=1)
     for (path, index, box, _), p in zip(self.pending, probabilities):
       self.faces.append(Face(path, index, box, self.student.class_names[int(p.argmax())],
                              tuple(float(v) for v in p)))
@@ -175,37 +206,62 @@ def read_image(path: str) -> tuple[np.ndarray | None, str]:
   return image, ''
 
 
+class _Read(NamedTuple):
+  """What one file gave: why it was skipped, or its faces' boxes and test-time crops (none
+  when no face was found)."""
+  path: str
+  problem: str
+  boxes: list[tuple[int, int, int, int]]
+  crops: list[np.ndarray]
+
+
+def _read_faces(path: str, student: model_files.Student, detect: bool,
+                whole_image_fallback: bool) -> _Read:
+  image, problem = read_image(path)
+  if image is None:
+    return _Read(path, problem, [], [])
+  gray = preprocess.to_grayscale(image)
+  whole = (0, 0, gray.shape[1], gray.shape[0])
+  boxes = detect_faces(gray) if detect else [whole]
+  if not boxes and whole_image_fallback:
+    boxes = [whole]
+  crops = [preprocess.eval_view(gray[y:y + h, x:x + w], student.image_size, student.eval_crop)
+           for x, y, w, h in boxes]
+  return _Read(path, '', boxes, crops)
+
+
 def predict_images(student: model_files.Student, paths: Iterable[str], *, detect: bool = True,
                    whole_image_fallback: bool = False, batch_size: int = 256,
-                   progress: bool = False) -> Outcome:
-  """Labels every face of every image; damaged and unreadable files are skipped and returned
-  with the reason (the caller reports them)."""
-  batcher = _Batcher(student, batch_size)
+                   progress: bool = False, engine: str = 'jax',
+                   threads: int | None = None) -> Outcome:
+  """Labels every face of every image with `engine` (see `resolve_engine`), files read by
+  `threads` threads (default: one per core); damaged and unreadable files are skipped and
+  returned with the reason (the caller reports them)."""
+  engine = resolve_engine(engine)
+  start = time.perf_counter()
+  batcher = _Batcher(student, logits_function(student, engine, batch_size), batch_size)
+  ready = time.perf_counter()
   without_face, unreadable, read = [], [], 0
   paths = list(paths)
-  if progress:
-    from tqdm import tqdm  # pylint: disable=g-import-not-at-top
-    # disable=None: a bar only on a terminal, not in a log or a captured stream.
-    paths = tqdm(paths, unit='image', desc='predict', disable=None)
-  for path in paths:
-    image, problem = read_image(path)
-    if image is None:
-      unreadable.append((path, problem))
-      continue
-    read += 1
-    gray = preprocess.to_grayscale(image)
-    whole = (0, 0, gray.shape[1], gray.shape[0])
-    boxes = detect_faces(gray) if detect else [whole]
-    if not boxes:
-      if not whole_image_fallback:
-        without_face.append(path)
+  with concurrent.futures.ThreadPoolExecutor(threads or os.cpu_count()) as pool:
+    found = pool.map(lambda path: _read_faces(path, student, detect, whole_image_fallback),
+                     paths)
+    if progress:
+      from tqdm import tqdm  # pylint: disable=g-import-not-at-top
+      # disable=None: a bar only on a terminal, not in a log or a captured stream.
+      found = tqdm(found, total=len(paths), unit='image', desc='predict', disable=None)
+    for faces in found:
+      if faces.problem:
+        unreadable.append((faces.path, faces.problem))
         continue
-      boxes = [whole]
-    for index, (x, y, w, h) in enumerate(boxes):
-      crop = preprocess.eval_view(gray[y:y + h, x:x + w], student.image_size, student.eval_crop)
-      batcher.add(path, index, (x, y, w, h), crop)
+      read += 1
+      if not faces.boxes:
+        without_face.append(faces.path)
+      for index, (box, crop) in enumerate(zip(faces.boxes, faces.crops)):
+        batcher.add(faces.path, index, box, crop)
   batcher.flush()
-  return Outcome(batcher.faces, read, without_face, unreadable)
+  return Outcome(batcher.faces, read, without_face, unreadable, engine, ready - start,
+                 time.perf_counter() - ready)
 
 
 def rows(faces: Sequence[Face], class_names: Sequence[str]) -> list[dict]:

@@ -322,3 +322,54 @@ def test_a_separable_student_predicts_from_the_command_line_with_its_batch_stati
                              probabilities, atol=1e-5)
   initial = apply(variables, crops[..., None].astype(np.float32) / 255.0)
   assert not np.allclose(initial, logits, atol=1e-3)  # The file's statistics made the difference.
+
+
+def _files(folder):
+  """{path below folder: (size, modification time)} of every file in it."""
+  return {os.path.relpath(os.path.join(root, name), folder):
+          (os.path.getsize(os.path.join(root, name)),
+           os.path.getmtime(os.path.join(root, name)))
+          for root, _, names in os.walk(folder) for name in names}
+
+
+@needs_shared
+def test_onnx_runtime_labels_ckplus48_as_jax_does_from_a_graph_cached_outside_the_model(
+    imported, tmp_path, monkeypatch):
+  pytest.importorskip('onnxruntime', reason='onnxruntime is in the onnx and dev extras')
+  pytest.importorskip('jax2onnx', reason='jax2onnx is in the onnx and dev extras')
+  from jaxfer import onnx_export  # pylint: disable=g-import-not-at-top
+  monkeypatch.setenv('JAXFER_CACHE_DIR', str(tmp_path / 'cache'))
+  before = _files(imported)
+  student = model_files.load(imported)
+  paths = predict.image_paths([CKPLUS48])[::4]  # 246 faces: one full batch and a partial one.
+  by_jax = predict.predict_images(student, paths, detect=False, engine='jax')
+  by_runtime = predict.predict_images(student, paths, detect=False, engine='onnxruntime')
+  assert (by_jax.engine, by_runtime.engine) == ('jax', 'onnxruntime')
+  assert [f.path for f in by_runtime.faces] == [f.path for f in by_jax.faces] == paths
+  assert [f.label for f in by_runtime.faces] == [f.label for f in by_jax.faces]
+  np.testing.assert_allclose([f.probabilities for f in by_runtime.faces],
+                             [f.probabilities for f in by_jax.faces], atol=1e-4)
+  assert os.listdir(tmp_path / 'cache' / 'onnx') == [onnx_export.digest(student) + '.onnx']
+
+  def converted_again(_):
+    raise AssertionError('the cached graph was converted again')
+
+  monkeypatch.setattr(onnx_export, 'graph', converted_again)
+  again = predict.predict_images(student, paths, detect=False, engine='onnxruntime')
+  assert [f.label for f in again.faces] == [f.label for f in by_runtime.faces]
+  assert _files(imported) == before  # Nothing written, replaced or touched beside the model.
+
+
+def test_predict_with_the_onnxruntime_engine_but_without_the_extra_names_the_extra(
+    tmp_path, capfd, monkeypatch):
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  found = importlib.util.find_spec
+  monkeypatch.setattr(importlib.util, 'find_spec',
+                      lambda name, *args: None if name == 'onnxruntime' else found(name, *args))
+  (tmp_path / 'face.png').write_bytes(cv2.imencode('.png', np.zeros((8, 8), np.uint8))[1])
+  done = run_in_process(cli.main, capfd, 'predict', '--model', tmp_path, tmp_path, '--engine',
+                        'onnxruntime')
+  assert done.returncode == 2 and 'Traceback' not in done.stderr
+  assert done.stderr.strip().splitlines()[-1].endswith(
+      '--engine onnxruntime needs jax2onnx and onnxruntime: pip install -e ".[onnx]"')
+  assert sorted(os.listdir(tmp_path)) == ['face.png']
