@@ -237,6 +237,20 @@ def test_onnx_speed_tabulates_onnx_runtime_beside_jaxfer(tmp_path):
 
 
 @pytest.mark.skipif(not os.path.isdir(CKPLUS48), reason=f'needs the CK+48 faces in {CKPLUS48}')
+def test_predict_speed_times_each_engine_and_thread_count_on_crops_and_frames(tmp_path):
+  out = _ran('predict_speed.py', ['--rounds', '1', '--limit', '6', '--frames', '2',
+                                  '--engines', 'jax'], tmp_path)
+  assert out.startswith('6 crops, 2 frames, 1 round(s)')
+  rows = _table(out, '')[1:]
+  threads = sorted({1, os.cpu_count()})
+  assert [(row[0], row[1], int(row[2])) for row in rows] == [
+      (images, 'jax', n) for images in ('CK+48 crops, no detection',
+                                        '640x490 frames, detection') for n in threads]
+  assert all(_number(row[3]) > 0 and _number(row[4]) >= 0 for row in rows)
+  assert os.listdir(tmp_path) == []  # The frames went to a temporary folder, now gone.
+
+
+@pytest.mark.skipif(not os.path.isdir(CKPLUS48), reason=f'needs the CK+48 faces in {CKPLUS48}')
 def test_imported_accuracy_classifies_the_faces_under_each_view(tmp_path):
   out = _ran('imported_accuracy.py', ['--models', 'CK', '--faces', '2'], tmp_path)
   assert out.startswith('14 CK+48 faces')  # 2 of each of CK+48's 7 expressions.
