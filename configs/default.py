@@ -62,6 +62,11 @@ def get_config() -> ml_collections.ConfigDict:
   # runs/teacher/teacher; '{fold}' stands for the fold number). '' trains one in WORKDIR/teacher,
   # once: a finished teacher there is reused as it is.
   config.teacher.artifact = ''
+  # Keep every trained teacher in $JAXFER_CACHE_DIR/teachers, keyed by what determines it (these
+  # settings, the seed, the data's identity and jaxfer's version), and copy it from there into
+  # any run directory that needs the same teacher: a second study, ablation or cross-validation
+  # on the same data trains no teacher. False: every run directory trains its own.
+  config.teacher.cache = True
   config.teacher.num_epochs = 24
   config.teacher.batch_size = 64
   # Random translation of training images by up to this many pixels (0: none).

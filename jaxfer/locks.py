@@ -36,3 +36,20 @@ def held(directory: str, what: str, lock_file: str = LOCK_FILE) -> Iterator[None
     yield
   finally:
     lock.release()
+
+
+@contextlib.contextmanager
+def claimed(directory: str, lock_file: str) -> Iterator[bool]:
+  """Takes the lock `directory/lock_file` if no other process holds it, without waiting; yields
+  whether it did (and holds it while the block runs)."""
+  os.makedirs(directory, exist_ok=True)
+  lock = filelock.FileLock(os.path.join(directory, lock_file))
+  try:
+    lock.acquire(timeout=0)
+  except filelock.Timeout:
+    yield False
+    return
+  try:
+    yield True
+  finally:
+    lock.release()

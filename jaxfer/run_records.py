@@ -65,8 +65,10 @@ def _with_stage1(settings: dict[str, Any], config: Any, section: str) -> dict[st
 
 def _teacher(config: Any) -> dict[str, Any]:
   # Only the chosen architecture's settings: changing another's does not change this teacher.
+  # Where a teacher comes from (`artifact`, `cache`) does not determine it.
   teacher = {key: value for key, value in config.teacher.to_dict().items()
-             if key != 'artifact' and (key not in models.TEACHERS or key == config.teacher.model)}
+             if key not in ('artifact', 'cache')
+             and (key not in models.TEACHERS or key == config.teacher.model)}
   return _with_stage1({'seed': config.seed, 'data': _data(config), 'teacher': teacher,
                        'eval_batch_size': config.eval_batch_size}, config, 'teacher')
 

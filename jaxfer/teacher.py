@@ -6,29 +6,43 @@ the data layer serves them) and, written last, `artifact.json`: the data it was 
 sha256 checksums of the logits and parameters. A directory with `artifact.json` is complete;
 students read its logits and never resume, evaluate or rewrite it. `train` holds a file lock
 while it works, so processes asking for the same teacher at once train it once.
+
+Every complete teacher is also kept in a store shared by all run directories of this machine
+(or of every machine that mounts it: $JAXFER_TEACHER_STORE), `store_dir()`, under a key made of what determines it: its
+settings (`run_records.fingerprint('teacher', ...)`), the data's identity (build, fold and its
+hash, validation and subset hashes, preprocessing) and jaxfer's version. A run directory that
+needs a teacher already in the store gets a copy of it instead of training one, so a second
+study, ablation or cross-validation on the same data trains no teacher (`config.teacher.cache`).
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import os
+import shutil
 
 import jax
 import ml_collections
 import numpy as np
 
+import jaxfer
 from jaxfer import artifacts
 from jaxfer import data as data_lib
 from jaxfer import facenet2expnet
 from jaxfer import locks
 from jaxfer import loop
 from jaxfer import run_records
+from jaxfer import xla_cache
 
 logger = logging.getLogger('jaxfer')
 
 MANIFEST = 'artifact.json'
 LOGITS = 'logits.npz'
+# What a run directory's teacher folder holds that is not the teacher: its lock and settings
+# record (made by the run itself).
+_OWN_FILES = (locks.LOCK_FILE, 'config.json')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,16 +120,91 @@ def load(directory: str, dataset: data_lib.Dataset) -> Teacher:
   return _as_teacher(directory, manifest, logits)
 
 
+def store_dir() -> str:
+  """Where complete teachers are kept by key: $JAXFER_TEACHER_STORE, else
+  $JAXFER_CACHE_DIR/teachers (default ~/.cache/jaxfer/teachers)."""
+  return (os.environ.get('JAXFER_TEACHER_STORE')
+          or os.path.join(os.path.dirname(xla_cache.cache_dir()), 'teachers'))
+
+
+def store_key(config: ml_collections.ConfigDict, dataset: data_lib.Dataset) -> str:
+  """The store's name for the teacher of `config` on `dataset`: a digest of its settings, the
+  data's identity and jaxfer's version."""
+  determined_by = {'teacher': run_records.fingerprint('teacher', config),
+                   'data': dataset.identity, 'jaxfer': jaxfer.__version__}
+  return hashlib.sha256(json.dumps(determined_by, sort_keys=True, default=str).encode()
+                        ).hexdigest()
+
+
+def _copy_from_store(key: str, directory: str) -> bool:
+  """Copies the stored teacher `key` into `directory` (its manifest last, so an interrupted copy
+  is an unfinished teacher); whether there was one."""
+  stored = os.path.join(store_dir(), key)
+  if not os.path.isfile(os.path.join(stored, MANIFEST)):
+    return False
+  for name in sorted(os.listdir(stored), key=lambda name: name == MANIFEST):
+    source, target = os.path.join(stored, name), os.path.join(directory, name)
+    if name in _OWN_FILES:
+      continue
+    if os.path.isdir(source):
+      shutil.rmtree(target, ignore_errors=True)
+      shutil.copytree(source, target)
+    elif name == 'result.json':
+      _write_relocated_result(source, target)
+    else:
+      shutil.copy2(source, target)
+  return True
+
+
+def _write_relocated_result(source: str, target: str) -> None:
+  """The result at `source` written to `target` with the paths of the run that trained it (its
+  work directory and what lies below it) moved to `target`'s folder."""
+  with open(source) as f:
+    result = json.load(f)
+  trained_in, here = result.get('workdir'), os.path.dirname(os.path.abspath(target))
+  for field, value in result.items():
+    if trained_in and isinstance(value, str) and (value == trained_in or
+                                                  value.startswith(trained_in + os.sep)):
+      result[field] = here + value[len(trained_in):]
+  artifacts.write_json(target, result)
+
+
+def _put_in_store(key: str, directory: str) -> None:
+  """A copy of the complete teacher in `directory` as the stored teacher `key` (whole or not at
+  all; a store that cannot be written is skipped with a warning)."""
+  stored = os.path.join(store_dir(), key)
+  if os.path.isdir(stored):
+    return
+  temporary = f'{stored}.{os.getpid()}.tmp'
+  try:
+    shutil.copytree(directory, temporary, ignore=shutil.ignore_patterns(*_OWN_FILES))
+    os.rename(temporary, stored)  # Another process may have stored it first: then keep that.
+  except OSError as error:
+    if not os.path.isdir(stored):
+      logger.warning('teacher: not stored in %s (%s)', store_dir(), error.strerror or error)
+  finally:
+    shutil.rmtree(temporary, ignore_errors=True)
+
+
 def train(config: ml_collections.ConfigDict, directory: str,
           dataset: data_lib.Dataset) -> Teacher:
   """The teacher of `config` in `directory`: reused if complete, else trained (or resumed).
 
   Training ends by computing the logits on `dataset.train` once and writing the manifest;
-  a complete artifact is returned as it is, without evaluating or rewriting anything.
+  a complete artifact is returned as it is, without evaluating or rewriting anything. With
+  `config.teacher.cache`, a teacher not yet in `directory` is copied from the store when it is
+  there, and a teacher trained here is stored.
   """
+  use_store = config.teacher.get('cache', False)
+  key = store_key(config, dataset) if use_store else ''
   with locks.held(directory, 'teacher'):
     run_records.record_or_compare(directory, run_records.fingerprint('teacher', config),
                                   'teacher')
+    if (use_store and _read_manifest(directory) is None
+        and not os.path.isdir(os.path.join(directory, 'checkpoints'))
+        and _copy_from_store(key, directory)):
+      logger.info('teacher: copied from the store (%s) into %s; nothing to train',
+                  os.path.join(store_dir(), key), directory)
     manifest = _read_manifest(directory)
     if manifest is not None:
       _check_data(directory, manifest, dataset)
@@ -146,5 +235,7 @@ def train(config: ml_collections.ConfigDict, directory: str,
     }
     artifacts.write_json(os.path.join(directory, MANIFEST), manifest)
     logger.info('teacher: logits on %d training images written to %s', len(logits), directory)
+    if use_store:
+      _put_in_store(key, directory)
     return Teacher(directory=os.path.abspath(directory), logits=logits,
                    logits_sha256=manifest['logits_sha256'], result=result)

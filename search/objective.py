@@ -20,6 +20,7 @@ import ml_collections
 import numpy as np
 import optuna
 
+from jaxfer import locks
 from jaxfer import loop
 from jaxfer import models
 from jaxfer import train
@@ -96,18 +97,31 @@ def face_nets_template(run_dir: str) -> str:
   return os.path.join(os.path.abspath(run_dir), 'teachers', 'fold_{fold}', 'face_net')
 
 
+# Held by the worker training a fold's teacher, so that other workers train other folds' meanwhile.
+TEACHER_CLAIM = '.teacher_claim'
+
+
 def prepare_teachers(config: ml_collections.ConfigDict, run_dir: str) -> None:
-  """Trains the teacher of every fold the trials use, once (concurrent workers take turns, and
-  a finished teacher is only read)."""
+  """Trains the teacher of every fold the trials use, once: each worker first trains the folds
+  no other worker has claimed, in parallel with them, then waits for (or reads) the rest. A
+  finished teacher is only read, and one in the teacher store (`jaxfer.teacher`) is copied."""
   if not train.needs_teacher(config):
     return
   teacher_config = ml_collections.ConfigDict(config.to_dict())
   teacher_config.update(target='teacher')
   teacher_config.teacher.artifact = ''
+  waiting = []
   for fold in fold_indices(config):
     # The teacher's own run, as `jaxfer train-teacher` makes it: the artifact is WORKDIR/teacher.
     workdir = os.path.dirname(teachers_template(run_dir).format(fold=fold))
-    logger.info('teacher of fold %d: %s', fold, workdir)
+    with locks.claimed(workdir, TEACHER_CLAIM) as mine:
+      if mine:
+        logger.info('teacher of fold %d: %s', fold, workdir)
+        train.train_and_evaluate(train.fold_config(teacher_config, fold), workdir)
+      else:
+        waiting.append((fold, workdir))
+  for fold, workdir in waiting:  # Trained by other workers: wait for them, then read them.
+    logger.info('teacher of fold %d: %s (trained by another worker)', fold, workdir)
     train.train_and_evaluate(train.fold_config(teacher_config, fold), workdir)
 
 

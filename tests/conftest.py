@@ -32,6 +32,22 @@ def pytest_configure(config):
   xla_cache.enable()
 
 
+# Each test module's fixtures, and each test (with every process they start), get an empty
+# teacher store of their own, so that whether a run trains a teacher or copies one from the store
+# (jaxfer/teacher.py) does not depend on which tests ran before.
+@pytest.fixture(scope='module', autouse=True)
+def module_teacher_store(tmp_path_factory):
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setenv('JAXFER_TEACHER_STORE', str(tmp_path_factory.mktemp('module_teacher_store')))
+    yield
+
+
+@pytest.fixture(autouse=True)
+def test_teacher_store(module_teacher_store, tmp_path_factory, monkeypatch):
+  del module_teacher_store  # Set first, so that this test's store replaces the module's.
+  monkeypatch.setenv('JAXFER_TEACHER_STORE', str(tmp_path_factory.mktemp('teacher_store')))
+
+
 @pytest.fixture(scope='session')
 def data_dir(tmp_path_factory):
   return str(tmp_path_factory.mktemp('tfds'))

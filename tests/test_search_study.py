@@ -14,6 +14,7 @@ import pytest
 
 from conftest import REPO, file_times, run_in_process, search_command
 from configs import search_test
+from jaxfer import locks
 from jaxfer import loop
 from jaxfer import models
 from jaxfer.models import measure
@@ -405,3 +406,22 @@ def test_a_study_over_two_families_trains_each_with_its_own_ranges_on_one_front(
   front = [(a, s) for a, s, on in zip(info.accuracy, info.size_bytes, info.on_front) if on]
   for accuracy, size in zip(info.accuracy, info.size_bytes):
     assert any(a >= accuracy and s <= size for a, s in front)
+
+
+def test_a_worker_first_trains_the_teachers_of_folds_no_other_worker_has_claimed(
+    tmp_path, data_dir, caplog):
+  config = search_test.get_config()
+  config.data.data_dir = data_dir
+  teachers = [os.path.dirname(objective.teachers_template(str(tmp_path)).format(fold=fold))
+              for fold in (0, 1)]
+  caplog.set_level(logging.INFO, logger='jaxfer')
+  # As if another worker were training fold 0's teacher: its claim is held (and released
+  # unused, so that this worker trains fold 0 too once it has done fold 1).
+  with locks.claimed(teachers[0], objective.TEACHER_CLAIM) as held:
+    assert held
+    objective.prepare_teachers(config, str(tmp_path))
+  started = [m for m in caplog.messages if m.startswith('teacher of fold')]
+  assert started == [f'teacher of fold 1: {teachers[1]}',
+                     f'teacher of fold 0: {teachers[0]} (trained by another worker)']
+  for directory in teachers:
+    assert os.path.exists(os.path.join(directory, 'teacher', 'artifact.json'))

@@ -126,3 +126,77 @@ def test_a_teacher_trained_with_other_settings_is_refused(teacher_dir, test_conf
   with pytest.raises(ValueError, match=r'holds a teacher trained with other settings '
                      r'\(config.teacher.num_epochs differ\)'):
     teacher.train(test_config, directory, data_lib.load(test_config.data))
+
+
+def _distilled(config, workdir, caplog):
+  """(the run's result, what it logged)."""
+  caplog.clear()
+  with caplog.at_level(logging.INFO, logger='jaxfer'):
+    result = train.train_and_evaluate(config, str(workdir))
+  return result, caplog.text
+
+
+def test_a_second_run_directory_copies_the_stored_teacher_and_trains_none(
+    test_config, tmp_path, caplog, monkeypatch):
+  monkeypatch.setenv('JAXFER_TEACHER_STORE', str(tmp_path / 'store'))
+  first, log = _distilled(test_config, tmp_path / 'first', caplog)
+  assert 'teacher epoch' in log and 'copied from the store' not in log
+  (stored,) = os.listdir(teacher.store_dir())
+  second, log = _distilled(test_config, tmp_path / 'second', caplog)
+  assert 'copied from the store' in log and 'teacher epoch' not in log
+  assert second.teacher_artifact == str(tmp_path / 'second' / 'teacher')
+  assert second.teacher_logits_sha256 == first.teacher_logits_sha256
+  assert (second.accuracy, second.teacher_accuracy) == (first.accuracy, first.teacher_accuracy)
+  # The copy is the run directory's own: its result names its own folders, and it is read
+  # whole when the store is gone.
+  recorded = json.loads((tmp_path / 'second' / 'teacher' / 'result.json').read_text())
+  assert recorded['workdir'] == str(tmp_path / 'second' / 'teacher')
+  assert recorded['checkpoint_dir'] == str(tmp_path / 'second' / 'teacher' / 'checkpoints')
+  shutil.rmtree(teacher.store_dir())
+  dataset = data_lib.load(test_config.data)
+  assert teacher.load(str(tmp_path / 'second' / 'teacher'), dataset).logits_sha256 == (
+      first.teacher_logits_sha256)
+  assert stored == teacher.store_key(test_config, dataset)
+
+
+@pytest.mark.parametrize('change', ['seed', 'teacher epochs'])
+def test_a_teacher_of_other_settings_is_trained_not_taken_from_the_store(
+    test_config, tmp_path, caplog, monkeypatch, change):
+  monkeypatch.setenv('JAXFER_TEACHER_STORE', str(tmp_path / 'store'))
+  first, _ = _distilled(test_config, tmp_path / 'first', caplog)
+  if change == 'seed':
+    test_config.seed += 1
+  else:
+    test_config.teacher.num_epochs += 1
+  other, log = _distilled(test_config, tmp_path / 'other', caplog)
+  assert 'teacher epoch' in log and 'copied from the store' not in log
+  assert other.teacher_logits_sha256 != first.teacher_logits_sha256
+  assert len(os.listdir(teacher.store_dir())) == 2
+
+
+def test_without_the_cache_nothing_is_stored_or_copied(test_config, tmp_path, caplog,
+                                                        monkeypatch):
+  monkeypatch.setenv('JAXFER_TEACHER_STORE', str(tmp_path / 'store'))
+  _distilled(test_config, tmp_path / 'first', caplog)
+  test_config.teacher.cache = False
+  _, log = _distilled(test_config, tmp_path / 'second', caplog)
+  assert 'teacher epoch' in log and 'copied from the store' not in log
+  _distilled(test_config, tmp_path / 'third', caplog)
+  assert len(os.listdir(teacher.store_dir())) == 1  # Only the first run's teacher.
+
+
+def test_a_store_that_cannot_be_written_is_skipped_with_a_warning(test_config, tmp_path, caplog,
+                                                                  monkeypatch):
+  (tmp_path / 'store').write_text('a file, not a folder')
+  monkeypatch.setenv('JAXFER_TEACHER_STORE', str(tmp_path / 'store'))
+  result, log = _distilled(test_config, tmp_path / 'run', caplog)
+  assert 'teacher: not stored in' in log and result.teacher_logits_sha256
+  assert (tmp_path / 'store').read_text() == 'a file, not a folder'
+
+
+def test_the_store_is_in_the_cache_folder_unless_named(tmp_path, monkeypatch):
+  monkeypatch.delenv('JAXFER_TEACHER_STORE')
+  monkeypatch.setenv('JAXFER_CACHE_DIR', str(tmp_path / 'cache'))
+  assert teacher.store_dir() == str(tmp_path / 'cache' / 'teachers')
+  monkeypatch.setenv('JAXFER_TEACHER_STORE', str(tmp_path / 'shared'))
+  assert teacher.store_dir() == str(tmp_path / 'shared')

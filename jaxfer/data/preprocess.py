@@ -7,7 +7,7 @@ input (84x84). No flips in the paper; random crops and flips are optional extras
 """
 from __future__ import annotations
 
-import functools
+import threading
 
 import cv2
 import numpy as np
@@ -64,13 +64,20 @@ def resize(image: np.ndarray, size: int) -> np.ndarray:
                     cv2.INTER_LINEAR)
 
 
-@functools.lru_cache(maxsize=1)
+_CASCADES = threading.local()
+
+
 def face_cascade() -> cv2.CascadeClassifier:
-  path = cv2.data.haarcascades + 'haarcascade_frontalface_default.xml'
-  cascade = cv2.CascadeClassifier(path)
-  if cascade.empty():
-    raise FileNotFoundError(f'OpenCV could not load its Haar cascade {path}; reinstall '
-                            'opencv-python-headless')
+  """OpenCV's frontal-face Haar cascade, loaded once per thread: one classifier searched by two
+  threads at once fails (`jaxfer.predict` searches files in a pool of threads)."""
+  cascade = getattr(_CASCADES, 'cascade', None)
+  if cascade is None:
+    path = cv2.data.haarcascades + 'haarcascade_frontalface_default.xml'
+    cascade = cv2.CascadeClassifier(path)
+    if cascade.empty():
+      raise FileNotFoundError(f'OpenCV could not load its Haar cascade {path}; reinstall '
+                              'opencv-python-headless')
+    _CASCADES.cascade = cascade
   return cascade
 
 
