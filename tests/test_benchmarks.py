@@ -17,6 +17,7 @@ import re
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import optuna
 import pytest
@@ -188,6 +189,20 @@ def test_speed_refuses_a_peer_that_builds_another_network(tmp_path):
                                    tmp_path)
   assert status == 1 and out == ''
   assert "builds a network of 23528 parameters, jaxfer's resnet_small has 308328" in err
+
+
+def test_accelerator_speed_tabulates_every_network_and_the_populations(tmp_path):
+  out = _ran('accelerator_speed.py', ['--steps', '2', '--batch', '4', '--size', '48',
+                                      '--populations', '1,2', '--rounds', '1'], tmp_path)
+  assert out.startswith(f'backend {jax.default_backend()}, device ')
+  labels = ('MicroExpNet', 'MiniXception', 'resnet_small (teacher)')
+  rows = {row[0]: row[1:] for row in _table(out) if row[0] in labels}
+  assert {label: (cells[0], _number(cells[1])) for label, cells in rows.items()} == {
+      'MicroExpNet': ('48x48', 23_528), 'MiniXception': ('48x48', 58_104),
+      'resnet_small (teacher)': ('48x48', 308_328)}
+  assert all(_number(cell) > 0 for cells in rows.values() for cell in cells[2:])
+  assert [row[0] for row in _table(out) if row[0].isdigit()] == ['1', '2']  # R, one row each.
+  assert os.listdir(tmp_path) == []
 
 
 def test_population_prints_a_row_of_rates_and_ratios_for_each_population_size(tmp_path):
