@@ -294,10 +294,9 @@ def _predict(argv: list[str]) -> int:
                     'found, as the original did.', flag_values=values)
   flags.DEFINE_integer('batch_size', 256, 'Faces classified at once.', lower_bound=1,
                        flag_values=values)
-  flags.DEFINE_enum('engine', 'auto', ['auto', 'jax', 'onnxruntime'], 'What classifies the '
-                    'faces: auto is onnxruntime when the onnx extra is installed (the graph '
-                    'converted once, kept in $JAXFER_CACHE_DIR/onnx), else jax.',
-                    flag_values=values)
+  flags.DEFINE_enum('engine', 'jax', ['jax', 'onnxruntime'], 'What classifies the faces: '
+                    'onnxruntime needs the onnx extra (the graph converted once, kept in '
+                    '$JAXFER_CACHE_DIR/onnx, never in the model folder).', flag_values=values)
   flags.DEFINE_bool('overwrite', False, 'Replace an existing --out file and annotated '
                     'copies of the same names.', flag_values=values)
   try:
@@ -309,7 +308,7 @@ def _predict(argv: list[str]) -> int:
     from jaxfer import model_files  # pylint: disable=g-import-not-at-top
     from jaxfer import outputs  # pylint: disable=g-import-not-at-top
     from jaxfer import predict  # pylint: disable=g-import-not-at-top
-    engine = predict.resolve_engine(values.engine)
+    predict.check_engine(values.engine)
     paths = predict.image_paths(inputs)
     if values.out:
       outputs.check_new_file(values.out, '--out', values.overwrite, inputs=paths)
@@ -321,7 +320,8 @@ def _predict(argv: list[str]) -> int:
   configure_logging(stream=sys.stderr)  # stdout may carry the CSV.
   outcome = predict.predict_images(student, paths, detect=values.detect,
                                    whole_image_fallback=values.whole_image_fallback,
-                                   batch_size=values.batch_size, progress=True, engine=engine)
+                                   batch_size=values.batch_size, progress=True,
+                                   engine=values.engine)
   if not outcome.images:  # Nothing to label: a mistake in the input, and nothing is written.
     listed = '; '.join(f'{path}: {why}' for path, why in outcome.unreadable[:3])
     return _user_error('predict', ValueError(

@@ -5,11 +5,14 @@ original's parameters; the original kept only the first) is cropped and given th
 test-time view (`config.data.eval_crop`: the imported MicroExpNet takes the original's 224/256
 window), then classified in batches. Files are decoded and searched for faces by a pool of
 threads (OpenCV and Pillow release the interpreter while they work), in order. The batches go
-to ONNX Runtime when the `onnx` extra is installed (`engine` 'auto'; the graph converted once
-and cached outside the student's folder, `jaxfer.onnx_export.runtime_logits`), else to the
-student's compiled JAX function, padded to one compiled shape. `detect=False` treats each image as
-one face crop; `whole_image_fallback` labels the whole image when no face is found, as the
-original did, instead of reporting the image as faceless.
+to the student's compiled JAX function, padded to one compiled shape, or with `engine`
+'onnxruntime' to ONNX Runtime (the `onnx` extra; the graph converted once and cached outside the
+student's folder, `jaxfer.onnx_export.runtime_logits`). Reading the files, not the network, is
+most of the time: both engines label about 3,500 CK+48 crops a second on two cores
+(benchmarks/RESULTS.md), and the conversion costs seconds the first time, so JAX is the
+default. `detect=False` treats each image as one face crop; `whole_image_fallback` labels the
+whole image when no face is found, as the original did, instead of reporting the image as
+faceless.
 
 Images of any depth are brought to 8 bits first (`preprocess.to_grayscale`): a float image whose
 maximum is at most 1 is taken as 0..1 and multiplied by 255, any other float image is clipped to
@@ -41,8 +44,7 @@ logger = logging.getLogger('jaxfer')
 IMAGE_SUFFIXES = ('.bmp', '.jpeg', '.jpg', '.pgm', '.png', '.ppm', '.tif', '.tiff', '.webp')
 # The original exampleUsage.py's detector settings.
 SCALE_FACTOR, MIN_NEIGHBORS = 1.3, 5
-# 'auto': onnxruntime when the onnx extra is installed, else jax.
-ENGINES = ('auto', 'jax', 'onnxruntime')
+ENGINES = ('jax', 'onnxruntime')
 
 
 class Face(NamedTuple):
@@ -122,22 +124,19 @@ def detect_faces(gray: np.ndarray) -> list[tuple[int, int, int, int]]:
   return sorted((int(x), int(y), int(w), int(h)) for x, y, w, h in found)
 
 
-def resolve_engine(engine: str) -> str:
-  """The engine `engine` names: 'auto' is onnxruntime when the onnx extra is installed."""
+def check_engine(engine: str) -> None:
+  """ValueError for an unknown engine, or for onnxruntime without the onnx extra."""
   if engine not in ENGINES:
     raise ValueError(f'--engine {engine}: expected one of {", ".join(ENGINES)}')
   from jaxfer import onnx_export  # pylint: disable=g-import-not-at-top
-  if engine == 'auto':
-    return 'onnxruntime' if onnx_export.runtime_available() else 'jax'
   if engine == 'onnxruntime' and not onnx_export.runtime_available():
     raise ValueError(onnx_export.RUNTIME_MISSING)
-  return engine
 
 
 def logits_function(student: model_files.Student, engine: str,
                     batch_size: int) -> Callable[[np.ndarray], np.ndarray]:
   """uint8 face crops [N, size, size, 1] -> the student's logits, by `engine` ('jax' or
-  'onnxruntime', as `resolve_engine` gives)."""
+  'onnxruntime')."""
   if engine == 'onnxruntime':
     from jaxfer import onnx_export  # pylint: disable=g-import-not-at-top
     return onnx_export.runtime_logits(student)
@@ -234,10 +233,10 @@ def predict_images(student: model_files.Student, paths: Iterable[str], *, detect
                    whole_image_fallback: bool = False, batch_size: int = 256,
                    progress: bool = False, engine: str = 'jax',
                    threads: int | None = None) -> Outcome:
-  """Labels every face of every image with `engine` (see `resolve_engine`), files read by
+  """Labels every face of every image with `engine` ('jax' or 'onnxruntime'), files read by
   `threads` threads (default: one per core); damaged and unreadable files are skipped and
   returned with the reason (the caller reports them)."""
-  engine = resolve_engine(engine)
+  check_engine(engine)
   start = time.perf_counter()
   batcher = _Batcher(student, logits_function(student, engine, batch_size), batch_size)
   ready = time.perf_counter()

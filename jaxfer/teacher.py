@@ -8,11 +8,12 @@ students read its logits and never resume, evaluate or rewrite it. `train` holds
 while it works, so processes asking for the same teacher at once train it once.
 
 Every complete teacher is also kept in a store shared by all run directories of this machine
-(or of every machine that mounts it: $JAXFER_TEACHER_STORE), `store_dir()`, under a key made of what determines it: its
-settings (`run_records.fingerprint('teacher', ...)`), the data's identity (build, fold and its
-hash, validation and subset hashes, preprocessing) and jaxfer's version. A run directory that
-needs a teacher already in the store gets a copy of it instead of training one, so a second
-study, ablation or cross-validation on the same data trains no teacher (`config.teacher.cache`).
+(or of every machine that mounts it: $JAXFER_TEACHER_STORE), `store_dir()`, under a key made
+of what determines it: its settings (`run_records.fingerprint('teacher', ...)`), the data's
+identity (build, fold and its hash, validation and subset hashes, preprocessing) and jaxfer's
+version. A run directory that needs a teacher already in the store gets a copy of it instead of
+training one, so a second study, ablation or cross-validation on the same data trains no teacher
+(`config.teacher.cache`).
 """
 from __future__ import annotations
 

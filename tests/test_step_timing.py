@@ -1,5 +1,6 @@
 """The clocks of jaxfer/step_timing.py count every call and wait for the result; the step's
-set-up refuses a feed or a model it does not know (the set-up itself runs in tests/test_benchmarks.py)."""
+set-up refuses a feed or a model it does not know (the set-up itself runs in
+tests/test_benchmarks.py)."""
 import time
 
 import pytest
