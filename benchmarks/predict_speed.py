@@ -64,13 +64,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.error(f'--images {a.images} does not exist; expected a folder of face crops')
   if a.model is None and not os.path.isdir(CHECKPOINT):
     ap.error(f'no --model, and the authors\' checkpoint is not at {CHECKPOINT}')
+  if a.model is not None:
+    try:
+      student = model_files.load(a.model)
+    except (FileNotFoundError, ValueError) as error:
+      ap.error(f'--model {a.model}: {error}')
   crops = predict.image_paths([a.images])[:a.limit or None]
   cores = os.cpu_count() or 1
   with tempfile.TemporaryDirectory() as scratch:
     if a.model is None:
       a.model = os.path.join(scratch, 'student')
       tf_import.import_checkpoint(CHECKPOINT, a.model, default.get_config())
-    student = model_files.load(a.model)
+      student = model_files.load(a.model)
     frames = write_frames(crops[:a.frames], scratch) if a.frames else []
     workloads = [('CK+48 crops, no detection', crops, False)]
     if frames:

@@ -215,6 +215,8 @@ def main(argv: list[str] | None = None) -> None:
   ap.add_argument('--train-only', action='store_true', help=argparse.SUPPRESS)
   a = ap.parse_args(argv)
   a.steps = a.steps or (400 if a.all_cores else 100)
+  if a.peer and not os.path.isfile(a.peer):
+    ap.error(f'--peer {a.peer} does not exist; expected a peer script printing one JSON line')
   if a.all_cores:
     print(json.dumps(all_cores(a)), flush=True)
     return

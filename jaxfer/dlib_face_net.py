@@ -28,7 +28,7 @@ def model_path() -> str | None:
 def descriptor_cache_dir() -> str:
   """$JAXFER_CACHE_DIR/dlib_resnet (default ~/.cache/jaxfer/dlib_resnet): one descriptor per
   image, named by the image's sha1, so every fold and run computes each face once."""
-  return os.path.join(os.path.dirname(xla_cache.cache_dir()), 'dlib_resnet')
+  return os.path.join(xla_cache.cache_root(), 'dlib_resnet')
 
 
 def features(images: np.ndarray) -> np.ndarray:

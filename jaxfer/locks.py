@@ -19,13 +19,18 @@ logger = logging.getLogger('jaxfer')
 LOCK_FILE = '.lock'
 
 
+def _file_lock(directory: str, lock_file: str) -> filelock.FileLock:
+  """The lock `directory/lock_file`, its folder created if needed (not yet taken)."""
+  os.makedirs(directory, exist_ok=True)
+  return filelock.FileLock(os.path.join(directory, lock_file))
+
+
 @contextlib.contextmanager
 def held(directory: str, what: str, lock_file: str = LOCK_FILE) -> Iterator[None]:
   """Holds the lock `directory/lock_file` (created with the folder if needed) while the block
   runs; `what` names what is made there in the one line logged while another process holds it.
   """
-  os.makedirs(directory, exist_ok=True)
-  lock = filelock.FileLock(os.path.join(directory, lock_file))
+  lock = _file_lock(directory, lock_file)
   try:
     lock.acquire(timeout=0)
   except filelock.Timeout:
@@ -42,8 +47,7 @@ def held(directory: str, what: str, lock_file: str = LOCK_FILE) -> Iterator[None
 def claimed(directory: str, lock_file: str) -> Iterator[bool]:
   """Takes the lock `directory/lock_file` if no other process holds it, without waiting; yields
   whether it did (and holds it while the block runs)."""
-  os.makedirs(directory, exist_ok=True)
-  lock = filelock.FileLock(os.path.join(directory, lock_file))
+  lock = _file_lock(directory, lock_file)
   try:
     lock.acquire(timeout=0)
   except filelock.Timeout:

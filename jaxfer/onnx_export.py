@@ -46,7 +46,7 @@ def runtime_available() -> bool:
 
 def cache_dir() -> str:
   """$JAXFER_CACHE_DIR/onnx (default ~/.cache/jaxfer/onnx): converted students, by digest."""
-  return os.path.join(os.path.dirname(xla_cache.cache_dir()), 'onnx')
+  return os.path.join(xla_cache.cache_root(), 'onnx')
 
 
 def digest(student: model_files.Student) -> str:

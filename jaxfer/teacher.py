@@ -125,7 +125,7 @@ def store_dir() -> str:
   """Where complete teachers are kept by key: $JAXFER_TEACHER_STORE, else
   $JAXFER_CACHE_DIR/teachers (default ~/.cache/jaxfer/teachers)."""
   return (os.environ.get('JAXFER_TEACHER_STORE')
-          or os.path.join(os.path.dirname(xla_cache.cache_dir()), 'teachers'))
+          or os.path.join(xla_cache.cache_root(), 'teachers'))
 
 
 def store_key(config: ml_collections.ConfigDict, dataset: data_lib.Dataset) -> str:

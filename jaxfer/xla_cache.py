@@ -14,11 +14,16 @@ import os
 MAX_BYTES = 2**30
 
 
+def cache_root() -> str:
+  """$JAXFER_CACHE_DIR, or ~/.cache/jaxfer: where every cache of jaxfer lives, each in a folder
+  of its own (xla here; dlib_resnet, onnx and teachers beside it)."""
+  return os.environ.get('JAXFER_CACHE_DIR') or os.path.join(os.path.expanduser('~'), '.cache',
+                                                            'jaxfer')
+
+
 def cache_dir() -> str:
   """$JAXFER_CACHE_DIR/xla, or ~/.cache/jaxfer/xla."""
-  root = os.environ.get('JAXFER_CACHE_DIR') or os.path.join(os.path.expanduser('~'), '.cache',
-                                                            'jaxfer')
-  return os.path.join(root, 'xla')
+  return os.path.join(cache_root(), 'xla')
 
 
 def enable() -> str | None:

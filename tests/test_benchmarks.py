@@ -184,6 +184,18 @@ def test_speed_takes_each_peer_figure_from_its_better_layout_and_inference_at_ba
   assert os.listdir(tmp_path) == ['peer.py']
 
 
+@pytest.mark.parametrize('script, argv, message', [
+    ('speed.py', ['--peer', '{tmp}/missing_peer.py'],
+     '--peer {tmp}/missing_peer.py does not exist'),
+    ('predict_speed.py', ['--model', '{tmp}/missing'], '--model {tmp}/missing: {tmp}/missing holds '
+                                                      'no student'),
+])
+def test_a_missing_peer_or_model_is_one_line_and_exit_2(tmp_path, script, argv, message):
+  status, out, err = run_benchmark(script, [a.format(tmp=tmp_path) for a in argv], tmp_path)
+  assert (status, out) == (2, '') and message.format(tmp=tmp_path) in err
+  assert 'Traceback' not in err and os.listdir(tmp_path) == []
+
+
 def test_speed_refuses_a_peer_that_builds_another_network(tmp_path):
   status, out, err = run_benchmark('speed.py', [*TINY_TEACHER, *_peer(tmp_path, 23_528)],
                                    tmp_path)
