@@ -12,7 +12,9 @@ stderr and exit status 2, before anything is created or trained.
 """
 from __future__ import annotations
 
+import builtins
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -39,7 +41,10 @@ SYNOPSES = {**COMMANDS,
             'predict': "label every face (OpenCV's Haar cascade, as the paper) in the images with "
                        'a student: trained (WORKDIR), exported (export-best) or imported',
             'export': 'write a student as ONNX (pip install -e ".[onnx]"): input float32 pixels '
-                      '0-255 [batch, size, size, 1], output logits'}
+                      '0-255 [batch, size, size, 1], output logits',
+            'config': 'list every field of a config with its value (and the default where it '
+                      'differs) and what it does, from the comments of the config files; '
+                      'reads only'}
 USAGES = {
     'train-teacher': 'usage: jaxfer train-teacher --config PATH --workdir DIR '
                      '[--config.FIELD=VALUE ...] [--cv]',
@@ -52,6 +57,7 @@ USAGES = {
                '[--annotate DIR] [--nodetect] [--whole_image_fallback] [--batch_size N] '
                '[--overwrite]',
     'export': 'usage: jaxfer export --model DIR --out FILE.onnx [--format onnx] [--overwrite]',
+    'config': 'usage: jaxfer config [show] --config PATH [--config.FIELD=VALUE ...]',
 }
 EXAMPLES = {
     'train-teacher': 'jaxfer train-teacher --config configs/test.py --workdir runs/test',
@@ -63,11 +69,13 @@ EXAMPLES = {
     'predict': 'jaxfer predict --model runs/microexpnet_ck photos/ --out faces.csv --annotate '
                'annotated/',
     'export': 'jaxfer export --model runs/microexpnet_ck --out microexpnet_ck.onnx',
+    'config': 'jaxfer config --config configs/search_default.py',
 }
 # Old flag spellings still read, with a notice: {old: current}. Hyphenated spellings of any
 # flag (--no-detect, --whole-image-fallback) are read too (config_file.respell).
 RENAMED = {'output': 'out'}
-USAGE = ('usage: jaxfer COMMAND [flags]; `jaxfer COMMAND --help` lists a command\'s flags\n\n' +
+USAGE = ('usage: jaxfer COMMAND [flags]; `jaxfer COMMAND --help` lists a command\'s flags; '
+         '-q/--quiet logs only warnings and errors, -v/--verbose adds debug lines\n\n' +
          '\n\n'.join(USAGES[name] + '\n' + textwrap.fill(SYNOPSES[name], 96, initial_indent='  ',
                                                          subsequent_indent='  ')
                      for name in USAGES) +
@@ -107,8 +115,9 @@ def parse(argv: list[str]):
   return command, config, flag_values.workdir, flag_values.cv, flag_values.model
 
 
-def _print_cv(result) -> None:
-  """The cross-validated result as a short table on screen."""
+def _print_cv(result, stream) -> None:
+  """The cross-validated result as a short table on `stream`."""
+  print = functools.partial(builtins.print, file=stream)  # pylint: disable=redefined-builtin
   def percent(mean, std):
     return f'{100 * mean:5.1f} ± {100 * std:4.1f}%'
   print(f'\n{result.num_folds}-fold cross-validation of the {result.target} '
@@ -128,18 +137,20 @@ def _print_cv(result) -> None:
   print(f'  confusion matrix: {result.workdir}/confusion.csv and confusion.png')
 
 
-def configure_logging(*filters: logging.Filter, stream=None) -> None:
-  """INFO lines with a time on `stream` (default stdout; through `filters`), without the
-  libraries' chatter."""
-  logging.basicConfig(level=logging.INFO, format='%(asctime)s %(message)s', datefmt='%H:%M:%S',
-                      stream=stream or sys.stdout, force=True)
+def configure_logging(*filters: logging.Filter, verbosity: int = 0) -> None:
+  """Log lines with a time on stderr (through `filters`), so that stdout carries only results;
+  `verbosity` -1 (-q) keeps warnings and errors, 0 adds progress, 1 (-v) adds debug lines and
+  the libraries' own progress."""
+  level = {-1: logging.WARNING, 0: logging.INFO, 1: logging.DEBUG}[verbosity]
+  logging.basicConfig(level=level, format='%(asctime)s %(message)s', datefmt='%H:%M:%S',
+                      stream=sys.stderr, force=True)
   for handler in logging.getLogger().handlers:
     for log_filter in filters:
       handler.addFilter(log_filter)
   # TFDS reports every custom builder config as an absl warning; the data layer logs its own.
-  logging.getLogger('absl').setLevel(logging.ERROR)
+  logging.getLogger('absl').setLevel(logging.WARNING if verbosity > 0 else logging.ERROR)
   for noisy in ('orbax', 'jax'):
-    logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger(noisy).setLevel(logging.INFO if verbosity > 0 else logging.WARNING)
 
 
 def hide_progress_bars() -> None:
@@ -155,15 +166,17 @@ def hide_progress_bars() -> None:
 def main(argv: list[str] | None = None) -> int:
   """Runs one command; returns the process exit status."""
   argv = sys.argv[1:] if argv is None else argv
-  status, argv = config_file.front_door(argv, 'jaxfer', USAGE, RENAMED, _help)
+  status, argv, verbosity = config_file.front_door(argv, 'jaxfer', USAGE, RENAMED, _help)
   if status is not None:
     return status
   if argv[0] == 'import-tf':
     return _import_tf(argv[1:])
   if argv[0] == 'predict':
-    return _predict(argv[1:])
+    return _predict(argv[1:], verbosity)
   if argv[0] == 'export':
     return _export(argv[1:])
+  if argv[0] == 'config':
+    return _config(argv[1:])
   command = next((arg for arg in argv if arg in COMMANDS), 'jaxfer')
   made_workdir = None  # The work directory this command creates, if it did not exist.
   try:
@@ -188,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
       train.require_checkpoint(config, workdir)
     else:  # The checks train_and_evaluate makes (the config's among them).
       train.preflight(config, workdir, cv=cv, workdir_name='the work directory (--workdir)')
-    configure_logging()
+    configure_logging(verbosity=verbosity)
+    logging.getLogger('jaxfer').debug('config of this run:\n%s', config)
     hide_progress_bars()
     from jaxfer import xla_cache  # pylint: disable=g-import-not-at-top
     xla_cache.enable()
@@ -235,8 +249,8 @@ def main(argv: list[str] | None = None) -> int:
                **{key: result.data['preprocessing'][key] for key in ('image_size', 'eval_crop')},
                **{key: summary[key] for key in ('per_class_accuracy', 'params', 'size_bytes')}}
   print(json.dumps(summary, indent=2))
-  if cv:
-    _print_cv(result)
+  if cv and verbosity >= 0:  # The same result as a table, for people: beside the log.
+    _print_cv(result, sys.stderr)
   return 0
 
 
@@ -246,11 +260,12 @@ def _help(argv: list[str]) -> int:
     if command in COMMANDS:
       parse(argv)
     else:
-      {'import-tf': _import_tf, 'predict': _predict, 'export': _export}[command](
-          argv[argv.index(command) + 1:])
+      {'import-tf': _import_tf, 'predict': _predict, 'export': _export, 'config': _config}[
+          command](argv[argv.index(command) + 1:])
   config_example = EXAMPLES['distill'].split()[-1]
-  return config_file.print_help(argv, USAGE, SYNOPSES, USAGES, EXAMPLES, parse_command_line,
-                                lambda command: config_example if command in COMMANDS else None)
+  return config_file.print_help(
+      argv, USAGE, SYNOPSES, USAGES, EXAMPLES, parse_command_line,
+      lambda command: config_example if command in (*COMMANDS, 'config') else None)
 
 
 def _import_tf(argv: list[str]) -> int:
@@ -277,7 +292,7 @@ def _import_tf(argv: list[str]) -> int:
   return 0
 
 
-def _predict(argv: list[str]) -> int:
+def _predict(argv: list[str], verbosity: int = 0) -> int:
   """`jaxfer predict`: reads the model and the images; writes only --out and --annotate, and
   replaces nothing there without --overwrite."""
   values = flags.FlagValues()
@@ -317,10 +332,10 @@ def _predict(argv: list[str]) -> int:
     student = model_files.load(values.model)
   except (config_file.UsageError, config_file.ConfigError, *USER_ERRORS) as error:
     return _user_error('predict', error)
-  configure_logging(stream=sys.stderr)  # stdout may carry the CSV.
+  configure_logging(verbosity=verbosity)  # stdout may carry the CSV.
   outcome = predict.predict_images(student, paths, detect=values.detect,
                                    whole_image_fallback=values.whole_image_fallback,
-                                   batch_size=values.batch_size, progress=True,
+                                   batch_size=values.batch_size, progress=verbosity >= 0,
                                    engine=values.engine)
   if not outcome.images:  # Nothing to label: a mistake in the input, and nothing is written.
     listed = '; '.join(f'{path}: {why}' for path, why in outcome.unreadable[:3])
@@ -338,6 +353,8 @@ def _predict(argv: list[str]) -> int:
   if values.annotate:
     predict.annotate(targets, outcome.faces)
   rate = (outcome.images + len(outcome.unreadable)) / max(outcome.seconds, 1e-9)
+  if verbosity < 0:  # -q: the warnings above and the results are all.
+    return 0
   print(f'{len(outcome.faces)} face(s) in {outcome.images} image(s); {len(outcome.without_face)} '
         f'image(s) without a face, {len(outcome.unreadable)} unreadable; {outcome.seconds:.2f} s '
         f'({rate:,.0f} images/s) with {outcome.engine}, ready in {outcome.ready_seconds:.2f} s'
@@ -368,6 +385,37 @@ def _export(argv: list[str]) -> int:
   # Written beside --out and renamed once complete: a failed export replaces nothing.
   outputs.write_file(values.out, lambda temporary: onnx_export.export(student, temporary))
   print(values.out)
+  return 0
+
+
+def _config(argv: list[str]) -> int:
+  """`jaxfer config [show] --config PATH`: prints the config's fields; reads only."""
+  values = flags.FlagValues()
+  try:
+    rest = config_file.define(values, argv)
+    positional = config_file.parse(values, rest)
+    if positional not in ([], ['show']) or 'config' not in values:
+      raise config_file.UsageError('config takes --config PATH (and overrides), e.g. '
+                                   + EXAMPLES['config'])
+    path, _ = config_file.split_config_path(argv)
+    from jaxfer import config_fields  # pylint: disable=g-import-not-at-top
+    from configs import default  # pylint: disable=g-import-not-at-top
+    base = default.get_config()
+    if 'search' in values.config:  # A search config: its settings' defaults too.
+      from configs import search_default  # pylint: disable=g-import-not-at-top
+      base.search = search_default.search_settings()
+    sources = {}
+    for source in config_fields.config_sources(path):
+      with open(source) as f:
+        sources[source] = f.read()
+    listed = config_fields.fields(values.config, base, sources)
+  except (config_file.UsageError, config_file.ConfigError, *USER_ERRORS) as error:
+    return _user_error('config', error)
+  try:
+    print(f'# {path}: {len(listed)} fields; override any with --config.FIELD=VALUE')
+    print(config_fields.render(listed), flush=True)
+  except BrokenPipeError:  # `| head`: the reader has what it wanted.
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
   return 0
 
 

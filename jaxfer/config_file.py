@@ -95,21 +95,35 @@ def respell(argv: Sequence[str], renamed: dict[str, str], program: str) -> list[
   return respelled
 
 
+# How much a command logs on stderr: -1 warnings and errors only, 0 progress, 1 debug lines too.
+VERBOSITY_FLAGS = {'-q': -1, '--quiet': -1, '-v': 1, '--verbose': 1}
+
+
+def take_verbosity(argv: Sequence[str]) -> tuple[int, list[str]]:
+  """(the verbosity of the last -q/--quiet or -v/--verbose anywhere in `argv`, else 0; `argv`
+  without them)."""
+  verbosity = 0
+  for argument in argv:
+    verbosity = VERBOSITY_FLAGS.get(argument, verbosity)
+  return verbosity, [argument for argument in argv if argument not in VERBOSITY_FLAGS]
+
+
 def front_door(argv: Sequence[str], program: str, usage: str, renamed: dict[str, str],
-               show_help: Callable[[list[str]], int]) -> tuple[int | None, list[str]]:
+               show_help: Callable[[list[str]], int]) -> tuple[int | None, list[str], int]:
   """What every command line meets first: (the exit status, when the general --help,
-  --version or a command's --help (`show_help`) answered it; else None, and `argv` with old
-  flag spellings respelled)."""
+  --version or a command's --help (`show_help`) answered it, else None; `argv` with old flag
+  spellings respelled and -q/-v taken out; the verbosity they asked for)."""
+  verbosity, argv = take_verbosity(argv)
   if not argv or argv[0] in ('-h', '--help', 'help'):
     print(usage)
-    return 0, []
+    return 0, [], verbosity
   if argv[0] in ('--version', '-V', 'version'):
     print(f'{program} {version()}')
-    return 0, []
+    return 0, [], verbosity
   argv = respell(argv, renamed, program)
   if wants_help(argv):
-    return show_help(argv), []
-  return None, argv
+    return show_help(argv), [], verbosity
+  return None, argv, verbosity
 
 
 def print_help(argv: Sequence[str], usage: str, synopses: dict[str, str],

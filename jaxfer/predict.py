@@ -263,6 +263,61 @@ def predict_images(student: model_files.Student, paths: Iterable[str], *, detect
                  time.perf_counter() - ready)
 
 
+class Predictions(NamedTuple):
+  """The most probable label of each face and every class's probability [faces, classes]."""
+  labels: list[str]
+  probabilities: np.ndarray
+  class_names: tuple[str, ...]
+
+
+def predict_arrays(student: model_files.Student | str, faces: Iterable[np.ndarray], *,
+                   batch_size: int = 256, engine: str = 'jax') -> Predictions:
+  """Labels face images held in memory, each already a face (no detection): an array
+  [N, H, W] or [N, H, W, channels], or a list of arrays of any sizes. Pixels of any depth as
+  `preprocess.to_grayscale` reads them; three or four channels are RGB(A), as Pillow and
+  matplotlib give them. Each face gets the student's test-time view, as in `predict_images`.
+
+  Args:
+    student: a loaded student (`model_files.load`) or its directory.
+    faces: the face images.
+    batch_size: faces classified at once.
+    engine: 'jax' or 'onnxruntime' (the onnx extra).
+
+  Returns:
+    Predictions, in the order of `faces`.
+  """
+  check_engine(engine)
+  if isinstance(student, str):
+    student = model_files.load(student)
+  views = []
+  for face in faces:
+    face = np.asarray(face)
+    if face.ndim == 3 and face.shape[2] in (3, 4):  # RGB(A) -> the BGR(A) OpenCV reads.
+      face = face[..., [2, 1, 0, 3][:face.shape[2]]]
+    if face.ndim not in (2, 3) or min(face.shape[:2]) < 1:
+      raise ValueError(f'faces: expected images of shape [H, W] or [H, W, channels], got one of '
+                       f'shape {face.shape}')
+    views.append(preprocess.eval_view(preprocess.to_grayscale(face), student.image_size,
+                                      student.eval_crop))
+  if not views:
+    return Predictions([], np.zeros((0, len(student.class_names))), student.class_names)
+  logits = logits_function(student, engine, batch_size)(np.stack(views)[..., None])
+  probabilities = scipy.special.softmax(np.asarray(logits, np.float64), axis=1)
+  return Predictions([student.class_names[int(i)] for i in probabilities.argmax(axis=1)],
+                     probabilities, student.class_names)
+
+
+def predict_files(student: model_files.Student | str, inputs: Sequence[str],
+                  **options) -> Outcome:
+  """`predict_images` on the images of `inputs` (files, and folders searched for images, as the
+  command does); `student` loaded or its directory; `options` those of `predict_images`."""
+  if isinstance(student, str):
+    student = model_files.load(student)
+  if isinstance(inputs, str):  # One file or folder.
+    inputs = [inputs]
+  return predict_images(student, image_paths(inputs), **options)
+
+
 def rows(faces: Sequence[Face], class_names: Sequence[str]) -> list[dict]:
   """One row per face: image, face number, box, label, then p_<class> for every class."""
   return [{'image': face.path, 'face': face.index, 'x': face.box[0], 'y': face.box[1],

@@ -28,13 +28,13 @@ import jax
 import ml_collections
 import numpy as np
 
-import jaxfer
 from jaxfer import artifacts
 from jaxfer import data as data_lib
 from jaxfer import facenet2expnet
 from jaxfer import locks
 from jaxfer import loop
 from jaxfer import run_records
+from jaxfer import version
 from jaxfer import xla_cache
 
 logger = logging.getLogger('jaxfer')
@@ -132,7 +132,7 @@ def store_key(config: ml_collections.ConfigDict, dataset: data_lib.Dataset) -> s
   """The store's name for the teacher of `config` on `dataset`: a digest of its settings, the
   data's identity and jaxfer's version."""
   determined_by = {'teacher': run_records.fingerprint('teacher', config),
-                   'data': dataset.identity, 'jaxfer': jaxfer.__version__}
+                   'data': dataset.identity, 'jaxfer': version.VERSION}
   return hashlib.sha256(json.dumps(determined_by, sort_keys=True, default=str).encode()
                         ).hexdigest()
 

@@ -15,6 +15,7 @@ masked; `report` and `export-best` read the study and never create one.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shlex
 import subprocess
@@ -193,7 +194,8 @@ def read_config(path: str, overrides: list[str] | tuple[str, ...] = ()):
 def main(argv: list[str] | None = None) -> int:
   """Runs one command; returns the exit status."""
   argv = sys.argv[1:] if argv is None else argv
-  status, argv = config_file.front_door(argv, 'jaxfer-search', USAGE, RENAMED, _help)
+  status, argv, verbosity = config_file.front_door(argv, 'jaxfer-search', USAGE, RENAMED,
+                                                   _help)
   if status is not None:
     return status
   if argv[0] == 'compare':
@@ -233,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
       outputs.make_writable_dir(values.workdir, 'the run directory (--workdir)')
     from jaxfer import cli as jaxfer_cli  # pylint: disable=g-import-not-at-top
     from search import storage as storage_lib  # pylint: disable=g-import-not-at-top
-    jaxfer_cli.configure_logging(storage_lib.RedactingFilter(storage))
+    jaxfer_cli.configure_logging(storage_lib.RedactingFilter(storage), verbosity=verbosity)
+    logging.getLogger('jaxfer').debug('config of this command:\n%s', config)
     jaxfer_cli.hide_progress_bars()
     from jaxfer import xla_cache  # pylint: disable=g-import-not-at-top
     xla_cache.enable()
@@ -274,8 +277,8 @@ def _run(config, values, argv: list[str], typed: list[str], plan: list[str] | No
   """`run` or `ablate` (`argv` parsed, the kind as --ablation; `typed` as the user wrote it;
   `plan` the ablation's power plan to print first)."""
   from search import workers  # pylint: disable=g-import-not-at-top
-  if plan:
-    print('\n'.join(plan), flush=True)
+  if plan:  # What the campaign can detect: logged (stderr) before it trains.
+    workers.logger.info('%s', '\n'.join(plan))
   # The study is opened (created) once here before other workers join, so they find it.
   study = workers.open_study(config, values.workdir)
   # What was run, for reports that cite it (docs/reproduction.md); passwords masked.
@@ -332,7 +335,8 @@ def _worker_arguments(argv: list[str]) -> list[str]:
 def _worker(config, values) -> int:
   from search import workers  # pylint: disable=g-import-not-at-top
   study = workers.run_study(config, values.workdir, n_trials=values.n_trials)
-  print(f'worker done: study {study.study_name} has {len(study.trials)} trials')
+  workers.logger.info('worker done: study %s has %d trials', study.study_name,
+                      len(study.trials))
   return 0
 
 

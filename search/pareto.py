@@ -154,6 +154,28 @@ def front_info(trials: Sequence[optuna.trial.FrozenTrial]) -> FrontInfo:
                    *(bound(name) for name in intervals.COLUMNS[2:]))
 
 
+class FrontPoint(NamedTuple):
+  """A trial on the size-accuracy front: its number, objectives, parameters and the 95% interval
+  of its accuracy over its runs (NaN when unknown)."""
+  number: int
+  accuracy: float
+  size_bytes: float
+  params: dict[str, Any]
+  accuracy_low: float
+  accuracy_high: float
+
+
+def front_points(trials: Sequence[optuna.trial.FrozenTrial]) -> list[FrontPoint]:
+  """The completed `trials` on the size-accuracy front, smallest first."""
+  info = front_info(trials)
+  params = {t.number: t.params for t in trials}
+  points = [FrontPoint(info.numbers[i], float(info.accuracy[i]), float(info.size_bytes[i]),
+                       params[info.numbers[i]], float(info.accuracy_low[i]),
+                       float(info.accuracy_high[i]))
+            for i in np.flatnonzero(info.on_front)]
+  return sorted(points, key=lambda point: point.size_bytes)
+
+
 def reference_point(size_limit: float) -> tuple[float, float]:
   """The hypervolume reference: accuracy 0 and `size_limit` bytes (e.g. the largest size in the
   space), so every useful trial counts and studies with the same limit compare."""

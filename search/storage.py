@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.util
 import json
 import logging
 import os
@@ -222,6 +223,16 @@ def check_url(storage: str) -> None:
   if url.startswith(JOURNAL) and not url[len(JOURNAL):]:
     raise ValueError(f"{where} = 'journal:' needs a file, e.g. journal:runs/j.log")
   _check_parses(url, where)
+  if url.startswith('postgresql'):
+    _require_postgres_driver(where)
+
+
+def _require_postgres_driver(where: str) -> None:
+  """ValueError naming the `postgres` extra when psycopg (3) is not installed: it is not part
+  of the default install, which needs no database server."""
+  if importlib.util.find_spec('psycopg') is None:
+    raise ValueError(f'{where} is a PostgreSQL URL, and its driver is not installed: pip install '
+                     '-e ".[postgres]" (psycopg 3)')
 
 
 def storage_url(storage: str, run_dir: str) -> str:
@@ -331,3 +342,19 @@ def load_study(name: str, run_dir: str, storage: str) -> optuna.Study:
                      f'{", ".join(repr(n) for n in names) if names else "no study"} (check '
                      '--study, --workdir and --storage)')
   return optuna.load_study(study_name=name, storage=backend)
+
+
+def open_run_study(run_dir: str, study_name: str | None = None, storage: str = '') -> optuna.Study:
+  """The study `study_name` of the run directory `run_dir` (in its study.db, or in `storage`),
+  read as it is, creating nothing; without a name, the one study the storage holds (ValueError
+  listing them when there are several, or naming the place when there is none)."""
+  if study_name is None:
+    url = storage_url(storage, run_dir)
+    backend = existing_storage(url)
+    names = [s.study_name for s in optuna.get_all_study_summaries(backend)] if backend else []
+    if len(names) != 1:
+      raise ValueError(f'{redact(url, url)} holds {len(names) or "no"} studies'
+                       + (f' ({", ".join(repr(n) for n in names)}); name one' if names else
+                          '; expected a run directory of jaxfer-search run'))
+    study_name = names[0]
+  return load_study(study_name, run_dir, storage)

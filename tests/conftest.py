@@ -211,3 +211,23 @@ def file_times(directory):
       path = os.path.join(root, name)
       times[os.path.relpath(path, directory)] = os.stat(path).st_mtime_ns
   return times
+
+
+def write_untrained_student(folder):
+  """configs/test.py's student at its initial parameters, written in `folder` as `export-best`
+  writes one; returns the folder's path."""
+  import json  # pylint: disable=g-import-not-at-top
+  import flax.serialization  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from configs import test  # pylint: disable=g-import-not-at-top
+  from jaxfer import models  # pylint: disable=g-import-not-at-top
+  from jaxfer.data import classes  # pylint: disable=g-import-not-at-top
+  config = test.get_config()
+  model = models.make_student(config.student, len(classes.CLASS_NAMES))
+  size = config.data.image_size
+  params = model.init(jax.random.key(0), np.zeros((1, size, size, 1), np.float32))['params']
+  (folder / 'params.msgpack').write_bytes(flax.serialization.msgpack_serialize(
+      jax.tree.map(np.asarray, params)))
+  (folder / 'config.json').write_text(json.dumps(config.to_dict()))
+  return str(folder)

@@ -29,14 +29,14 @@ def test_distill_then_evaluate_then_train_teacher(data_dir, tmp_path, capfd):
             f'--config.data.data_dir={data_dir}']
   distilled = _run('distill', *common, '--config.distill.temperature=4')
   assert distilled.returncode == 0, distilled.stderr
-  printed = json.loads(distilled.stdout[distilled.stdout.index('{\n'):])
+  printed = json.loads(distilled.stdout)  # stdout is the result alone: `| jq` reads it.
   with open(os.path.join(workdir, 'result.json')) as f:
     result = json.load(f)
   assert {'accuracy', 'params', 'size_bytes'} <= set(result)
   assert printed['accuracy'] == result['accuracy'] and result['target'] == 'student'
   assert result['size_bytes'] == 4 * result['params']
   assert result['teacher_accuracy'] is not None
-  assert 'teacher epoch   2/2' in distilled.stdout and 'student epoch   3/3' in distilled.stdout
+  assert 'teacher epoch   2/2' in distilled.stderr and 'student epoch   3/3' in distilled.stderr
   with open(os.path.join(workdir, 'student', 'config.json')) as f:
     assert json.load(f)['distill']['temperature'] == 4.0  # The override reached the run.
 
@@ -68,10 +68,21 @@ def test_distill_then_evaluate_then_train_teacher(data_dir, tmp_path, capfd):
   # The teacher of that run is a finished artifact: train-teacher reports it, trains nothing.
   teacher = _run('train-teacher', *common)
   assert teacher.returncode == 0, teacher.stderr
-  assert f'teacher: reusing the trained teacher in {workdir}/teacher' in teacher.stdout
-  assert 'teacher epoch' not in teacher.stdout
+  assert f'teacher: reusing the trained teacher in {workdir}/teacher' in teacher.stderr
+  assert 'teacher epoch' not in teacher.stderr
   with open(os.path.join(workdir, 'result.json')) as f:
     assert json.load(f)['accuracy'] == result['teacher_accuracy']
+  assert json.loads(teacher.stdout)['accuracy'] == result['teacher_accuracy']
+
+  # -q keeps stderr for warnings and errors; -v (anywhere on the line) adds debug lines, among
+  # them the config the command ran with. stdout is the same result either way.
+  quiet = _run('-q', 'train-teacher', *common)
+  verbose = _run('train-teacher', *common, '--verbose')
+  assert quiet.returncode == verbose.returncode == 0, quiet.stderr + verbose.stderr
+  assert quiet.stderr == ''
+  assert 'reusing the trained teacher' in verbose.stderr
+  assert 'config of this run:' in verbose.stderr and "target: teacher" in verbose.stderr
+  assert json.loads(quiet.stdout) == json.loads(verbose.stdout) == json.loads(teacher.stdout)
 
 
 def _bad_config(tmp_path):

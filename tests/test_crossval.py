@@ -24,12 +24,12 @@ def cv_run(tmp_path_factory, data_dir):
   done = subprocess.run(jaxfer_command('distill', *args), cwd=REPO, capture_output=True,
                         text=True, timeout=600)
   assert done.returncode == 0, done.stderr[-3000:]
-  return workdir, args, done.stdout
+  return workdir, args, done
 
 
 @pytest.mark.slow
 def test_cv_tests_every_image_once_and_reports_mean_and_std(cv_run, test_config):
-  workdir, _, stdout = cv_run
+  workdir, _, done = cv_run
   with open(os.path.join(workdir, 'result.json')) as f:
     result = json.load(f)
   folds = []
@@ -52,7 +52,8 @@ def test_cv_tests_every_image_once_and_reports_mean_and_std(cv_run, test_config)
   assert rows[0][1:] == result['class_names']
   assert [[int(v) for v in row[1:]] for row in rows[1:]] == result['confusion_matrix']
   assert os.path.getsize(os.path.join(workdir, 'confusion.png')) > 1000
-  assert f'accuracy            {100 * np.mean(accuracies):5.1f}' in stdout
+  assert f'accuracy            {100 * np.mean(accuracies):5.1f}' in done.stderr  # The table.
+  assert json.loads(done.stdout)['fold_accuracies'] == accuracies  # stdout: the JSON alone.
 
 
 @pytest.mark.slow
@@ -79,8 +80,10 @@ def test_cv_with_validation_sets_tests_each_folds_model_once_on_its_test_fold(
                                                     * synthetic.images_per_class)
   # The validation sets are carved from the training sides: smaller than the test folds.
   assert np.sum(result['confusion_matrix']) < sum(t['test_images'] for t in tested)
-  assert f'validation accuracy {100 * result["accuracy_mean"]:5.1f}' in done.stdout
-  assert f'test accuracy       {100 * result["test_accuracy_mean"]:5.1f}' in done.stdout
+  # The table on stderr, beside the log; stdout is the JSON summary alone.
+  assert f'validation accuracy {100 * result["accuracy_mean"]:5.1f}' in done.stderr
+  assert f'test accuracy       {100 * result["test_accuracy_mean"]:5.1f}' in done.stderr
+  assert json.loads(done.stdout)['accuracy_mean'] == result['accuracy_mean']
 
 
 @pytest.mark.slow
@@ -108,8 +111,8 @@ def test_students_of_a_fold_read_its_teacher_artifact_without_touching_it(cv_run
   assert done.returncode == 0, done.stderr[-3000:]
   assert [file_times(teacher) for teacher in teachers] == before
   for teacher in teachers:
-    assert f'teacher: logits read from the artifact {teacher}' in done.stdout
-  assert 'teacher epoch' not in done.stdout
+    assert f'teacher: logits read from the artifact {teacher}' in done.stderr
+  assert 'teacher epoch' not in done.stderr
   assert not os.path.exists(tmp_path / 'other' / 'fold_0' / 'teacher')
   for fold, teacher in enumerate(teachers):
     with open(tmp_path / 'other' / f'fold_{fold}' / 'result.json') as f:

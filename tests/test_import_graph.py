@@ -115,7 +115,15 @@ def test_jaxfer_never_imports_the_search_engine():
   graph = import_graph(REPO)
   assert {module: sorted(n for n in names if n.startswith('search'))
           for module, names in graph.items()
-          if module.startswith('jaxfer') and any(n.startswith('search') for n in names)} == {}
+          if module.startswith('jaxfer.') and any(n.startswith('search') for n in names)} == {}
+
+
+def test_the_python_api_facade_sits_above_both_packages_and_nothing_imports_it():
+  graph = import_graph(REPO)
+  # `import jaxfer` is the Python API: it reaches into the search engine for studies...
+  assert {'search.storage', 'search.pareto', 'jaxfer.train'} <= graph['jaxfer']
+  # ...so no module of either package may import it, or `search -> jaxfer` would loop back.
+  assert sorted(module for module, names in graph.items() if 'jaxfer' in names) == []
 
 
 def test_the_data_layer_imports_no_jax_and_the_models_no_data_code():

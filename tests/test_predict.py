@@ -11,7 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import CKPLUS48, REPO, jaxfer_command, run_in_process, separable_student
+from conftest import (CKPLUS48, REPO, jaxfer_command, run_in_process, separable_student,
+                      write_untrained_student)
 from configs import default
 from jaxfer import cli
 from jaxfer import model_files
@@ -194,19 +195,7 @@ def test_evaluate_refuses_a_model_whose_classes_are_in_another_order(imported, t
 def untrained(tmp_path_factory):
   """configs/test.py's student at its initial parameters, as `export-best` writes one: enough
   for what does not depend on the labels."""
-  import flax.serialization  # pylint: disable=g-import-not-at-top
-  import jax  # pylint: disable=g-import-not-at-top
-  from configs import test  # pylint: disable=g-import-not-at-top
-  from jaxfer import models  # pylint: disable=g-import-not-at-top
-  config = test.get_config()
-  out = tmp_path_factory.mktemp('untrained')
-  model = models.make_student(config.student, len(classes.CLASS_NAMES))
-  size = config.data.image_size
-  params = model.init(jax.random.key(0), np.zeros((1, size, size, 1), np.float32))['params']
-  (out / 'params.msgpack').write_bytes(flax.serialization.msgpack_serialize(
-      jax.tree.map(np.asarray, params)))
-  (out / 'config.json').write_text(json.dumps(config.to_dict()))
-  return str(out)
+  return write_untrained_student(tmp_path_factory.mktemp('untrained'))
 
 
 def _face(size=96):

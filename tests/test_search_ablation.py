@@ -313,8 +313,8 @@ def test_ablate_kd_runs_paired_cells_tables_them_and_skips_them_when_run_again(t
         seeds.setdefault(replicate, set()).add(json.load(f)['student']['seed'])
   assert all(len(s) == 1 for s in seeds.values()) and seeds[0] != seeds[1]
   # Before training, with no cells anywhere yet, the power plan says it has no noise estimate.
-  assert 'No noise estimate yet: this study has no finished cell' in done.stdout
-  assert 'Power plan: 2 comparisons' in done.stdout
+  assert 'No noise estimate yet: this study has no finished cell' in done.stderr
+  assert 'Power plan: 2 comparisons' in done.stderr
   # The cells' intervals are those of the recorded runs: t over the 2 fold means (1 degree of
   # freedom), on the logit scale.
   with open(tmp_path / 'ablation_kd_cells.csv') as f:
@@ -354,7 +354,7 @@ def test_ablate_kd_runs_paired_cells_tables_them_and_skips_them_when_run_again(t
   assert again.returncode == 0, again.stderr[-3000:]
   assert 'student epoch' not in again.stdout + again.stderr
   # Resumed, it plans from its own finished cells.
-  assert "Noise from this study's 4 finished cells (2 fold(s) x 2 seed(s))" in again.stdout
+  assert "Noise from this study's 4 finished cells (2 fold(s) x 2 seed(s))" in again.stderr
   assert len(optuna.load_study(study_name='ablation_kd', storage=storage.storage_url(
       '', str(tmp_path))).trials) == len(study.trials)
 

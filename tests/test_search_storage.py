@@ -5,6 +5,7 @@ set up or anything is created; the rest run as subprocesses, as a user runs them
 """
 import logging
 import os
+import sys
 import unicodedata
 import warnings
 
@@ -231,6 +232,21 @@ def test_read_only_commands_create_no_table_in_a_postgresql_database(tmp_path, d
   finally:
     engine.dispose()
   assert os.listdir(tmp_path) == []
+
+
+def test_a_postgresql_storage_without_its_driver_names_the_extra_and_creates_nothing(
+    tmp_path, data_dir, capsys, monkeypatch):
+  monkeypatch.setitem(sys.modules, 'psycopg', None)  # As in an install without [postgres].
+  run_dir = tmp_path / 'run'
+  status = cli.main(['run', *_common(run_dir, data_dir),
+                     f'--storage=postgresql://alice:{PASSWORD}@127.0.0.1:5432/test'])
+  err = capsys.readouterr().err
+  assert status == 2
+  assert err.count('\n') == 1, err
+  assert 'config.search.storage is a PostgreSQL URL' in err
+  assert 'pip install -e ".[postgres]"' in err
+  assert PASSWORD not in err
+  assert not run_dir.exists()
 
 
 def test_report_on_a_study_without_trials_says_so(tmp_path, data_dir, capfd):

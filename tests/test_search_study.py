@@ -4,6 +4,7 @@ import json
 import logging
 import os
 import subprocess
+import wsgiref.util
 
 import flax.serialization
 import jax
@@ -70,6 +71,33 @@ def test_a_study_finishes_its_trials_with_their_records(study_run):
     assert len(accuracies) == 2
     assert trial.values[0] == pytest.approx(sum(accuracies) / 2)
   assert study.user_attrs['run_config']['student'] == json.loads(config.student.to_json())
+
+
+@pytest.mark.slow
+def test_optuna_dashboard_opens_the_finished_study_with_both_objective_names(study_run):
+  optuna_dashboard = pytest.importorskip(
+      'optuna_dashboard', reason='optuna-dashboard is the dashboard extra: pip install -e ".[dev]"')
+  _, run_dir, study, _ = study_run
+  # The dashboard's own WSGI app on the storage the README tells users to open, as the
+  # `optuna-dashboard sqlite:///RUN_DIR/study.db` server serves it.
+  app = optuna_dashboard.wsgi(storage.storage_url('', run_dir))
+
+  def get(path):
+    environ = {}
+    wsgiref.util.setup_testing_defaults(environ)
+    environ['PATH_INFO'] = path
+    replies = []
+    body = b''.join(app(environ, lambda status, headers: replies.append(status)))
+    assert replies[0].startswith('200'), (path, replies, body[:300])
+    return json.loads(body)
+
+  summaries = get('/api/studies')['study_summaries']
+  listed = {summary['study_name']: summary['study_id'] for summary in summaries}
+  assert study.study_name in listed
+  detail = get(f'/api/studies/{listed[study.study_name]}')
+  assert detail['objective_names'] == ['accuracy', 'size_bytes']
+  finished = [t for t in detail['trials'] if t['state'] in ('Complete', 'Pruned')]
+  assert len(finished) == len(study.get_trials(states=pareto.FINISHED))
 
 
 @pytest.mark.slow

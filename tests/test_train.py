@@ -352,8 +352,8 @@ def test_killed_run_resumes_and_matches_an_uninterrupted_run(test_config, data_d
 
   finished = run_in_process(cli.main, capfd, *command[3:])  # The rerun needs no process.
   assert finished.returncode == 0, finished.stderr[-3000:]
-  resumed = [line for line in finished.stdout.splitlines() if 'student: resumed' in line]
-  assert resumed, finished.stdout
+  resumed = [line for line in finished.stderr.splitlines() if 'student: resumed' in line]
+  assert resumed, finished.stderr
   epoch = int(resumed[0].split('epoch ')[1].split()[0])
   assert 0 < epoch < 40
   with open(os.path.join(workdir, 'result.json')) as f:
@@ -440,7 +440,7 @@ def test_a_separable_student_distills_resumes_and_loads_from_its_files(data_dir,
           '--config.student.depth=3']
   done = run_in_process(cli.main, capfd, *args)
   assert done.returncode == 0, done.stderr[-3000:]
-  assert 'student epoch   3/3' in done.stdout
+  assert 'student epoch   3/3' in done.stderr
   result = json.loads((workdir / 'result.json').read_text())
   assert result['params'] == 6_288 and result['size_bytes'] == 4 * 6_288  # test_models' pin.
   assert result['teacher_artifact'] == teacher_dir

@@ -4,10 +4,12 @@ Everything here is numpy; nothing imports JAX, so the data layer can be tested a
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import logging
 import os
+import sys
 from typing import Any, Iterator
 
 import numpy as np
@@ -141,7 +143,9 @@ def prepare_builder(data_config: Any):
       download_config = tfds.download.DownloadConfig(
           manual_dir=os.path.abspath(data_config.manual_dir) if data_config.manual_dir
           else None)
-      builder.download_and_prepare(download_config=download_config)
+      # TFDS prints its own 'Downloading and preparing' lines on stdout, where results go.
+      with contextlib.redirect_stdout(sys.stderr):
+        builder.download_and_prepare(download_config=download_config)
   return builder
 
 
