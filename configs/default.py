@@ -18,14 +18,17 @@ def optimizer(learning_rate: float, schedule: str = 'constant', weight_decay: fl
 
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
-  config.seed = 0
+  config.seed = 0  # Every random draw of a run (initialisation, data order) derives from it.
   # Which network `train_and_evaluate` trains: 'student' (distilled from the teacher) or 'teacher'.
   config.target = 'student'
 
   config.data = ml_collections.ConfigDict()
+  # The dataset: synthetic_faces, ckplus, ckplus48, oulu_casia, fer2013, image_folder.
   config.data.name = 'synthetic_faces'
   config.data.data_dir = ''  # '' means $TFDS_DATA_DIR or ~/tensorflow_datasets.
   config.data.image_size = 84  # The model's input size (the paper's 84x84).
+  # The rendered faces: subjects per split, images per class and subject, the renderer's seed,
+  # the faintest expression and the pixel noise.
   config.data.synthetic = ml_collections.ConfigDict(dict(
       train_subjects=160, test_subjects=40, images_per_class=2, seed=0, min_intensity=0.25,
       noise=0.04))
@@ -36,10 +39,10 @@ def get_config() -> ml_collections.ConfigDict:
   # num_folds >= 2: subject-independent k-fold over train_split, fold `fold` is the test side.
   # 0: train on train_split, test on test_split as the builder made them.
   config.data.num_folds = 0
-  config.data.fold = 0
-  config.data.fold_seed = 0
-  config.data.train_split = 'train'
-  config.data.test_split = 'test'
+  config.data.fold = 0  # Which fold is the test side (0 to num_folds - 1).
+  config.data.fold_seed = 0  # Which subjects go to which fold.
+  config.data.train_split = 'train'  # The builder's split to train on (and fold).
+  config.data.test_split = 'test'  # The builder's split to test on when num_folds = 0.
   # > 0 (below 0.5): this share of the training side becomes a validation set that every
   # evaluation during training and search uses; the test side is kept for the final model only.
   config.data.validation_fraction = 0.0
@@ -51,12 +54,14 @@ def get_config() -> ml_collections.ConfigDict:
   # 'paper8': the 8 fixed 224/256 crops of every training image (the paper's augmentation);
   # 'none': each image once. Test images: 'full', 'center' (224/256 window) or 'paper' (at 32,32).
   config.data.crops = 'none'
-  config.data.eval_crop = 'full'
+  config.data.eval_crop = 'full'  # The test images' view: see data.crops.
 
   config.teacher = ml_collections.ConfigDict()
   # One of jaxfer.models.TEACHERS; each has its settings in the section of its name below.
   config.teacher.model = 'resnet_small'
+  # resnet_small: the filters of its three stages.
   config.teacher.resnet_small = ml_collections.ConfigDict(dict(stage_features=(32, 64, 128)))
+  # inception_v3: the dropout before its classifier.
   config.teacher.inception_v3 = ml_collections.ConfigDict(dict(dropout=0.2))
   # A trained teacher to distill from (a directory written by `jaxfer train-teacher`, e.g.
   # runs/teacher/teacher; '{fold}' stands for the fold number). '' trains one in WORKDIR/teacher,
@@ -67,11 +72,11 @@ def get_config() -> ml_collections.ConfigDict:
   # any run directory that needs the same teacher: a second study, ablation or cross-validation
   # on the same data trains no teacher. False: every run directory trains its own.
   config.teacher.cache = True
-  config.teacher.num_epochs = 24
-  config.teacher.batch_size = 64
+  config.teacher.num_epochs = 24  # Passes over the training images.
+  config.teacher.batch_size = 64  # Images per training step.
   # Random translation of training images by up to this many pixels (0: none).
   config.teacher.augment_shift = 4
-  config.teacher.augment_flip = False
+  config.teacher.augment_flip = False  # Mirror training images left-right at random.
   config.teacher.optimizer = optimizer(2e-3, 'warmup_cosine', weight_decay=5e-4, warmup_epochs=1)
   # > 0: keep an exponential moving average of the parameters with this decay (ramped up over
   # the first steps, jaxfer.loop.ema_decay_at) and evaluate, export and serve it instead.
@@ -142,7 +147,12 @@ def get_config() -> ml_collections.ConfigDict:
   # e.g. fer2013 with FER+ votes, as log-probabilities).
   config.distill.source = 'teacher'
 
-  config.checkpoint_every_epochs = 1
-  config.eval_every_epochs = 5
-  config.eval_batch_size = 256
+  config.log = ml_collections.ConfigDict()
+  # True: write per-epoch loss, accuracies and learning rate as TensorBoard event files in
+  # WORKDIR/<teacher|student>/tensorboard (pip install -e ".[tensorboard]").
+  config.log.tensorboard = False
+
+  config.checkpoint_every_epochs = 1  # A run resumes from its latest checkpoint.
+  config.eval_every_epochs = 5  # Evaluate (and log) the accuracy every this many epochs.
+  config.eval_batch_size = 256  # Images per evaluation step.
   return config

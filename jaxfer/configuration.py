@@ -10,6 +10,7 @@ from jaxfer import bounds
 from jaxfer import data as data_lib
 from jaxfer import distill
 from jaxfer import dlib_face_net
+from jaxfer import metric_logs
 from jaxfer import models
 from jaxfer import optimizers
 from jaxfer.data import preprocess
@@ -144,3 +145,6 @@ def validate(config: Any) -> None:
     _number(config, f'{section}.label_smoothing', low=0, high=0.99, low_inclusive=True)
   for field in ('checkpoint_every_epochs', 'eval_every_epochs', 'eval_batch_size'):
     _number(config, field, low=1, low_inclusive=True, integer=True)
+  _choice(config, 'log.tensorboard', (False, True))
+  if config.log.tensorboard:
+    metric_logs.require()  # Before anything is created: the logs need tensorboardX.

@@ -27,6 +27,7 @@ from jaxfer import checkpoints
 from jaxfer import data as data_lib
 from jaxfer import distill
 from jaxfer import interrupts
+from jaxfer import metric_logs
 from jaxfer import models
 from jaxfer import optimizers
 from jaxfer.data import preprocess
@@ -99,6 +100,9 @@ class FitSpec:
   checkpoint_every_epochs: int = 1
   eval_every_epochs: int = 5
   eval_batch_size: int = 256
+  # Per-epoch metrics as TensorBoard event files in `model_dir`/tensorboard (config.log.tensorboard
+  # sets it for the teacher and the student; see jaxfer.metric_logs).
+  tensorboard: bool = False
   # {'params': ..., 'batch_stats': ...} of the network's convolutions trained beforehand
   # (FaceNet2ExpNet's stage 1): training starts from them instead of their random values.
   pretrained: Any = dataclasses.field(default=None, compare=False)
@@ -130,7 +134,8 @@ def fit_spec(config: ml_collections.ConfigDict, section: str, num_classes: int) 
   return FIT_SPECS[section](config, num_classes,
                             checkpoint_every_epochs=config.checkpoint_every_epochs,
                             eval_every_epochs=config.eval_every_epochs,
-                            eval_batch_size=config.eval_batch_size)
+                            eval_batch_size=config.eval_batch_size,
+                            tensorboard=config.log.tensorboard)
 
 
 @flax.struct.dataclass
@@ -355,6 +360,10 @@ def fit(spec: FitSpec, dataset: data_lib.Dataset, model_dir: str,
   `per_example` holds arrays with a row per training example that the loss reads, served in
   each batch under their names: 'teacher_logits' to distil, 'targets' to regress on.
 
+  With `spec.tensorboard`, each epoch's loss, training accuracy, learning rate and (when it is
+  evaluated) evaluation accuracy go to `model_dir`/tensorboard, from what training computes
+  anyway; the final epoch's evaluation is `summarize`'s.
+
   Returns the final state and the seconds spent training in this call.
   """
   settings = spec.settings
@@ -368,6 +377,9 @@ def fit(spec: FitSpec, dataset: data_lib.Dataset, model_dir: str,
   per_example = per_example or {}
   data_order_seed = data_seed(spec.seed, spec.stream)
   seconds = 0.0
+  epoch_log = metric_logs.EpochLog(model_dir, start_epoch + 1) if spec.tensorboard else None
+  learning_rate = optimizers.learning_rate_schedule(  # The one `initial_state`'s optimizer has.
+      settings.optimizer, len(train['label']) // settings.batch_size, settings.num_epochs)
   # Orbax works in threads that hang or fail if Ctrl-C stops it halfway: its calls run
   # uninterrupted, and the manager is closed however the loop ends (Ctrl-C, a non-finite
   # loss), so the save in flight completes and its threads end before the interpreter.
@@ -404,9 +416,11 @@ def fit(spec: FitSpec, dataset: data_lib.Dataset, model_dir: str,
         interrupts.check()
       train_accuracy = np.sum(jax.device_get(correct)) / (len(losses) * settings.batch_size)
       line = f'{spec.name} epoch {epoch:3d}/{settings.num_epochs}  loss {losses.mean():.4f}'
+      scalars = {metric_logs.TRAIN_LOSS: losses.mean()}
       regression = spec.loss in REGRESSION  # Outputs are features: there is no accuracy.
       if not regression:
         line += f'  train_acc {train_accuracy:.3f}'
+        scalars[metric_logs.TRAIN_ACCURACY] = train_accuracy
       # The final epoch's accuracy is computed once, by the caller's summary. `dataset.test` is
       # the validation set when there is one: the test split is never looked at here.
       if (epoch % spec.eval_every_epochs == 0 and epoch != settings.num_epochs
@@ -415,19 +429,36 @@ def fit(spec: FitSpec, dataset: data_lib.Dataset, model_dir: str,
                                dataset.test['label'], dataset.class_names)
         name = 'val_acc' if dataset.evaluated_on == 'validation' else 'test_acc'
         line += f'  {name} {test["accuracy"]:.3f}'
+        scalars[metric_logs.accuracy_tag(dataset.evaluated_on)] = test['accuracy']
       logger.info('%s  (%.1fs)', line, time.perf_counter() - start)
+      if epoch_log is not None:
+        # The rate of the epoch's last update (optax counts the updates made before it).
+        scalars[metric_logs.LEARNING_RATE] = learning_rate(int(state.step) - 1)
+        with interrupts.deferred():
+          epoch_log.write(epoch, scalars)
   finally:
     with interrupts.deferred():
       manager.close()
+      if epoch_log is not None:
+        epoch_log.close()
   interrupts.check()
   return state, seconds
 
 
 def summarize(spec: FitSpec, state: TrainState, dataset: data_lib.Dataset, model_dir: str,
               seconds: float, **extra) -> Result:
-  """The `Result` of `state` on `dataset.test` (the validation set when there is one)."""
+  """The `Result` of `state` on `dataset.test` (the validation set when there is one).
+
+  After a call of `fit` that trained (`seconds` > 0), with `spec.tensorboard`, its accuracy is
+  also logged as the final epoch's evaluation accuracy; evaluating a model again logs nothing.
+  """
   metrics = evaluate_logits(predict(state, dataset.test['image'], spec.eval_batch_size),
                             dataset.test['label'], dataset.class_names)
+  if spec.tensorboard and seconds > 0 and spec.loss not in REGRESSION:
+    with interrupts.deferred():
+      metric_logs.append(model_dir, spec.settings.num_epochs,
+                         {metric_logs.accuracy_tag(dataset.evaluated_on): metrics['accuracy']})
+    interrupts.check()
   num_params = models.count_params(state.params)
   return Result(target=spec.name, params=num_params,
                 size_bytes=int(sum(x.nbytes for x in jax.tree.leaves(state.params))),

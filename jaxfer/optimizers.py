@@ -23,9 +23,16 @@ def make_optimizer(optimizer_config: Any, steps_per_epoch: int,
                     steps_per_epoch, num_epochs)
 
 
-@functools.lru_cache(maxsize=64)
-def _optimizer(schedule: str, lr: float, weight_decay: float, warmup_epochs: int,
-               steps_per_epoch: int, num_epochs: int) -> optax.GradientTransformation:
+def learning_rate_schedule(optimizer_config: Any, steps_per_epoch: int,
+                           num_epochs: int) -> optax.Schedule:
+  """The learning rate by step (the count of updates made before) of the optimizer that
+  `make_optimizer` makes from the same arguments."""
+  return _schedule(optimizer_config.schedule, float(optimizer_config.learning_rate),
+                   int(optimizer_config.warmup_epochs), steps_per_epoch, num_epochs)
+
+
+def _schedule(schedule: str, lr: float, warmup_epochs: int, steps_per_epoch: int,
+              num_epochs: int) -> optax.Schedule:
   total = steps_per_epoch * num_epochs
   schedules = {
       'constant': lambda: optax.constant_schedule(lr),
@@ -33,4 +40,11 @@ def _optimizer(schedule: str, lr: float, weight_decay: float, warmup_epochs: int
       'warmup_cosine': lambda: optax.warmup_cosine_decay_schedule(
           0.0, lr, min(steps_per_epoch * warmup_epochs, total - 1), total),
   }
-  return optax.adamw(schedules[schedule](), weight_decay=weight_decay)
+  return schedules[schedule]()
+
+
+@functools.lru_cache(maxsize=64)
+def _optimizer(schedule: str, lr: float, weight_decay: float, warmup_epochs: int,
+               steps_per_epoch: int, num_epochs: int) -> optax.GradientTransformation:
+  return optax.adamw(_schedule(schedule, lr, warmup_epochs, steps_per_epoch, num_epochs),
+                     weight_decay=weight_decay)

@@ -68,7 +68,8 @@ EXAMPLES = {
 # Old flag spellings still read, with a notice: {old: current} (config_file.respell).
 RENAMED = {'run_dir': 'workdir'}
 USAGE = ('usage: jaxfer-search COMMAND [flags]; `jaxfer-search COMMAND --help` lists a '
-         'command\'s flags\n\n' +
+         'command\'s flags; -q/--quiet logs only warnings and errors, -v/--verbose adds debug '
+         'lines\n\n' +
          '\n\n'.join(USAGES[name] + '\n' + textwrap.fill(SYNOPSES[name], 96, initial_indent='  ',
                                                          subsequent_indent='  ')
                      for name in USAGES) +

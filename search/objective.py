@@ -37,8 +37,9 @@ PACKAGES = ('jaxfer', 'jax', 'flax', 'optax', 'optuna', 'orbax-checkpoint', 'num
 CLAIMED = pareto.FINISHED + (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
 # Run-config fields that say where things are, not what is trained: they may differ between the
 # machines (and runs) of one study.
+# What a resumed study may change: where things are, how many trials, and the metric logs.
 LOCATION_FIELDS = ('search.storage', 'search.n_trials', 'data.data_dir', 'data.manual_dir',
-                   'teacher.artifact')
+                   'teacher.artifact', 'log.tensorboard')
 
 
 def this_worker() -> str:

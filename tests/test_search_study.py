@@ -171,11 +171,13 @@ def test_resuming_with_other_settings_is_refused_naming_them(study_run, field, v
 
 
 @pytest.mark.slow
-def test_where_things_are_and_how_many_trials_may_change_on_resume(study_run, tmp_path):
+def test_where_things_are_how_many_trials_and_metric_logs_may_change_on_resume(study_run,
+                                                                              tmp_path):
   config, run_dir, _, _ = study_run
   moved = config.copy_and_resolve_references()
   moved.search.n_trials = 4  # Already reached by the test above, or reached here.
   moved.data.manual_dir = str(tmp_path)  # Unused by synthetic faces; a path, not a setting.
+  moved.log.tensorboard = True  # What is written beside the runs, not what they are.
   assert workers.open_study(moved, run_dir).study_name == 'test'
 
 

@@ -371,8 +371,8 @@ def test_an_unknown_schedule_is_refused_by_the_config_check_naming_the_field(tes
 
 
 def _summary(stdout):
-  """The JSON summary `jaxfer distill` prints last on stdout."""
-  return json.loads(stdout[stdout.index('\n{') + 1:])
+  """The JSON summary `jaxfer distill` prints on stdout, alone there."""
+  return json.loads(stdout)
 
 
 @pytest.mark.slow
@@ -394,7 +394,7 @@ def test_two_distill_runs_on_one_workdir_train_each_model_once_to_the_same_resul
   assert first['per_class_accuracy'] == second['per_class_accuracy']
   assert json.loads((workdir / 'result.json').read_text())['accuracy'] == first['accuracy']
   # Each model was trained by one run; the other waited for it instead of training beside it.
-  logs = ''.join(stdout for stdout, _ in outputs)
+  logs = ''.join(stderr for _, stderr in outputs)
   assert logs.count('teacher epoch   1/8') == 1 and logs.count('student epoch  12/12') == 1
   assert 'another process is working in' in logs
   # Nothing stale or extra: the last two epochs of each model, no temporary or damaged ones.
