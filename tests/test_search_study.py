@@ -81,13 +81,14 @@ def test_optuna_dashboard_opens_the_finished_study_with_both_objective_names(stu
   # The dashboard's own WSGI app on the storage the README tells users to open, as the
   # `optuna-dashboard sqlite:///RUN_DIR/study.db` server serves it.
   app = optuna_dashboard.wsgi(storage.storage_url('', run_dir))
+  app.catchall = False  # A failure inside the dashboard raises here rather than a page of 500.
 
   def get(path):
     environ = {}
     wsgiref.util.setup_testing_defaults(environ)
     environ['PATH_INFO'] = path
     replies = []
-    body = b''.join(app(environ, lambda status, headers: replies.append(status)))
+    body = b''.join(app(environ, lambda status, headers, *_: replies.append(status)))
     assert replies[0].startswith('200'), (path, replies, body[:300])
     return json.loads(body)
 
