@@ -110,8 +110,23 @@ def make_builder(data_config: Any):
   else:
     builder_config = module.BUILDER.BUILDER_CONFIG_CLASS.from_params(
         data_config.manual_dir, **dict(data_config.builder_kwargs))
-  return module.BUILDER(config=builder_config, data_dir=tfds_data_dir(data_config),
-                        file_format='array_record')
+  with _absl_errors_only():
+    return module.BUILDER(config=builder_config, data_dir=tfds_data_dir(data_config),
+                          file_format='array_record')
+
+
+@contextlib.contextmanager
+def _absl_errors_only():
+  """TFDS warns through absl of every custom builder config it makes (each of jaxfer's is
+  one), which says nothing to a user; the data layer logs what it prepares itself. Only while
+  the builder is made, so a caller's own logging settings stay as they were."""
+  absl_logger = logging.getLogger('absl')
+  level = absl_logger.level
+  absl_logger.setLevel(max(level, logging.ERROR))
+  try:
+    yield
+  finally:
+    absl_logger.setLevel(level)
 
 
 def _read_split(source) -> dict[str, np.ndarray]:
@@ -132,12 +147,12 @@ def prepare_builder(data_config: Any):
   """
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   builder = make_builder(data_config)
-  if builder.is_prepared():
+  if _is_prepared(builder):
     return builder
   with locks.held(builder.data_dir_root, f'dataset {builder.name}/{builder.builder_config.name}',
                   f'.{builder.name}.{builder.builder_config.name}.lock'):
     builder = make_builder(data_config)  # Sees what another process prepared meanwhile.
-    if not builder.is_prepared():
+    if not _is_prepared(builder):
       logging.getLogger('jaxfer').info('Preparing %s/%s in %s (once).', builder.name,
                                        builder.builder_config.name, builder.data_dir)
       download_config = tfds.download.DownloadConfig(
@@ -147,6 +162,11 @@ def prepare_builder(data_config: Any):
       with contextlib.redirect_stdout(sys.stderr):
         builder.download_and_prepare(download_config=download_config)
   return builder
+
+
+def _is_prepared(builder) -> bool:
+  with _absl_errors_only():  # TFDS warns that a folder it has yet to make has no info in it.
+    return builder.is_prepared()
 
 
 def _select(arrays: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
