@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 
 import cv2
 import numpy as np
@@ -29,7 +30,9 @@ def _make_study(run_dir: str) -> None:
   os.makedirs(run_dir)
   study = optuna.create_study(study_name='default', storage=f'sqlite:///{run_dir}/study.db',
                               directions=['maximize', 'minimize'])
-  study.set_metric_names(['accuracy', 'size_bytes'])
+  with warnings.catch_warnings():  # Experimental in Optuna, and used as `run` uses it.
+    warnings.simplefilter('ignore', optuna.exceptions.ExperimentalWarning)
+    study.set_metric_names(['accuracy', 'size_bytes'])
   for accuracy, size, (low, high), width in TRIALS:
     study.add_trial(optuna.trial.create_trial(
         values=[accuracy, size], params={'width': width},
