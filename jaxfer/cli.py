@@ -7,14 +7,13 @@ import-tf (`jaxfer.tf_import`), predict (`jaxfer.predict`) and export (`jaxfer.o
     jaxfer export --model runs/microexpnet_ck --format onnx --out microexpnet_ck.onnx
     jaxfer evaluate --model runs/microexpnet_ck --config configs/ckplus48.py
 
-Any mistake in the input (config file, override, directory, dataset folder) is one line on
-stderr and exit status 2, before anything is created or trained.
+Logs go to stderr and results (the JSON summary, predict's CSV) to stdout. Any mistake in the
+input (config file, override, directory, dataset folder) is one line on stderr and exit status
+2, before anything is created or trained.
 """
 from __future__ import annotations
 
-import builtins
 import dataclasses
-import functools
 import json
 import logging
 import os
@@ -115,26 +114,27 @@ def parse(argv: list[str]):
   return command, config, flag_values.workdir, flag_values.cv, flag_values.model
 
 
-def _print_cv(result, stream) -> None:
-  """The cross-validated result as a short table on `stream`."""
-  print = functools.partial(builtins.print, file=stream)  # pylint: disable=redefined-builtin
+def _cv_table(result) -> str:
+  """The cross-validated result as a short table, for people (the JSON summary is for tools)."""
   def percent(mean, std):
     return f'{100 * mean:5.1f} ± {100 * std:4.1f}%'
-  print(f'\n{result.num_folds}-fold cross-validation of the {result.target} '
-        f'(fold hash {result.fold_hash}), {result.params:,} parameters, '
-        f'{result.size_bytes:,} bytes')
   label = 'accuracy' if result.evaluated_on == 'test' else f'{result.evaluated_on} accuracy'
-  print(f'  {label:20s}{percent(result.accuracy_mean, result.accuracy_std)}   folds: ' +
-        ' '.join(f'{100 * a:.0f}' for a in result.fold_accuracies))
+  lines = [f'\n{result.num_folds}-fold cross-validation of the {result.target} '
+           f'(fold hash {result.fold_hash}), {result.params:,} parameters, '
+           f'{result.size_bytes:,} bytes',
+           f'  {label:20s}{percent(result.accuracy_mean, result.accuracy_std)}   folds: '
+           + ' '.join(f'{100 * a:.0f}' for a in result.fold_accuracies)]
   if result.test_fold_accuracies:  # The accuracy above was on the folds' validation sets.
-    print(f'  test accuracy       {percent(result.test_accuracy_mean, result.test_accuracy_std)}'
-          '   folds: ' + ' '.join(f'{100 * a:.0f}' for a in result.test_fold_accuracies))
+    lines.append(f'  test accuracy       '
+                 f'{percent(result.test_accuracy_mean, result.test_accuracy_std)}   folds: '
+                 + ' '.join(f'{100 * a:.0f}' for a in result.test_fold_accuracies))
   if result.teacher_fold_accuracies:
-    print('  teacher accuracy    '
-          f'{percent(result.teacher_accuracy_mean, result.teacher_accuracy_std)}')
-  print('  per class (pooled): ' + ', '.join(f'{name} {100 * value:.1f}%' for name, value in
-                                            result.per_class_accuracy.items()))
-  print(f'  confusion matrix: {result.workdir}/confusion.csv and confusion.png')
+    lines.append('  teacher accuracy    '
+                 f'{percent(result.teacher_accuracy_mean, result.teacher_accuracy_std)}')
+  lines.append('  per class (pooled): ' + ', '.join(
+      f'{name} {100 * value:.1f}%' for name, value in result.per_class_accuracy.items()))
+  lines.append(f'  confusion matrix: {result.workdir}/confusion.csv and confusion.png')
+  return '\n'.join(lines)
 
 
 def configure_logging(*filters: logging.Filter, verbosity: int = 0) -> None:
@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
                **{key: summary[key] for key in ('per_class_accuracy', 'params', 'size_bytes')}}
   print(json.dumps(summary, indent=2))
   if cv and verbosity >= 0:  # The same result as a table, for people: beside the log.
-    _print_cv(result, sys.stderr)
+    print(_cv_table(result), file=sys.stderr)
   return 0
 
 
