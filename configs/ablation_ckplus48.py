@@ -13,7 +13,9 @@ without distillation) = 32 cells, the temperature ablation 4 sizes x 7 temperatu
 = 28: 600 students and 10 teachers, 42 + 23 minutes with two workers on a 2-core CPU when the
 teachers took 17 minutes of it, one at a time; the two workers now train them side by side in
 about 7 minutes, and a study on the same data finds them in the teacher store and trains none:
-the pooling ablation with its teachers in the store took 20 min 30 s (benchmarks/RESULTS.md). The distillation ablation is read from the pooling cells. Results: benchmarks/RESULTS.md and docs/reproduction.md.
+the pooling ablation with its teachers in the store took 20 min 30 s (benchmarks/RESULTS.md).
+The distillation ablation is read from the pooling cells. Results: benchmarks/RESULTS.md and
+docs/reproduction.md.
 """
 from configs import search_ckplus48_folds3
 
