@@ -49,9 +49,7 @@ def evaluate_model(student, config):
   `jaxfer evaluate --model`; writes nothing."""
   from jaxfer import model_files  # pylint: disable=g-import-not-at-top
   from jaxfer import train  # pylint: disable=g-import-not-at-top
-  if isinstance(student, str):
-    student = model_files.load(student)
-  return train.evaluate_model(student, config)
+  return train.evaluate_model(model_files.as_student(student), config)
 
 
 def load_model(directory: str):

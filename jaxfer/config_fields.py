@@ -11,6 +11,7 @@ import dataclasses
 import io
 import os
 import re
+import textwrap
 import tokenize
 from typing import Any, Iterator
 
@@ -185,7 +186,6 @@ _ABSENT = _Absent()
 def render(listed: list[Field], width: int = 100) -> str:
   """One line per field, `name = value` (and its default where it differs), then its
   description indented below, wrapped at `width`."""
-  import textwrap  # pylint: disable=g-import-not-at-top
   out = []
   for field in listed:
     line = f'{field.name} = {field.value!r}'

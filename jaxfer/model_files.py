@@ -190,6 +190,12 @@ def load(directory: str) -> Student:
                  batch_stats)
 
 
+def as_student(student: Student | str) -> Student:
+  """`student` itself, or the student in the directory `student` names (`load`): for the
+  Python entry points, which take either."""
+  return load(student) if isinstance(student, str) else student
+
+
 def _read_batch_stats(directory: str) -> Any:
   """The BatchNorm statistics an exported student keeps in `BATCH_STATS_FILE`; ValueError
   naming the file when it is missing or unreadable."""

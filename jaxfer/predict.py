@@ -287,8 +287,7 @@ def predict_arrays(student: model_files.Student | str, faces: Iterable[np.ndarra
     Predictions, in the order of `faces`.
   """
   check_engine(engine)
-  if isinstance(student, str):
-    student = model_files.load(student)
+  student = model_files.as_student(student)
   views = []
   for face in faces:
     face = np.asarray(face)
@@ -311,8 +310,7 @@ def predict_files(student: model_files.Student | str, inputs: Sequence[str],
                   **options) -> Outcome:
   """`predict_images` on the images of `inputs` (files, and folders searched for images, as the
   command does); `student` loaded or its directory; `options` those of `predict_images`."""
-  if isinstance(student, str):
-    student = model_files.load(student)
+  student = model_files.as_student(student)
   if isinstance(inputs, str):  # One file or folder.
     inputs = [inputs]
   return predict_images(student, image_paths(inputs), **options)

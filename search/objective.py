@@ -35,9 +35,8 @@ logger = logging.getLogger('jaxfer.search')
 
 PACKAGES = ('jaxfer', 'jax', 'flax', 'optax', 'optuna', 'orbax-checkpoint', 'numpy')
 CLAIMED = pareto.FINISHED + (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
-# Run-config fields that say where things are, not what is trained: they may differ between the
-# machines (and runs) of one study.
-# What a resumed study may change: where things are, how many trials, and the metric logs.
+# Run-config fields that say where things are, how many trials, or what is logged beside the
+# runs, not what is trained: they may differ between the machines (and runs) of one study.
 LOCATION_FIELDS = ('search.storage', 'search.n_trials', 'data.data_dir', 'data.manual_dir',
                    'teacher.artifact', 'log.tensorboard')
 

@@ -330,12 +330,20 @@ def existing_storage(url: str) -> optuna.storages.BaseStorage | None:
   return make_storage(url) if has_tables else None
 
 
+def _studies_in(run_dir: str, storage: str) -> tuple[str, optuna.storages.BaseStorage | None,
+                                                     list[str]]:
+  """(the storage's URL, the storage if it exists, the names of the studies it holds), creating
+  nothing."""
+  url = storage_url(storage, run_dir)
+  backend = existing_storage(url)
+  return url, backend, ([s.study_name for s in optuna.get_all_study_summaries(backend)]
+                        if backend else [])
+
+
 def load_study(name: str, run_dir: str, storage: str) -> optuna.Study:
   """The existing study `name`, creating nothing; ValueError listing the studies the storage
   holds when there is no such study."""
-  url = storage_url(storage, run_dir)
-  backend = existing_storage(url)
-  names = [s.study_name for s in optuna.get_all_study_summaries(backend)] if backend else []
+  url, backend, names = _studies_in(run_dir, storage)
   if name not in names:
     where = redact(url, url)
     raise ValueError(f'no study named {name!r} in {where}; the storage holds: '
@@ -348,13 +356,11 @@ def open_run_study(run_dir: str, study_name: str | None = None, storage: str = '
   """The study `study_name` of the run directory `run_dir` (in its study.db, or in `storage`),
   read as it is, creating nothing; without a name, the one study the storage holds (ValueError
   listing them when there are several, or naming the place when there is none)."""
-  if study_name is None:
-    url = storage_url(storage, run_dir)
-    backend = existing_storage(url)
-    names = [s.study_name for s in optuna.get_all_study_summaries(backend)] if backend else []
-    if len(names) != 1:
-      raise ValueError(f'{redact(url, url)} holds {len(names) or "no"} studies'
-                       + (f' ({", ".join(repr(n) for n in names)}); name one' if names else
-                          '; expected a run directory of jaxfer-search run'))
-    study_name = names[0]
-  return load_study(study_name, run_dir, storage)
+  if study_name is not None:
+    return load_study(study_name, run_dir, storage)
+  url, backend, names = _studies_in(run_dir, storage)
+  if len(names) != 1:
+    raise ValueError(f'{redact(url, url)} holds {len(names) or "no"} studies'
+                     + (f' ({", ".join(repr(n) for n in names)}); name one' if names else
+                        '; expected a run directory of jaxfer-search run'))
+  return optuna.load_study(study_name=names[0], storage=backend)
