@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
   ap.add_argument('--fresh', action='store_true',
                   help='time a freshly initialised MicroExpNet even where the checkpoint is')
   a = ap.parse_args(argv)
-  import onnxruntime as ort  # pylint: disable=g-import-not-at-top
+  ort = onnx_export.import_runtime()  # Telemetry off, as the commands have it.
   with tempfile.TemporaryDirectory() as directory:
     student = _student(directory, a.fresh)
     path = onnx_export.export(student, os.path.join(directory, 'model.onnx'))

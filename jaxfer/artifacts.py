@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zipfile
 from typing import Any
 
 import numpy as np
@@ -37,7 +38,8 @@ def load_checked(path: str, name: str, sha256: str | None) -> np.ndarray | None:
   try:
     with np.load(path) as stored:
       array = stored[name]
-  except (OSError, KeyError, ValueError):
+  # A damaged zip raises BadZipFile, a truncated array EOFError.
+  except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
     return None
   return array if sha256_of_arrays([array]) == sha256 else None
 

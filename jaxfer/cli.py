@@ -19,8 +19,10 @@ import logging
 import os
 import sys
 import textwrap
+from typing import Callable
 
 from absl import flags
+import ml_collections
 
 from jaxfer import config_file
 
@@ -165,7 +167,11 @@ def hide_progress_bars() -> None:
 
 def main(argv: list[str] | None = None) -> int:
   """Runs one command; returns the process exit status."""
-  argv = sys.argv[1:] if argv is None else argv
+  return config_file.guarded('jaxfer', USAGES, _main, sys.argv[1:] if argv is None else argv,
+                             resumable=COMMANDS)
+
+
+def _main(argv: list[str]) -> int:
   status, argv, verbosity = config_file.front_door(argv, 'jaxfer', USAGE, RENAMED, _help)
   if status is not None:
     return status
@@ -206,8 +212,6 @@ def main(argv: list[str] | None = None) -> int:
     hide_progress_bars()
     from jaxfer import xla_cache  # pylint: disable=g-import-not-at-top
     xla_cache.enable()
-    from jaxfer import interrupts  # pylint: disable=g-import-not-at-top
-    interrupts.install()  # A Ctrl-C during training is acted on even if Python drops it.
     if cv:
       result = crossval.cross_validate(config, workdir)
     elif model is not None:
@@ -228,10 +232,6 @@ def main(argv: list[str] | None = None) -> int:
     if made_workdir and os.path.isdir(made_workdir) and not os.listdir(made_workdir):
       os.rmdir(made_workdir)
     return _user_error(command, error)
-  except KeyboardInterrupt:  # Every finished epoch is checkpointed: nothing to report but this.
-    print(f'jaxfer {command}: interrupted; run the same command again to resume',
-          file=sys.stderr)
-    return 130
   summary = {key: value for key, value in dataclasses.asdict(result).items()
              if key not in ('confusion_matrix', 'data', 'class_names')}
   if test_result is not None:  # Choices were made on validation: both numbers, told apart.
@@ -299,7 +299,10 @@ def _predict(argv: list[str], verbosity: int = 0) -> int:
   flags.DEFINE_string('model', None, 'The student: a trained WORKDIR (or WORKDIR/student), an '
                       'export-best or an import-tf directory.', flag_values=values)
   flags.DEFINE_string('out', None, 'FILE.csv or FILE.jsonl (default: CSV on stdout; formerly '
-                      '--output).', flag_values=values)
+                      '--output). A CSV cell that could start a spreadsheet formula (=, +, -, '
+                      '@) gets a leading \'. Files that cannot be read, and images of more '
+                      'than 89,478,485 pixels (Pillow\'s MAX_IMAGE_PIXELS), are named on stderr '
+                      'and skipped undecoded.', flag_values=values)
   flags.DEFINE_string('annotate', None, 'Folder (outside the inputs) for copies of the images '
                       'with each face\'s box and label drawn, named NAME.EXT.png.',
                       flag_values=values)
@@ -307,13 +310,14 @@ def _predict(argv: list[str], verbosity: int = 0) -> int:
                     flag_values=values)
   flags.DEFINE_bool('whole_image_fallback', False, 'Label the whole image when no face is '
                     'found, as the original did.', flag_values=values)
-  flags.DEFINE_integer('batch_size', 256, 'Faces classified at once.', lower_bound=1,
-                       flag_values=values)
+  flags.DEFINE_integer('batch_size', 256, 'Faces classified at once, 1 to 4096 (each batch '
+                       'is padded to this size).', flag_values=values)
   flags.DEFINE_enum('engine', 'jax', ['jax', 'onnxruntime'], 'What classifies the faces: '
                     'onnxruntime needs the onnx extra (the graph converted once, kept in '
                     '$JAXFER_CACHE_DIR/onnx, never in the model folder).', flag_values=values)
   flags.DEFINE_bool('overwrite', False, 'Replace an existing --out file and annotated '
-                    'copies of the same names.', flag_values=values)
+                    'copies of the same names (only regular files: never a device, a FIFO or '
+                    'a socket).', flag_values=values)
   try:
     inputs = config_file.parse(values, argv)  # Old spellings were respelled by main.
     if not inputs or not values.model:
@@ -324,6 +328,7 @@ def _predict(argv: list[str], verbosity: int = 0) -> int:
     from jaxfer import outputs  # pylint: disable=g-import-not-at-top
     from jaxfer import predict  # pylint: disable=g-import-not-at-top
     predict.check_engine(values.engine)
+    predict.check_batch_size(values.batch_size, '--batch_size')
     paths = predict.image_paths(inputs)
     if values.out:
       outputs.check_new_file(values.out, '--out', values.overwrite, inputs=paths)
@@ -332,26 +337,63 @@ def _predict(argv: list[str], verbosity: int = 0) -> int:
     student = model_files.load(values.model)
   except (config_file.UsageError, config_file.ConfigError, *USER_ERRORS) as error:
     return _user_error('predict', error)
+  except KeyboardInterrupt:
+    print('jaxfer predict: interrupted; nothing was written', file=sys.stderr)
+    return 130
   configure_logging(verbosity=verbosity)  # stdout may carry the CSV.
-  outcome = predict.predict_images(student, paths, detect=values.detect,
-                                   whole_image_fallback=values.whole_image_fallback,
-                                   batch_size=values.batch_size, progress=verbosity >= 0,
-                                   engine=values.engine)
-  if not outcome.images:  # Nothing to label: a mistake in the input, and nothing is written.
-    listed = '; '.join(f'{path}: {why}' for path, why in outcome.unreadable[:3])
-    return _user_error('predict', ValueError(
-        f'no readable image in {", ".join(inputs)} ({len(outcome.unreadable)} file(s) skipped: '
-        f'{listed}{"; ..." if len(outcome.unreadable) > 3 else ""})'))
-  logger = logging.getLogger('jaxfer')
-  for path, why in outcome.unreadable:
-    logger.warning('%s: %s; skipped', path, why)
-  if values.out:
-    outputs.write_file(values.out, lambda temporary: predict.write(
-        temporary, outcome.faces, student.class_names, values.out.endswith('.jsonl')))
-  else:
-    predict.write('/dev/stdout', outcome.faces, student.class_names)
-  if values.annotate:
-    predict.annotate(targets, outcome.faces)
+  from jaxfer import interrupts  # pylint: disable=g-import-not-at-top
+  interrupts.install()  # A Ctrl-C while JAX works is acted on even if Python drops it.
+  done, copies = [], []  # What is written, each file whole: said if the rest is not.
+
+  def written() -> str:
+    """What was written when the rest was not, for the last line."""
+    parts = done + ([f'{len(copies)} of {len({face.path for face in outcome.faces})} annotated '
+                     f'copies in {values.annotate}; --overwrite writes them all again']
+                    if copies else [])
+    return f'wrote only {", ".join(parts)}' if parts else 'nothing was written'
+
+  try:
+    outcome = predict.predict_images(student, paths, detect=values.detect,
+                                     whole_image_fallback=values.whole_image_fallback,
+                                     batch_size=values.batch_size, progress=verbosity >= 0,
+                                     engine=values.engine)
+    if not outcome.images:  # Nothing to label: a mistake in the input, and nothing is written.
+      listed = '; '.join(f'{path}: {why}' for path, why in outcome.unreadable[:3])
+      raise ValueError(
+          f'no readable image in {", ".join(inputs)} ({len(outcome.unreadable)} file(s) '
+          f'skipped: {listed}{"; ..." if len(outcome.unreadable) > 3 else ""})')
+    logger = logging.getLogger('jaxfer')
+    for path, why in outcome.unreadable:
+      logger.warning('%s: %s; skipped', path, why)
+    if values.out:
+      with interrupts.deferred():  # Once in place, the file is said to be written.
+        outputs.write_file(values.out, lambda temporary: predict.write(
+            temporary, outcome.faces, student.class_names, values.out.endswith('.jsonl')))
+        done.append(values.out)
+      interrupts.check()
+    else:
+      # To the stream itself: reopening /dev/stdout would truncate a file appended to (`>>`).
+      done.append('part of the CSV on standard output')
+      try:
+        predict.write(sys.stdout, outcome.faces, student.class_names)
+        sys.stdout.flush()
+      except OSError as error:
+        # What is still buffered goes nowhere: the interpreter's last flush would fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        if not isinstance(error, BrokenPipeError):  # `| head` has what it wanted.
+          done.pop()
+          raise outputs.WriteError(
+              f'the CSV could not be written to standard output: {error.strerror or error}; '
+              'write it with --out FILE.csv to a disk with free space') from None
+      done[-1] = 'the CSV on standard output'
+    if values.annotate:
+      predict.annotate(targets, outcome.faces, copies)
+  except USER_ERRORS as error:  # A full disk among them (outputs.WriteError).
+    return _user_error('predict', ValueError(f'{error}; {written()}') if done or copies
+                       else error)
+  except KeyboardInterrupt:
+    print(f'jaxfer predict: interrupted; {written()}', file=sys.stderr)
+    return 130
   rate = (outcome.images + len(outcome.unreadable)) / max(outcome.seconds, 1e-9)
   if verbosity < 0:  # -q: the warnings above and the results are all.
     return 0
@@ -383,21 +425,39 @@ def _export(argv: list[str]) -> int:
   except (config_file.UsageError, config_file.ConfigError, *USER_ERRORS) as error:
     return _user_error('export', error)
   # Written beside --out and renamed once complete: a failed export replaces nothing.
-  outputs.write_file(values.out, lambda temporary: onnx_export.export(student, temporary))
+  try:
+    outputs.write_file(values.out, lambda temporary: onnx_export.export(student, temporary))
+  except USER_ERRORS as error:  # A full disk among them (outputs.WriteError).
+    return _user_error('export', error)
+  except KeyboardInterrupt:  # During the conversion: the rename that ends it takes no time.
+    print(f'jaxfer export: interrupted; {values.out} was not written (nor replaced)',
+          file=sys.stderr)
+    return 130
   print(values.out)
   return 0
 
 
 def _config(argv: list[str]) -> int:
   """`jaxfer config [show] --config PATH`: prints the config's fields; reads only."""
+  from jaxfer import configuration  # pylint: disable=g-import-not-at-top
+  return show_config(argv, 'jaxfer', EXAMPLES['config'], configuration.validate)
+
+
+def show_config(argv: list[str], program: str, example: str,
+                validate: Callable[[ml_collections.ConfigDict], None]) -> int:
+  """`PROGRAM config [show] --config PATH [--config.FIELD=VALUE ...]`: prints every field of the
+  config with its value, its default where they differ and what it does, once `validate` (the
+  checks the program's runs meet first) has passed it; reads only. Returns the exit status."""
   values = flags.FlagValues()
   try:
     rest = config_file.define(values, argv)
     positional = config_file.parse(values, rest)
     if positional not in ([], ['show']) or 'config' not in values:
-      raise config_file.UsageError('config takes --config PATH (and overrides), e.g. '
-                                   + EXAMPLES['config'])
+      raise config_file.UsageError('config takes --config PATH (and overrides), e.g. ' + example)
     path, _ = config_file.split_config_path(argv)
+    # A value a run of this config would refuse is refused here, in the same words, rather
+    # than listed.
+    validate(values.config)
     from jaxfer import config_fields  # pylint: disable=g-import-not-at-top
     from configs import default  # pylint: disable=g-import-not-at-top
     base = default.get_config()
@@ -410,12 +470,15 @@ def _config(argv: list[str]) -> int:
         sources[source] = f.read()
     listed = config_fields.fields(values.config, base, sources)
   except (config_file.UsageError, config_file.ConfigError, *USER_ERRORS) as error:
-    return _user_error('config', error)
-  try:
-    print(f'# {path}: {len(listed)} fields; override any with --config.FIELD=VALUE')
-    print(config_fields.render(listed), flush=True)
-  except BrokenPipeError:  # `| head`: the reader has what it wanted.
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    if isinstance(error, config_file.UsageError):
+      print(config_file.usage_error(program, 'config', error, ()), file=sys.stderr)
+    else:
+      print(f'{program} config: error: {" ".join(str(error).split())}', file=sys.stderr)
+    return 2
+  unchecked = ('; its search settings are checked by `jaxfer-search config`'
+               if program == 'jaxfer' and 'search' in values.config else '')
+  print(f'# {path}: {len(listed)} fields; override any with --config.FIELD=VALUE{unchecked}')
+  print(config_fields.render(listed))
   return 0
 
 

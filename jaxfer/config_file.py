@@ -18,6 +18,8 @@ from absl import flags
 import ml_collections
 from ml_collections import config_flags
 
+from jaxfer import interrupts
+
 _CONFIG = re.compile(r'^-{1,2}config(?:=(.*))?$')
 _OVERRIDE = re.compile(r'^-{1,2}(?:no)?config\.([^=]+)')
 
@@ -109,34 +111,49 @@ def take_verbosity(argv: Sequence[str]) -> tuple[int, list[str]]:
 
 
 def front_door(argv: Sequence[str], program: str, usage: str, renamed: dict[str, str],
-               show_help: Callable[[list[str]], int]) -> tuple[int | None, list[str], int]:
+               show_help: Callable[[list[str]], int | None],
+               ) -> tuple[int | None, list[str], int]:
   """What every command line meets first: (the exit status, when the general --help,
   --version or a command's --help (`show_help`) answered it, else None; `argv` with old flag
-  spellings respelled and -q/-v taken out; the verbosity they asked for)."""
+  spellings respelled and -q/-v taken out; the verbosity they asked for).
+
+  `show_help` returns None for a command line whose command is unknown: --help is then dropped,
+  so that the command refuses it with the same line and status as without --help.
+  """
   verbosity, argv = take_verbosity(argv)
-  if not argv or argv[0] in ('-h', '--help', 'help'):
+  if not argv or (len(argv) == 1 and argv[0] in ('help', *HELP_ARGUMENTS)):
     print(usage)
     return 0, [], verbosity
   if argv[0] in ('--version', '-V', 'version'):
     print(f'{program} {version()}')
     return 0, [], verbosity
+  if argv[0] == 'help':  # `help COMMAND ...` is `COMMAND ... --help`.
+    argv = [*argv[1:], '--help']
   argv = respell(argv, renamed, program)
   if wants_help(argv):
-    return show_help(argv), [], verbosity
+    status = show_help(argv)
+    if status is not None:
+      return status, [], verbosity
+    # An unknown command: refused below exactly as it is without --help.
+    argv = [argument for argument in argv if argument not in HELP_ARGUMENTS]
   return None, argv, verbosity
 
 
 def print_help(argv: Sequence[str], usage: str, synopses: dict[str, str],
                usages: dict[str, str], examples: dict[str, str],
                parse_command_line: Callable[[str, list[str]], Any],
-               config_example: Callable[[str], str | None]) -> int:
-  """Prints the help of the command in `argv` (`usage`, the general one, without one); returns 0.
+               config_example: Callable[[str], str | None]) -> int | None:
+  """Prints the help of the command in `argv` (`usage`, the general one, without one); returns 0,
+  or None without printing when `argv` names a command that is not in `synopses` (for the
+  caller to refuse it as it does without --help).
 
   `parse_command_line(command, argv)` is the command's own parser: it defines the command's
   flags and stops at --help (HelpRequested), so the help lists exactly the flags it reads.
   """
   command = next((argument for argument in argv if argument in synopses), None)
   if command is None:
+    if first_positional(argv) is not None:
+      return None
     print(usage)
     return 0
   try:
@@ -146,6 +163,23 @@ def print_help(argv: Sequence[str], usage: str, synopses: dict[str, str],
                     config_example(command), [examples[command]]))
     return 0
   raise AssertionError(f'{command} did not stop at --help')
+
+
+def first_positional(argv: Sequence[str]) -> str | None:
+  """The first argument of `argv` that is neither a flag nor the value of the flag before it
+  (`--flag VALUE`), else None: where a command line names its command.
+
+  Read without the command's parser, which an unknown command does not have: a word after a
+  boolean flag (`--cv WORD`) is taken for its value.
+  """
+  previous = ''
+  for argument in argv:
+    takes_value = (previous.startswith('-') and '=' not in previous
+                   and previous not in HELP_ARGUMENTS)
+    if not argument.startswith('-') and not takes_value:
+      return argument
+    previous = argument
+  return None
 
 
 def _flag_lines(flag: flags.Flag) -> list[str]:
@@ -339,3 +373,51 @@ def parse_script_args(parser: argparse.ArgumentParser, argv: Sequence[str] | Non
     return args, read(args.config, overrides), overrides
   except ConfigError as error:
     parser.error(str(error))
+
+
+def guarded(program: str, commands: Sequence[str], run: Callable[[list[str]], int],
+            argv: Sequence[str], resumable: Sequence[str] = ()) -> int:
+  """`run(argv)`'s exit status, with what stops a command from outside said in one line: Ctrl-C
+  at any moment (130; the `resumable` commands are told to run again to resume), standard output
+  closed by its reader (`| head`: 0, quietly) or unwritable (a full disk: 2, naming the
+  problem). The line names the one of `commands` in `argv`."""
+  command = [argument for argument in argv if argument in commands][:1]
+  name = ' '.join([program, *command])
+  resume = ('; run the same command again to resume' if set(command) & set(resumable)
+            else '')
+  try:
+    interrupts.install()  # From the start: a second Ctrl-C never breaks the first one's ending.
+    status = run(list(argv))
+    sys.stdout.flush()  # Here, where a failure is caught: not in the interpreter's last flush.
+    return status
+  except KeyboardInterrupt:
+    print(f'{name}: interrupted{resume}', file=sys.stderr)
+    return 130
+  except BrokenPipeError:  # The reader has what it wanted.
+    _discard_stdout()
+    return 0
+  except OSError as error:
+    if error.filename is not None or not _stdout_failed():
+      raise
+    _discard_stdout()
+    print(f'{name}: error: cannot write to standard output: {error.strerror or error}; '
+          'redirect it to a file on a disk with free space', file=sys.stderr)
+    return 2
+
+
+def _stdout_failed() -> bool:
+  """Whether standard output cannot take what is waiting to be written."""
+  try:
+    sys.stdout.flush()
+  except OSError:
+    return True
+  return False
+
+
+def _discard_stdout() -> None:
+  """What is still buffered for standard output, and whatever comes later, goes nowhere: the
+  interpreter's last flush would otherwise fail with a traceback."""
+  try:
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+  except (OSError, ValueError):
+    pass

@@ -7,7 +7,9 @@ convolutions and pooling (`nn.Conv`, `nn.max_pool`: the same parameters and resu
 CPU-tuned 'matmul' ones, whose custom gradients ONNX has no use for), in inference mode.
 
 `runtime_logits` runs that graph in ONNX Runtime for `jaxfer predict`; the graph is converted
-once per student and kept in `cache_dir()`, never in the student's folder.
+once per student and kept in `cache_dir()`, never in the student's folder. ONNX Runtime is
+imported with its telemetry off (`import_runtime`): it would otherwise write a device id and a
+database under ~/.cache/Microsoft/DeveloperTools on import.
 """
 from __future__ import annotations
 
@@ -44,6 +46,15 @@ def runtime_available() -> bool:
   return all(importlib.util.find_spec(name) for name in ('jax2onnx', 'onnxruntime'))
 
 
+def import_runtime():
+  """The onnxruntime module, imported with its telemetry off unless the environment already says
+  otherwise (ORT_DISABLE_TELEMETRY, read once, on import: disable_telemetry_events() comes too
+  late to stop the files written then)."""
+  os.environ.setdefault('ORT_DISABLE_TELEMETRY', '1')
+  import onnxruntime  # pylint: disable=g-import-not-at-top
+  return onnxruntime
+
+
 def cache_dir() -> str:
   """$JAXFER_CACHE_DIR/onnx (default ~/.cache/jaxfer/onnx): converted students, by digest."""
   return os.path.join(xla_cache.cache_root(), 'onnx')
@@ -66,21 +77,24 @@ def runtime_logits(student: model_files.Student) -> Callable[[np.ndarray], np.nd
   (or only in memory when that folder cannot be written)."""
   if not runtime_available():
     raise ValueError(RUNTIME_MISSING)
-  import onnxruntime  # pylint: disable=g-import-not-at-top
+  onnxruntime = import_runtime()
   path = os.path.join(cache_dir(), digest(student) + '.onnx')
   if os.path.isfile(path):
     source = path
   else:
     source = graph(student).SerializeToString()
+    temporary = f'{path}.{os.getpid()}.tmp'
     try:
       os.makedirs(cache_dir(), exist_ok=True)
-      temporary = f'{path}.{os.getpid()}.tmp'
       with open(temporary, 'wb') as f:
         f.write(source)
       os.replace(temporary, path)  # Whole or not at all, for processes converting at once.
     except OSError as error:
       logging.getLogger('jaxfer').warning('ONNX graph not cached: %s cannot be written (%s)',
-                                          cache_dir(), error.strerror)
+                                          cache_dir(), error.strerror or error)
+    finally:
+      if os.path.exists(temporary):  # A full disk or Ctrl-C: no partial graph left behind.
+        os.remove(temporary)
   options = onnxruntime.SessionOptions()
   options.log_severity_level = 3  # Errors only: its warnings name no file the user has.
   session = onnxruntime.InferenceSession(source, options, providers=['CPUExecutionProvider'])

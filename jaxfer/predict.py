@@ -16,10 +16,15 @@ faceless.
 
 Images of any depth are brought to 8 bits first (`preprocess.to_grayscale`): a float image whose
 maximum is at most 1 is taken as 0..1 and multiplied by 255, any other float image is clipped to
-0..255, and a 16-bit one is divided by 257. A damaged file (a truncated JPEG or PNG) or one that
-is not an image is skipped and named. An annotated copy keeps its source's whole name, extension
-included, and adds `.png` (`photo.jpg` -> `photo.jpg.png`), so no two sources share a copy and
-no copy has the name of its source.
+0..255, and a 16-bit one is divided by 257. A file that cannot be used is skipped and named with
+the reason (`why_skipped`): damaged (a truncated JPEG or PNG), not an image, unreadable (no
+permission, a dangling link), not a regular file (a FIFO would block the reading forever), or with
+more pixels than Pillow's `Image.MAX_IMAGE_PIXELS` (89,478,485 by default; never decoded). An
+annotated copy keeps its source's whole name, extension included, and adds `.png` (`photo.jpg` ->
+`photo.jpg.png`), so no two sources share a copy and no copy has the name of its source. In CSV a
+cell that a spreadsheet would run as a formula (one starting with =, +, -, @, a tab or a carriage
+return: a file named `=HYPERLINK(...).png`) gets a leading single quote; JSON lines keep the exact
+text.
 """
 from __future__ import annotations
 
@@ -28,13 +33,17 @@ import csv
 import json
 import logging
 import os
+import stat
+import sys
 import time
-from typing import Callable, Iterable, NamedTuple, Sequence
+import warnings
+from typing import Callable, Iterable, NamedTuple, Sequence, TextIO
 
 import cv2
 import numpy as np
 import scipy.special
 
+from jaxfer import interrupts
 from jaxfer import model_files
 from jaxfer import outputs
 from jaxfer.data import preprocess
@@ -45,6 +54,11 @@ IMAGE_SUFFIXES = ('.bmp', '.jpeg', '.jpg', '.pgm', '.png', '.ppm', '.tif', '.tif
 # The original exampleUsage.py's detector settings.
 SCALE_FACTOR, MIN_NEIGHBORS = 1.3, 5
 ENGINES = ('jax', 'onnxruntime')
+# Every batch is padded to `batch_size` faces (one compiled shape): 4096 84x84 faces take about
+# 1 GB in the imported MicroExpNet, 16384 about 3.5 GB, and far larger sizes fail to allocate.
+MAX_BATCH_SIZE = 4096
+# What starts a formula in a spreadsheet (OWASP's CSV injection advice).
+FORMULA_STARTS = ('=', '+', '-', '@', '\t', '\r')
 
 
 class Face(NamedTuple):
@@ -78,6 +92,9 @@ def image_paths(inputs: Sequence[str]) -> list[str]:
                   if f.lower().endswith(IMAGE_SUFFIXES)]
     elif os.path.isfile(item):
       paths.append(item)
+    elif os.path.lexists(item):  # A device, a FIFO, a socket or a dangling link: named.
+      raise ValueError(f'{item} is {outputs.describe(item)}; expected image files or folders '
+                       'of them')
     else:
       raise FileNotFoundError(f'{item} does not exist; expected image files or folders of them')
   if not paths:
@@ -109,8 +126,8 @@ def check_annotate(out_dir: str, inputs: Sequence[str], paths: Sequence[str],
     if os.path.isdir(item) and outputs.inside(out_dir, item):
       raise ValueError(f'--annotate {out_dir} is in the input folder {item}; choose a folder '
                        'outside the inputs, so that no image is replaced or labelled twice')
-  if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-    raise ValueError(f'--annotate {out_dir} is a file; expected a folder')
+  if os.path.lexists(out_dir) and not os.path.isdir(out_dir):
+    raise ValueError(f'--annotate {out_dir} is {outputs.describe(out_dir)}; expected a folder')
   root = inputs_root(inputs)
   targets = {path: annotated_path(path, out_dir, root) for path in paths}
   for target in targets.values():
@@ -122,6 +139,13 @@ def detect_faces(gray: np.ndarray) -> list[tuple[int, int, int, int]]:
   """Every face the cascade finds, as (x, y, w, h), left to right then top to bottom."""
   found = preprocess.face_cascade().detectMultiScale(gray, SCALE_FACTOR, MIN_NEIGHBORS)
   return sorted((int(x), int(y), int(w), int(h)) for x, y, w, h in found)
+
+
+def check_batch_size(batch_size: int, name: str = 'batch_size') -> None:
+  """ValueError naming `name` unless 1 <= `batch_size` <= MAX_BATCH_SIZE."""
+  if not 1 <= batch_size <= MAX_BATCH_SIZE:
+    raise ValueError(f'{name} {batch_size}: expected 1 to {MAX_BATCH_SIZE} faces classified at '
+                     'once (each batch is padded to this size)')
 
 
 def check_engine(engine: str) -> None:
@@ -168,27 +192,55 @@ class _Batcher:
     self.pending = []
 
 
-def damage(path: str) -> str | None:
-  """Why the JPEG or PNG file `path` is damaged (truncated, a bad chunk), or None.
+def max_pixels() -> int:
+  """The most pixels an image may have to be decoded: Pillow's `Image.MAX_IMAGE_PIXELS` (89.5
+  million by default; a library user may change it there)."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  return Image.MAX_IMAGE_PIXELS or sys.maxsize
 
-  OpenCV decodes a truncated JPEG without failing (libjpeg fills in grey and prints a warning
-  that names no file) and a truncated PNG fails with an anonymous libpng message; Pillow reports
-  both as errors, so it checks these two formats before OpenCV decodes them.
+
+def _too_many_pixels(pixels: str) -> str:
+  """Why an image of `pixels` is skipped."""
+  return f'too many pixels ({pixels}; at most {max_pixels():,} are decoded)'
+
+
+def why_skipped(path: str) -> str | None:
+  """Why the file `path` must not be decoded (unreadable, not a regular file, too many pixels, a
+  damaged JPEG or PNG), or None.
+
+  Pillow reads every format's header without decoding the pixels, so an image too large to
+  decode safely (a PNG of 20000x20000 zeros is 400 KB) is refused before OpenCV would allocate
+  it; a file Pillow does not know goes to OpenCV, which has its own limit (2^30 pixels). OpenCV
+  decodes a truncated JPEG without failing (libjpeg fills in grey and prints a warning that
+  names no file) and a truncated PNG fails with an anonymous libpng message; Pillow reports both
+  as errors, so it checks these two formats in full before OpenCV decodes them.
   """
   from PIL import Image  # pylint: disable=g-import-not-at-top
-  with open(path, 'rb') as f:
-    magic = f.read(8)
-  if not magic.startswith((b'\xff\xd8', b'\x89PNG')):
-    return None
+  try:
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):  # Opening a FIFO would wait for a writer forever.
+      return f'{outputs.describe(path)}, not an image file'
+    with open(path, 'rb') as f:
+      magic = f.read(8)
+  except OSError as error:  # No permission, a dangling link, a file gone since it was listed.
+    return f'cannot be read ({error.strerror or error})'
+  checked = magic.startswith((b'\xff\xd8', b'\x89PNG'))
   try:
     with Image.open(path) as image:
+      if image.width * image.height > max_pixels():
+        pixels = f'{image.width}x{image.height} = {image.width * image.height:,}'
+        return _too_many_pixels(pixels)
       if image.format == 'JPEG':
         # Decoding at 1/8 scale still reads every entropy-coded byte, at a fraction of the cost.
         image.draft('L', (1, 1))
         image.load()
-      else:
+      elif image.format == 'PNG':
         image.verify()  # Every chunk and its checksum, without decoding the pixels.
+  except Image.DecompressionBombError:  # Over twice the limit: Pillow refuses to open it.
+    return _too_many_pixels(f'over {2 * max_pixels():,}')
   except (OSError, SyntaxError, ValueError) as error:  # Pillow's kinds of damaged file.
+    if not checked:
+      return None  # A format Pillow does not read, or reads worse than OpenCV: OpenCV decides.
     kind = 'JPEG' if magic.startswith(b'\xff\xd8') else 'PNG'
     return f'damaged {kind} file ({error})'
   return None
@@ -196,7 +248,7 @@ def damage(path: str) -> str | None:
 
 def read_image(path: str) -> tuple[np.ndarray | None, str]:
   """(the decoded image, '') or (None, why it cannot be used)."""
-  problem = damage(path)
+  problem = why_skipped(path)
   if problem:
     return None, problem
   image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
@@ -237,28 +289,47 @@ def predict_images(student: model_files.Student, paths: Iterable[str], *, detect
   `threads` threads (default: one per core); damaged and unreadable files are skipped and
   returned with the reason (the caller reports them)."""
   check_engine(engine)
+  check_batch_size(batch_size)
+  from PIL import Image  # pylint: disable=g-import-not-at-top
   start = time.perf_counter()
   batcher = _Batcher(student, logits_function(student, engine, batch_size), batch_size)
   ready = time.perf_counter()
   without_face, unreadable, read = [], [], 0
   paths = list(paths)
-  with concurrent.futures.ThreadPoolExecutor(threads or os.cpu_count()) as pool:
-    found = pool.map(lambda path: _read_faces(path, student, detect, whole_image_fallback),
-                     paths)
-    if progress:
-      from tqdm import tqdm  # pylint: disable=g-import-not-at-top
-      # disable=None: a bar only on a terminal, not in a log or a captured stream.
-      found = tqdm(found, total=len(paths), unit='image', desc='predict', disable=None)
-    for faces in found:
-      if faces.problem:
-        unreadable.append((faces.path, faces.problem))
-        continue
-      read += 1
-      if not faces.boxes:
-        without_face.append(faces.path)
-      for index, (box, crop) in enumerate(zip(faces.boxes, faces.crops)):
-        batcher.add(faces.path, index, box, crop)
+  pool = concurrent.futures.ThreadPoolExecutor(threads or os.cpu_count())
+  bar = None
+  try:
+    # An image over the pixel limit is named and skipped by `why_skipped`: Pillow's warning about
+    # it would be a second, anonymous line. Set here, in the main thread, for the readers.
+    with warnings.catch_warnings():
+      warnings.simplefilter('ignore', Image.DecompressionBombWarning)
+      found = pool.map(lambda path: _read_faces(path, student, detect, whole_image_fallback),
+                       paths)
+      if progress:
+        from tqdm import tqdm  # pylint: disable=g-import-not-at-top
+        # disable=None: a bar only on a terminal, not in a log or a captured stream. A Ctrl-C
+        # while it is first drawn waits for `bar` to be set (for the loop's check), so that the
+        # bar is always closed, its line ended, before the command says it was interrupted.
+        with interrupts.deferred():
+          found = bar = tqdm(found, total=len(paths), unit='image', desc='predict',
+                             disable=None)
+      for faces in found:
+        interrupts.check()  # A Ctrl-C that JAX's garbage collection callback swallowed.
+        if faces.problem:
+          unreadable.append((faces.path, faces.problem))
+          continue
+        read += 1
+        if not faces.boxes:
+          without_face.append(faces.path)
+        for index, (box, crop) in enumerate(zip(faces.boxes, faces.crops)):
+          batcher.add(faces.path, index, box, crop)
+  finally:
+    if bar is not None:  # On Ctrl-C too: the next line on the terminal starts on its own.
+      bar.close()
+    # On Ctrl-C the files not yet read are dropped, not read to the end first.
+    pool.shutdown(wait=True, cancel_futures=True)
   batcher.flush()
+  interrupts.check()
   return Outcome(batcher.faces, read, without_face, unreadable, engine, ready - start,
                  time.perf_counter() - ready)
 
@@ -287,6 +358,7 @@ def predict_arrays(student: model_files.Student | str, faces: Iterable[np.ndarra
     Predictions, in the order of `faces`.
   """
   check_engine(engine)
+  check_batch_size(batch_size)
   student = model_files.as_student(student)
   views = []
   for face in faces:
@@ -324,18 +396,36 @@ def rows(faces: Sequence[Face], class_names: Sequence[str]) -> list[dict]:
           for face in faces]
 
 
-def write(path: str, faces: Sequence[Face], class_names: Sequence[str],
+def spreadsheet_safe(value):
+  """`value` with a leading single quote when it is text a spreadsheet would run as a formula
+  (it starts with one of FORMULA_STARTS); anything else as it is."""
+  if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+    return "'" + value
+  return value
+
+
+def write(path: str | TextIO, faces: Sequence[Face], class_names: Sequence[str],
           jsonl: bool | None = None) -> None:
-  """`path` as CSV or JSON lines (`jsonl`; by default when `path` ends in .jsonl)."""
-  table = rows(faces, class_names)
+  """`path` (or an open text stream, such as sys.stdout) as CSV or JSON lines (`jsonl`; by
+  default when `path` ends in .jsonl). CSV cells that could start a formula are quoted for
+  spreadsheets (`spreadsheet_safe`); JSON lines keep every value exact."""
+  if not isinstance(path, str):
+    _write_table(path, rows(faces, class_names), class_names, bool(jsonl))
+    return
   with open(path, 'w', newline='') as f:
-    if path.endswith('.jsonl') if jsonl is None else jsonl:
-      f.writelines(json.dumps(row) + '\n' for row in table)
-      return
-    writer = csv.DictWriter(f, fieldnames=['image', 'face', 'x', 'y', 'width', 'height', 'label',
-                                           *(f'p_{name}' for name in class_names)])
-    writer.writeheader()
-    writer.writerows(table)
+    _write_table(f, rows(faces, class_names), class_names,
+                 path.endswith('.jsonl') if jsonl is None else jsonl)
+
+
+def _write_table(f: TextIO, table: list[dict], class_names: Sequence[str], jsonl: bool) -> None:
+  """`table` (see `rows`) on the open stream `f`, as JSON lines or as CSV."""
+  if jsonl:
+    f.writelines(json.dumps(row) + '\n' for row in table)
+    return
+  writer = csv.DictWriter(f, fieldnames=['image', 'face', 'x', 'y', 'width', 'height', 'label',
+                                         *(f'p_{name}' for name in class_names)])
+  writer.writeheader()
+  writer.writerows({key: spreadsheet_safe(value) for key, value in row.items()} for row in table)
 
 
 def _as_bgr(image: np.ndarray) -> np.ndarray:
@@ -345,14 +435,17 @@ def _as_bgr(image: np.ndarray) -> np.ndarray:
   return cv2.cvtColor(preprocess.to_grayscale(image), cv2.COLOR_GRAY2BGR)
 
 
-def annotate(targets: dict[str, str], faces: Sequence[Face]) -> list[str]:
+def annotate(targets: dict[str, str], faces: Sequence[Face],
+             written: list[str] | None = None) -> list[str]:
   """Copies of the images with each face's box and label drawn, at `targets[image]` (see
-  `check_annotate`); each is written whole or not at all. Returns the written paths."""
+  `check_annotate`); each is written whole or not at all. Returns the written paths, also
+  appended to `written` one by one (what was done when Ctrl-C stops it)."""
   by_image: dict[str, list[Face]] = {}
   for face in faces:
     by_image.setdefault(face.path, []).append(face)
-  written = []
+  written = [] if written is None else written
   for path, found in by_image.items():
+    interrupts.check()  # Between copies, each whole: the copies written are all counted.
     image = _as_bgr(cv2.imread(path, cv2.IMREAD_UNCHANGED))
     thickness = max(1, min(image.shape[:2]) // 200)
     for face in found:
@@ -362,7 +455,13 @@ def annotate(targets: dict[str, str], faces: Sequence[Face]) -> list[str]:
       scale = max(0.4, min(image.shape[:2]) / 600)
       cv2.putText(image, text, (x, max(12, y - 4)), cv2.FONT_HERSHEY_SIMPLEX, scale,
                   (0, 200, 0), thickness, cv2.LINE_AA)
-    encoded = cv2.imencode('.png', image)[1]
-    outputs.write_file(targets[path], encoded.tofile)
-    written.append(targets[path])
+    encoded = cv2.imencode('.png', image)[1].tobytes()
+
+    def write_copy(temporary: str, encoded: bytes = encoded) -> None:
+      with open(temporary, 'wb') as f:  # Not ndarray.tofile: its errors give no OS reason.
+        f.write(encoded)
+
+    with interrupts.deferred():  # Once in place, a copy is counted.
+      outputs.write_file(targets[path], write_copy)
+      written.append(targets[path])
   return written

@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import shlex
-import subprocess
 import sys
 import textwrap
 from typing import Sequence
@@ -40,7 +39,10 @@ COMMANDS = {
 SYNOPSES = {**COMMANDS,
             'compare': 'overlay the Pareto fronts of several studies and give their hypervolumes '
                        'with intervals; a SOURCE is a work directory holding one study, '
-                       'WORKDIR:STUDY, or a study name in --storage or --workdir'}
+                       'WORKDIR:STUDY, or a study name in --storage or --workdir',
+            'config': 'list every field of a search config with its value (and the default '
+                      'where it differs) and what it does, once the checks of `run` pass it; '
+                      'reads only'}
 _USAGE = 'usage: jaxfer-search {} --config PATH --workdir DIR [--config.FIELD=VALUE ...]'
 USAGES = {
     'run': _USAGE.format('run') + ' [--workers N] [--n_trials N] [--storage URL] [--study NAME]',
@@ -53,6 +55,7 @@ USAGES = {
               '[--config.FIELD=VALUE ...] [--study NAME] [--workers N]',
     'compare': 'usage: jaxfer-search compare SOURCE [SOURCE ...] --out DIR [--storage URL] '
                '[--workdir DIR] [--reference_size BYTES] [--overwrite]',
+    'config': 'usage: jaxfer-search config [show] --config PATH [--config.FIELD=VALUE ...]',
 }
 EXAMPLES = {
     'run': 'jaxfer-search run --config configs/search_default.py --workdir runs/search',
@@ -64,6 +67,7 @@ EXAMPLES = {
     'ablate': 'jaxfer-search ablate pooling --config configs/search_default.py --workdir '
               'runs/search',
     'compare': 'jaxfer-search compare runs/pooled runs/search:default --out runs/compare',
+    'config': 'jaxfer-search config --config configs/search_default.py',
 }
 # Old flag spellings still read, with a notice: {old: current} (config_file.respell).
 RENAMED = {'run_dir': 'workdir'}
@@ -193,14 +197,21 @@ def read_config(path: str, overrides: list[str] | tuple[str, ...] = ()):
 
 
 def main(argv: list[str] | None = None) -> int:
-  """Runs one command; returns the exit status."""
-  argv = sys.argv[1:] if argv is None else argv
+  """Runs one command; returns the process exit status."""
+  return config_file.guarded('jaxfer-search', USAGES, _main,
+                             sys.argv[1:] if argv is None else argv,
+                             resumable=('run', 'worker', 'ablate'))
+
+
+def _main(argv: list[str]) -> int:
   status, argv, verbosity = config_file.front_door(argv, 'jaxfer-search', USAGE, RENAMED,
                                                    _help)
   if status is not None:
     return status
   if argv[0] == 'compare':
     return _compare(argv[1:])
+  if argv[0] == 'config':
+    return _config(argv[1:])
   command = next((arg for arg in argv if arg in COMMANDS), '')
   storage = ''
   typed = list(argv)  # As the user wrote it: the command recorded in the study.
@@ -237,12 +248,12 @@ def main(argv: list[str] | None = None) -> int:
     from jaxfer import cli as jaxfer_cli  # pylint: disable=g-import-not-at-top
     from search import storage as storage_lib  # pylint: disable=g-import-not-at-top
     jaxfer_cli.configure_logging(storage_lib.RedactingFilter(storage), verbosity=verbosity)
+    storage_lib.log_optuna_through_root(verbosity)  # Masked by the filter above too.
+    _warn_of_password_in_arguments(typed)
     logging.getLogger('jaxfer').debug('config of this command:\n%s', config)
     jaxfer_cli.hide_progress_bars()
     from jaxfer import xla_cache  # pylint: disable=g-import-not-at-top
     xla_cache.enable()
-    from jaxfer import interrupts  # pylint: disable=g-import-not-at-top
-    interrupts.install()  # A Ctrl-C during training is acted on even if Python drops it.
     if command in ('run', 'ablate'):
       return _run(config, values, argv, typed, plan)
     if command == 'worker':
@@ -256,17 +267,13 @@ def main(argv: list[str] | None = None) -> int:
     return 2
   except (config_file.ConfigError, *USER_ERRORS) as error:
     return _user_error(command, error, storage, typed)
-  except KeyboardInterrupt:
-    print(f'jaxfer-search {command}: interrupted; run the same command again to resume',
-          file=sys.stderr)
-    return 130
 
 
 def _help(argv: list[str]) -> int:
   """Prints the help of the command in `argv` (the general usage without one); returns 0."""
   def parse_command_line(command: str, argv: list[str]) -> None:
-    if command == 'compare':
-      _compare(argv[argv.index(command) + 1:])
+    if command in ('compare', 'config'):
+      {'compare': _compare, 'config': _config}[command](argv[argv.index(command) + 1:])
     else:
       parse(argv)
   return config_file.print_help(
@@ -295,21 +302,37 @@ def _run(config, values, argv: list[str], typed: list[str], plan: list[str] | No
   # The storage URL goes through the environment: a command line, password and all, is shown
   # to every user of the machine by `ps`; a process's environment only to its own user.
   environment = {**os.environ, storage_lib.HELPER_VARIABLE: storage_lib.resolve(storage)}
-  for k in range(1, count):
-    with open(os.path.join(values.workdir, f'worker_{k}.log'), 'w') as log:
-      helpers.append(subprocess.Popen(
-          [sys.executable, '-m', 'search.cli', 'worker', *_worker_arguments(argv)],
-          stdout=log, stderr=subprocess.STDOUT, env=environment))
   try:
+    for k in range(1, count):
+      workers.start_helper(helpers, [sys.executable, '-m', 'search', 'worker',
+                                     *_worker_arguments(argv)],
+                           os.path.join(values.workdir, f'worker_{k}.log'), environment)
     workers.run_study(config, values.workdir, n_trials=values.n_trials)
-  finally:
     failed = [k + 1 for k, helper in enumerate(helpers) if helper.wait()]
+  except BaseException:
+    # Ctrl-C (or a failure) here stops the workers this command started, whatever they were
+    # doing: each puts its trial back in the queue, as this one did.
+    workers.stop_helpers(helpers)
+    raise
   if failed:
     print(f'jaxfer-search {"ablate" if values.ablation else "run"}: worker(s) {failed} failed; '
           f'see {", ".join(os.path.join(values.workdir, f"worker_{k}.log") for k in failed)}',
           file=sys.stderr)
     return 1
   return _report(config, values, *_existing_studies(config, values))
+
+
+def _warn_of_password_in_arguments(argv: Sequence[str]) -> None:
+  """One warning line when a storage URL on the command line holds a password: `ps` shows every
+  process's arguments to every user of the machine for as long as it runs."""
+  from search import storage as storage_lib  # pylint: disable=g-import-not-at-top
+  if any(storage_lib.passwords(argument.split('=', 1)[1] if argument.startswith('-') and '='
+                               in argument else argument)
+         for argument in argv if '://' in argument):
+    logging.getLogger('jaxfer').warning(
+        'the storage URL on the command line holds a password, which every user of this '
+        'machine can read (`ps`) while the command runs; put the URL in an environment variable '
+        'and give --storage env:VARIABLE instead')
 
 
 def _worker_arguments(argv: list[str]) -> list[str]:
@@ -483,6 +506,14 @@ def _compare(argv: list[str]) -> int:
   except (config_file.UsageError, config_file.ConfigError, *USER_ERRORS) as error:
     return _user_error('compare', error, storage)
   return _show(paths, 'md')
+
+
+def _config(argv: list[str]) -> int:
+  """`jaxfer-search config [show] --config PATH`: `jaxfer config` with the search settings
+  checked too; reads only."""
+  from jaxfer import cli as jaxfer_cli  # pylint: disable=g-import-not-at-top
+  from search import configuration  # pylint: disable=g-import-not-at-top
+  return jaxfer_cli.show_config(argv, 'jaxfer-search', EXAMPLES['config'], configuration.validate)
 
 
 def _tune(config, run_dir: str) -> None:

@@ -20,6 +20,7 @@ import ml_collections
 import numpy as np
 import optuna
 
+from jaxfer import interrupts
 from jaxfer import locks
 from jaxfer import loop
 from jaxfer import models
@@ -199,6 +200,18 @@ def completed_front(study: optuna.Study) -> list[tuple[float, float]]:
   return list(zip(info.accuracy[info.on_front], info.size_bytes[info.on_front]))
 
 
+class TrialInterrupted(BaseException):
+  """Ctrl-C stopped the trial `trial_id` (number `number`) while it ran.
+
+  A BaseException that is not a KeyboardInterrupt passes through Optuna's `optimize`, which would
+  record the trial as failed (logging a traceback) and have it retried under a new number: the
+  worker loop puts it back in the queue under its own number instead (`workers.run_study`)."""
+
+  def __init__(self, number: int, trial_id: int):
+    super().__init__(number, trial_id)
+    self.number, self.trial_id = number, trial_id
+
+
 class SurplusTrial(Exception):
   """A worker asked for a trial after the others had already claimed all of them."""
 
@@ -221,6 +234,15 @@ class Objective:
   target: int
 
   def __call__(self, trial: optuna.Trial) -> tuple[float, ...]:
+    try:
+      return self._run(trial)
+    except KeyboardInterrupt:
+      # Optuna keeps no public handle on a trial's storage id; its storages take it.
+      raise TrialInterrupted(trial.number, trial._trial_id) from None  # pylint: disable=protected-access
+
+  def _run(self, trial: optuna.Trial) -> tuple[float, ...]:
+    """The trial's objective values. The worker loop writes to the storage with Ctrl-C deferred
+    (`workers.run_study`); training, which checkpoints what it has done, is stopped at once."""
     search_config = self.config.search
     # First, so that a trial whose process dies can be told apart from one still running.
     trial.set_user_attr('worker', this_worker())
@@ -251,8 +273,9 @@ class Objective:
       run_accuracies.append([])
       for replicate in range(replicates):
         replicate_run = trial_config(self.config, values, origin, self.run_dir, replicate)
-        result = train.train_and_evaluate(train.fold_config(replicate_run, fold),
-                                          replicate_dir(trial_dir, fold, replicate))
+        with interrupts.immediate():
+          result = train.train_and_evaluate(train.fold_config(replicate_run, fold),
+                                            replicate_dir(trial_dir, fold, replicate))
         # XLA keeps every compiled program mapped: bounded here, so that a worker of hundreds
         # of students stays far below the kernel's limit of memory maps.
         loop.release_compiled_programs()

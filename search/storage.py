@@ -35,6 +35,8 @@ ENVIRONMENT = 'env:'
 # The variable through which `run --workers N` gives its storage to the workers it starts.
 HELPER_VARIABLE = 'JAXFER_SEARCH_STORAGE'
 SECRET = '***'
+# Seconds a process waits for an SQLite study file that another holds locked.
+SQLITE_LOCK_WAIT_S = 60
 # Pieces of a password shorter than this are left alone (whole passwords from 3 characters):
 # masking them would garble common words of every message.
 PIECE = 4
@@ -175,6 +177,14 @@ def public_url(storage: str) -> str:
   return redact(url, url)
 
 
+def log_optuna_through_root(verbosity: int = 0) -> None:
+  """Optuna's log lines through the root logger's handlers (and their filters, which mask
+  passwords) instead of Optuna's own handler; -q (`verbosity` -1) keeps its warnings only."""
+  optuna.logging.disable_default_handler()
+  optuna.logging.enable_propagation()
+  optuna.logging.set_verbosity(logging.WARNING if verbosity < 0 else logging.INFO)
+
+
 class RedactingFilter(logging.Filter):
   """Masks the secrets of a storage URL in every log record that passes through a handler, the
   traceback of a logged exception included."""
@@ -271,6 +281,41 @@ def queue_again(study: optuna.Study, trial: optuna.trial.FrozenTrial, max_retry:
     RETRY_CALLBACK(max_retry=max_retry)(study, trial)
 
 
+def queue_in_place(study: optuna.Study, trial_id: int, attempts: int = 10) -> None:
+  """Puts the running trial `trial_id`, stopped by Ctrl-C, back in the queue under its own
+  number (RUNNING to WAITING, which Optuna's storages allow): the next worker to ask for a trial
+  takes it, with its parameters, and resumes it from its checkpoints. The study then gives the
+  same trials as if it had never stopped; a retried trial (`queue_again`) would take a new
+  number, and every later trial another seed.
+
+  Workers stopped together write at once: a locked SQLite file is tried again."""
+  import sqlalchemy.exc  # pylint: disable=g-import-not-at-top  (Optuna's own dependency)
+  for attempt in range(attempts):
+    try:
+      # The storage's own method: Optuna's public API only finishes trials.
+      study._storage.set_trial_state_values(  # pylint: disable=protected-access
+          trial_id, state=optuna.trial.TrialState.WAITING)
+      return
+    except sqlalchemy.exc.OperationalError:
+      if attempt == attempts - 1:
+        raise
+      time.sleep(0.5 * (attempt + 1))
+
+
+def refresh_heartbeats(study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial]) -> None:
+  """Records a heartbeat now for the waiting `trials` that ran before (interrupted ones): between
+  the moment a worker takes one and its first heartbeat, another worker would otherwise find it
+  running with a heartbeat from before the interruption, and fail it as a dead worker's."""
+  storage = study._storage  # pylint: disable=protected-access
+  # Optuna's heartbeat base class is not public: a storage has heartbeats if it has an interval.
+  interval = getattr(storage, 'get_heartbeat_interval', lambda: None)()
+  if interval is None:
+    return
+  for trial in trials:
+    if trial.datetime_start is not None:
+      storage.record_heartbeat(trial._trial_id)  # pylint: disable=protected-access
+
+
 def make_storage(url: str, *, heartbeat_interval: int = 60,
                  max_retry: int = 2) -> optuna.storages.BaseStorage:
   """An Optuna storage for `url` (see `storage_url`), creating what it needs.
@@ -283,13 +328,17 @@ def make_storage(url: str, *, heartbeat_interval: int = 60,
     path = url[len(JOURNAL):]
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(path))
+  engine = {}
   if url.startswith('sqlite:///'):
     os.makedirs(os.path.dirname(url[len('sqlite:///'):]) or '.', exist_ok=True)
+    # Workers write at once (when they stop together, say): each waits up to this long for the
+    # file's lock rather than the driver's 5 s before 'database is locked'.
+    engine = {'connect_args': {'timeout': SQLITE_LOCK_WAIT_S}}
   for attempt in range(3):
     try:
       with quiet_experimental_warnings():
         return optuna.storages.RDBStorage(
-            _sqlalchemy_url(url), heartbeat_interval=heartbeat_interval,
+            _sqlalchemy_url(url), engine_kwargs=engine, heartbeat_interval=heartbeat_interval,
             grace_period=2 * heartbeat_interval,
             heartbeat_stale_trial_callback=RETRY_CALLBACK(max_retry=max_retry))
     except Exception as error:  # pylint: disable=broad-except  (drivers raise many kinds)

@@ -10,12 +10,16 @@ from __future__ import annotations
 import datetime
 import logging
 import os
+import signal
 import socket
+import subprocess
 import time
+from typing import Sequence
 
 import ml_collections
 import optuna
 
+from jaxfer import interrupts
 from jaxfer import outputs
 from jaxfer import run_records
 from search import configuration as search_configuration
@@ -30,6 +34,9 @@ logger = logging.getLogger('jaxfer.search')
 # original's worker until the worker that took it records itself, the first thing the objective
 # does (only the sampler's relative sampling, well under a second, comes before).
 DEAD_WORKER_GRACE_S = 10
+# How long `run` waits for the workers it started to stop after Ctrl-C: a worker acts on it at
+# its next training step, or once the XLA compilation in progress ends.
+HELPER_STOP_S = 20
 
 
 def usable_cores() -> list[int]:
@@ -66,6 +73,43 @@ def worker_alive(worker: str) -> bool | None:
   return True
 
 
+def start_helper(helpers: list[subprocess.Popen], command: Sequence[str], log_path: str,
+                 environment: dict[str, str]) -> None:
+  """Starts the worker process `command`, logging to `log_path`, and adds it to `helpers` (which
+  the caller stops on Ctrl-C, `stop_helpers`).
+
+  It starts with SIGINT blocked: a Ctrl-C that lands while its interpreter starts waits for its
+  handler (`interrupts.install` unblocks it) instead of ending it with a traceback. Ctrl-C is
+  deferred here meanwhile, so that no started process is left out of `helpers`.
+  """
+  with interrupts.deferred(), open(log_path, 'w') as log:
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # What the child inherits.
+    try:
+      helpers.append(subprocess.Popen(list(command), stdout=log, stderr=subprocess.STDOUT,
+                                      env=environment))
+    finally:
+      signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+  interrupts.check()
+
+
+def stop_helpers(helpers: Sequence[subprocess.Popen], grace_s: float = HELPER_STOP_S) -> None:
+  """Stops the worker processes `helpers` as Ctrl-C would (each puts its trial back in the queue
+  and exits), killing those still running after `grace_s` seconds (their trials are then
+  retried as a dead worker's)."""
+  for helper in helpers:
+    if helper.poll() is None:
+      helper.send_signal(signal.SIGINT)
+  deadline = time.monotonic() + grace_s
+  for helper in helpers:
+    try:
+      helper.wait(timeout=max(0.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+      logger.warning('worker process %d did not stop within %.0f s of Ctrl-C; killed (its trial '
+                     'is retried when the study runs again)', helper.pid, grace_s)
+      helper.kill()
+      helper.wait()
+
+
 def _just_started(trial: optuna.trial.FrozenTrial) -> bool:
   # A retry starts with its original's attributes, dead worker included, until its own worker
   # records itself a moment later.
@@ -94,25 +138,21 @@ def fail_dead_workers_trials(study: optuna.Study, max_retry: int) -> list[int]:
   return failed
 
 
-def requeue_interrupted(study: optuna.Study, max_retry: int) -> int | None:
-  """Queues again the last trial this process ran if it failed (as Optuna marks a trial
-  stopped by Ctrl-C), so that running the study again resumes it from its checkpoints.
-  Returns its number, or None."""
-  mine = [t for t in study.get_trials(deepcopy=False)
-          if t.user_attrs.get('worker') == objective_lib.this_worker()]
-  if not mine or mine[-1].state != optuna.trial.TrialState.FAIL or mine[-1].user_attrs.get(
-      'surplus'):
-    return None
-  storage_lib.queue_again(study, mine[-1], max_retry)
-  return mine[-1].number
-
-
 def open_study(config: ml_collections.ConfigDict, run_dir: str,
                storage: str | None = None) -> optuna.Study:
   """Creates the study of `config.search`, or loads it if the storage has it; the run config
   must then be the one it was started with (apart from where things are and how many trials).
   """
   search_configuration.validate(config)
+  # Its writes are made whole: a Ctrl-C among them is acted on after.
+  with interrupts.deferred():
+    study = _open_study(config, run_dir, storage)
+  interrupts.check()
+  return study
+
+
+def _open_study(config: ml_collections.ConfigDict, run_dir: str,
+                storage: str | None) -> optuna.Study:
   search_config = config.search
   url = storage_lib.storage_url(search_config.storage if storage is None else storage, run_dir)
   study = optuna.create_study(
@@ -163,35 +203,41 @@ def run_study(config: ml_collections.ConfigDict, run_dir: str, *, n_trials: int 
   journal = storage_lib.storage_url(config.search.storage if storage is None else storage,
                                     run_dir).startswith(storage_lib.JOURNAL)
   teachers_ready = False
-  while True:
-    # Trials of dead workers become FAIL here and are queued again: by their heartbeats (RDB
-    # storages), or by their process having exited (journal files, one host).
-    with storage_lib.quiet_experimental_warnings():
-      optuna.storages.fail_stale_trials(study)
-    if journal:
-      fail_dead_workers_trials(study, config.search.max_retry)
-    trials = study.get_trials(deepcopy=False)
-    finished = sum(t.state in pareto.FINISHED for t in trials)
-    claimed = sum(t.state in objective_lib.CLAIMED for t in trials)
-    if finished >= target:
-      return study
-    if claimed >= target and not any(t.state == optuna.trial.TrialState.WAITING for t in trials):
-      if journal and not any(_just_started(t) or worker_alive(t.user_attrs.get('worker', ''))
-                             for t in trials if t.state == optuna.trial.TrialState.RUNNING):
-        return study  # The running trials belong to other hosts: nothing to wait for here.
-      # Wait for the other workers' trials: done, or failed and queued again for us to take.
-      time.sleep(min(config.search.heartbeat_interval, 10))
-      continue
-    if not teachers_ready:
-      objective_lib.prepare_teachers(config, run_dir)
-      teachers_ready = True
-    logger.info('trial %d of %d (study %s)', finished + 1, target, study.study_name)
-    try:
-      study.optimize(objective, n_trials=1,
-                     catch=(FloatingPointError, objective_lib.SurplusTrial))
-    except KeyboardInterrupt:
-      number = requeue_interrupted(study, config.search.max_retry)
-      if number is not None:
-        logger.warning('trial %d interrupted: it is queued again and resumes from its last '
-                       'checkpoint when the study runs again', number)
-      raise
+  # Writes to the storage are not cut halfway by Ctrl-C: it is acted on in training, in waits and
+  # between trials (`interrupts`), so a stopped worker leaves the study consistent.
+  with interrupts.deferred():
+    while True:
+      interrupts.check()
+      # Trials of dead workers become FAIL here and are queued again: by their heartbeats (RDB
+      # storages), or by their process having exited (journal files, one host).
+      with storage_lib.quiet_experimental_warnings():
+        optuna.storages.fail_stale_trials(study)
+      if journal:
+        fail_dead_workers_trials(study, config.search.max_retry)
+      trials = study.get_trials(deepcopy=False)
+      finished = sum(t.state in pareto.FINISHED for t in trials)
+      claimed = sum(t.state in objective_lib.CLAIMED for t in trials)
+      if finished >= target:
+        return study
+      waiting = [t for t in trials if t.state == optuna.trial.TrialState.WAITING]
+      if claimed >= target and not waiting:
+        if journal and not any(_just_started(t) or worker_alive(t.user_attrs.get('worker', ''))
+                               for t in trials if t.state == optuna.trial.TrialState.RUNNING):
+          return study  # The running trials belong to other hosts: nothing to wait for here.
+        # Wait for the other workers' trials: done, or failed and queued again for us to take.
+        interrupts.sleep(min(config.search.heartbeat_interval, 10))
+        continue
+      if not teachers_ready:
+        with interrupts.immediate():
+          objective_lib.prepare_teachers(config, run_dir)
+        teachers_ready = True
+      storage_lib.refresh_heartbeats(study, waiting)
+      logger.info('trial %d of %d (study %s)', finished + 1, target, study.study_name)
+      try:
+        study.optimize(objective, n_trials=1,
+                       catch=(FloatingPointError, objective_lib.SurplusTrial))
+      except objective_lib.TrialInterrupted as interrupted:
+        storage_lib.queue_in_place(study, interrupted.trial_id)
+        logger.warning('trial %d interrupted: it waits in the study under its number and resumes '
+                       'from its last checkpoint when the study runs again', interrupted.number)
+        raise KeyboardInterrupt from None

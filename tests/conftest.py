@@ -25,6 +25,9 @@ TEST_XLA_FLAGS = '--xla_backend_optimization_level=0'
 def pytest_configure(config):
   del config
   os.environ['XLA_FLAGS'] = f'{os.environ.get("XLA_FLAGS", "")} {TEST_XLA_FLAGS}'.strip()
+  # ONNX Runtime writes telemetry under ~/.cache at import unless told not to, as the commands
+  # tell it (jaxfer.onnx_export.import_runtime); tests that import it directly tell it here.
+  os.environ.setdefault('ORT_DISABLE_TELEMETRY', '1')
   if 'JAXFER_CACHE_DIR' not in os.environ:
     import tempfile  # pylint: disable=g-import-not-at-top
     os.environ['JAXFER_CACHE_DIR'] = tempfile.mkdtemp(prefix='jaxfer-test-cache-')
@@ -40,6 +43,19 @@ def module_teacher_store(tmp_path_factory):
   with pytest.MonkeyPatch.context() as patch:
     patch.setenv('JAXFER_TEACHER_STORE', str(tmp_path_factory.mktemp('module_teacher_store')))
     yield
+
+
+@pytest.fixture(autouse=True)
+def optuna_logging_as_it_was():
+  """Optuna's logger as before the test: a command run in the test's process routes its lines
+  through the root logger's handlers (search.storage.log_optuna_through_root), which the next
+  test does not have."""
+  import logging  # pylint: disable=g-import-not-at-top
+  logger = logging.getLogger('optuna')
+  saved = logger.handlers[:], logger.level, logger.propagate
+  yield
+  logger.handlers[:], logger.level, logger.propagate = saved
+  logger.setLevel(saved[1])
 
 
 @pytest.fixture(autouse=True)
@@ -112,7 +128,7 @@ PASSWORD = 'pw-4f9c2e7d'
 
 def jaxfer_command(*args):
   """The `jaxfer` command line as a user runs it (the installed entry point's module)."""
-  return [sys.executable, '-m', 'jaxfer.cli', *args]
+  return [sys.executable, '-m', 'jaxfer', *args]
 
 
 def search_worker_arguments(run_dir, data_dir, storage, study, n_trials, *extra):
@@ -153,7 +169,7 @@ def assert_finished_exactly(study, n_trials):
 
 def search_command(*args):
   """The `jaxfer-search` command line as a user runs it."""
-  return [sys.executable, '-m', 'search.cli', *args]
+  return [sys.executable, '-m', 'search', *args]
 
 
 def run_in_process(main, capfd, *args):
@@ -166,10 +182,13 @@ def run_in_process(main, capfd, *args):
   import logging  # pylint: disable=g-import-not-at-top
   import signal  # pylint: disable=g-import-not-at-top
   import subprocess  # pylint: disable=g-import-not-at-top
+  import builtins  # pylint: disable=g-import-not-at-top
   previous_handler, previous_hook = signal.getsignal(signal.SIGINT), sys.unraisablehook
+  previous_import = builtins.__import__  # A command defers Ctrl-C during imports.
   # What a command sets up for its process: its log handlers and levels.
-  loggers = [logging.getLogger(name) for name in ('', 'absl', 'orbax', 'jax', 'jaxfer')]
-  logging_state = [(logger, logger.handlers[:], logger.level) for logger in loggers]
+  loggers = [logging.getLogger(name) for name in ('', 'absl', 'orbax', 'jax', 'jaxfer', 'optuna')]
+  logging_state = [(logger, logger.handlers[:], logger.level, logger.propagate)
+                   for logger in loggers]
   before = os.getcwd()
   os.chdir(REPO)
   try:
@@ -178,9 +197,11 @@ def run_in_process(main, capfd, *args):
     os.chdir(before)
     signal.signal(signal.SIGINT, previous_handler)
     sys.unraisablehook = previous_hook
-    for logger, handlers, level in logging_state:
+    builtins.__import__ = previous_import
+    for logger, handlers, level, propagate in logging_state:
       logger.handlers[:] = handlers
       logger.setLevel(level)
+      logger.propagate = propagate
   stdout, stderr = capfd.readouterr()
   return subprocess.CompletedProcess(['main', *args], status, stdout, stderr)
 

@@ -1,12 +1,20 @@
 """`jaxfer predict`, `export` and `evaluate --model` given bad input: one line on stderr naming
-what is wrong, exit status 2, no traceback, and nothing created or changed.
+what is wrong, exit status 2, no traceback, and nothing created or changed. Hostile files among
+the images (a FIFO, a dangling link, an image of 400 million pixels) are named and skipped; an
+output that cannot be written (a full disk) is one line too.
 
 The students are the tiny ones of configs/test.py: one trained once for the module (a
 checkpoint), its exported form (params.msgpack), and the session's teacher artifact.
 """
+import csv
 import json
 import os
 import shutil
+import socket
+import struct
+import subprocess
+import sys
+import zlib
 
 import cv2
 import flax.serialization
@@ -14,7 +22,7 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import file_times
+from conftest import REPO, jaxfer_command
 from jaxfer import cli
 from jaxfer import model_files
 from jaxfer import train
@@ -131,6 +139,34 @@ def _folder(name, then=_photos):
   return setup
 
 
+def _special(name, make, then=_photos):
+  """A setup: `then`, and `make(tmp / name)` (os.mkfifo, _socket, _link_to_null)."""
+  def setup(tmp, stores):
+    then(tmp, stores)
+    (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+    make(tmp / name)
+  return setup
+
+
+def _socket(path):
+  before = os.getcwd()
+  os.chdir(path.parent)  # A socket's path is limited to about 100 characters.
+  try:
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(path.name)
+    listener.close()
+  finally:
+    os.chdir(before)
+
+
+def _link_to_null(path):
+  path.symlink_to(os.devnull)
+
+
+def _dangling(path):
+  path.symlink_to(path.parent / 'nowhere.png')
+
+
 def _annotated_exists(tmp, stores):
   _photos(tmp, stores)
   (tmp / 'seen').mkdir()
@@ -178,6 +214,29 @@ BAD_INPUT = {
     'predict output with a wrong suffix': (
         _photos, [*PREDICT, '--out', '{tmp}/faces.txt'],
         '--out {tmp}/faces.txt: expected a name ending in .csv or .jsonl'),
+    'predict output is a FIFO, even with overwrite': (
+        _special('faces.csv', os.mkfifo), [*PREDICT, '--out', '{tmp}/faces.csv', '--overwrite'],
+        '--out {tmp}/faces.csv is a FIFO (named pipe); expected a regular file or a new name '
+        '(--overwrite replaces only a regular file)'),
+    'predict output is a socket, even with overwrite': (
+        _special('faces.csv', _socket), [*PREDICT, '--out', '{tmp}/faces.csv', '--overwrite'],
+        '--out {tmp}/faces.csv is a socket; expected a regular file or a new name'),
+    'predict output is a link to a character device, even with overwrite': (
+        _special('faces.csv', _link_to_null),
+        [*PREDICT, '--out', '{tmp}/faces.csv', '--overwrite'],
+        f'--out {{tmp}}/faces.csv is a symbolic link to a character device ({os.devnull}); '
+        'expected a regular file or a new name'),
+    'predict annotate folder is a FIFO': (
+        _special('seen', os.mkfifo), [*PREDICT, '--annotate', '{tmp}/seen'],
+        '--annotate {tmp}/seen is a FIFO (named pipe); expected a folder'),
+    'predict annotated copy is a FIFO, even with overwrite': (
+        _special('seen/face.png.png', os.mkfifo),
+        [*PREDICT, '--annotate', '{tmp}/seen', '--overwrite'],
+        '--annotate {tmp}/seen/face.png.png is a FIFO (named pipe); expected a regular file'),
+    'predict output below a FIFO': (
+        _special('pipe', os.mkfifo), [*PREDICT, '--out', '{tmp}/pipe/faces.csv'],
+        '--out {tmp}/pipe/faces.csv cannot be written: {tmp}/pipe is a FIFO (named pipe), not a '
+        'folder'),
     'predict output below a file': (
         _existing('taken'), [*PREDICT, '--out', '{tmp}/taken/faces.csv'],
         '--out {tmp}/taken/faces.csv cannot be written: {tmp}/taken is a file'),
@@ -195,8 +254,20 @@ BAD_INPUT = {
     'predict image that does not exist': (
         _photos, [*PREDICT[:3], '{tmp}/photos/missing.png'],
         '{tmp}/photos/missing.png does not exist; expected image files or folders'),
+    'predict image that is a FIFO': (
+        _special('photos/pipe.png', os.mkfifo), [*PREDICT[:3], '{tmp}/photos/pipe.png'],
+        '{tmp}/photos/pipe.png is a FIFO (named pipe); expected image files or folders of them'),
+    'predict image that is a dangling link': (
+        _special('photos/gone.png', _dangling), [*PREDICT[:3], '{tmp}/photos/gone.png'],
+        '{tmp}/photos/gone.png is a symbolic link to {tmp}/photos/nowhere.png, which does not '
+        'exist; expected image files'),
     'predict batch size 0': (
-        _photos, [*PREDICT, '--batch_size', '0'], 'flag --batch_size=0: 0 is not a positive'),
+        _photos, [*PREDICT, '--batch_size', '0'],
+        '--batch_size 0: expected 1 to 4096 faces classified at once'),
+    'predict batch size of a hundred million': (
+        _photos, [*PREDICT, '--batch_size', '100000000'],
+        '--batch_size 100000000: expected 1 to 4096 faces classified at once (each batch is '
+        'padded to this size)'),
     'predict model folder that does not exist': (
         _photos, ['predict', '--model', '{tmp}/nowhere', '{tmp}/photos'],
         '{tmp}/nowhere holds no student: expected params.msgpack and config.json'),
@@ -240,6 +311,14 @@ BAD_INPUT = {
                       '--overwrite'],
         '--out {tmp}/model/params.msgpack would replace the input {tmp}/model; choose a name '
         'outside the inputs (--overwrite never replaces an input)'),
+    'export out is a FIFO, even with overwrite': (
+        _special('model.onnx', os.mkfifo, then=_copy_model), [*EXPORT, '--overwrite'],
+        '--out {tmp}/model.onnx is a FIFO (named pipe); expected a regular file or a new name '
+        '(--overwrite replaces only a regular file)'),
+    'export out is a link to a character device, even with overwrite': (
+        _special('model.onnx', _link_to_null, then=_copy_model), [*EXPORT, '--overwrite'],
+        f'--out {{tmp}}/model.onnx is a symbolic link to a character device ({os.devnull}); '
+        'expected a regular file'),
     'export out is a folder': (
         _folder('model.onnx', then=_copy_model), EXPORT,
         '--out {tmp}/model.onnx is a folder; expected a file name'),
@@ -272,10 +351,19 @@ BAD_INPUT = {
 
 
 def _tree(directory):
-  """Every file (with its modification time) and folder under `directory`."""
+  """Every file (with its modification time), folder and link, and what each is, under
+  `directory`."""
   folders = {os.path.relpath(os.path.join(root, name), directory)
              for root, names, _ in os.walk(directory) for name in names}
-  return file_times(directory), folders
+  entries = {}  # Links not followed: a FIFO, a link to /dev/null, a dangling link among them.
+  for root, names, files in os.walk(directory):
+    for name in names + files:
+      path = os.path.join(root, name)
+      status = os.lstat(path)
+      entries[os.path.relpath(path, directory)] = (
+          status.st_mode & 0o170000, None if os.path.isdir(path) else status.st_mtime_ns,
+          os.readlink(path) if os.path.islink(path) else None)
+  return folders, entries
 
 
 @pytest.mark.parametrize('case', list(BAD_INPUT))
@@ -305,3 +393,158 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(case, tmp_path, traine
   assert len(lines) == 1, err
   assert fill(expected) in lines[0]
   assert (_tree(tmp_path), _tree(exported), _tree(teacher_dir)) == before
+
+
+def _png_of_zeros(path, width, height):
+  """A real greyscale PNG of `width` x `height` black pixels, written without holding them:
+  400 million pixels compress to about 380 KB."""
+  def chunk(kind, data):
+    return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data))
+  compressor, rows = zlib.compressobj(), bytes((width + 1) * 500)  # A filter byte per row.
+  idat = b''.join(compressor.compress(rows) for _ in range(height // 500))
+  idat += compressor.compress(bytes((width + 1) * (height % 500))) + compressor.flush()
+  header = struct.pack('>IIBBBBB', width, height, 8, 0, 0, 0, 0)  # 8-bit grey.
+  path.write_bytes(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', header) + chunk(b'IDAT', idat)
+                   + chunk(b'IEND', b''))
+
+
+def _run(*args, timeout=300, **options):
+  return subprocess.run(jaxfer_command(*map(str, args)), cwd=REPO, text=True, timeout=timeout,
+                        **{'capture_output': True, **options})
+
+
+@pytest.mark.slow
+def test_hostile_files_in_a_folder_are_named_and_skipped_and_the_rest_labelled(exported,
+                                                                              tmp_path):
+  photos = tmp_path / 'photos'
+  photos.mkdir()
+  _face_png(photos / 'face.png')
+  os.mkfifo(photos / 'pipe.png')  # Opened for reading, it would wait for a writer forever.
+  (photos / 'gone.png').symlink_to(tmp_path / 'deleted.png')  # Unreadable, even by root.
+  _png_of_zeros(photos / 'huge.png', 20000, 20000)  # Over twice Pillow's limit.
+  _png_of_zeros(photos / 'large.png', 10000, 10000)  # Between once and twice it.
+  assert (photos / 'huge.png').stat().st_size < 500_000
+  done = _run('predict', '--model', exported, photos, '--nodetect', '--out',
+              tmp_path / 'faces.csv', timeout=120)
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert 'Traceback' not in done.stderr and 'DecompressionBomb' not in done.stderr
+  skipped = sorted(line.split(' ', 1)[1] for line in done.stderr.splitlines()
+                   if line.endswith('; skipped'))
+  assert skipped == [
+      f'{photos / "gone.png"}: cannot be read (No such file or directory); skipped',
+      f'{photos / "huge.png"}: too many pixels (over 178,956,970; at most 89,478,485 are '
+      'decoded); skipped',
+      f'{photos / "large.png"}: too many pixels (10000x10000 = 100,000,000; at most 89,478,485 '
+      'are decoded); skipped',
+      f'{photos / "pipe.png"}: a FIFO (named pipe), not an image file; skipped']
+  assert '1 face(s) in 1 image(s); 0 image(s) without a face, 4 unreadable' in done.stderr
+  with open(tmp_path / 'faces.csv') as f:
+    assert [row['image'] for row in csv.DictReader(f)] == [str(photos / 'face.png')]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason='root reads a file without read permission; the '
+                    'dangling link of the test above is unreadable to root too')
+def test_a_file_without_read_permission_is_named_and_skipped(exported, tmp_path, capsys):
+  photos = tmp_path / 'photos'
+  photos.mkdir()
+  _face_png(photos / 'face.png')
+  _face_png(photos / 'secret.png')
+  (photos / 'secret.png').chmod(0)
+  try:
+    status = cli.main(['predict', '--model', exported, str(photos), '--nodetect', '--out',
+                       str(tmp_path / 'faces.csv')])
+  finally:
+    (photos / 'secret.png').chmod(0o644)
+  err = capsys.readouterr().err
+  assert status == 0, err
+  assert f'{photos / "secret.png"}: cannot be read (Permission denied); skipped' in err
+  with open(tmp_path / 'faces.csv') as f:
+    assert [row['image'] for row in csv.DictReader(f)] == [str(photos / 'face.png')]
+
+
+def _with_file_size_limit(limit, command):
+  """`command` run with every file it writes stopped at `limit` bytes, as on a full disk: write()
+  fails (EFBIG; SIGXFSZ, which would kill it, is ignored) as it does there with ENOSPC."""
+  setup = ('import os, resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); '
+           'resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]),) * 2); '
+           'os.execv(sys.argv[2], sys.argv[2:])')
+  return [sys.executable, '-c', setup, str(limit), *command]
+
+
+def _faces(folder, count):
+  folder.mkdir()
+  for k in range(count):
+    _face_png(folder / f'face_{k:02d}.png')
+
+
+@pytest.mark.slow
+def test_an_out_file_that_cannot_be_written_whole_is_one_line_and_the_old_file_stays(exported,
+                                                                                      tmp_path):
+  _faces(tmp_path / 'photos', 20)  # A CSV of about 3 KB.
+  (tmp_path / 'faces.csv').write_text('the user\'s own file')
+  done = subprocess.run(_with_file_size_limit(1000, jaxfer_command(
+      'predict', '--model', exported, str(tmp_path / 'photos'), '--nodetect', '--out',
+      str(tmp_path / 'faces.csv'), '--overwrite', '--annotate', str(tmp_path / 'seen'))),
+                        cwd=REPO, capture_output=True, text=True, timeout=300)
+  lines = done.stderr.strip().splitlines()
+  assert done.returncode == 2 and 'Traceback' not in done.stderr, done.stderr[-3000:]
+  assert lines[-1] == (f'jaxfer predict: error: {tmp_path / "faces.csv"} could not be written: '
+                       'File too large; what was there before, if anything, is kept as it was')
+  assert (tmp_path / 'faces.csv').read_text() == 'the user\'s own file'
+  assert sorted(os.listdir(tmp_path)) == ['faces.csv', 'photos']  # No temporary, no copies.
+
+
+@pytest.mark.slow
+def test_an_annotated_copy_that_cannot_be_written_says_what_was_written(exported, tmp_path):
+  _faces(tmp_path / 'photos', 1)  # A CSV of about 200 bytes; a copy of about 5 KB.
+  done = subprocess.run(_with_file_size_limit(1000, jaxfer_command(
+      'predict', '--model', exported, str(tmp_path / 'photos'), '--nodetect', '--out',
+      str(tmp_path / 'faces.csv'), '--annotate', str(tmp_path / 'seen'))),
+                        cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert done.returncode == 2 and 'Traceback' not in done.stderr, done.stderr[-3000:]
+  assert done.stderr.strip().splitlines()[-1] == (
+      f'jaxfer predict: error: {tmp_path / "seen" / "face_00.png.png"} could not be written: '
+      'File too large; what was there before, if anything, is kept as it was; wrote only '
+      f'{tmp_path / "faces.csv"}')
+  assert sorted(os.listdir(tmp_path)) == ['faces.csv', 'photos']  # No folder for no copy.
+
+
+@pytest.mark.slow
+def test_csv_on_a_full_standard_output_is_one_line_and_exit_2(exported, tmp_path):
+  _faces(tmp_path / 'photos', 2)
+  with open('/dev/full', 'w') as full:  # Every write fails with ENOSPC.
+    done = _run('predict', '--model', exported, tmp_path / 'photos', '--nodetect', stdout=full,
+                stderr=subprocess.PIPE, capture_output=False)
+  assert done.returncode == 2
+  assert done.stderr.strip().splitlines() == [
+      'jaxfer predict: error: the CSV could not be written to standard output: No space left on '
+      'device; write it with --out FILE.csv to a disk with free space']
+  assert sorted(os.listdir(tmp_path)) == ['photos']
+
+
+@pytest.mark.slow
+def test_csv_on_standard_output_closed_by_its_reader_ends_quietly(exported, tmp_path):
+  _faces(tmp_path / 'photos', 2)
+  process = subprocess.Popen(jaxfer_command('predict', '--model', exported,
+                                            str(tmp_path / 'photos'), '--nodetect', '-q'),
+                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  process.stdout.close()  # `| head -0`: gone before the CSV is written.
+  stderr = process.communicate(timeout=300)[1]
+  assert process.returncode == 0, stderr
+  assert not [word for word in ('Traceback', 'Exception ignored', 'Broken pipe', 'error')
+              if word in stderr], stderr
+
+
+@pytest.mark.slow
+def test_csv_on_standard_output_appended_to_a_file_keeps_what_the_file_held(exported, tmp_path):
+  _faces(tmp_path / 'photos', 2)
+  log = tmp_path / 'all.csv'
+  log.write_text('earlier results\n')
+  with open(log, 'a') as appended:  # `jaxfer predict ... >> all.csv`
+    done = _run('predict', '--model', exported, tmp_path / 'photos', '--nodetect', '-q',
+                stdout=appended, stderr=subprocess.PIPE, capture_output=False)
+  assert done.returncode == 0, done.stderr
+  lines = log.read_text().splitlines()
+  assert lines[0] == 'earlier results' and lines[1].startswith('image,face,x,y')
+  assert [line.split(',')[0] for line in lines[2:]] == [str(tmp_path / 'photos' / 'face_00.png'),
+                                                       str(tmp_path / 'photos' / 'face_01.png')]

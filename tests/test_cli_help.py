@@ -129,3 +129,42 @@ def test_old_run_dir_flag_still_names_the_work_directory_with_a_notice(tmp_path)
 def test_a_usage_mistake_is_one_line_pointing_to_the_commands_help(tool, argv, line, capsys):
   assert tool.main(argv) == 2
   assert capsys.readouterr().err == line + '\n'
+
+
+# An unknown command, asked for help in every way a user may: refused as without --help.
+UNKNOWN_COMMAND_LINES = [['bogus'], ['bogus', '--help'], ['bogus', '-h'], ['help', 'bogus'],
+                         ['--help', 'bogus'], ['-v', 'bogus', '--workdir', 'runs/x', '--helpfull']]
+
+
+@pytest.mark.parametrize('words', UNKNOWN_COMMAND_LINES, ids=' '.join)
+@pytest.mark.parametrize('tool,command,name', [(jaxfer_cli, jaxfer_command, 'jaxfer'),
+                                               (search_cli, search_command, 'jaxfer-search')],
+                         ids=['jaxfer', 'jaxfer-search'])
+def test_an_unknown_command_is_refused_alike_with_or_without_help(tool, command, name, words,
+                                                                  tmp_path):
+  done = subprocess.run(command(*words), cwd=tmp_path, capture_output=True, text=True)
+  assert done.returncode == 2 and done.stdout == ''
+  assert done.stderr == (f"{name}: expected one command, got ['bogus']; the commands: "
+                         f'{", ".join(tool.USAGES)} (`{name} COMMAND --help` for one)\n')
+  assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize('words', [['help', 'distill'], ['--help', 'distill'],
+                                   ['-q', 'distill', '--config', 'x.py', '-h']])
+def test_help_before_or_after_a_known_command_shows_that_command_s_help(words, capsys):
+  assert jaxfer_cli.main(words) == 0
+  assert capsys.readouterr().out.startswith('usage: jaxfer distill --config PATH')
+
+
+@pytest.mark.parametrize('words', [['help'], ['-h'], ['--config', 'configs/test.py', '--help'],
+                                   ['--workdir=runs/x', '--help']])
+def test_help_without_a_command_is_the_general_usage(words, capsys):
+  assert jaxfer_cli.main(words) == 0
+  assert capsys.readouterr().out.startswith('usage: jaxfer COMMAND [flags]')
+
+
+def test_the_command_of_a_command_line_is_its_first_word_that_is_no_flag_or_flag_value():
+  assert config_file.first_positional(['--config', 'x.py', 'bogus', '--help']) == 'bogus'
+  assert config_file.first_positional(['--help', 'bogus']) == 'bogus'
+  assert config_file.first_positional(['--workdir=W', 'bogus']) == 'bogus'
+  assert config_file.first_positional(['--config', 'x.py', '--workdir=W', '-h']) is None

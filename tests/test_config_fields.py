@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, run_in_process
 from jaxfer import cli
 from jaxfer import config_fields
 from jaxfer import config_file
@@ -111,6 +111,26 @@ def test_config_mistakes_are_one_line_exit_2_and_nothing_is_created(arguments, e
   assert done.returncode == 2 and done.stdout == ''
   assert done.stderr.count('\n') == 1 and expected in done.stderr, done.stderr
   assert 'Traceback' not in done.stderr
+
+
+@pytest.mark.parametrize('path,override,expected', [
+    ('configs/test.py', '--config.data.validation_fraction=0.7',
+     'config.data.validation_fraction = 0.7 is not allowed; expected a number >= 0 and < 0.5'),
+    ('configs/search_test.py', '--config.student.width=100',
+     'config.student.width = 100.0 is not allowed; expected a number > 0 and <= 16.0'),
+])
+def test_config_refuses_what_distill_refuses_in_the_same_words_and_creates_nothing(
+    path, override, expected, tmp_path, capfd):
+  data_dir = f'--config.data.data_dir={tmp_path / "tfds"}'
+  listed = subprocess.run([sys.executable, '-m', 'jaxfer.cli', 'config', '--config', path,
+                           override, data_dir], cwd=REPO, capture_output=True, text=True)
+  distilled = run_in_process(cli.main, capfd, 'distill', '--config', path, '--workdir',
+                             tmp_path / 'run', override, data_dir)
+  assert listed.returncode == distilled.returncode == 2
+  assert listed.stdout == ''
+  assert listed.stderr == f'jaxfer config: error: {expected}\n'
+  assert distilled.stderr == f'jaxfer distill: error: {expected}\n'
+  assert list(tmp_path.iterdir()) == []
 
 
 def test_config_piped_into_a_reader_that_stops_early_ends_quietly():

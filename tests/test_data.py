@@ -1,9 +1,12 @@
 """The synthetic-faces TFDS builder and the numpy batching, read back as the trainer reads them."""
 import os
+import subprocess
+import tempfile
 
 import numpy as np
 import pytest
 
+from conftest import REPO, jaxfer_command, write_untrained_student
 from jaxfer import configuration
 from jaxfer import data as data_lib
 from jaxfer.data import classes
@@ -45,6 +48,43 @@ def test_builder_prepares_once_and_never_touches_other_settings(test_config):
   assert len(os.listdir(root)) == len(before) + 1
   assert not np.array_equal(other.train['image'][:4], data_lib.load(
       _with_seed(test_config, 0).data).train['image'][:4])
+
+
+def _temporary_folder_with_others_files(tmp_path):
+  """A folder for $TMPDIR holding a file and a TFDS-named folder that are not ours."""
+  temporary = tmp_path / 'tmp'
+  (temporary / 'tmp1a2b3c4dtfds').mkdir(parents=True)
+  (temporary / 'notes.txt').write_text('not ours')
+  return temporary
+
+
+def test_preparing_a_dataset_leaves_nothing_in_the_temporary_folder(test_config, tmp_path,
+                                                                    monkeypatch):
+  # TFDS makes a folder there for each builder of a dataset not yet prepared, and never removes
+  # it; tempfile.tempdir is where $TMPDIR goes once read.
+  temporary = _temporary_folder_with_others_files(tmp_path)
+  monkeypatch.setattr(tempfile, 'tempdir', str(temporary))
+  test_config.data.data_dir = str(tmp_path / 'tfds')
+  dataset = data_lib.load(test_config.data)
+  assert len(dataset.train['label']) == 8 * 8 * 2  # Prepared here: 8 subjects, 8 classes, 2.
+  assert sorted(os.listdir(temporary)) == ['notes.txt', 'tmp1a2b3c4dtfds']
+  assert os.listdir(temporary / 'tmp1a2b3c4dtfds') == []
+
+
+@pytest.mark.slow
+def test_a_command_that_prepares_a_dataset_leaves_tmpdir_as_it_was(tmp_path):
+  temporary = _temporary_folder_with_others_files(tmp_path)
+  model = tmp_path / 'model'
+  model.mkdir()
+  write_untrained_student(model)
+  data_dir = tmp_path / 'tfds'
+  done = subprocess.run(jaxfer_command('evaluate', '--model', str(model), '--config',
+                                       'configs/test.py', f'--config.data.data_dir={data_dir}'),
+                        cwd=REPO, capture_output=True, text=True, timeout=600,
+                        env={**os.environ, 'TMPDIR': str(temporary)})
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert os.listdir(data_dir / 'synthetic_faces')  # The dataset was prepared by this command.
+  assert sorted(os.listdir(temporary)) == ['notes.txt', 'tmp1a2b3c4dtfds']
 
 
 def _with_seed(config, seed):

@@ -159,3 +159,105 @@ def test_ctrl_c_during_distill_is_one_line_and_exit_130_and_the_rerun_gives_the_
   assert f'{os.path.basename(models[-1])}: resumed from the checkpoint of epoch' in rerun.stderr
   assert 'cannot be restored' not in rerun.stdout + rerun.stderr  # The last one was intact.
   assert _numbers(workdir) == uninterrupted[run]
+
+
+def _script(body):
+  """Runs `body` (Python, after `from jaxfer import interrupts` and `interrupts.install()`) in a
+  process of its own, where real SIGINTs are sent with `press()`; returns its output."""
+  script = ('import os, signal, sys, threading, time\n'
+            'from jaxfer import interrupts\n'
+            'interrupts.install()\n'
+            'def press(after=0.0):\n'
+            '  threading.Timer(after, os.kill, (os.getpid(), signal.SIGINT)).start()\n' + body)
+  done = subprocess.run([sys.executable, '-c', script], cwd=REPO, capture_output=True, text=True,
+                        timeout=120)
+  assert done.returncode == 0, done.stderr
+  assert done.stderr == ''
+  return done.stdout.splitlines()
+
+
+def test_a_second_ctrl_c_while_the_first_is_handled_is_remembered_not_raised():
+  assert _script('''
+try:
+  press()
+  time.sleep(60)
+except KeyboardInterrupt:
+  press()
+  time.sleep(0.5)  # Cleaning up: the second press lands here.
+  print('cleaned up')
+try:
+  interrupts.check()
+except KeyboardInterrupt:
+  print('remembered')
+''') == ['cleaned up', 'remembered']
+
+
+def test_immediate_raises_a_ctrl_c_pressed_in_a_deferred_block_and_lets_the_next_land():
+  assert _script('''
+with interrupts.deferred():
+  press()
+  time.sleep(0.5)
+  print('deferred')
+  try:
+    with interrupts.immediate():
+      print('not reached')
+  except KeyboardInterrupt:
+    print('raised as immediate() began')
+''') == ['deferred', 'raised as immediate() began']
+  assert _script('''
+with interrupts.deferred():
+  try:
+    with interrupts.immediate():
+      press(0.2)
+      time.sleep(60)
+  except KeyboardInterrupt:
+    print('raised where it landed')
+''') == ['raised where it landed']
+
+
+def test_sleep_ends_on_ctrl_c_inside_a_deferred_block():
+  assert _script('''
+with interrupts.deferred():
+  press(0.2)
+  try:
+    interrupts.sleep(600)  # The subprocess's timeout is far shorter.
+  except KeyboardInterrupt:
+    print('woken')
+''') == ['woken']
+
+
+@pytest.mark.parametrize('module', ['jax', 'tensorstore'])
+def test_ctrl_c_while_a_compiled_library_loads_is_raised_once_it_has_loaded(module):
+  # JAX crashes the interpreter (at once or seconds later), and tensorstore fails to import, when
+  # a KeyboardInterrupt cuts their import short; deferred, each press lands after, with the
+  # library whole. Presses at several moments of the import.
+  for after in (0.02, 0.05, 0.1, 0.2, 0.4):
+    assert _script(f'''
+press({after})
+try:
+  import {module}
+  time.sleep(60)
+except KeyboardInterrupt:
+  print('interrupted', '{module}' in sys.modules)  # Imported whole: not taken out again.
+''') == ['interrupted True']  # Neither a crash nor an ImportError.
+
+
+# Seconds after the start: while the command line is read, JAX is imported, the dataset is
+# prepared, the first programs compile, and the teacher trains.
+EARLY_S = (0.1, 0.3, 0.6, 1.0, 1.5, 2.5, 4.0)
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_distill_at_any_early_moment_is_one_line_and_exit_130(tmp_path, data_dir):
+  for moment in EARLY_S:
+    process = subprocess.Popen(_distill(tmp_path / 'run', data_dir), cwd=REPO,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    time.sleep(moment)
+    os.killpg(process.pid, signal.SIGINT)  # As a terminal sends Ctrl-C.
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, (moment, stderr[-3000:])  # Not a crash (-11) or -2.
+    assert stdout == ''
+    assert stderr.strip().splitlines()[-1] in (INTERRUPTED, 'jaxfer: interrupted'), stderr
+    for words in ('traceback', 'exception', 'error'):
+      assert words not in stderr.lower(), (moment, stderr[-3000:])

@@ -19,9 +19,9 @@ from jaxfer import train
 from jaxfer.data import classes
 from jaxfer.data import preprocess
 
-ort = pytest.importorskip('onnxruntime', reason='the onnx extra is not installed: '
-                          'pip install -e ".[onnx]"')
-pytest.importorskip('jax2onnx', reason='the onnx extra is not installed: pip install -e ".[onnx]"')
+if not onnx_export.runtime_available():
+  pytest.skip('the onnx extra is not installed: pip install -e ".[onnx]"', allow_module_level=True)
+ort = onnx_export.import_runtime()  # Its telemetry off, as `jaxfer predict` imports it.
 MODELS = os.path.join(os.path.dirname(REPO), 'shared', 'data', 'microexpnet-tf', 'Models')
 
 

@@ -1,11 +1,19 @@
 """`jaxfer predict`: students loaded from every form jaxfer writes, faces found as the paper
 did, labels and probabilities in CSV or JSON lines, annotated copies, and bad input refused."""
 import csv
+import fcntl
 import json
 import logging
 import os
+import pty
+import re
+import select
 import shutil
+import signal
+import struct
 import subprocess
+import termios
+import time
 
 import cv2
 import numpy as np
@@ -324,9 +332,9 @@ def _files(folder):
 @needs_shared
 def test_onnx_runtime_labels_ckplus48_as_jax_does_from_a_graph_cached_outside_the_model(
     imported, tmp_path, monkeypatch):
-  pytest.importorskip('onnxruntime', reason='onnxruntime is in the onnx and dev extras')
-  pytest.importorskip('jax2onnx', reason='jax2onnx is in the onnx and dev extras')
   from jaxfer import onnx_export  # pylint: disable=g-import-not-at-top
+  if not onnx_export.runtime_available():
+    pytest.skip('onnxruntime and jax2onnx are in the onnx and dev extras')
   monkeypatch.setenv('JAXFER_CACHE_DIR', str(tmp_path / 'cache'))
   before = _files(imported)
   student = model_files.load(imported)
@@ -362,3 +370,141 @@ def test_predict_with_the_onnxruntime_engine_but_without_the_extra_names_the_ext
   assert done.stderr.strip().splitlines()[-1].endswith(
       '--engine onnxruntime needs jax2onnx and onnxruntime: pip install -e ".[onnx]"')
   assert sorted(os.listdir(tmp_path)) == ['face.png']
+
+
+FORMULAS = ['=HYPERLINK("http://x","y").png', '+1.png', '-1.png', '@SUM(A1).png', '\tx.png',
+            '\rx.png']
+
+
+def test_csv_cells_that_could_start_a_formula_get_a_quote_and_jsonl_keeps_them(tmp_path):
+  names = ('=cmd', 'happy')  # A model's class names are text from a file too.
+  faces = [predict.Face(path, 0, (0, 0, 8, 8), '=cmd', (0.75, 0.25))
+           for path in [*FORMULAS, 'photos/=x.png', 'photo.png']]
+  predict.write(str(tmp_path / 'faces.csv'), faces, names)
+  predict.write(str(tmp_path / 'faces.jsonl'), faces, names)
+  with open(tmp_path / 'faces.csv', newline='') as f:
+    rows = list(csv.DictReader(f))
+  assert [row['image'] for row in rows] == (["'" + path for path in FORMULAS]
+                                            + ['photos/=x.png', 'photo.png'])
+  assert {row['label'] for row in rows} == {"'=cmd"}
+  assert [(row['p_=cmd'], row['p_happy']) for row in rows] == [('0.75', '0.25')] * len(faces)
+  records = [json.loads(line) for line in (tmp_path / 'faces.jsonl').read_text().splitlines()]
+  assert [r['image'] for r in records] == [f.path for f in faces]  # Exact, as given.
+  assert {r['label'] for r in records} == {'=cmd'}
+
+
+@pytest.mark.slow
+def test_an_image_named_like_a_formula_is_quoted_in_the_csv_on_stdout(untrained, tmp_path):
+  name = FORMULAS[0].replace('http://', '')  # No slash in a file name.
+  cv2.imwrite(str(tmp_path / 'face.png'), np.zeros((8, 8), np.uint8))
+  os.rename(tmp_path / 'face.png', tmp_path / name)
+  done = subprocess.run(jaxfer_command('predict', '--model', untrained, name, '--nodetect', '-q'),
+                        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                        env={**os.environ, 'PYTHONPATH': REPO})
+  assert done.returncode == 0, done.stderr[-3000:]
+  (row,) = csv.DictReader(done.stdout.splitlines())
+  assert row['image'] == "'" + name
+
+
+def _interrupted(arguments, when, timeout=120):
+  """(exit status, what it printed on stderr, line by line) of `jaxfer` run with stderr on a
+  terminal (where the progress bar shows), sent SIGINT as soon as `when(stderr so far)`."""
+  terminal, stderr = pty.openpty()
+  # 100 columns: on a terminal of no size tqdm draws nothing.
+  fcntl.ioctl(stderr, termios.TIOCSWINSZ, struct.pack('HHHH', 24, 100, 0, 0))
+  process = subprocess.Popen(jaxfer_command(*map(str, arguments)), cwd=REPO,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
+  os.close(stderr)
+  printed, sent, deadline = b'', False, time.monotonic() + timeout
+  try:
+    while time.monotonic() < deadline:
+      if select.select([terminal], [], [], 0.005)[0]:
+        try:
+          chunk = os.read(terminal, 65536)
+        except OSError:  # The command ended: its terminal is closed.
+          break
+        if not chunk:
+          break
+        printed += chunk
+      if not sent and when(printed.decode(errors='replace')):
+        process.send_signal(signal.SIGINT)
+        sent = True
+    status = process.wait(timeout=60)
+  finally:
+    os.close(terminal)
+    if process.poll() is None:
+      process.kill()
+  assert sent, printed.decode(errors='replace')[-3000:]
+  lines = [line.strip() for line in re.split(r'[\r\n]+', printed.decode(errors='replace'))]
+  return status, [line for line in lines if line]
+
+
+def _copies(folder):
+  """The complete files in `folder` (not the temporaries, named .NAME.*), none if it is not
+  there."""
+  try:
+    return sorted(name for name in os.listdir(folder) if not name.startswith('.'))
+  except FileNotFoundError:
+    return []
+
+
+def _progress(percent):
+  """Whether the progress bar shows at least `percent` per cent."""
+  def reached(printed):
+    shown = [int(p) for p in re.findall(r'predict:\s+(\d+)%', printed)]
+    return bool(shown) and max(shown) >= percent
+  return reached
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('moment', ['reading starts', 'reading half done', 'annotating'])
+def test_ctrl_c_stops_predict_with_one_line_and_nothing_half_written(untrained, tmp_path, moment):
+  photos = tmp_path / 'photos'
+  photos.mkdir()
+  rng = np.random.default_rng(0)
+  count = 150
+  for k in range(count):  # Noise: the cascade searches it all, and PNG does not compress it.
+    cv2.imwrite(str(photos / f'{k:03d}.png'), rng.integers(0, 256, (320, 320), dtype=np.uint8))
+  out, seen = tmp_path / 'faces.csv', tmp_path / 'seen'
+  arguments = ['predict', '--model', untrained, photos, '--out', out, '--annotate', seen]
+  if moment == 'annotating':  # Every image one face, read quickly: most of the time is copies.
+    status, lines = _interrupted([*arguments, '--nodetect'], lambda _: len(_copies(seen)) >= 3)
+  else:
+    status, lines = _interrupted([*arguments, '--whole_image_fallback'],
+                                 _progress(0 if moment == 'reading starts' else 50))
+  assert status == 130, lines
+  assert not [line for line in lines if 'Traceback' in line or 'Exception ignored' in line]
+  names = sorted(os.listdir(tmp_path))
+  assert not [name for name in names if name.startswith('.')]  # No temporary left.
+  if moment != 'annotating':
+    assert lines[-1] == 'jaxfer predict: interrupted; nothing was written'
+    assert names == ['photos']
+    return
+  copies = sorted(os.listdir(seen))
+  assert lines[-1] == (f'jaxfer predict: interrupted; wrote only {out}, {len(copies)} of {count} '
+                       f'annotated copies in {seen}; --overwrite writes them all again')
+  assert 0 < len(copies) < count
+  with open(out) as f:
+    assert len(list(csv.DictReader(f))) == count  # Written whole before the copies.
+  for name in copies:  # Each copy whole.
+    assert cv2.imread(str(seen / name)).shape == (320, 320, 3), name
+
+
+@pytest.mark.slow
+def test_predict_with_onnxruntime_leaves_no_telemetry_in_the_home_folder(untrained, tmp_path):
+  from jaxfer import onnx_export  # pylint: disable=g-import-not-at-top
+  if not onnx_export.runtime_available():
+    pytest.skip('onnxruntime and jax2onnx are in the onnx and dev extras')
+  cv2.imwrite(str(tmp_path / 'face.png'), np.zeros((8, 8), np.uint8))
+  home = tmp_path / 'home'
+  home.mkdir()
+  # Where ONNX Runtime would write its device id and database: ~/.cache/Microsoft/DeveloperTools.
+  environment = {name: value for name, value in os.environ.items()
+                 if name not in ('ORT_DISABLE_TELEMETRY', 'XDG_CACHE_HOME')}
+  environment.update(HOME=str(home), JAXFER_CACHE_DIR=str(tmp_path / 'cache'))
+  done = subprocess.run(jaxfer_command('predict', '--model', untrained, tmp_path / 'face.png',
+                                       '--nodetect', '--engine', 'onnxruntime'),
+                        cwd=REPO, env=environment, capture_output=True, text=True, timeout=300)
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert 'with onnxruntime' in done.stderr
+  assert list(home.iterdir()) == []

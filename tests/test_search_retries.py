@@ -1,4 +1,5 @@
-"""Trials of workers that die or are interrupted: failed, queued again, resumed where they were."""
+"""Trials of workers that die (failed, retried) or are interrupted (queued again under their
+numbers), resumed where they were."""
 import os
 import signal
 import socket
@@ -76,11 +77,16 @@ def test_an_interrupted_trial_resumes_when_the_study_runs_again(tmp_path, data_d
   assert first.returncode == 130, output[-3000:]
   assert 'run the same command again to resume' in output
   study = optuna.load_study(study_name='interrupted', storage=storage_lib.make_storage(storage))
-  assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL,
-                                             optuna.trial.TrialState.WAITING]
+  # Back in the queue under its own number, not failed and retried under another.
+  assert [t.state for t in study.trials] == [optuna.trial.TrialState.WAITING]
+  before = study.trials[0]
   output = _rerun(capfd, tmp_path, data_dir, storage, 'interrupted', *extra)
   study = optuna.load_study(study_name='interrupted', storage=storage_lib.make_storage(storage))
-  _assert_resumed(study, output)
+  assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE]
+  resumed = study.trials[0]
+  assert resumed.params == before.params and resumed.user_attrs['origin_trial'] == 0
+  assert resumed.user_attrs['trial_dir'] == before.user_attrs['trial_dir']
+  assert 'student: resumed from the checkpoint of epoch' in output
 
 
 def test_worker_alive_tells_live_dead_and_foreign_processes():

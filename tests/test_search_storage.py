@@ -318,3 +318,46 @@ def test_bad_input_is_one_line_exit_2_and_creates_nothing(case, tmp_path, data_d
   assert err.count('\n') == 1 and 'Traceback' not in err, err
   assert expected.replace('{file}', a_file) in err
   assert sorted(os.listdir(tmp_path)) == before  # Nothing created.
+
+
+# Asked by hand here, where the worker loop has Optuna's optimize (and its heartbeats) ask.
+@pytest.mark.filterwarnings('ignore:Heartbeat of storage is supposed to be used')
+@pytest.mark.parametrize('kind', ['sqlite', 'journal', 'postgresql'])
+def test_an_interrupted_trial_is_queued_again_under_its_own_number_with_its_parameters(
+    tmp_path, kind, request):
+  url = {'sqlite': f'sqlite:///{tmp_path}/study.db', 'journal': f'journal:{tmp_path}/j.log',
+         'postgresql': None}[kind] or request.getfixturevalue('postgres_url')
+  study = optuna.create_study(storage=storage.make_storage(url, heartbeat_interval=1),
+                              directions=['maximize', 'minimize'])
+  first = study.ask()
+  width = first.suggest_float('width', 0.25, 2.0)
+  first.set_user_attr('origin_trial', first.number)
+  study.tell(study.ask(), [0.5, 100.0])  # Another worker's trial, finished meanwhile.
+  storage.queue_in_place(study, first._trial_id)  # pylint: disable=protected-access
+  assert [t.state for t in study.trials] == [optuna.trial.TrialState.WAITING,
+                                             optuna.trial.TrialState.COMPLETE]
+  storage.refresh_heartbeats(study, study.get_trials(states=(optuna.trial.TrialState.WAITING,)))
+  resumed = study.ask()  # What the next worker takes: the same trial, as it was.
+  assert resumed.number == first.number
+  assert resumed.suggest_float('width', 0.25, 2.0) == width
+  assert resumed.user_attrs['origin_trial'] == first.number
+  assert study.ask().number == 2  # The next trial is the one that would have come next.
+
+
+def test_optuna_s_own_log_lines_are_masked_as_the_commands_log_them(capfd):
+  logger = logging.getLogger('optuna')
+  saved = logger.handlers[:], logger.level, logger.propagate
+  root = logging.getLogger()
+  root_saved = root.handlers[:], root.level
+  url = f'postgresql://alice:{PASSWORD}@db.example/studies'
+  try:
+    from jaxfer import cli as jaxfer_cli  # pylint: disable=g-import-not-at-top
+    jaxfer_cli.configure_logging(storage.RedactingFilter(url))
+    storage.log_optuna_through_root()
+    optuna.logging.get_logger('optuna.study').warning('Trial 3 failed: cannot reach %s', url)
+  finally:
+    logger.handlers[:], logger.level, logger.propagate = saved
+    root.handlers[:], root.level = root_saved
+  err = capfd.readouterr().err
+  assert 'Trial 3 failed: cannot reach postgresql://alice:***@db.example/studies' in err
+  assert PASSWORD not in err

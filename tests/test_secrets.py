@@ -5,6 +5,7 @@ a study or trial attribute, nor on the command line of a worker that `run --work
 Only loopback addresses are contacted: 127.0.0.1 port 1 is closed, 5432 is the test server.
 """
 import json
+import logging
 import os
 import subprocess
 import time
@@ -15,8 +16,8 @@ import optuna
 import pytest
 import sqlalchemy
 
-from conftest import (REPO, assert_finished_exactly, file_times, postgres_admin, run_in_process,
-                      search_command)
+from conftest import (PASSWORD, REPO, assert_finished_exactly, file_times, postgres_admin,
+                      run_in_process, search_command)
 from search import cli as search_cli
 from search import storage
 
@@ -206,6 +207,10 @@ def test_two_workers_on_postgresql_finish_exactly_n_trials_showing_no_piece_of_a
   assert len(helpers) == 1, 'the helper worker was not seen running'
   assert not _shown(b' '.join(helpers[0]), *secrets), helpers[0]
   assert 'worker done: study test has' in (run_dir / 'worker_1.log').read_text()
+  # Warned once, by the command the password was given to; its helper read it from its
+  # environment.
+  assert output.count('holds a password, which every user of this machine can read') == 1
+  assert 'holds a password' not in (run_dir / 'worker_1.log').read_text()
   export = run_in_process(search_cli.main, capfd, 'export-best', *common, '--knee', '--out', best)
   assert export.returncode == 0, export.stderr[-2000:]
 
@@ -232,3 +237,21 @@ def test_two_workers_on_postgresql_finish_exactly_n_trials_showing_no_piece_of_a
     with open(path, 'rb') as f:
       assert not _shown(f.read(), *secrets), path
   assert not _shown(output + export.stdout + export.stderr, *secrets)
+
+
+@pytest.mark.parametrize('arguments,warned', [
+    (['run', '--storage', f'postgresql://alice:{PASSWORD}@db.example/studies'], True),
+    (['run', f'--storage=postgresql://alice:{PASSWORD}@db.example/studies'], True),
+    (['run', f'--config.search.storage=postgresql://db.example/s?password={PASSWORD}'], True),
+    (['run', '--storage=env:STUDY_URL'], False),
+    (['run', '--storage=postgresql://alice@db.example/studies'], False),
+    (['run', '--storage=sqlite:///runs/study.db'], False),
+])
+def test_a_password_on_the_command_line_is_warned_of_in_one_line_without_it(arguments, warned,
+                                                                            caplog):
+  with caplog.at_level(logging.WARNING, logger='jaxfer'):
+    search_cli._warn_of_password_in_arguments(arguments)  # pylint: disable=protected-access
+  lines = [record.getMessage() for record in caplog.records]
+  assert len(lines) == warned
+  if warned:
+    assert 'env:VARIABLE' in lines[0] and PASSWORD not in lines[0]

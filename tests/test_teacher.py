@@ -1,4 +1,5 @@
 """The teacher as an artifact: trained once, then only read, checked against the data it serves."""
+import hashlib
 import json
 import logging
 import os
@@ -29,6 +30,13 @@ def test_the_artifact_holds_checkpoint_result_logits_and_checksums(teacher_dir, 
   assert logits.shape == (len(dataset.train['label']), dataset.num_classes)
   assert manifest['logits_sha256'] == artifacts.sha256_of_arrays([logits])
   assert manifest['data'] == json.loads(json.dumps(dataset.identity))
+  # Every file but the manifest and the run's own lock and settings record has its checksum.
+  files = {os.path.relpath(os.path.join(folder, name), teacher_dir)
+           for folder, _, names in os.walk(teacher_dir) for name in names}
+  assert set(manifest['files_sha256']) == files - {'artifact.json', 'config.json', '.lock'}
+  assert any(name.startswith('checkpoints/') for name in manifest['files_sha256'])
+  assert manifest['files_sha256']['logits.npz'] == hashlib.sha256(
+      open(os.path.join(teacher_dir, 'logits.npz'), 'rb').read()).hexdigest()
 
 
 @pytest.mark.parametrize('how', ['in the workdir', 'named by config.teacher.artifact'])
@@ -102,8 +110,9 @@ def test_damaged_logits_are_detected_by_their_checksum(teacher_dir, test_config,
   directory = _copy(teacher_dir, tmp_path / 'teacher')
   _corrupt_logits(directory)
   dataset = data_lib.load(test_config.data)
-  with pytest.raises(ValueError, match='is damaged: logits.npz is missing or does not match the '
-                     'checksum'):
+  with pytest.raises(ValueError, match=f'the teacher artifact {directory} is damaged: '
+                     f'{directory}/logits.npz does not match its sha256 checksum in artifact.json; '
+                     'delete it and train the teacher again'):
     teacher.load(directory, dataset)
 
 
@@ -114,7 +123,8 @@ def test_the_owner_computes_damaged_logits_again_from_the_checkpoint(teacher_dir
   dataset = data_lib.load(test_config.data)
   with caplog.at_level(logging.INFO, logger='jaxfer'):
     rebuilt = teacher.train(test_config, directory, dataset)
-  assert 'does not match its checksum; computing the logits again' in caplog.text
+  assert (f'{directory}/logits.npz does not match its sha256 checksum in artifact.json; '
+          'computing the logits again from the last checkpoint') in caplog.text
   assert 'teacher epoch' not in caplog.text  # Restored from its last checkpoint, not retrained.
   np.testing.assert_array_equal(rebuilt.logits, original)
   np.testing.assert_array_equal(teacher.load(directory, dataset).logits, original)
@@ -126,6 +136,11 @@ def test_a_teacher_trained_with_other_settings_is_refused(teacher_dir, test_conf
   with pytest.raises(ValueError, match=r'holds a teacher trained with other settings '
                      r'\(config.teacher.num_epochs differ\)'):
     teacher.train(test_config, directory, data_lib.load(test_config.data))
+
+
+def _stored():
+  """The names of the teachers in the store (not its lock)."""
+  return sorted(name for name in os.listdir(teacher.store_dir()) if not name.startswith('.'))
 
 
 def _distilled(config, workdir, caplog):
@@ -141,7 +156,7 @@ def test_a_second_run_directory_copies_the_stored_teacher_and_trains_none(
   monkeypatch.setenv('JAXFER_TEACHER_STORE', str(tmp_path / 'store'))
   first, log = _distilled(test_config, tmp_path / 'first', caplog)
   assert 'teacher epoch' in log and 'copied from the store' not in log
-  (stored,) = os.listdir(teacher.store_dir())
+  (stored,) = _stored()
   second, log = _distilled(test_config, tmp_path / 'second', caplog)
   assert 'copied from the store' in log and 'teacher epoch' not in log
   assert second.teacher_artifact == str(tmp_path / 'second' / 'teacher')
@@ -171,7 +186,7 @@ def test_a_teacher_of_other_settings_is_trained_not_taken_from_the_store(
   other, log = _distilled(test_config, tmp_path / 'other', caplog)
   assert 'teacher epoch' in log and 'copied from the store' not in log
   assert other.teacher_logits_sha256 != first.teacher_logits_sha256
-  assert len(os.listdir(teacher.store_dir())) == 2
+  assert len(_stored()) == 2
 
 
 def test_without_the_cache_nothing_is_stored_or_copied(test_config, tmp_path, caplog,
@@ -182,7 +197,7 @@ def test_without_the_cache_nothing_is_stored_or_copied(test_config, tmp_path, ca
   _, log = _distilled(test_config, tmp_path / 'second', caplog)
   assert 'teacher epoch' in log and 'copied from the store' not in log
   _distilled(test_config, tmp_path / 'third', caplog)
-  assert len(os.listdir(teacher.store_dir())) == 1  # Only the first run's teacher.
+  assert len(_stored()) == 1  # Only the first run's teacher.
 
 
 def test_a_store_that_cannot_be_written_is_skipped_with_a_warning(test_config, tmp_path, caplog,
@@ -200,3 +215,19 @@ def test_the_store_is_in_the_cache_folder_unless_named(tmp_path, monkeypatch):
   assert teacher.store_dir() == str(tmp_path / 'cache' / 'teachers')
   monkeypatch.setenv('JAXFER_TEACHER_STORE', str(tmp_path / 'shared'))
   assert teacher.store_dir() == str(tmp_path / 'shared')
+
+
+@pytest.mark.parametrize('damage', ['truncated', 'flipped'])
+def test_a_damaged_npz_is_read_as_missing_not_raised(tmp_path, damage):
+  # The face net's features (facenet2expnet) are read this way: damage means compute them again.
+  path = tmp_path / 'features.npz'
+  array = np.arange(4096, dtype=np.float32)
+  sha256 = artifacts.save_array(str(path), 'features', array)
+  assert np.array_equal(artifacts.load_checked(str(path), 'features', sha256), array)
+  data = bytearray(path.read_bytes())
+  if damage == 'truncated':
+    data = data[:len(data) // 2]
+  else:
+    data[len(data) // 2] ^= 0xFF
+  path.write_bytes(bytes(data))
+  assert artifacts.load_checked(str(path), 'features', sha256) is None

@@ -9,7 +9,9 @@ import dataclasses
 import importlib
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from typing import Any, Iterator
 
 import numpy as np
@@ -110,9 +112,29 @@ def make_builder(data_config: Any):
   else:
     builder_config = module.BUILDER.BUILDER_CONFIG_CLASS.from_params(
         data_config.manual_dir, **dict(data_config.builder_kwargs))
-  with _absl_errors_only():
+  with _absl_errors_only(), _own_temporary_dir():
     return module.BUILDER(config=builder_config, data_dir=tfds_data_dir(data_config),
                           file_format='array_record')
+
+
+@contextlib.contextmanager
+def _own_temporary_dir():
+  """Python's temporary folder is a new one of ours while TFDS works, removed after with what
+  TFDS left there.
+
+  TFDS makes a builder of a dataset not yet prepared read its metadata from a bucket
+  (`DatasetInfo.initialize_from_bucket`): it makes a temporary folder (tmp...tfds) before
+  finding that the bucket is off, and never removes it, so each such builder left an empty
+  folder in $TMPDIR. `tempfile.tempdir` is the documented place for the default folder; only
+  this process's own temporary files of that moment go there, and no command writes any then.
+  """
+  ours = tempfile.mkdtemp(prefix='jaxfer-tfds-')
+  previous, tempfile.tempdir = tempfile.tempdir, ours
+  try:
+    yield
+  finally:
+    tempfile.tempdir = previous
+    shutil.rmtree(ours, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -159,7 +181,7 @@ def prepare_builder(data_config: Any):
           manual_dir=os.path.abspath(data_config.manual_dir) if data_config.manual_dir
           else None)
       # TFDS prints its own 'Downloading and preparing' lines on stdout, where results go.
-      with contextlib.redirect_stdout(sys.stderr):
+      with contextlib.redirect_stdout(sys.stderr), _own_temporary_dir():
         builder.download_and_prepare(download_config=download_config)
   return builder
 

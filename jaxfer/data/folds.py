@@ -14,6 +14,10 @@ import warnings
 
 import numpy as np
 
+# The largest seed of the data (and, for one rule everywhere, of every seed of a config):
+# StratifiedGroupKFold's random_state is a numpy RandomState seed, 0 to 2**32 - 1.
+MAX_SEED = 2**32 - 1
+
 
 def assign_folds(example_ids: np.ndarray, labels: np.ndarray, subject_ids: np.ndarray,
                  num_folds: int, seed: int) -> np.ndarray:

@@ -22,6 +22,10 @@ from jaxfer.data import preprocess
 
 logger = logging.getLogger('jaxfer')
 
+# The largest stored image side: above the frames of every dataset here (CK+ 640x490, Oulu-CASIA
+# 320x240, FER2013 48x48), where a larger size only upsamples, and 1 MiB an image.
+MAX_STORED_SIZE = 1024
+
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.pgm', '.ppm')
 
 
@@ -52,7 +56,7 @@ class ManualConfig(tfds.core.BuilderConfig):
                          'expected True or False')
     bounds.check_number('config.data.builder_kwargs.image_size',
                         params.get('image_size', cls.image_size), low=1, low_inclusive=True,
-                        integer=True)
+                        high=MAX_STORED_SIZE, integer=True)
     cls(name='check', **params)  # The builder's own checks (__post_init__).
 
   @classmethod

@@ -13,6 +13,7 @@ import tensorflow_datasets as tfds
 
 from jaxfer import bounds
 from jaxfer.data import classes
+from jaxfer.data import folds
 from jaxfer.data import synthetic
 
 
@@ -39,10 +40,17 @@ class SyntheticFacesConfig(tfds.core.BuilderConfig):
 
 _PARAMS = ('image_size', 'train_subjects', 'test_subjects', 'images_per_class', 'seed',
            'min_intensity', 'noise')
-# config.data.synthetic fields (image_size comes from config.data) and their bounds.
-_BOUNDS = {'train_subjects': dict(low=1, integer=True), 'test_subjects': dict(low=1, integer=True),
-           'images_per_class': dict(low=1, integer=True), 'seed': dict(low=0, integer=True),
-           'min_intensity': dict(low=0.0, high=1.0), 'noise': dict(low=0.0)}
+# config.data.synthetic fields (image_size comes from config.data) and their bounds. Subjects
+# and images: 10,000 subjects is 80 times CK+'s 123 and 100 images of each class and subject 50
+# times the default; noise is a standard deviation on the 0..1 pixel scale, pure noise at 1.
+_BOUNDS = {'train_subjects': dict(low=1, high=10_000, integer=True),
+           'test_subjects': dict(low=1, high=10_000, integer=True),
+           'images_per_class': dict(low=1, high=100, integer=True),
+           'seed': dict(low=0, high=folds.MAX_SEED, integer=True),
+           'min_intensity': dict(low=0.0, high=1.0), 'noise': dict(low=0.0, high=1.0)}
+# Rendered images in all (subjects x classes x images_per_class): a million is 28 times FER2013
+# (35,887), 7 GB of uint8 at 84x84 and hours of rendering; the default renders 3,200.
+MAX_IMAGES = 1_000_000
 
 
 def check_params(params: dict) -> None:
@@ -54,6 +62,16 @@ def check_params(params: dict) -> None:
   for name, value in params.items():
     bounds.check_number(f'config.data.synthetic.{name}', value, low_inclusive=True,
                         **_BOUNDS[name])
+  defaults = SyntheticFacesConfig(name='defaults')
+  counts = {name: params.get(name, getattr(defaults, name))
+            for name in ('train_subjects', 'test_subjects', 'images_per_class')}
+  images = ((counts['train_subjects'] + counts['test_subjects']) * len(classes.CLASS_NAMES)
+            * counts['images_per_class'])
+  if images > MAX_IMAGES:
+    raise ValueError(f'config.data.synthetic renders {images:,} images ((train_subjects '
+                     f'{counts["train_subjects"]} + test_subjects {counts["test_subjects"]}) x '
+                     f'{len(classes.CLASS_NAMES)} classes x images_per_class '
+                     f'{counts["images_per_class"]}); the most allowed is {MAX_IMAGES:,}')
 
 
 class SyntheticFaces(tfds.core.GeneratorBasedBuilder):
