@@ -375,6 +375,36 @@ def parse_script_args(parser: argparse.ArgumentParser, argv: Sequence[str] | Non
     parser.error(str(error))
 
 
+class StandardOutputError(OSError):
+  """Standard output could not be written (a full disk, say); a closed pipe stays a
+  BrokenPipeError."""
+
+
+class _StandardOutput:
+  """`sys.stdout` whose failures to write are told apart from other OSErrors (which name no
+  file either when an open file's write fails): they are StandardOutputErrors."""
+
+  def __init__(self, stream):
+    self.stream = stream
+
+  def _checked(self, operation, *args):
+    try:
+      return operation(*args)
+    except BrokenPipeError:
+      raise
+    except OSError as error:
+      raise StandardOutputError(error.errno, error.strerror) from error
+
+  def write(self, text):
+    return self._checked(self.stream.write, text)
+
+  def flush(self):
+    return self._checked(self.stream.flush)
+
+  def __getattr__(self, name):
+    return getattr(self.stream, name)
+
+
 def guarded(program: str, commands: Sequence[str], run: Callable[[list[str]], int],
             argv: Sequence[str], resumable: Sequence[str] = ()) -> int:
   """`run(argv)`'s exit status, with what stops a command from outside said in one line: Ctrl-C
@@ -385,6 +415,8 @@ def guarded(program: str, commands: Sequence[str], run: Callable[[list[str]], in
   name = ' '.join([program, *command])
   resume = ('; run the same command again to resume' if set(command) & set(resumable)
             else '')
+  stdout = sys.stdout
+  sys.stdout = _StandardOutput(stdout)
   try:
     interrupts.install()  # From the start: a second Ctrl-C never breaks the first one's ending.
     status = run(list(argv))
@@ -394,30 +426,21 @@ def guarded(program: str, commands: Sequence[str], run: Callable[[list[str]], in
     print(f'{name}: interrupted{resume}', file=sys.stderr)
     return 130
   except BrokenPipeError:  # The reader has what it wanted.
-    _discard_stdout()
+    _discard_stdout(stdout)
     return 0
-  except OSError as error:
-    if error.filename is not None or not _stdout_failed():
-      raise
-    _discard_stdout()
+  except StandardOutputError as error:
+    _discard_stdout(stdout)
     print(f'{name}: error: cannot write to standard output: {error.strerror or error}; '
           'redirect it to a file on a disk with free space', file=sys.stderr)
     return 2
+  finally:
+    sys.stdout = stdout
 
 
-def _stdout_failed() -> bool:
-  """Whether standard output cannot take what is waiting to be written."""
+def _discard_stdout(stdout) -> None:
+  """What is still buffered for standard output `stdout`, and whatever comes later, goes
+  nowhere: the interpreter's last flush would otherwise fail with a traceback."""
   try:
-    sys.stdout.flush()
-  except OSError:
-    return True
-  return False
-
-
-def _discard_stdout() -> None:
-  """What is still buffered for standard output, and whatever comes later, goes nowhere: the
-  interpreter's last flush would otherwise fail with a traceback."""
-  try:
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    os.dup2(os.open(os.devnull, os.O_WRONLY), stdout.fileno())
   except (OSError, ValueError):
     pass

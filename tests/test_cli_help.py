@@ -3,6 +3,7 @@
 Every subcommand's help lists the flags its own parser defines, with their defaults, and (for
 commands that read a config) the --config.FIELD=VALUE convention with an example; exit 0.
 """
+import os
 import subprocess
 
 import pytest
@@ -168,3 +169,21 @@ def test_the_command_of_a_command_line_is_its_first_word_that_is_no_flag_or_flag
   assert config_file.first_positional(['--help', 'bogus']) == 'bogus'
   assert config_file.first_positional(['--workdir=W', 'bogus']) == 'bogus'
   assert config_file.first_positional(['--config', 'x.py', '--workdir=W', '-h']) is None
+
+
+@pytest.mark.parametrize('command', [jaxfer_command('predict', '--help'),
+                                     jaxfer_command('--help'),
+                                     search_command('run', '--help')])
+def test_help_into_a_reader_gone_or_a_full_disk_is_quiet_or_one_line(command):
+  read_end, write_end = os.pipe()
+  os.close(read_end)  # The reader has gone, as `| head -1` goes once it has its line.
+  gone = subprocess.run(command, cwd=REPO, stdout=write_end, stderr=subprocess.PIPE, text=True,
+                        timeout=120)
+  os.close(write_end)
+  assert (gone.returncode, gone.stderr) == (0, '')
+  with open('/dev/full', 'w') as full:  # Every write: No space left on device.
+    done = subprocess.run(command, cwd=REPO, stdout=full, stderr=subprocess.PIPE, text=True,
+                          timeout=120)
+  assert done.returncode == 2
+  assert done.stderr.count('\n') == 1 and 'No space left on device' in done.stderr
+  assert 'Traceback' not in done.stderr
