@@ -40,6 +40,9 @@ def deferred() -> Iterator[None]:
   """Ctrl-C pressed while the block runs is remembered, not raised: the next `check()` raises
   it. (Without `install()`, Ctrl-C is raised as usual.)"""
   global _deferring
+  if not _in_main_thread():  # Signals are handled there: other threads change nothing.
+    yield
+    return
   previous, _deferring = _deferring, True
   try:
     yield
@@ -47,11 +50,18 @@ def deferred() -> Iterator[None]:
     _deferring = previous
 
 
+def _in_main_thread() -> bool:
+  return threading.get_ident() == threading.main_thread().ident
+
+
 @contextlib.contextmanager
 def immediate() -> Iterator[None]:
   """Inside a `deferred()` block, Ctrl-C raised where it lands again (a remembered one as the
   block starts), for long work that checkpoints what it has done: training."""
   global _deferring
+  if not _in_main_thread():
+    yield
+    return
   previous, _deferring = _deferring, False
   try:
     check()
@@ -70,7 +80,8 @@ def _whole_import(name, globals=None, locals=None, fromlist=(), level=0):  # pyl
   """`__import__` with Ctrl-C deferred until the outermost import is done: compiled libraries
   crash the interpreter (jaxlib: a segmentation fault, then or later) or fail to import
   (tensorstore) when a KeyboardInterrupt cuts their loading short."""
-  if _deferring:
+  # Other threads import too (orbax saves in its own): Ctrl-C is the main thread's business.
+  if _deferring or not _in_main_thread():
     return _import(name, globals, locals, fromlist, level)
   with deferred():
     module = _import(name, globals, locals, fromlist, level)
@@ -131,9 +142,10 @@ def install() -> None:
 
 
 def check() -> None:
-  """Raises KeyboardInterrupt if Ctrl-C was pressed since `install()` (once per press)."""
+  """Raises KeyboardInterrupt if Ctrl-C was pressed since `install()` (once per press), in the
+  main thread (where Python raises it too; another thread's work must not stop halfway)."""
   global _stopping
-  if _requested.is_set():
+  if _requested.is_set() and _in_main_thread():
     _requested.clear()
     _stopping = True
     raise KeyboardInterrupt

@@ -261,3 +261,31 @@ def test_ctrl_c_on_distill_at_any_early_moment_is_one_line_and_exit_130(tmp_path
     assert stderr.strip().splitlines()[-1] in (INTERRUPTED, 'jaxfer: interrupted'), stderr
     for words in ('traceback', 'exception', 'error'):
       assert words not in stderr.lower(), (moment, stderr[-3000:])
+
+
+def test_a_ctrl_c_is_raised_in_the_main_thread_only_never_in_an_import_of_another():
+  # Orbax saves a checkpoint in threads of its own, which import modules as they go: a Ctrl-C
+  # raised there would cut the save short.
+  assert _script('''
+outcome = []
+def save():
+  try:
+    import json, uuid  # Imports in another thread, with a Ctrl-C pending.
+    with interrupts.deferred():
+      pass
+    interrupts.check()
+    outcome.append('whole')
+  except KeyboardInterrupt:
+    outcome.append('cut short')
+with interrupts.deferred():
+  press()
+  time.sleep(0.5)
+  worker = threading.Thread(target=save)
+  worker.start()
+  worker.join()
+print(outcome[0])
+try:
+  interrupts.check()
+except KeyboardInterrupt:
+  print('raised in the main thread')
+''') == ['whole', 'raised in the main thread']
