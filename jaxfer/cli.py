@@ -25,6 +25,7 @@ from absl import flags
 import ml_collections
 
 from jaxfer import config_file
+from jaxfer import interrupts
 
 COMMANDS = {
     'train-teacher': 'train the teacher once in WORKDIR/teacher (a finished one is reused)',
@@ -341,8 +342,6 @@ def _predict(argv: list[str], verbosity: int = 0) -> int:
     print('jaxfer predict: interrupted; nothing was written', file=sys.stderr)
     return 130
   configure_logging(verbosity=verbosity)  # stdout may carry the CSV.
-  from jaxfer import interrupts  # pylint: disable=g-import-not-at-top
-  interrupts.install()  # A Ctrl-C while JAX works is acted on even if Python drops it.
   done, copies = [], []  # What is written, each file whole: said if the rest is not.
 
   def written() -> str:
@@ -378,8 +377,7 @@ def _predict(argv: list[str], verbosity: int = 0) -> int:
         predict.write(sys.stdout, outcome.faces, student.class_names)
         sys.stdout.flush()
       except OSError as error:
-        # What is still buffered goes nowhere: the interpreter's last flush would fail again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        config_file.discard_stdout(sys.stdout)
         if not isinstance(error, BrokenPipeError):  # `| head` has what it wanted.
           done.pop()
           raise outputs.WriteError(
@@ -470,11 +468,7 @@ def show_config(argv: list[str], program: str, example: str,
         sources[source] = f.read()
     listed = config_fields.fields(values.config, base, sources)
   except (config_file.UsageError, config_file.ConfigError, *USER_ERRORS) as error:
-    if isinstance(error, config_file.UsageError):
-      print(config_file.usage_error(program, 'config', error, ()), file=sys.stderr)
-    else:
-      print(f'{program} config: error: {" ".join(str(error).split())}', file=sys.stderr)
-    return 2
+    return _user_error('config', error, program)
   unchecked = ('; its search settings are checked by `jaxfer-search config`'
                if program == 'jaxfer' and 'search' in values.config else '')
   print(f'# {path}: {len(listed)} fields; override any with --config.FIELD=VALUE{unchecked}')
@@ -482,14 +476,14 @@ def show_config(argv: list[str], program: str, example: str,
   return 0
 
 
-def _user_error(command: str, error: Exception) -> int:
+def _user_error(command: str, error: Exception, program: str = 'jaxfer') -> int:
   """Prints a mistake in the input as one line (a usage mistake pointing to the help); returns
   2."""
   if isinstance(error, config_file.UsageError):
-    print(config_file.usage_error('jaxfer', command if command in USAGES else None, error, USAGES),
+    print(config_file.usage_error(program, command if command in USAGES else None, error, USAGES),
           file=sys.stderr)
   else:
-    print(f'jaxfer {command}: error: {" ".join(str(error).split())}', file=sys.stderr)
+    print(f'{program} {command}: error: {" ".join(str(error).split())}', file=sys.stderr)
   return 2
 
 

@@ -426,10 +426,10 @@ def guarded(program: str, commands: Sequence[str], run: Callable[[list[str]], in
     print(f'{name}: interrupted{resume}', file=sys.stderr)
     return 130
   except BrokenPipeError:  # The reader has what it wanted.
-    _discard_stdout(stdout)
+    discard_stdout(stdout)
     return 0
   except StandardOutputError as error:
-    _discard_stdout(stdout)
+    discard_stdout(stdout)
     print(f'{name}: error: cannot write to standard output: {error.strerror or error}; '
           'redirect it to a file on a disk with free space', file=sys.stderr)
     return 2
@@ -437,9 +437,10 @@ def guarded(program: str, commands: Sequence[str], run: Callable[[list[str]], in
     sys.stdout = stdout
 
 
-def _discard_stdout(stdout) -> None:
+def discard_stdout(stdout) -> None:
   """What is still buffered for standard output `stdout`, and whatever comes later, goes
-  nowhere: the interpreter's last flush would otherwise fail with a traceback."""
+  nowhere: the interpreter's last flush would otherwise fail with a traceback (after a reader
+  has gone, or a full disk)."""
   try:
     os.dup2(os.open(os.devnull, os.O_WRONLY), stdout.fileno())
   except (OSError, ValueError):

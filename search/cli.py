@@ -326,9 +326,7 @@ def _warn_of_password_in_arguments(argv: Sequence[str]) -> None:
   """One warning line when a storage URL on the command line holds a password: `ps` shows every
   process's arguments to every user of the machine for as long as it runs."""
   from search import storage as storage_lib  # pylint: disable=g-import-not-at-top
-  if any(storage_lib.passwords(argument.split('=', 1)[1] if argument.startswith('-') and '='
-                               in argument else argument)
-         for argument in argv if '://' in argument):
+  if any(storage_lib.passwords(url) for url in storage_lib.urls_in(argv)):
     logging.getLogger('jaxfer').warning(
         'the storage URL on the command line holds a password, which every user of this '
         'machine can read (`ps`) while the command runs; put the URL in an environment variable '

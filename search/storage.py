@@ -158,13 +158,19 @@ def redact(text: str, url: str = '') -> str:
   return _QUERY_PASSWORD.sub(rf'\g<1>{SECRET}', text)
 
 
+def urls_in(arguments: Sequence[str]) -> list[str]:
+  """The storage URLs (or password-bearing settings) written in `arguments`, a command line
+  whose flags may not have been read: each argument, or the value of a `--flag=VALUE` one."""
+  values = [argument.split('=', 1)[1] if argument.startswith('-') and '=' in argument
+            else argument for argument in arguments]
+  return [value for value in values if '://' in value or 'password=' in value.lower()]
+
+
 def redact_arguments(text: str, arguments: Sequence[str], url: str = '') -> str:
   """`redact(text, url)`, also masking the secrets of every URL in `arguments` (a command line,
   whose flags may not have been read: a mistake in them is reported before they are)."""
-  for argument in arguments:
-    value = argument.split('=', 1)[1] if argument.startswith('-') and '=' in argument else argument
-    if '://' in value or 'password=' in value.lower():
-      text = redact(text, value)
+  for value in urls_in(arguments):
+    text = redact(text, value)
   return redact(text, url)
 
 
